@@ -1,0 +1,223 @@
+/*
+ * bcae.h — public interface of libbcae, the Bicephalous Convolutional
+ * Autoencoder compressor for TPC data.
+ *
+ * Conventions (zstd-like):
+ *   - every fallible function returns a bcae_status (BCAE_OK == 0, errors < 0);
+ *   - it takes an optional `bcae_error *err` (may be NULL) that receives the
+ *     status and a human message with detail (file name, offset, record);
+ *   - the library never prints, never exits, and keeps no global mutable
+ *     state: everything it needs is passed in, so it is safe to call from
+ *     several threads on different objects.
+ */
+#ifndef BCAE_H
+#define BCAE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define BCAE_VERSION_MAJOR 0
+#define BCAE_VERSION_MINOR 1
+#define BCAE_VERSION_PATCH 0
+
+/* ------------------------------------------------------------------ */
+/* Errors                                                              */
+/* ------------------------------------------------------------------ */
+
+typedef enum bcae_status {
+    BCAE_OK = 0,
+    BCAE_ERR_INVALID_ARGUMENT = -1, /* a caller passed something unusable */
+    BCAE_ERR_IO = -2,               /* open/read/write/rename failed */
+    BCAE_ERR_FORMAT = -3,           /* malformed or truncated file */
+    BCAE_ERR_UNSUPPORTED = -4,      /* well-formed but not something we handle */
+    BCAE_ERR_OUT_OF_MEMORY = -5,
+    BCAE_ERR_SHAPE = -6,            /* array of the wrong shape */
+    BCAE_ERR_RANGE = -7,            /* values outside their allowed range */
+    BCAE_ERR_INTERNAL = -8
+} bcae_status;
+
+#define BCAE_ERROR_MESSAGE_MAX 512
+
+typedef struct bcae_error {
+    bcae_status status;
+    char message[BCAE_ERROR_MESSAGE_MAX];
+} bcae_error;
+
+/* Short fixed description of a status code ("I/O error", ...). */
+const char *bcae_strerror(bcae_status status);
+/* "MAJOR.MINOR.PATCH" */
+const char *bcae_version(void);
+
+/* ------------------------------------------------------------------ */
+/* N-dimensional arrays and the NumPy .npy format                      */
+/* ------------------------------------------------------------------ */
+
+typedef enum bcae_dtype {
+    BCAE_DTYPE_BOOL = 0,
+    BCAE_DTYPE_U8, BCAE_DTYPE_I8,
+    BCAE_DTYPE_U16, BCAE_DTYPE_I16,
+    BCAE_DTYPE_U32, BCAE_DTYPE_I32,
+    BCAE_DTYPE_U64, BCAE_DTYPE_I64,
+    BCAE_DTYPE_F16, BCAE_DTYPE_F32, BCAE_DTYPE_F64,
+    BCAE_DTYPE_COUNT
+} bcae_dtype;
+
+#define BCAE_MAX_DIMS 8
+
+/* An array in memory: native byte order, C (row-major) order, owned data. */
+typedef struct bcae_array {
+    bcae_dtype dtype;
+    int ndim;
+    size_t shape[BCAE_MAX_DIMS];
+    void *data;
+} bcae_array;
+
+size_t bcae_dtype_size(bcae_dtype dtype);
+/* NumPy's little-endian descr of a dtype, e.g. "<u2", "|u1", "<f4". */
+const char *bcae_dtype_name(bcae_dtype dtype);
+size_t bcae_array_count(const bcae_array *a);
+/* Allocates a zeroed array; count * itemsize overflow is an error. */
+bcae_status bcae_array_alloc(bcae_array *a, bcae_dtype dtype, int ndim,
+                             const size_t *shape, bcae_error *err);
+void bcae_array_free(bcae_array *a);
+/* Element i of a numeric array as double. */
+double bcae_array_get_f64(const bcae_array *a, size_t i);
+
+/* Reads a .npy file (format 1.0, 2.0 or 3.0; any bool/integer/float dtype,
+ * either byte order, C or Fortran order) into native C order. */
+bcae_status bcae_npy_read(const char *path, bcae_array *out, bcae_error *err);
+/* Same, from bytes in memory (`name` is used in messages). */
+bcae_status bcae_npy_read_buffer(const void *buf, size_t len, const char *name,
+                                 bcae_array *out, bcae_error *err);
+/* Writes a .npy (format 1.0, little-endian, C order) atomically: a
+ * temporary file in the same folder, fsync, rename. dtype must be U16
+ * or F32. */
+bcae_status bcae_npy_write(const char *path, const bcae_array *a, bcae_error *err);
+
+/* ------------------------------------------------------------------ */
+/* TPC wedges                                                          */
+/* ------------------------------------------------------------------ */
+
+/* File layout of a wedge: (azimuth, z, layer), raw 10-bit ADC. */
+#define BCAE_WEDGE_AZIMUTH 192
+#define BCAE_WEDGE_Z 249
+#define BCAE_WEDGE_LAYERS 16
+#define BCAE_WEDGE_VOXELS (BCAE_WEDGE_AZIMUTH * BCAE_WEDGE_Z * BCAE_WEDGE_LAYERS)
+#define BCAE_ADC_MAX 1023
+#define BCAE_ZERO_SUPPRESSION 64
+/* Model layout: (layer, azimuth, z padded to 256) of log2(ADC + 1). */
+#define BCAE_MODEL_Z 256
+#define BCAE_MODEL_VOXELS (BCAE_WEDGE_LAYERS * BCAE_WEDGE_AZIMUTH * BCAE_MODEL_Z)
+
+/* Checks that `a` is a wedge (shape 192x249x16, every value an integer in
+ * [0, 1023]) and copies it as uint16 into adc[BCAE_WEDGE_VOXELS]. `name`
+ * (e.g. the file path) is named in the error message. */
+bcae_status bcae_wedge_from_array(const bcae_array *a, const char *name,
+                                  uint16_t *adc, bcae_error *err);
+/* Reads a wedge .npy file: bcae_npy_read + bcae_wedge_from_array. */
+bcae_status bcae_wedge_load(const char *path, uint16_t *adc, bcae_error *err);
+/* Writes a uint16 wedge .npy atomically. */
+bcae_status bcae_wedge_save(const char *path, const uint16_t *adc, bcae_error *err);
+/* adc (192,249,16) -> x (16,192,256) = log2(adc+1), z zero-padded. */
+void bcae_wedge_to_model(const uint16_t *adc, float *x);
+/* x (16,192,256) -> adc (192,249,16): crop z, round(2^x - 1) clamped to
+ * [0, 1023]; NaN maps to 0. */
+void bcae_wedge_from_model(const float *x, uint16_t *adc);
+
+/* ------------------------------------------------------------------ */
+/* Datasets: a folder with train.txt / test.txt manifests              */
+/* ------------------------------------------------------------------ */
+
+typedef struct bcae_dataset bcae_dataset;
+
+/* `dir` is the folder holding the manifests, or one whose `outer/` does.
+ * `split` names the manifest: "train" reads train.txt. */
+bcae_status bcae_dataset_open(const char *dir, const char *split,
+                              bcae_dataset **out, bcae_error *err);
+void bcae_dataset_close(bcae_dataset *ds);
+size_t bcae_dataset_size(const bcae_dataset *ds);
+/* The manifest's relative path of wedge i. */
+const char *bcae_dataset_relpath(const bcae_dataset *ds, size_t i);
+/* The root the relative paths are relative to. */
+const char *bcae_dataset_root(const bcae_dataset *ds);
+bcae_status bcae_dataset_load(const bcae_dataset *ds, size_t i, uint16_t *adc,
+                              bcae_error *err);
+
+/* ------------------------------------------------------------------ */
+/* Metrics (per wedge, in log2(ADC+1) space, cropped)                  */
+/* ------------------------------------------------------------------ */
+
+typedef struct bcae_metrics {
+    double occupancy; /* fraction of voxels with x > 0 */
+    double mse;
+    double mae;
+    double psnr;      /* max(x) / sqrt(mse), as the reference computes it; +inf if mse == 0 */
+    double psnr_db;   /* 20 log10(max(x) / sqrt(mse)) */
+    double precision; /* NaN when nothing is reconstructed non-zero */
+    double recall;    /* NaN when the original is empty */
+} bcae_metrics;
+
+/* x: original, v: reconstruction, both log2(ADC+1), n voxels. */
+void bcae_metrics_log(const float *x, const float *v, size_t n, bcae_metrics *m);
+/* Raw-ADC wedges, compared in log2(ADC+1) space. */
+void bcae_metrics_adc(const uint16_t *orig, const uint16_t *recon, size_t n,
+                      bcae_metrics *m);
+
+/* ------------------------------------------------------------------ */
+/* TPC simulator (see docs/SIMULATOR.md)                               */
+/* ------------------------------------------------------------------ */
+
+#define BCAE_SIM_SECTORS 12
+#define BCAE_SIM_SIDES 2
+#define BCAE_SIM_WEDGES_PER_EVENT (BCAE_SIM_SECTORS * BCAE_SIM_SIDES)
+
+typedef struct bcae_sim_config {
+    /* Collision */
+    double dndeta;            /* charged particles per unit pseudorapidity, central Au+Au */
+    double dndeta_spread;     /* relative event-to-event spread of dndeta (centrality) */
+    double eta_max;           /* particles generated in |eta| < eta_max */
+    double vertex_sigma_cm;   /* Gaussian z spread of the collision vertex */
+    double pileup_mean;       /* mean number of pile-up collisions in the drift window */
+    double pileup_dndeta;     /* mean dndeta of a (minimum-bias) pile-up collision */
+    double mean_pt_gev;       /* mean transverse momentum of the pT spectrum */
+    double looper_per_track;  /* low-momentum secondary electrons per primary track */
+    /* Detector */
+    double bfield_t;          /* solenoid field */
+    double r_inner_cm, r_outer_cm; /* radial extent of the 16 outer layers */
+    double half_length_cm;    /* drift length of one side */
+    double gain;              /* ADC counts per unit of most-probable ionisation on a pad row */
+    double landau_width;      /* width of the Landau-like fluctuation (relative) */
+    double diffusion_t;       /* transverse diffusion, pads per sqrt(drift cm) */
+    double diffusion_l;       /* longitudinal diffusion, time bins per sqrt(drift cm) */
+    double pad_response;      /* sigma of the pad response function, in pads */
+    double shaping_bins;      /* peaking time of the shaper, in time bins */
+    double noise_adc;         /* sigma of the electronics noise, ADC counts */
+    double pedestal_adc;      /* residual pedestal offset */
+} bcae_sim_config;
+
+void bcae_sim_config_default(bcae_sim_config *cfg);
+
+typedef struct bcae_sim_event_info {
+    int primary_tracks;
+    int pileup_collisions;
+    int pileup_tracks;
+    int loopers;
+    double vertex_z_cm;
+} bcae_sim_event_info;
+
+/* Simulates event number `event` of the sequence seeded by `seed` into
+ * wedges[24][BCAE_WEDGE_VOXELS] (wedge w = sector w/2... see docs: index
+ * sector * 2 + side). Deterministic for (cfg, seed, event), whatever
+ * `threads` (<= 0: OpenMP's default). `info` may be NULL. */
+bcae_status bcae_sim_event(const bcae_sim_config *cfg, uint64_t seed, uint64_t event,
+                           uint16_t *wedges, int threads, bcae_sim_event_info *info,
+                           bcae_error *err);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* BCAE_H */

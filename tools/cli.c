@@ -1,0 +1,181 @@
+#include "cli.h"
+
+#include <errno.h>
+#include <math.h>
+#include <omp.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+void cli_error(const char *verb, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "bcae %s: ", verb);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+}
+
+int cli_fail(const char *verb, const bcae_error *err)
+{
+    if (err->message[0])
+        cli_error(verb, "%s", err->message);
+    else
+        cli_error(verb, "%s", bcae_strerror(err->status));
+    return CLI_EXIT_FAIL;
+}
+
+int cli_usage_error(const char *verb, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "bcae %s: ", verb);
+    vfprintf(stderr, fmt, ap);
+    fprintf(stderr, "\nTry 'bcae %s --help'.\n", verb);
+    va_end(ap);
+    return CLI_EXIT_USAGE;
+}
+
+int cli_parse_long(const char *verb, const char *opt, const char *s, long min, long max,
+                   long *out)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || end == s || *end != '\0' || v < min || v > max) {
+        cli_error(verb, "%s expects a whole number in [%ld, %ld], got '%s'", opt, min, max, s);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+int cli_parse_u64(const char *verb, const char *opt, const char *s, uint64_t *out)
+{
+    char *end;
+    errno = 0;
+    if (s[0] == '-') {
+        cli_error(verb, "%s expects a non-negative whole number, got '%s'", opt, s);
+        return -1;
+    }
+    unsigned long long v = strtoull(s, &end, 0);
+    if (errno || end == s || *end != '\0') {
+        cli_error(verb, "%s expects a non-negative whole number, got '%s'", opt, s);
+        return -1;
+    }
+    *out = (uint64_t)v;
+    return 0;
+}
+
+int cli_parse_double(const char *verb, const char *opt, const char *s, double min,
+                     double max, double *out)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno || end == s || *end != '\0' || !(v >= min && v <= max)) {
+        cli_error(verb, "%s expects a number in [%g, %g], got '%s'", opt, min, max, s);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+int cli_threads(const char *verb, long threads_opt)
+{
+    if (threads_opt > 0) return (int)threads_opt;
+    const char *env = getenv("BCAE_NUM_THREADS");
+    if (env && *env) {
+        long v;
+        if (cli_parse_long(verb, "BCAE_NUM_THREADS", env, 1, 4096, &v) != 0) return -1;
+        return (int)v;
+    }
+    return 0;
+}
+
+int cli_threads_effective(int threads) { return threads > 0 ? threads : omp_get_max_threads(); }
+
+double cli_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static void format_duration(char *buf, size_t n, double s)
+{
+    if (!(s >= 0) || s > 359999) {
+        snprintf(buf, n, "--:--");
+        return;
+    }
+    long t = (long)(s + 0.5);
+    if (t >= 3600)
+        snprintf(buf, n, "%ld:%02ld:%02ld", t / 3600, (t / 60) % 60, t % 60);
+    else
+        snprintf(buf, n, "%02ld:%02ld", t / 60, t % 60);
+}
+
+void cli_progress_start(cli_progress *p, const char *label, const char *unit, uint64_t total,
+                        int quiet)
+{
+    p->label = label;
+    p->unit = unit;
+    p->total = total;
+    p->start = cli_now();
+    p->last_print = 0;
+    p->tty = isatty(fileno(stderr));
+    p->quiet = quiet;
+}
+
+static void progress_print(cli_progress *p, uint64_t done, const char *extra, int final)
+{
+    double now = cli_now(), el = now - p->start;
+    double rate = el > 0 ? (double)done / el : 0;
+    double eta = rate > 0 && p->total >= done ? (double)(p->total - done) / rate : -1;
+    char tel[32], teta[32];
+    format_duration(tel, sizeof tel, el);
+    format_duration(teta, sizeof teta, eta);
+    double frac = p->total ? (double)done / (double)p->total : 1.0;
+    if (p->tty) {
+        char bar[31];
+        int fill = (int)(frac * 30 + 0.5);
+        for (int i = 0; i < 30; i++) bar[i] = i < fill ? '#' : '.';
+        bar[30] = '\0';
+        fprintf(stderr, "\r%s [%s] %llu/%llu %s  %.2f %s/s  %s<%s%s%s\033[K", p->label, bar,
+                (unsigned long long)done, (unsigned long long)p->total, p->unit, rate, p->unit,
+                tel, teta, extra ? "  " : "", extra ? extra : "");
+        if (final) fputc('\n', stderr);
+    } else {
+        fprintf(stderr, "%s: %llu/%llu %s (%.0f%%), %.2f %s/s, elapsed %s, eta %s%s%s\n",
+                p->label, (unsigned long long)done, (unsigned long long)p->total, p->unit,
+                100 * frac, rate, p->unit, tel, teta, extra ? ", " : "", extra ? extra : "");
+    }
+    fflush(stderr);
+    p->last_print = now;
+}
+
+void cli_progress_update(cli_progress *p, uint64_t done, const char *extra)
+{
+    if (p->quiet) return;
+    double now = cli_now();
+    double every = p->tty ? 0.2 : 5.0;
+    if (now - p->last_print < every && done != p->total) return;
+    progress_print(p, done, extra, 0);
+}
+
+void cli_progress_finish(cli_progress *p, uint64_t done)
+{
+    if (p->quiet) return;
+    progress_print(p, done, NULL, 1);
+}
+
+void cli_json_number(FILE *fp, double v)
+{
+    if (isfinite(v))
+        fprintf(fp, "%.17g", v);
+    else
+        fputs("null", fp);
+}

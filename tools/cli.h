@@ -1,0 +1,71 @@
+/* Shared pieces of the `bcae` command-line verbs. */
+#ifndef BCAE_TOOLS_CLI_H
+#define BCAE_TOOLS_CLI_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "bcae.h"
+
+/* Every verb: argv[0] is the verb's name. Returns the process exit code. */
+typedef int (*bcae_verb_fn)(int argc, char **argv);
+
+int verb_simulate(int argc, char **argv);
+int verb_inspect(int argc, char **argv);
+int verb_metrics(int argc, char **argv);
+int verb_plot(int argc, char **argv);
+
+/* Exit codes: 0 success, 1 failure of the work, 2 bad usage. */
+enum { CLI_EXIT_OK = 0, CLI_EXIT_FAIL = 1, CLI_EXIT_USAGE = 2 };
+
+/* Prints "bcae VERB: message" to stderr. */
+void cli_error(const char *verb, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+/* Prints a library error with its detail and returns CLI_EXIT_FAIL. */
+int cli_fail(const char *verb, const bcae_error *err);
+/* "bcae VERB: ...; try 'bcae VERB --help'" and CLI_EXIT_USAGE. */
+int cli_usage_error(const char *verb, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+
+/* Strict number parsing of an option's value: whole string, in range. */
+int cli_parse_long(const char *verb, const char *opt, const char *s, long min, long max,
+                   long *out);
+int cli_parse_u64(const char *verb, const char *opt, const char *s, uint64_t *out);
+int cli_parse_double(const char *verb, const char *opt, const char *s, double min,
+                     double max, double *out);
+
+/* Thread count: --threads if given (> 0), else BCAE_NUM_THREADS, else 0
+ * (OpenMP's default). Returns -1 and prints an error on a bad value. */
+int cli_threads(const char *verb, long threads_opt);
+/* The number of threads the work will actually use. */
+int cli_threads_effective(int threads);
+
+/* Progress on stderr: a bar with rate and ETA on a terminal, a line every
+ * few seconds otherwise; silent when quiet. */
+typedef struct cli_progress {
+    const char *label;
+    const char *unit;
+    uint64_t total;
+    double start;
+    double last_print;
+    int tty;
+    int quiet;
+} cli_progress;
+
+void cli_progress_start(cli_progress *p, const char *label, const char *unit, uint64_t total,
+                        int quiet);
+void cli_progress_update(cli_progress *p, uint64_t done, const char *extra);
+void cli_progress_finish(cli_progress *p, uint64_t done);
+
+double cli_now(void);
+
+/* Writes a double as JSON (null for NaN and infinities). */
+void cli_json_number(FILE *fp, double v);
+
+#endif

@@ -1,0 +1,53 @@
+/* bcae: the command-line front end. One verb per file (tools/verb_*.c). */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+
+typedef struct verb {
+    const char *name;
+    bcae_verb_fn fn;
+    const char *summary;
+} verb;
+
+static const verb VERBS[] = {
+    {"simulate", verb_simulate, "simulate TPC events into a dataset of wedge .npy files"},
+    {"inspect", verb_inspect, "shape, dtype, occupancy and ADC histogram of a .npy file"},
+    {"metrics", verb_metrics, "compare an original and a reconstructed wedge (MAE, PSNR, ...)"},
+    {"plot", verb_plot, "draw a wedge as a PNG picture"},
+};
+
+static void usage(FILE *fp)
+{
+    fprintf(fp,
+            "Usage: bcae VERB [OPTIONS...]\n"
+            "Compress TPC data with Bicephalous Convolutional Autoencoders.\n\n"
+            "Verbs:\n");
+    for (size_t i = 0; i < sizeof VERBS / sizeof VERBS[0]; i++)
+        fprintf(fp, "  %-10s %s\n", VERBS[i].name, VERBS[i].summary);
+    fprintf(fp,
+            "\n'bcae VERB --help' describes a verb's options.\n"
+            "Threads: --threads N on verbs that use them, or BCAE_NUM_THREADS=N.\n"
+            "Exit status: 0 success, 1 failure, 2 bad usage.\n");
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return CLI_EXIT_USAGE;
+    }
+    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+        usage(stdout);
+        return CLI_EXIT_OK;
+    }
+    if (!strcmp(argv[1], "--version")) {
+        printf("bcae %s\n", bcae_version());
+        return CLI_EXIT_OK;
+    }
+    for (size_t i = 0; i < sizeof VERBS / sizeof VERBS[0]; i++)
+        if (!strcmp(argv[1], VERBS[i].name)) return VERBS[i].fn(argc - 1, argv + 1);
+    fprintf(stderr, "bcae: unknown verb '%s'\n\n", argv[1]);
+    usage(stderr);
+    return CLI_EXIT_USAGE;
+}

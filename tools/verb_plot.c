@@ -1,0 +1,9 @@
+/* Placeholder while the verb is being written; replaced in this change. */
+#include "cli.h"
+
+int verb_plot(int argc, char **argv)
+{
+    (void)argc;
+    cli_error(argv[0], "not implemented yet");
+    return CLI_EXIT_FAIL;
+}
