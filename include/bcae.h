@@ -200,22 +200,38 @@ typedef struct bcae_sim_config {
 } bcae_sim_config;
 
 void bcae_sim_config_default(bcae_sim_config *cfg);
+/* Knobs by name (the field names above), range-checked. */
+bcae_status bcae_sim_config_set(bcae_sim_config *cfg, const char *name, double value,
+                                bcae_error *err);
+bcae_status bcae_sim_config_get(const bcae_sim_config *cfg, const char *name, double *value,
+                                bcae_error *err);
+/* Name and one-line description of knob i; returns 0 past the last one. */
+int bcae_sim_knob_info(int i, const char **name, const char **help);
 
 typedef struct bcae_sim_event_info {
-    int primary_tracks;
-    int pileup_collisions;
+    int primary_tracks;    /* charged particles of the triggered collision */
+    int pileup_collisions; /* collisions within one drift time of it */
     int pileup_tracks;
-    int loopers;
+    int loopers;           /* low-momentum secondary electrons */
     double vertex_z_cm;
 } bcae_sim_event_info;
 
+/* A simulator holds the configuration and the event-sized work buffers
+ * (~80 MB), so that a sequence of events allocates once. */
+typedef struct bcae_simulator bcae_simulator;
+
+/* Checks the configuration (BCAE_ERR_INVALID_ARGUMENT naming the knob). */
+bcae_status bcae_simulator_create(const bcae_sim_config *cfg, bcae_simulator **out,
+                                  bcae_error *err);
+void bcae_simulator_destroy(bcae_simulator *sim);
+
 /* Simulates event number `event` of the sequence seeded by `seed` into
- * wedges[24][BCAE_WEDGE_VOXELS] (wedge w = sector w/2... see docs: index
- * sector * 2 + side). Deterministic for (cfg, seed, event), whatever
- * `threads` (<= 0: OpenMP's default). `info` may be NULL. */
-bcae_status bcae_sim_event(const bcae_sim_config *cfg, uint64_t seed, uint64_t event,
-                           uint16_t *wedges, int threads, bcae_sim_event_info *info,
-                           bcae_error *err);
+ * wedges[24 * BCAE_WEDGE_VOXELS], wedge index sector * 2 + side (side 0:
+ * z < 0). Deterministic for (configuration, seed, event) whatever the
+ * thread count (`threads` <= 0: OpenMP's default). `info` may be NULL. */
+bcae_status bcae_simulator_run(bcae_simulator *sim, uint64_t seed, uint64_t event,
+                               uint16_t *wedges, int threads, bcae_sim_event_info *info,
+                               bcae_error *err);
 
 #ifdef __cplusplus
 }

@@ -159,10 +159,11 @@ static void progress_print(cli_progress *p, uint64_t done, const char *extra, in
 
 void cli_progress_update(cli_progress *p, uint64_t done, const char *extra)
 {
-    if (p->quiet) return;
+    /* The final state is cli_progress_finish's to print. */
+    if (p->quiet || done >= p->total) return;
     double now = cli_now();
     double every = p->tty ? 0.2 : 5.0;
-    if (now - p->last_print < every && done != p->total) return;
+    if (now - p->last_print < every) return;
     progress_print(p, done, extra, 0);
 }
 
