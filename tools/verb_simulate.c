@@ -57,6 +57,7 @@ typedef struct stats {
     uint64_t nonzero, saturated, voxels;
     unsigned min_nonzero;
     long tracks;
+    uint64_t hist[9]; /* log2(ADC+1): [6, 6.5) ... [9.5, 10), then saturated */
 } stats;
 
 static void stats_add_event(stats *st, const uint16_t *wedges, const bcae_sim_event_info *info)
@@ -70,6 +71,8 @@ static void stats_add_event(stats *st, const uint16_t *wedges, const bcae_sim_ev
                 nz++;
                 if (v[i] < mn) mn = v[i];
                 if (v[i] >= BCAE_ADC_MAX) sat++;
+                int b = v[i] >= BCAE_ADC_MAX ? 8 : (int)(2.0 * (log2(v[i] + 1.0) - 6.0));
+                st->hist[b < 0 ? 0 : b > 8 ? 8 : b]++;
             }
         }
         double occ = (double)nz / BCAE_WEDGE_VOXELS;
@@ -237,7 +240,9 @@ int verb_simulate(int argc, char **argv)
         }
     }
 
-    stats st = {0, 0, 1, 0, 0, 0, 0, 0, 65535, 0};
+    stats st = {0};
+    st.min = 1;
+    st.min_nonzero = 65535;
     cli_progress prog;
     cli_progress_start(&prog, "simulate", "events", (uint64_t)events, quiet);
     double t0 = cli_now();
@@ -292,6 +297,16 @@ int verb_simulate(int argc, char **argv)
     printf("non-zero ADC       min %u (zero suppression below %d), saturated (1023) %.2f%%\n",
            st.nonzero ? st.min_nonzero : 0, BCAE_ZERO_SUPPRESSION,
            st.nonzero ? 100.0 * (double)st.saturated / (double)st.nonzero : 0.0);
+    /* Share of non-zero voxels per half unit of log2(ADC+1) above 6. */
+    printf("log2(ADC+1)       ");
+    for (int b = 0; b < 9; b++) {
+        double pct = st.nonzero ? 100.0 * (double)st.hist[b] / (double)st.nonzero : 0.0;
+        if (b == 4) printf("\n                  ");
+        if (b < 8)
+            printf(" %.1f-%.1f: %.1f%%", 6 + 0.5 * b, 6.5 + 0.5 * b, pct);
+        else
+            printf(" saturated: %.1f%%\n", pct);
+    }
     printf("time               %.2f s per event on %d threads (incl. writing)\n",
            elapsed / (double)events, cli_threads_effective(threads));
     rc = CLI_EXIT_OK;

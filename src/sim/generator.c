@@ -19,7 +19,7 @@ void bcae_sim_config_default(bcae_sim_config *c)
     c->pileup_mean = 4.4;
     c->pileup_dndeta = 170;
     c->mean_pt_gev = 0.5;
-    c->looper_per_track = 0.5;
+    c->looper_per_track = 0.7;
     c->bfield_t = 1.4;
     c->r_inner_cm = 60.0;
     c->r_outer_cm = 77.0;
@@ -151,13 +151,18 @@ bcae_status sim_generate(const bcae_sim_config *cfg, const sim_geometry *g, uint
         p.x0 = rad * cos(ang);
         p.y0 = rad * sin(ang);
         p.z0 = g->half_length * (2.0 * bcae_rng_uniform(&pr) - 1.0);
-        p.pt = 0.001 + bcae_rng_exponential(&pr, 0.008);
-        p.eta = 0.5 * bcae_rng_normal(&pr);
+        /* Isotropic emission: cos(theta) uniform. */
+        double cos_theta = 2.0 * bcae_rng_uniform(&pr) - 1.0;
+        if (cos_theta > 0.999) cos_theta = 0.999;
+        if (cos_theta < -0.999) cos_theta = -0.999;
+        double p_tot = 0.001 + bcae_rng_exponential(&pr, 0.008);
+        p.pt = p_tot * sqrt(1.0 - cos_theta * cos_theta);
+        p.eta = atanh(cos_theta);
         p.phi = 2.0 * PI * bcae_rng_uniform(&pr);
         p.mass = 0.000511;
         p.charge = -1;
         p.drift_shift = 0.0;
-        p.max_path = 60.0 + bcae_rng_exponential(&pr, 60.0);
+        p.max_path = 40.0 + bcae_rng_exponential(&pr, 40.0);
         p.looper = 1;
         index++;
         s = push_particle(out, &p, err);
