@@ -14,6 +14,8 @@ int verb_simulate(int argc, char **argv);
 int verb_inspect(int argc, char **argv);
 int verb_metrics(int argc, char **argv);
 int verb_plot(int argc, char **argv);
+int verb_train(int argc, char **argv);
+int verb_forward(int argc, char **argv);
 
 /* Exit codes: 0 success, 1 failure of the work, 2 bad usage. */
 enum { CLI_EXIT_OK = 0, CLI_EXIT_FAIL = 1, CLI_EXIT_USAGE = 2 };

@@ -15,6 +15,8 @@ static const verb VERBS[] = {
     {"inspect", verb_inspect, "shape, dtype, occupancy and ADC histogram of a .npy file"},
     {"metrics", verb_metrics, "compare an original and a reconstructed wedge (MAE, PSNR, ...)"},
     {"plot", verb_plot, "draw a wedge as a PNG picture"},
+    {"train", verb_train, "train a BCAE-2D model on a dataset"},
+    {"forward", verb_forward, "run a model on wedges and write code, heads and reconstruction"},
 };
 
 static void usage(FILE *fp)

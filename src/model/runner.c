@@ -1,0 +1,379 @@
+/* Forward, loss and backward of BCAE-2D through the engine seam. */
+#include "model/runner.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/error.h"
+
+typedef struct run_op {
+    const bcae2d_op *op;
+    nn_conv *c1, *c2;      /* the op's convolution(s) */
+    nn_tensor in, out;     /* in aliases the previous op's out */
+    nn_tensor a1, h2;      /* residual blocks: lrelu(conv1(in)), conv2(a1) */
+} run_op;
+
+typedef struct run_net {
+    run_op ops[2 * BCAE2D_MAX_DEPTH + 2];
+    int nops;
+} run_net;
+
+struct bcae2d_runner {
+    nn_engine *e;
+    const bcae2d_model *model;
+    int batch, training;
+    run_net nets[NET_COUNT];
+    nn_tensor input, code, seg_logit, reg_raw;
+    /* Inference: the rotating buffers. Training: backward scratch
+     * (two gradient buffers and the skip path's gradient) and the heads'
+     * output gradients. */
+    float *buf[3];
+    nn_tensor dseg, dreg, dcode;
+    float *arena;
+    size_t arena_floats;
+};
+
+static nn_tensor shape(int n, int c, int h, int w)
+{
+    nn_tensor t = {n, c, h, w, NULL};
+    return t;
+}
+
+/* Arena bookkeeping: a first pass counts, a second assigns. */
+typedef struct arena_cursor {
+    float *base; /* NULL while counting */
+    size_t used;
+} arena_cursor;
+
+static void place(arena_cursor *a, const nn_engine *e, nn_tensor *t)
+{
+    size_t n = nn_tensor_floats(e, t->n, t->c, t->h, t->w);
+    n = (n + 15) & ~(size_t)15; /* 64-byte aligned tensors */
+    t->data = a->base ? a->base + a->used : NULL;
+    a->used += n;
+}
+
+/* Lays out one network's tensors. Inference nets write into the rotating
+ * buffers: ping-pong p[0]/p[1] for op outputs, p[2] for a1. */
+static void plan_net(bcae2d_runner *r, run_net *rn, const bcae2d_net *net, nn_tensor in,
+                     nn_tensor *final_out, arena_cursor *a)
+{
+    const nn_engine *e = r->e;
+    int ping = 0;
+    nn_tensor cur = in;
+    rn->nops = net->nops;
+    for (int i = 0; i < net->nops; i++) {
+        run_op *ro = &rn->ops[i];
+        const bcae2d_op *op = &net->ops[i];
+        ro->op = op;
+        ro->in = cur;
+        switch (op->kind) {
+        case OP_CONV: ro->out = shape(cur.n, op->cout, cur.h, cur.w); break;
+        case OP_POOL: ro->out = shape(cur.n, cur.c, cur.h / 2, cur.w / 2); break;
+        case OP_UPSAMPLE: ro->out = shape(cur.n, cur.c, cur.h * 2, cur.w * 2); break;
+        case OP_RESIDUAL:
+            ro->out = shape(cur.n, cur.c, cur.h, cur.w);
+            ro->a1 = ro->out;
+            ro->h2 = ro->out;
+            break;
+        }
+        int last = i == net->nops - 1;
+        if (last && final_out) {
+            ro->out.data = final_out->data;
+        } else if (r->training) {
+            place(a, e, &ro->out);
+        } else if (a->base) {
+            ro->out.data = r->buf[ping];
+        }
+        if (op->kind == OP_RESIDUAL) {
+            if (r->training) {
+                place(a, e, &ro->a1);
+                place(a, e, &ro->h2);
+            } else if (a->base) {
+                ro->a1.data = r->buf[2];
+                ro->h2.data = ro->out.data; /* the tail may write y over h2 */
+            }
+        }
+        if (!r->training) ping ^= 1;
+        cur = ro->out;
+    }
+}
+
+static size_t max_floats(const bcae2d_runner *r)
+{
+    /* The widest activation: 32 channels at full resolution. */
+    return nn_tensor_floats(r->e, r->batch, BCAE2D_CHANNELS, BCAE_WEDGE_AZIMUTH, BCAE_MODEL_Z);
+}
+
+static void plan(bcae2d_runner *r, arena_cursor *a)
+{
+    const bcae2d_model *m = r->model;
+    int n = r->batch;
+    r->input = shape(n, BCAE_WEDGE_LAYERS, BCAE_WEDGE_AZIMUTH, BCAE_MODEL_Z);
+    r->code = shape(n, BCAE2D_CHANNELS, bcae2d_code_h(m), bcae2d_code_w(m));
+    r->seg_logit = r->reg_raw = r->input;
+    place(a, r->e, &r->input);
+    place(a, r->e, &r->code);
+    place(a, r->e, &r->seg_logit);
+    place(a, r->e, &r->reg_raw);
+    size_t big = (max_floats(r) + 15) & ~(size_t)15;
+    int nbuf = r->training ? 3 : 3;
+    for (int i = 0; i < nbuf; i++) {
+        r->buf[i] = a->base ? a->base + a->used : NULL;
+        a->used += big;
+    }
+    if (r->training) {
+        r->dseg = r->dreg = r->input;
+        r->dcode = r->code;
+        place(a, r->e, &r->dseg);
+        place(a, r->e, &r->dreg);
+        place(a, r->e, &r->dcode);
+    }
+    plan_net(r, &r->nets[NET_ENCODER], &m->nets[NET_ENCODER], r->input, &r->code, a);
+    plan_net(r, &r->nets[NET_CLF], &m->nets[NET_CLF], r->code, &r->seg_logit, a);
+    plan_net(r, &r->nets[NET_REG], &m->nets[NET_REG], r->code, &r->reg_raw, a);
+}
+
+static bcae_status create_convs(bcae2d_runner *r, bcae_error *err)
+{
+    for (int k = 0; k < NET_COUNT; k++) {
+        run_net *rn = &r->nets[k];
+        for (int i = 0; i < rn->nops; i++) {
+            run_op *ro = &rn->ops[i];
+            const bcae2d_op *op = ro->op;
+            if (op->kind != OP_CONV && op->kind != OP_RESIDUAL) continue;
+            nn_conv2d_desc d = {ro->in.n, op->cin, op->cout, ro->in.h, ro->in.w, op->k, 1, op->pad};
+            bcae_status s = r->e->ops->conv2d_create(r->e, &d, r->training, &ro->c1, err);
+            if (!s && op->kind == OP_RESIDUAL)
+                s = r->e->ops->conv2d_create(r->e, &d, r->training, &ro->c2, err);
+            if (s) return s;
+        }
+    }
+    return BCAE_OK;
+}
+
+bcae_status bcae2d_runner_create(nn_engine *e, const bcae2d_model *model, int batch, int training,
+                                 bcae2d_runner **out, bcae_error *err)
+{
+    *out = NULL;
+    if (batch < 1 || batch > 4096)
+        return bcae_fail(err, BCAE_ERR_INVALID_ARGUMENT, "batch size %d is out of range", batch);
+    bcae2d_runner *r = calloc(1, sizeof *r);
+    if (!r) return bcae_fail(err, BCAE_ERR_OUT_OF_MEMORY, "runner: out of memory");
+    r->e = e;
+    r->model = model;
+    r->batch = batch;
+    r->training = training;
+    arena_cursor count = {NULL, 0};
+    plan(r, &count);
+    r->arena_floats = count.used;
+    r->arena = aligned_alloc(64, count.used * sizeof(float));
+    if (!r->arena) {
+        free(r);
+        return bcae_fail(err, BCAE_ERR_OUT_OF_MEMORY,
+                         "runner: cannot allocate %zu MB of activations for batch %d",
+                         count.used * sizeof(float) >> 20, batch);
+    }
+    arena_cursor fill = {r->arena, 0};
+    plan(r, &fill);
+    bcae_status s = create_convs(r, err);
+    if (s) {
+        bcae2d_runner_destroy(r);
+        return s;
+    }
+    /* The padding columns of the input must read as zeros. */
+    e->ops->fill(e, &r->input, 0.0f);
+    bcae2d_runner_sync_weights(r);
+    *out = r;
+    return BCAE_OK;
+}
+
+void bcae2d_runner_destroy(bcae2d_runner *r)
+{
+    if (!r) return;
+    for (int k = 0; k < NET_COUNT; k++)
+        for (int i = 0; i < r->nets[k].nops; i++) {
+            if (r->nets[k].ops[i].c1) r->e->ops->conv_destroy(r->nets[k].ops[i].c1);
+            if (r->nets[k].ops[i].c2) r->e->ops->conv_destroy(r->nets[k].ops[i].c2);
+        }
+    free(r->arena);
+    free(r);
+}
+
+int bcae2d_runner_batch(const bcae2d_runner *r) { return r->batch; }
+size_t bcae2d_runner_arena_bytes(const bcae2d_runner *r) { return r->arena_floats * sizeof(float); }
+nn_tensor *bcae2d_runner_input(bcae2d_runner *r) { return &r->input; }
+nn_tensor *bcae2d_runner_code(bcae2d_runner *r) { return &r->code; }
+const nn_tensor *bcae2d_runner_seg_logit(const bcae2d_runner *r) { return &r->seg_logit; }
+const nn_tensor *bcae2d_runner_reg_raw(const bcae2d_runner *r) { return &r->reg_raw; }
+
+void bcae2d_runner_sync_weights(bcae2d_runner *r)
+{
+    const float *w = r->model->weights;
+    const bcae_param *p = r->model->params;
+    for (int k = 0; k < NET_COUNT; k++)
+        for (int i = 0; i < r->nets[k].nops; i++) {
+            run_op *ro = &r->nets[k].ops[i];
+            const bcae2d_op *op = ro->op;
+            if (ro->c1) r->e->ops->conv_set_weights(ro->c1, w + p[op->w].offset, w + p[op->b].offset);
+            if (ro->c2)
+                r->e->ops->conv_set_weights(ro->c2, w + p[op->w2].offset, w + p[op->b2].offset);
+        }
+}
+
+static void net_forward(bcae2d_runner *r, run_net *rn)
+{
+    nn_engine *e = r->e;
+    const nn_ops *o = e->ops;
+    const float *w = r->model->weights;
+    for (int i = 0; i < rn->nops; i++) {
+        run_op *ro = &rn->ops[i];
+        switch (ro->op->kind) {
+        case OP_CONV: o->conv_forward(ro->c1, &ro->in, &ro->out, NN_POST_NONE); break;
+        case OP_POOL: o->avgpool2_forward(e, &ro->in, &ro->out); break;
+        case OP_UPSAMPLE: o->upsample2_forward(e, &ro->in, &ro->out); break;
+        case OP_RESIDUAL: {
+            float alpha = w[r->model->params[ro->op->alpha].offset];
+            o->conv_forward(ro->c1, &ro->in, &ro->a1, NN_POST_LEAKY_RELU);
+            o->conv_forward(ro->c2, &ro->a1, &ro->h2, NN_POST_NONE);
+            o->rezero_forward(e, alpha, &ro->h2, &ro->in, &ro->out);
+            break;
+        }
+        }
+    }
+}
+
+void bcae2d_runner_encode(bcae2d_runner *r) { net_forward(r, &r->nets[NET_ENCODER]); }
+
+void bcae2d_runner_decode(bcae2d_runner *r)
+{
+    net_forward(r, &r->nets[NET_CLF]);
+    net_forward(r, &r->nets[NET_REG]);
+}
+
+void bcae2d_runner_loss_sums(bcae2d_runner *r, nn_loss_sums *out)
+{
+    r->e->ops->bcae_loss_sums(r->e, &r->seg_logit, &r->reg_raw, &r->input, BCAE_WEDGE_Z,
+                              BCAE2D_SHIFT, BCAE2D_SCALE, r->model->cfg.clf_threshold,
+                              BCAE2D_FOCAL_GAMMA, BCAE2D_FOCAL_EPS, out);
+}
+
+/* A scratch buffer that is not the one g lives in. */
+static float *other(const bcae2d_runner *r, const float *g) { return g == r->buf[0] ? r->buf[1] : r->buf[0]; }
+
+static nn_tensor like(const nn_tensor *t, float *data)
+{
+    nn_tensor x = *t;
+    x.data = data;
+    return x;
+}
+
+/* Backward through one network from the gradient at its output, g. When
+ * dx_out is given, the gradient at the network's input is written there
+ * (overwritten) or added to it (accumulate). */
+static void net_backward(bcae2d_runner *r, run_net *rn, nn_tensor g, nn_tensor *dx_out,
+                         int accumulate, float *grad)
+{
+    nn_engine *e = r->e;
+    const nn_ops *o = e->ops;
+    const bcae_param *p = r->model->params;
+    const float *w = r->model->weights;
+    for (int i = rn->nops - 1; i >= 0; i--) {
+        run_op *ro = &rn->ops[i];
+        const bcae2d_op *op = ro->op;
+        int need_dx = i > 0 || dx_out;
+        switch (op->kind) {
+        case OP_CONV:
+            o->conv_backward_weights(ro->c1, &ro->in, &g, grad + p[op->w].offset,
+                                     grad + p[op->b].offset);
+            if (need_dx) {
+                nn_tensor t = like(&ro->in, other(r, g.data));
+                o->conv_backward_data(ro->c1, &g, &t);
+                g = t;
+            }
+            break;
+        case OP_POOL: {
+            nn_tensor t = like(&ro->in, other(r, g.data));
+            o->avgpool2_backward(e, &g, &t);
+            g = t;
+            break;
+        }
+        case OP_UPSAMPLE: {
+            nn_tensor t = like(&ro->in, other(r, g.data));
+            o->upsample2_backward(e, &g, &t);
+            g = t;
+            break;
+        }
+        case OP_RESIDUAL: {
+            float alpha = w[p[op->alpha].offset];
+            nn_tensor skip = like(&ro->in, r->buf[2]);
+            nn_tensor t = like(&ro->in, other(r, g.data));
+            double dalpha = 0;
+            /* g becomes d(conv2 output) in place; skip the identity path. */
+            o->rezero_backward(e, alpha, &ro->h2, &ro->out, &g, &g, &skip, &dalpha);
+            grad[p[op->alpha].offset] += (float)dalpha;
+            o->conv_backward_weights(ro->c2, &ro->a1, &g, grad + p[op->w2].offset,
+                                     grad + p[op->b2].offset);
+            o->conv_backward_data(ro->c2, &g, &t);
+            o->leaky_relu_backward(e, &ro->a1, &t, &t);
+            o->conv_backward_weights(ro->c1, &ro->in, &t, grad + p[op->w].offset,
+                                     grad + p[op->b].offset);
+            o->conv_backward_data(ro->c1, &t, &g);
+            o->add(e, &g, &skip);
+            break;
+        }
+        }
+    }
+    if (dx_out) {
+        if (accumulate) {
+            o->add(e, dx_out, &g);
+        } else if (g.data != dx_out->data) {
+            o->fill(e, dx_out, 0.0f);
+            o->add(e, dx_out, &g);
+        }
+    }
+}
+
+void bcae2d_runner_backward(bcae2d_runner *r, float coef, float *grad)
+{
+    nn_engine *e = r->e;
+    memset(grad, 0, r->model->nfloats * sizeof *grad);
+    e->ops->bcae_loss_backward(e, &r->seg_logit, &r->reg_raw, &r->input, BCAE_WEDGE_Z,
+                               BCAE2D_SHIFT, BCAE2D_SCALE, r->model->cfg.clf_threshold,
+                               BCAE2D_FOCAL_GAMMA, BCAE2D_FOCAL_EPS, coef, &r->dseg, &r->dreg);
+    net_backward(r, &r->nets[NET_CLF], r->dseg, &r->dcode, 0, grad);
+    net_backward(r, &r->nets[NET_REG], r->dreg, &r->dcode, 1, grad);
+    /* The code gradient is copied into a scratch buffer first: the
+     * encoder's backward works in place on buffers of full size. */
+    nn_tensor g = like(&r->dcode, r->buf[0]);
+    e->ops->fill(e, &g, 0.0f);
+    e->ops->add(e, &g, &r->dcode);
+    net_backward(r, &r->nets[NET_ENCODER], g, NULL, 0, grad);
+}
+
+static double net_flops(const bcae2d_net *net, int h, int w)
+{
+    double f = 0;
+    for (int i = 0; i < net->nops; i++) {
+        const bcae2d_op *op = &net->ops[i];
+        double k2 = (double)op->k * op->k;
+        switch (op->kind) {
+        case OP_CONV: f += 2.0 * op->cin * op->cout * k2 * h * w; break;
+        case OP_RESIDUAL: f += 2 * 2.0 * op->cin * op->cout * k2 * h * w; break;
+        case OP_POOL: h /= 2, w /= 2; break;
+        case OP_UPSAMPLE: h *= 2, w *= 2; break;
+        }
+    }
+    return f;
+}
+
+double bcae2d_encoder_flops(const bcae2d_model *m)
+{
+    return net_flops(&m->nets[NET_ENCODER], BCAE_WEDGE_AZIMUTH, BCAE_MODEL_Z);
+}
+
+double bcae2d_decoder_flops(const bcae2d_model *m)
+{
+    return net_flops(&m->nets[NET_CLF], bcae2d_code_h(m), bcae2d_code_w(m)) +
+           net_flops(&m->nets[NET_REG], bcae2d_code_h(m), bcae2d_code_w(m));
+}

@@ -1,0 +1,55 @@
+/*
+ * Running a BCAE-2D on an engine for a fixed batch size: planned
+ * convolutions, an activation arena sized once, forward, the loss and the
+ * backward pass. Nothing is allocated after creation.
+ *
+ * Training runners keep every activation the backward pass needs; inference
+ * runners rotate three buffers, so their memory does not grow with depth.
+ */
+#ifndef BCAE_MODEL_RUNNER_H
+#define BCAE_MODEL_RUNNER_H
+
+#include "model/bcae2d.h"
+#include "nn/engine.h"
+
+typedef struct bcae2d_runner bcae2d_runner;
+
+#define BCAE2D_SHIFT 6.0f /* regression transform T(r) = 6 + 3 exp(r) */
+#define BCAE2D_SCALE 3.0f
+#define BCAE2D_FOCAL_GAMMA 2.0f
+#define BCAE2D_FOCAL_EPS 1e-8f
+
+bcae_status bcae2d_runner_create(nn_engine *e, const bcae2d_model *model, int batch, int training,
+                                 bcae2d_runner **out, bcae_error *err);
+void bcae2d_runner_destroy(bcae2d_runner *r);
+
+int bcae2d_runner_batch(const bcae2d_runner *r);
+/* Bytes of activation memory the runner holds. */
+size_t bcae2d_runner_arena_bytes(const bcae2d_runner *r);
+
+/* Pushes the model's current weights into the planned convolutions: after
+ * loading and after every optimizer step. */
+void bcae2d_runner_sync_weights(bcae2d_runner *r);
+
+/* The model input (batch, 16, 192, 256), to fill with e->ops->from_nchw. */
+nn_tensor *bcae2d_runner_input(bcae2d_runner *r);
+/* The code (batch, 32, 192 / 2^d, 256 / 2^d), written by encode, read by decode. */
+nn_tensor *bcae2d_runner_code(bcae2d_runner *r);
+/* The heads' raw outputs (batch, 16, 192, 256): logits and r before T. */
+const nn_tensor *bcae2d_runner_seg_logit(const bcae2d_runner *r);
+const nn_tensor *bcae2d_runner_reg_raw(const bcae2d_runner *r);
+
+void bcae2d_runner_encode(bcae2d_runner *r);
+void bcae2d_runner_decode(bcae2d_runner *r);
+
+/* Loss sums of the last forward pass against the input (SPEC section 4). */
+void bcae2d_runner_loss_sums(bcae2d_runner *r, nn_loss_sums *out);
+/* Gradients of L_reg + coef * L_seg of the last forward pass into grad
+ * (model->nfloats floats, overwritten). Training runners only. */
+void bcae2d_runner_backward(bcae2d_runner *r, float coef, float *grad);
+
+/* Multiply-adds of one wedge through the encoder and through both heads. */
+double bcae2d_encoder_flops(const bcae2d_model *model);
+double bcae2d_decoder_flops(const bcae2d_model *model);
+
+#endif

@@ -1,0 +1,536 @@
+/*
+ * 2D convolutions through oneDNN (the v2 C API of Debian's libdnnl 2.6).
+ *
+ * Everything is planned in cpu_conv2d_create(): the forward primitive twice
+ * (plain and with the LeakyReLU fused as a post-op, since the post-op is a
+ * per-call choice), for training the backward-data and backward-weights
+ * primitives, the weight reorders, every memory object and every private
+ * buffer. A call afterwards only points memory objects at the caller's
+ * storage, executes, and waits: no allocation, no primitive creation.
+ *
+ * Formats
+ *  - Activations are the caller's own storage in the layout of
+ *    cpu_internal.h (nChw16c / nChw8c / nchw by channel count), wrapped in
+ *    place: the primitives are created for exactly those formats, so there
+ *    are no activation copies.
+ *  - Weights arrive as plain OIHW. The primitives are created with weights
+ *    format `any` and say what they prefer (blocked formats such as
+ *    OIhw16i16o); conv_set_weights reorders OIHW into one private copy per
+ *    distinct preferred format (the forward and backward-data primitives may
+ *    differ). The bias is copied as is.
+ *  - Backward-weights writes its preferred format into a private buffer; a
+ *    reorder with a `sum` post-op then converts it back to OIHW and adds it
+ *    to the caller's dweight in the same pass (the contract is "+=").
+ *
+ * Scratchpad: user mode. Every primitive (reorders included) is created with
+ * dnnl_scratchpad_mode_user; create() allocates one buffer of the largest
+ * size any of them asks for, shared by all of them (a conv runs one primitive
+ * at a time and waits for it). So oneDNN allocates nothing while executing.
+ *
+ * Threads: this oneDNN build uses OpenMP and sizes its work split (and the
+ * scratchpad) from omp_get_max_threads() when a primitive is created, then
+ * runs with it at execution. The count is taken from the engine once, at
+ * create, set around creation and around every execution, and the calling
+ * thread's previous value is restored afterwards (it is that thread's ICV;
+ * we do not leave it changed behind the caller's back).
+ *
+ * The void calls cannot report errors. After a successful create, execution
+ * can only fail on a broken invariant (a tensor of the wrong shape, a
+ * backward call on a conv planned for inference); then the output is filled
+ * with NaN, so a misuse shows up in results instead of passing silently.
+ * A conv is not safe to use from two threads at once (its memory objects are
+ * re-pointed per call).
+ */
+#include <math.h>
+#include <omp.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <dnnl_debug.h>
+
+#include "core/error.h"
+#include "nn/cpu/cpu_internal.h"
+
+/* At most three primitives consume weights (two forwards, backward-data). */
+enum { CONV_MAX_WEIGHT_COPIES = 3 };
+/* Alignment of the scratchpad buffer: a cache line, what oneDNN uses itself. */
+enum { CONV_ALIGN = 64 };
+
+/* A primitive and its view of the shared scratchpad (NULL if it needs none). */
+typedef struct conv_step {
+    dnnl_primitive_t prim;
+    dnnl_memory_t scratch;
+} conv_step;
+
+/* The weights in one format a primitive wants, and the reorder filling it. */
+typedef struct weight_copy {
+    dnnl_memory_t mem; /* owns its buffer (allocated by oneDNN at create) */
+    conv_step reorder; /* caller's OIHW -> mem */
+} weight_copy;
+
+struct nn_conv {
+    nn_conv2d_desc d;
+    int h_out, w_out;
+    int training;
+    int threads; /* OpenMP threads the primitives were planned for */
+    dnnl_engine_t engine; /* borrowed from the nn_engine, which outlives us */
+    dnnl_stream_t stream;
+
+    conv_step fwd[2];       /* indexed by nn_post_op */
+    int fwd_weights[2];     /* index into copies[] */
+    conv_step bwd_data;     /* training only */
+    int bwd_data_weights;
+    conv_step bwd_weights;  /* training only */
+    conv_step dw_to_plain;  /* private diff weights -> caller's OIHW, += */
+
+    weight_copy copies[CONV_MAX_WEIGHT_COPIES];
+    int copy_count;
+
+    /* Wrappers around the caller's storage, re-pointed at every call. */
+    dnnl_memory_t x, y, dx, dy; /* activations */
+    dnnl_memory_t w_plain;      /* OIHW weights given to set_weights */
+    dnnl_memory_t dw_plain;     /* OIHW dweight given to backward_weights */
+
+    /* Private buffers (allocated by oneDNN at create). */
+    dnnl_memory_t bias, dw, db;
+    float *bias_data, *db_data;
+
+    void *scratch_buf; /* shared scratchpad, NULL when nothing needs one */
+};
+
+/* ---- helpers ------------------------------------------------------------------ */
+
+static bcae_status conv_error(bcae_error *err, const nn_conv2d_desc *d, const char *what,
+                              dnnl_status_t st)
+{
+    bcae_status code = st == dnnl_unimplemented    ? BCAE_ERR_UNSUPPORTED
+                       : st == dnnl_out_of_memory ? BCAE_ERR_OUT_OF_MEMORY
+                                                   : BCAE_ERR_INTERNAL;
+    return bcae_fail(err, code, "conv2d %d->%d k%d s%d p%d on %dx%dx%dx%d: %s: oneDNN: %s",
+                     d->cin, d->cout, d->k, d->stride, d->pad, d->n, d->cin, d->h, d->w, what,
+                     dnnl_status2str(st));
+}
+
+static dnnl_format_tag_t activation_tag(int c)
+{
+    switch (cpu_block(c)) {
+    case 16: return dnnl_nChw16c;
+    case 8: return dnnl_nChw8c;
+    default: return dnnl_nchw;
+    }
+}
+
+static void poison(float *p, size_t count)
+{
+    for (size_t i = 0; i < count; i++) p[i] = NAN;
+}
+
+static size_t tensor_count(const nn_tensor *t)
+{
+    return (size_t)t->n * (size_t)t->c * (size_t)t->h * (size_t)t->w;
+}
+
+static int tensor_is(const nn_tensor *t, int n, int c, int h, int w)
+{
+    return t->n == n && t->c == c && t->h == h && t->w == w;
+}
+
+static size_t weight_count(const nn_conv *c)
+{
+    return (size_t)c->d.cout * (size_t)c->d.cin * (size_t)c->d.k * (size_t)c->d.k;
+}
+
+/* Executes one planned step on the engine's stream with the thread count it
+ * was planned for, and waits for it. */
+static int run_step(nn_conv *c, const conv_step *s, dnnl_exec_arg_t *args, int nargs)
+{
+    if (!s->prim) return 0;
+    if (s->scratch) args[nargs++] = (dnnl_exec_arg_t){DNNL_ARG_SCRATCHPAD, s->scratch};
+    int saved = omp_get_max_threads();
+    omp_set_num_threads(c->threads);
+    dnnl_status_t st = dnnl_primitive_execute(s->prim, c->stream, nargs, args);
+    if (st == dnnl_success) st = dnnl_stream_wait(c->stream);
+    omp_set_num_threads(saved);
+    return st == dnnl_success;
+}
+
+/* ---- creation ----------------------------------------------------------------- */
+
+/* Primitive descriptors live only during create(): a primitive keeps its
+ * own copy. The forward ones stay until the backward ones have used them as
+ * hints. */
+typedef struct conv_plan {
+    dnnl_primitive_attr_t attr_plain;  /* user scratchpad */
+    dnnl_primitive_attr_t attr_leaky;  /* user scratchpad + LeakyReLU post-op */
+    dnnl_primitive_attr_t attr_accum;  /* user scratchpad + sum post-op (+=) */
+    dnnl_primitive_desc_t fwd[2], bwd_data, bwd_weights, dw_to_plain;
+    dnnl_primitive_desc_t reorder[CONV_MAX_WEIGHT_COPIES];
+} conv_plan;
+
+static void plan_free(conv_plan *p)
+{
+    dnnl_primitive_desc_t *pds[] = {&p->fwd[0],      &p->fwd[1],      &p->bwd_data,
+                                    &p->bwd_weights, &p->dw_to_plain, &p->reorder[0],
+                                    &p->reorder[1],  &p->reorder[2]};
+    for (size_t i = 0; i < sizeof pds / sizeof pds[0]; i++)
+        if (*pds[i]) dnnl_primitive_desc_destroy(*pds[i]);
+    if (p->attr_plain) dnnl_primitive_attr_destroy(p->attr_plain);
+    if (p->attr_leaky) dnnl_primitive_attr_destroy(p->attr_leaky);
+    if (p->attr_accum) dnnl_primitive_attr_destroy(p->attr_accum);
+}
+
+/* An attribute with user scratchpad and, optionally, one post-op. */
+static dnnl_status_t make_attr(dnnl_primitive_attr_t *attr, int leaky, int accumulate)
+{
+    dnnl_status_t st = dnnl_primitive_attr_create(attr);
+    if (st != dnnl_success) return st;
+    st = dnnl_primitive_attr_set_scratchpad_mode(*attr, dnnl_scratchpad_mode_user);
+    if (st != dnnl_success || (!leaky && !accumulate)) return st;
+    dnnl_post_ops_t ops;
+    st = dnnl_post_ops_create(&ops);
+    if (st != dnnl_success) return st;
+    if (leaky) /* relu with a negative slope is LeakyReLU */
+        st = dnnl_post_ops_append_eltwise(ops, 1.0f, dnnl_eltwise_relu, NN_LEAKY_SLOPE, 0.0f);
+    else /* dst = reorder(src) + 1 * dst */
+        st = dnnl_post_ops_append_sum(ops, 1.0f);
+    if (st == dnnl_success) st = dnnl_primitive_attr_set_post_ops(*attr, ops);
+    dnnl_post_ops_destroy(ops); /* the attribute keeps its own copy */
+    return st;
+}
+
+static size_t scratch_size(const_dnnl_primitive_desc_t pd)
+{
+    if (!pd) return 0;
+    const dnnl_memory_desc_t *md = dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0);
+    return md ? dnnl_memory_desc_get_size(md) : 0;
+}
+
+/* Creates the primitive of pd and its view of the shared scratchpad. */
+static dnnl_status_t make_step(nn_conv *c, conv_step *s, const_dnnl_primitive_desc_t pd)
+{
+    dnnl_status_t st = dnnl_primitive_create(&s->prim, pd);
+    if (st != dnnl_success) return st;
+    if (scratch_size(pd) == 0) return dnnl_success;
+    const dnnl_memory_desc_t *md = dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0);
+    return dnnl_memory_create(&s->scratch, md, c->engine, c->scratch_buf);
+}
+
+static void step_free(conv_step *s)
+{
+    if (s->scratch) dnnl_memory_destroy(s->scratch);
+    if (s->prim) dnnl_primitive_destroy(s->prim);
+}
+
+/* The weights copy whose format is md, created if none has it yet; returns
+ * its index or -1 on failure (status in *st). */
+static int weight_copy_for(nn_conv *c, conv_plan *p, const dnnl_memory_desc_t *md,
+                           const dnnl_memory_desc_t *plain_md, dnnl_status_t *st)
+{
+    for (int i = 0; i < c->copy_count; i++) {
+        const dnnl_memory_desc_t *have;
+        *st = dnnl_memory_get_memory_desc(c->copies[i].mem, &have);
+        if (*st != dnnl_success) return -1;
+        if (dnnl_memory_desc_equal(have, md)) return i;
+    }
+    int i = c->copy_count;
+    *st = dnnl_memory_create(&c->copies[i].mem, md, c->engine, DNNL_MEMORY_ALLOCATE);
+    if (*st != dnnl_success) return -1;
+    c->copy_count++;
+    *st = dnnl_reorder_primitive_desc_create(&p->reorder[i], plain_md, c->engine, md, c->engine,
+                                             p->attr_plain);
+    return *st == dnnl_success ? i : -1;
+}
+
+static int desc_valid(const nn_conv2d_desc *d)
+{
+    return d->n >= 1 && d->cin >= 1 && d->cout >= 1 && d->h >= 1 && d->w >= 1 && d->k >= 1 &&
+           d->stride >= 1 && d->pad >= 0 && d->h + 2 * d->pad >= d->k &&
+           d->w + 2 * d->pad >= d->k;
+}
+
+/* Plans every primitive, buffer and memory object of c; on failure returns
+ * the error naming the step, leaving what exists for cpu_conv_destroy. The
+ * caller sets the conv's OpenMP thread count around it (see the top). */
+static bcae_status plan_all(nn_conv *c, conv_plan *p, bcae_error *err)
+{
+    const nn_conv2d_desc *d = &c->d;
+    dnnl_status_t st;
+    const char *what;
+#define TRY(call, step)                     \
+    do {                                    \
+        what = (step);                      \
+        st = (call);                        \
+        if (st != dnnl_success) goto fail;  \
+    } while (0)
+
+    dnnl_memory_desc_t src_md, dst_md, any_w_md, plain_w_md, bias_md;
+    const dnnl_dims_t src_dims = {d->n, d->cin, d->h, d->w};
+    const dnnl_dims_t dst_dims = {d->n, d->cout, c->h_out, c->w_out};
+    const dnnl_dims_t w_dims = {d->cout, d->cin, d->k, d->k};
+    const dnnl_dims_t b_dims = {d->cout};
+    const dnnl_dims_t strides = {d->stride, d->stride};
+    /* Symmetric padding as PyTorch: oneDNN accepts it whenever the output
+     * size is floor((h + 2p - k) / s) + 1, which is how we computed it. */
+    const dnnl_dims_t pads = {d->pad, d->pad};
+
+    TRY(dnnl_memory_desc_init_by_tag(&src_md, 4, src_dims, dnnl_f32, activation_tag(d->cin)),
+        "source descriptor");
+    TRY(dnnl_memory_desc_init_by_tag(&dst_md, 4, dst_dims, dnnl_f32, activation_tag(d->cout)),
+        "destination descriptor");
+    TRY(dnnl_memory_desc_init_by_tag(&any_w_md, 4, w_dims, dnnl_f32, dnnl_format_tag_any),
+        "weights descriptor");
+    TRY(dnnl_memory_desc_init_by_tag(&plain_w_md, 4, w_dims, dnnl_f32, dnnl_oihw),
+        "weights descriptor");
+    TRY(dnnl_memory_desc_init_by_tag(&bias_md, 1, b_dims, dnnl_f32, dnnl_x), "bias descriptor");
+
+    TRY(make_attr(&p->attr_plain, 0, 0), "attributes");
+    TRY(make_attr(&p->attr_leaky, 1, 0), "attributes");
+
+    /* Direct algorithm only: Winograd would be faster for some 3x3 shapes
+     * but is less accurate, and we want the same numbers as PyTorch. */
+    dnnl_convolution_desc_t fwd_desc;
+    TRY(dnnl_convolution_forward_desc_init(
+            &fwd_desc, c->training ? dnnl_forward_training : dnnl_forward_inference,
+            dnnl_convolution_direct, &src_md, &any_w_md, &bias_md, &dst_md, strides, pads, pads),
+        "forward descriptor");
+    TRY(dnnl_primitive_desc_create(&p->fwd[NN_POST_NONE], &fwd_desc, p->attr_plain, c->engine,
+                                   NULL),
+        "forward plan");
+    TRY(dnnl_primitive_desc_create(&p->fwd[NN_POST_LEAKY_RELU], &fwd_desc, p->attr_leaky,
+                                   c->engine, NULL),
+        "forward plan with LeakyReLU");
+    for (int v = 0; v < 2; v++) {
+        const dnnl_memory_desc_t *md =
+            dnnl_primitive_desc_query_md(p->fwd[v], dnnl_query_weights_md, 0);
+        c->fwd_weights[v] = weight_copy_for(c, p, md, &plain_w_md, &st);
+        what = "weights reorder";
+        if (c->fwd_weights[v] < 0) goto fail;
+    }
+
+    if (c->training) {
+        dnnl_convolution_desc_t bd_desc, bw_desc;
+        TRY(dnnl_convolution_backward_data_desc_init(&bd_desc, dnnl_convolution_direct, &src_md,
+                                                     &any_w_md, &dst_md, strides, pads, pads),
+            "backward-data descriptor");
+        TRY(dnnl_primitive_desc_create(&p->bwd_data, &bd_desc, p->attr_plain, c->engine,
+                                       p->fwd[NN_POST_NONE]),
+            "backward-data plan");
+        const dnnl_memory_desc_t *md =
+            dnnl_primitive_desc_query_md(p->bwd_data, dnnl_query_weights_md, 0);
+        c->bwd_data_weights = weight_copy_for(c, p, md, &plain_w_md, &st);
+        what = "weights reorder";
+        if (c->bwd_data_weights < 0) goto fail;
+
+        TRY(dnnl_convolution_backward_weights_desc_init(&bw_desc, dnnl_convolution_direct,
+                                                        &src_md, &any_w_md, &bias_md, &dst_md,
+                                                        strides, pads, pads),
+            "backward-weights descriptor");
+        TRY(dnnl_primitive_desc_create(&p->bwd_weights, &bw_desc, p->attr_plain, c->engine,
+                                       p->fwd[NN_POST_NONE]),
+            "backward-weights plan");
+        const dnnl_memory_desc_t *dw_md =
+            dnnl_primitive_desc_query_md(p->bwd_weights, dnnl_query_diff_weights_md, 0);
+        const dnnl_memory_desc_t *db_md =
+            dnnl_primitive_desc_query_md(p->bwd_weights, dnnl_query_diff_weights_md, 1);
+        TRY(dnnl_memory_create(&c->dw, dw_md, c->engine, DNNL_MEMORY_ALLOCATE),
+            "diff weights buffer");
+        TRY(dnnl_memory_create(&c->db, db_md, c->engine, DNNL_MEMORY_ALLOCATE),
+            "diff bias buffer");
+        void *h;
+        TRY(dnnl_memory_get_data_handle(c->db, &h), "diff bias buffer");
+        c->db_data = h;
+        TRY(make_attr(&p->attr_accum, 0, 1), "attributes");
+        TRY(dnnl_reorder_primitive_desc_create(&p->dw_to_plain, dw_md, c->engine, &plain_w_md,
+                                               c->engine, p->attr_accum),
+            "diff weights reorder");
+    }
+
+    /* Private bias, and wrappers (no buffer yet) around the caller's storage. */
+    void *h;
+    TRY(dnnl_memory_create(&c->bias, &bias_md, c->engine, DNNL_MEMORY_ALLOCATE), "bias buffer");
+    TRY(dnnl_memory_get_data_handle(c->bias, &h), "bias buffer");
+    c->bias_data = h;
+    TRY(dnnl_memory_create(&c->x, &src_md, c->engine, DNNL_MEMORY_NONE), "memory");
+    TRY(dnnl_memory_create(&c->y, &dst_md, c->engine, DNNL_MEMORY_NONE), "memory");
+    TRY(dnnl_memory_create(&c->w_plain, &plain_w_md, c->engine, DNNL_MEMORY_NONE), "memory");
+    if (c->training) {
+        TRY(dnnl_memory_create(&c->dx, &src_md, c->engine, DNNL_MEMORY_NONE), "memory");
+        TRY(dnnl_memory_create(&c->dy, &dst_md, c->engine, DNNL_MEMORY_NONE), "memory");
+        TRY(dnnl_memory_create(&c->dw_plain, &plain_w_md, c->engine, DNNL_MEMORY_NONE),
+            "memory");
+    }
+
+    /* One scratchpad for all: the largest any primitive asks for. */
+    const_dnnl_primitive_desc_t all[] = {p->fwd[0],    p->fwd[1],       p->bwd_data,
+                                         p->bwd_weights, p->dw_to_plain, p->reorder[0],
+                                         p->reorder[1],  p->reorder[2]};
+    size_t scratch = 0;
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) {
+        size_t s = scratch_size(all[i]);
+        if (s > scratch) scratch = s;
+    }
+    if (scratch > 0) {
+        /* aligned_alloc wants a multiple of the alignment. */
+        size_t bytes = (scratch + CONV_ALIGN - 1) / CONV_ALIGN * CONV_ALIGN;
+        c->scratch_buf = aligned_alloc(CONV_ALIGN, bytes);
+        if (!c->scratch_buf) {
+            st = dnnl_out_of_memory;
+            what = "scratchpad";
+            goto fail;
+        }
+    }
+
+    TRY(make_step(c, &c->fwd[0], p->fwd[0]), "forward primitive");
+    TRY(make_step(c, &c->fwd[1], p->fwd[1]), "forward primitive with LeakyReLU");
+    for (int i = 0; i < c->copy_count; i++)
+        TRY(make_step(c, &c->copies[i].reorder, p->reorder[i]), "weights reorder primitive");
+    if (c->training) {
+        TRY(make_step(c, &c->bwd_data, p->bwd_data), "backward-data primitive");
+        TRY(make_step(c, &c->bwd_weights, p->bwd_weights), "backward-weights primitive");
+        TRY(make_step(c, &c->dw_to_plain, p->dw_to_plain), "diff weights reorder primitive");
+    }
+    return BCAE_OK;
+#undef TRY
+fail:
+    return conv_error(err, d, what, st);
+}
+
+bcae_status cpu_conv2d_create(nn_engine *e, const nn_conv2d_desc *d, int training,
+                              nn_conv **out, bcae_error *err)
+{
+    *out = NULL;
+    if (!d) return bcae_fail(err, BCAE_ERR_INVALID_ARGUMENT, "conv2d: no descriptor");
+    if (!desc_valid(d))
+        return bcae_fail(err, BCAE_ERR_INVALID_ARGUMENT,
+                         "conv2d %d->%d k%d s%d p%d on %dx%dx%dx%d: invalid shape (sizes must "
+                         "be positive, padding >= 0, the output at least 1x1)",
+                         d->cin, d->cout, d->k, d->stride, d->pad, d->n, d->cin, d->h, d->w);
+    nn_conv *c = calloc(1, sizeof *c);
+    if (!c) return bcae_fail(err, BCAE_ERR_OUT_OF_MEMORY, "conv2d: out of memory");
+    const cpu_state *s = e->impl;
+    c->d = *d;
+    c->h_out = (d->h + 2 * d->pad - d->k) / d->stride + 1;
+    c->w_out = (d->w + 2 * d->pad - d->k) / d->stride + 1;
+    c->training = training != 0;
+    c->threads = cpu_threads(e);
+    c->engine = s->engine;
+    c->stream = s->stream;
+    c->bwd_data_weights = -1;
+
+    conv_plan plan = {0};
+    int saved = omp_get_max_threads();
+    omp_set_num_threads(c->threads);
+    bcae_status rc = plan_all(c, &plan, err);
+    omp_set_num_threads(saved);
+    plan_free(&plan);
+    if (rc != BCAE_OK) {
+        cpu_conv_destroy(c);
+        return rc;
+    }
+    *out = c;
+    return BCAE_OK;
+}
+
+void cpu_conv_destroy(nn_conv *c)
+{
+    if (!c) return;
+    step_free(&c->fwd[0]);
+    step_free(&c->fwd[1]);
+    step_free(&c->bwd_data);
+    step_free(&c->bwd_weights);
+    step_free(&c->dw_to_plain);
+    for (int i = 0; i < c->copy_count; i++) {
+        step_free(&c->copies[i].reorder);
+        dnnl_memory_destroy(c->copies[i].mem);
+    }
+    dnnl_memory_t mems[] = {c->x,        c->y,    c->dx, c->dy, c->w_plain,
+                            c->dw_plain, c->bias, c->dw, c->db};
+    for (size_t i = 0; i < sizeof mems / sizeof mems[0]; i++)
+        if (mems[i]) dnnl_memory_destroy(mems[i]);
+    free(c->scratch_buf);
+    free(c);
+}
+
+/* ---- execution ---------------------------------------------------------------- */
+
+void cpu_conv_set_weights(nn_conv *c, const float *weight, const float *bias)
+{
+    /* The reorders only read the source; oneDNN's handle is not const. */
+    dnnl_memory_set_data_handle(c->w_plain, (void *)(uintptr_t)weight);
+    for (int i = 0; i < c->copy_count; i++) {
+        dnnl_exec_arg_t args[3] = {{DNNL_ARG_FROM, c->w_plain}, {DNNL_ARG_TO, c->copies[i].mem}};
+        if (!run_step(c, &c->copies[i].reorder, args, 2)) {
+            /* Unreachable after a good create; make the forward output NaN. */
+            void *h;
+            if (dnnl_memory_get_data_handle(c->copies[i].mem, &h) == dnnl_success && h) {
+                const dnnl_memory_desc_t *md;
+                dnnl_memory_get_memory_desc(c->copies[i].mem, &md);
+                poison(h, dnnl_memory_desc_get_size(md) / sizeof(float));
+            }
+        }
+    }
+    memcpy(c->bias_data, bias, (size_t)c->d.cout * sizeof(float));
+}
+
+void cpu_conv_forward(nn_conv *c, const nn_tensor *x, nn_tensor *y, nn_post_op post)
+{
+    const nn_conv2d_desc *d = &c->d;
+    int v = post == NN_POST_LEAKY_RELU ? NN_POST_LEAKY_RELU : NN_POST_NONE;
+    if (!tensor_is(x, d->n, d->cin, d->h, d->w) ||
+        !tensor_is(y, d->n, d->cout, c->h_out, c->w_out)) {
+        poison(y->data, tensor_count(y));
+        return;
+    }
+    dnnl_memory_set_data_handle(c->x, x->data);
+    dnnl_memory_set_data_handle(c->y, y->data);
+    dnnl_exec_arg_t args[5] = {{DNNL_ARG_SRC, c->x},
+                               {DNNL_ARG_WEIGHTS, c->copies[c->fwd_weights[v]].mem},
+                               {DNNL_ARG_BIAS, c->bias},
+                               {DNNL_ARG_DST, c->y}};
+    if (!run_step(c, &c->fwd[v], args, 4)) poison(y->data, tensor_count(y));
+}
+
+void cpu_conv_backward_data(nn_conv *c, const nn_tensor *dy, nn_tensor *dx)
+{
+    const nn_conv2d_desc *d = &c->d;
+    if (!c->training || !tensor_is(dy, d->n, d->cout, c->h_out, c->w_out) ||
+        !tensor_is(dx, d->n, d->cin, d->h, d->w)) {
+        poison(dx->data, tensor_count(dx));
+        return;
+    }
+    dnnl_memory_set_data_handle(c->dy, dy->data);
+    dnnl_memory_set_data_handle(c->dx, dx->data);
+    dnnl_exec_arg_t args[4] = {{DNNL_ARG_DIFF_DST, c->dy},
+                               {DNNL_ARG_WEIGHTS, c->copies[c->bwd_data_weights].mem},
+                               {DNNL_ARG_DIFF_SRC, c->dx}};
+    if (!run_step(c, &c->bwd_data, args, 3)) poison(dx->data, tensor_count(dx));
+}
+
+void cpu_conv_backward_weights(nn_conv *c, const nn_tensor *x, const nn_tensor *dy,
+                               float *dweight, float *dbias)
+{
+    const nn_conv2d_desc *d = &c->d;
+    if (!c->training || !tensor_is(x, d->n, d->cin, d->h, d->w) ||
+        !tensor_is(dy, d->n, d->cout, c->h_out, c->w_out)) {
+        poison(dweight, weight_count(c));
+        poison(dbias, (size_t)d->cout);
+        return;
+    }
+    dnnl_memory_set_data_handle(c->x, x->data);
+    dnnl_memory_set_data_handle(c->dy, dy->data);
+    dnnl_exec_arg_t args[5] = {{DNNL_ARG_SRC, c->x},
+                               {DNNL_ARG_DIFF_DST, c->dy},
+                               {DNNL_ARG_DIFF_WEIGHTS, c->dw},
+                               {DNNL_ARG_DIFF_BIAS, c->db}};
+    if (!run_step(c, &c->bwd_weights, args, 4)) {
+        poison(dweight, weight_count(c));
+        poison(dbias, (size_t)d->cout);
+        return;
+    }
+    /* The reorder's sum post-op makes it dweight = OIHW(dw) + dweight. */
+    dnnl_memory_set_data_handle(c->dw_plain, dweight);
+    dnnl_exec_arg_t back[3] = {{DNNL_ARG_FROM, c->dw}, {DNNL_ARG_TO, c->dw_plain}};
+    if (!run_step(c, &c->dw_to_plain, back, 2)) poison(dweight, weight_count(c));
+    for (int o = 0; o < d->cout; o++) dbias[o] += c->db_data[o];
+}

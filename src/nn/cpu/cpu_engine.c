@@ -1,0 +1,76 @@
+/* The CPU backend's operation table and oneDNN engine. */
+#include <omp.h>
+#include <stdlib.h>
+
+#include "core/error.h"
+#include "nn/cpu/cpu_internal.h"
+
+int cpu_threads(const nn_engine *e) { return e->threads > 0 ? e->threads : omp_get_max_threads(); }
+
+static size_t cpu_tensor_floats(const nn_engine *e, int n, int c, int h, int w)
+{
+    (void)e;
+    return (size_t)n * (size_t)c * (size_t)h * (size_t)w;
+}
+
+static void cpu_destroy(nn_engine *e)
+{
+    if (!e) return;
+    cpu_state *s = e->impl;
+    if (s) {
+        if (s->stream) dnnl_stream_destroy(s->stream);
+        if (s->engine) dnnl_engine_destroy(s->engine);
+        free(s);
+    }
+    free(e);
+}
+
+static const nn_ops CPU_OPS = {
+    .name = "cpu (oneDNN)",
+    .destroy = cpu_destroy,
+    .tensor_floats = cpu_tensor_floats,
+    .from_nchw = cpu_from_nchw,
+    .to_nchw = cpu_to_nchw,
+    .from_nhwc = cpu_from_nhwc,
+    .to_nhwc = cpu_to_nhwc,
+    .fill = cpu_fill,
+    .conv2d_create = cpu_conv2d_create,
+    .conv_destroy = cpu_conv_destroy,
+    .conv_set_weights = cpu_conv_set_weights,
+    .conv_forward = cpu_conv_forward,
+    .conv_backward_data = cpu_conv_backward_data,
+    .conv_backward_weights = cpu_conv_backward_weights,
+    .avgpool2_forward = cpu_avgpool2_forward,
+    .avgpool2_backward = cpu_avgpool2_backward,
+    .upsample2_forward = cpu_upsample2_forward,
+    .upsample2_backward = cpu_upsample2_backward,
+    .leaky_relu_backward = cpu_leaky_relu_backward,
+    .rezero_forward = cpu_rezero_forward,
+    .rezero_backward = cpu_rezero_backward,
+    .add = cpu_add,
+    .bcae_heads = cpu_bcae_heads,
+    .bcae_loss_sums = cpu_bcae_loss_sums,
+    .bcae_loss_backward = cpu_bcae_loss_backward,
+};
+
+bcae_status nn_cpu_engine_create(int threads, nn_engine **out, bcae_error *err)
+{
+    *out = NULL;
+    nn_engine *e = calloc(1, sizeof *e);
+    cpu_state *s = calloc(1, sizeof *s);
+    if (!e || !s) {
+        free(e);
+        free(s);
+        return bcae_fail(err, BCAE_ERR_OUT_OF_MEMORY, "engine: out of memory");
+    }
+    e->ops = &CPU_OPS;
+    e->threads = threads;
+    e->impl = s;
+    if (dnnl_engine_create(&s->engine, dnnl_cpu, 0) != dnnl_success ||
+        dnnl_stream_create(&s->stream, s->engine, dnnl_stream_default_flags) != dnnl_success) {
+        cpu_destroy(e);
+        return bcae_fail(err, BCAE_ERR_INTERNAL, "engine: oneDNN could not create a CPU engine");
+    }
+    *out = e;
+    return BCAE_OK;
+}

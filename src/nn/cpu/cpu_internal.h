@@ -1,0 +1,76 @@
+/*
+ * The CPU backend: oneDNN for convolutions, plain OpenMP C for the rest.
+ *
+ * Activation layout: nChw<B>c, B = cpu_block(c) (16 when c is a multiple of
+ * 16, else 8, else 1 = plain NCHW): element (n, c, y, x) of a tensor of shape
+ * (N, C, H, W) is at
+ *     (((n * C/B + c/B) * H + y) * W + x) * B + c % B.
+ * For the BCAE-2D family (16 and 32 channels) this is what oneDNN's AVX-512
+ * convolutions want, so no reorder happens between layers; for 16 channels
+ * it is NHWC, the wedge files' own (azimuth, z, layer) order.
+ */
+#ifndef BCAE_NN_CPU_INTERNAL_H
+#define BCAE_NN_CPU_INTERNAL_H
+
+#include <dnnl.h>
+
+#include "nn/engine.h"
+
+typedef struct cpu_state {
+    dnnl_engine_t engine;
+    dnnl_stream_t stream;
+} cpu_state;
+
+static inline int cpu_block(int c) { return c % 16 == 0 ? 16 : c % 8 == 0 ? 8 : 1; }
+
+static inline size_t cpu_index(const nn_tensor *t, int n, int c, int y, int x)
+{
+    int b = cpu_block(t->c);
+    return ((((size_t)n * (size_t)(t->c / b) + (size_t)(c / b)) * (size_t)t->h + (size_t)y) *
+                (size_t)t->w + (size_t)x) * (size_t)b + (size_t)(c % b);
+}
+
+/* Number of threads an engine's kernels use. */
+int cpu_threads(const nn_engine *e);
+
+/* cpu_conv.c: convolutions through oneDNN. */
+bcae_status cpu_conv2d_create(nn_engine *e, const nn_conv2d_desc *d, int training,
+                              nn_conv **out, bcae_error *err);
+void cpu_conv_destroy(nn_conv *c);
+void cpu_conv_set_weights(nn_conv *c, const float *weight, const float *bias);
+void cpu_conv_forward(nn_conv *c, const nn_tensor *x, nn_tensor *y, nn_post_op post);
+void cpu_conv_backward_data(nn_conv *c, const nn_tensor *dy, nn_tensor *dx);
+void cpu_conv_backward_weights(nn_conv *c, const nn_tensor *x, const nn_tensor *dy,
+                               float *dweight, float *dbias);
+
+/* cpu_kernels.c: layout transfers, pooling, upsampling, activations. */
+void cpu_from_nchw(nn_engine *e, const float *host, nn_tensor *t);
+void cpu_to_nchw(nn_engine *e, const nn_tensor *t, float *host);
+void cpu_from_nhwc(nn_engine *e, const float *host, nn_tensor *t);
+void cpu_to_nhwc(nn_engine *e, const nn_tensor *t, float *host);
+void cpu_fill(nn_engine *e, nn_tensor *t, float value);
+void cpu_avgpool2_forward(nn_engine *e, const nn_tensor *x, nn_tensor *y);
+void cpu_avgpool2_backward(nn_engine *e, const nn_tensor *dy, nn_tensor *dx);
+void cpu_upsample2_forward(nn_engine *e, const nn_tensor *x, nn_tensor *y);
+void cpu_upsample2_backward(nn_engine *e, const nn_tensor *dy, nn_tensor *dx);
+void cpu_leaky_relu_backward(nn_engine *e, const nn_tensor *y, const nn_tensor *dy,
+                             nn_tensor *dx);
+void cpu_rezero_forward(nn_engine *e, float alpha, const nn_tensor *h, const nn_tensor *x,
+                        nn_tensor *y);
+void cpu_rezero_backward(nn_engine *e, float alpha, const nn_tensor *h, const nn_tensor *y,
+                         const nn_tensor *dy, nn_tensor *dh, nn_tensor *dx, double *dalpha);
+void cpu_add(nn_engine *e, nn_tensor *acc, const nn_tensor *x);
+
+/* cpu_loss.c: the BCAE heads and loss. */
+void cpu_bcae_heads(nn_engine *e, const nn_tensor *seg_logit, const nn_tensor *reg_raw,
+                    float shift, float scale, float threshold, nn_tensor *seg, nn_tensor *reg,
+                    nn_tensor *recon);
+void cpu_bcae_loss_sums(nn_engine *e, const nn_tensor *seg_logit, const nn_tensor *reg_raw,
+                        const nn_tensor *target, int z_valid, float shift, float scale,
+                        float threshold, float gamma, float eps, nn_loss_sums *out);
+void cpu_bcae_loss_backward(nn_engine *e, const nn_tensor *seg_logit, const nn_tensor *reg_raw,
+                            const nn_tensor *target, int z_valid, float shift, float scale,
+                            float threshold, float gamma, float eps, float coef,
+                            nn_tensor *dseg_logit, nn_tensor *dreg_raw);
+
+#endif

@@ -1,0 +1,150 @@
+/*
+ * The backend seam. Model, training and codec code run every layer through
+ * an nn_engine's operation table; a backend (src/nn/cpu/ today, a CUDA one
+ * later) fills the table. Model code never touches a tensor's storage
+ * directly: storage layout is the backend's business (the CPU backend keeps
+ * activations in oneDNN's blocked nChw16c layout from layer to layer).
+ *
+ * Conventions
+ *  - Tensors are activations of logical shape (n, c, h, w). Their storage is
+ *    allocated by the caller with nn_tensor_floats() floats (the backend may
+ *    pad channels), once per batch shape, never inside a training step.
+ *  - Parameters live in the model's one contiguous float buffer in plain
+ *    PyTorch layouts (conv weights OIHW, biases O, scalars). A planned
+ *    convolution keeps a private copy in its preferred format, refreshed by
+ *    conv_set_weights after every optimizer step.
+ *  - Backward operations OVERWRITE their outputs unless they say otherwise.
+ *  - Nothing here allocates after creation, prints or exits.
+ */
+#ifndef BCAE_NN_ENGINE_H
+#define BCAE_NN_ENGINE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "bcae.h"
+
+typedef struct nn_engine nn_engine;
+typedef struct nn_conv nn_conv;
+
+typedef struct nn_tensor {
+    int n, c, h, w;
+    float *data; /* backend storage, nn_tensor_floats(engine, n, c, h, w) floats */
+} nn_tensor;
+
+/* A 2D convolution with bias: square kernel k, stride s, zero padding p on
+ * every side. Output h_out = (h + 2p - k) / s + 1 (same for w). */
+typedef struct nn_conv2d_desc {
+    int n, cin, cout, h, w;
+    int k, stride, pad;
+} nn_conv2d_desc;
+
+/* What conv_forward fuses after the convolution and bias. */
+typedef enum nn_post_op {
+    NN_POST_NONE = 0,
+    NN_POST_LEAKY_RELU = 1 /* slope NN_LEAKY_SLOPE */
+} nn_post_op;
+
+#define NN_LEAKY_SLOPE 0.2f
+
+/* Per-batch results of the BCAE loss (SPEC section 4), over the cropped
+ * voxels (z < z_valid). Sums, not means, so batches can be combined. */
+typedef struct nn_loss_sums {
+    double focal;  /* sum of the focal-loss terms (negated log2 form) */
+    double l1;     /* sum of |masked reconstruction - target| */
+    double sq;     /* sum of squared errors (for MSE) */
+    double voxels; /* number of cropped voxels */
+    double pos;    /* voxels with seg > threshold */
+    double truth;  /* voxels with target > 0 */
+    double true_pos;
+} nn_loss_sums;
+
+typedef struct nn_ops {
+    const char *name;
+    void (*destroy)(nn_engine *e);
+    /* Floats of storage for a tensor of this shape (>= n*c*h*w). */
+    size_t (*tensor_floats)(const nn_engine *e, int n, int c, int h, int w);
+    /* Copies between a tensor and plain host memory, in NCHW order or in
+     * NHWC order (the latter is the wedge files' (azimuth, z, layer)). */
+    void (*from_nchw)(nn_engine *e, const float *host, nn_tensor *t);
+    void (*to_nchw)(nn_engine *e, const nn_tensor *t, float *host);
+    void (*from_nhwc)(nn_engine *e, const float *host, nn_tensor *t);
+    void (*to_nhwc)(nn_engine *e, const nn_tensor *t, float *host);
+    void (*fill)(nn_engine *e, nn_tensor *t, float value);
+
+    /* Convolutions: plan once per shape (training = 1 also plans the two
+     * backward passes), then reuse. */
+    bcae_status (*conv2d_create)(nn_engine *e, const nn_conv2d_desc *d, int training,
+                                 nn_conv **out, bcae_error *err);
+    void (*conv_destroy)(nn_conv *c);
+    void (*conv_set_weights)(nn_conv *c, const float *weight, const float *bias);
+    /* y = post(conv(x) + bias). */
+    void (*conv_forward)(nn_conv *c, const nn_tensor *x, nn_tensor *y, nn_post_op post);
+    /* dx = conv^T(dy) (overwrites dx). */
+    void (*conv_backward_data)(nn_conv *c, const nn_tensor *dy, nn_tensor *dx);
+    /* dweight, dbias (plain OIHW, O) += the gradients from (x, dy). */
+    void (*conv_backward_weights)(nn_conv *c, const nn_tensor *x, const nn_tensor *dy,
+                                  float *dweight, float *dbias);
+
+    /* AvgPool2d(2, 2) and nearest Upsample x2, both directions. */
+    void (*avgpool2_forward)(nn_engine *e, const nn_tensor *x, nn_tensor *y);
+    void (*avgpool2_backward)(nn_engine *e, const nn_tensor *dy, nn_tensor *dx);
+    void (*upsample2_forward)(nn_engine *e, const nn_tensor *x, nn_tensor *y);
+    void (*upsample2_backward)(nn_engine *e, const nn_tensor *dy, nn_tensor *dx);
+
+    /* dx = dy * lrelu'(y): y is the activation's output (its sign is the
+     * input's, the slope being positive). dx may alias dy. */
+    void (*leaky_relu_backward)(nn_engine *e, const nn_tensor *y, const nn_tensor *dy,
+                                nn_tensor *dx);
+    /* ReZero tail: y = lrelu(alpha * h + x). y may alias h. */
+    void (*rezero_forward)(nn_engine *e, float alpha, const nn_tensor *h, const nn_tensor *x,
+                           nn_tensor *y);
+    /* Its backward, with dz = dy * lrelu'(y): dh = alpha * dz, dx = dz,
+     * *dalpha = sum(dz * h). dh may alias dy; dx must not alias dh. */
+    void (*rezero_backward)(nn_engine *e, float alpha, const nn_tensor *h, const nn_tensor *y,
+                            const nn_tensor *dy, nn_tensor *dh, nn_tensor *dx, double *dalpha);
+    /* acc += x */
+    void (*add)(nn_engine *e, nn_tensor *acc, const nn_tensor *x);
+
+    /* The BCAE heads on the decoders' raw outputs (n, 16, h, w):
+     * seg = sigmoid(seg_logit), reg = shift + scale * exp(reg_raw),
+     * recon = reg * (seg > threshold). Outputs may be NULL when not wanted;
+     * they may alias the inputs. */
+    void (*bcae_heads)(nn_engine *e, const nn_tensor *seg_logit, const nn_tensor *reg_raw,
+                       float shift, float scale, float threshold, nn_tensor *seg,
+                       nn_tensor *reg, nn_tensor *recon);
+    /* Loss sums of SPEC section 4 against target (the model input,
+     * log2(ADC+1), zero in the padding), over w < z_valid only. */
+    void (*bcae_loss_sums)(nn_engine *e, const nn_tensor *seg_logit, const nn_tensor *reg_raw,
+                           const nn_tensor *target, int z_valid, float shift, float scale,
+                           float threshold, float gamma, float eps, nn_loss_sums *out);
+    /* Gradients of L = L_reg + coef * L_seg (both means over the cropped
+     * voxels of the batch) with respect to the raw outputs; zero in the
+     * padding. The mask 1[seg > threshold] passes no gradient. */
+    void (*bcae_loss_backward)(nn_engine *e, const nn_tensor *seg_logit,
+                               const nn_tensor *reg_raw, const nn_tensor *target, int z_valid,
+                               float shift, float scale, float threshold, float gamma,
+                               float eps, float coef, nn_tensor *dseg_logit,
+                               nn_tensor *dreg_raw);
+} nn_ops;
+
+struct nn_engine {
+    const nn_ops *ops;
+    int threads; /* <= 0: the runtime's default */
+    void *impl;  /* the backend's own state */
+};
+
+/* The CPU backend (oneDNN + own kernels). */
+bcae_status nn_cpu_engine_create(int threads, nn_engine **out, bcae_error *err);
+
+static inline size_t nn_tensor_floats(const nn_engine *e, int n, int c, int h, int w)
+{
+    return e->ops->tensor_floats(e, n, c, h, w);
+}
+
+static inline void nn_engine_destroy(nn_engine *e)
+{
+    if (e) e->ops->destroy(e);
+}
+
+#endif

@@ -1,0 +1,432 @@
+/* The training loop, its log and its checkpoints. */
+#include "train/trainer.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/error.h"
+#include "core/rng.h"
+#include "io/safetensors.h"
+#include "model/runner.h"
+#include "nn/engine.h"
+#include "train/optim.h"
+
+#define COEF0 2000.0 /* initial dynamic coefficient of the segmentation loss */
+
+void bcae_train_config_default(bcae_train_config *c)
+{
+    memset(c, 0, sizeof *c);
+    c->model.m = 4;
+    c->model.n = 8;
+    c->model.d = 3;
+    c->model.clf_threshold = 0.5f;
+    c->num_epochs = 500;
+    c->num_warmup_epochs = 50;
+    c->sched_steps = 10;
+    c->sched_gamma = 0.95f;
+    c->batch_size = 4;
+    c->learning_rate = 1e-3f;
+    c->validation_batches_per_epoch = 8;
+    c->seed = 1;
+    c->shuffle = 1;
+}
+
+typedef struct train_state {
+    long step;  /* steps done */
+    double coef;
+} train_state;
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* ---- checkpoints: the model, the AdamW moments and the loop position ---- */
+
+#define CKPT_M "optim.exp_avg."
+#define CKPT_V "optim.exp_avg_sq."
+
+static bcae_status checkpoint_write(const char *path, const bcae2d_model *model, const float *m,
+                                    const float *v, const train_state *st,
+                                    const bcae_train_config *cfg, bcae_error *err)
+{
+    int np = model->nparams;
+    bcae_st_entry *e = calloc((size_t)np * 3, sizeof *e);
+    char(*names)[160] = calloc((size_t)np * 2, sizeof *names);
+    if (!e || !names) {
+        free(e);
+        free(names);
+        return bcae_fail(err, BCAE_ERR_OUT_OF_MEMORY, "checkpoint: out of memory");
+    }
+    for (int i = 0; i < np; i++) {
+        const bcae_param *p = &model->params[i];
+        snprintf(names[2 * i], sizeof names[0], CKPT_M "%s", p->name);
+        snprintf(names[2 * i + 1], sizeof names[0], CKPT_V "%s", p->name);
+        const float *src[3] = {model->weights, m, v};
+        const char *nm[3] = {p->name, names[2 * i], names[2 * i + 1]};
+        for (int k = 0; k < 3; k++) {
+            bcae_st_entry *x = &e[k * np + i];
+            x->name = nm[k];
+            x->dtype = BCAE_DTYPE_F32;
+            x->ndim = p->ndim;
+            x->shape = p->shape;
+            x->data = src[k] + p->offset;
+        }
+    }
+    char mm[16], nn[16], dd[16], thr[32], step[32], coef[48], seed[32], batch[16], bpe[32],
+        shuffle[8];
+    snprintf(mm, sizeof mm, "%d", model->cfg.m);
+    snprintf(nn, sizeof nn, "%d", model->cfg.n);
+    snprintf(dd, sizeof dd, "%d", model->cfg.d);
+    snprintf(thr, sizeof thr, "%g", (double)model->cfg.clf_threshold);
+    snprintf(step, sizeof step, "%ld", st->step);
+    snprintf(coef, sizeof coef, "%.17g", st->coef);
+    snprintf(seed, sizeof seed, "%llu", (unsigned long long)cfg->seed);
+    snprintf(batch, sizeof batch, "%d", cfg->batch_size);
+    snprintf(bpe, sizeof bpe, "%ld", cfg->batches_per_epoch);
+    snprintf(shuffle, sizeof shuffle, "%d", cfg->shuffle);
+    const char *keys[] = {"arch", "m", "n", "d", "log", "transform", "clf_threshold",
+                          "checkpoint", "step", "coef", "seed", "batch_size",
+                          "batches_per_epoch", "shuffle"};
+    const char *vals[] = {"bcae-2d", mm, nn, dd, "1", "1", thr, "1", step, coef, seed, batch,
+                          bpe, shuffle};
+    bcae_status s = bcae_st_write(path, e, (size_t)np * 3, keys, vals, 14, err);
+    free(e);
+    free(names);
+    return s;
+}
+
+static bcae_status meta_check(const char *path, const bcae_st_file *f, const char *key,
+                              const char *want, bcae_error *err)
+{
+    const char *got = bcae_st_meta(f, key);
+    if (!got || strcmp(got, want))
+        return bcae_fail(err, BCAE_ERR_INVALID_ARGUMENT,
+                         "%s: checkpoint has %s = %s but this run asks for %s; resuming would "
+                         "not continue the same trajectory",
+                         path, key, got ? got : "(none)", want);
+    return BCAE_OK;
+}
+
+static bcae_status checkpoint_read(const char *path, bcae2d_model *model, float *m, float *v,
+                                   train_state *st, const bcae_train_config *cfg,
+                                   bcae_error *err)
+{
+    bcae_st_file f;
+    bcae_status s = bcae_st_read(path, &f, err);
+    if (s) return s;
+    char seed[32], batch[16], bpe[32], shuffle[8];
+    snprintf(seed, sizeof seed, "%llu", (unsigned long long)cfg->seed);
+    snprintf(batch, sizeof batch, "%d", cfg->batch_size);
+    snprintf(bpe, sizeof bpe, "%ld", cfg->batches_per_epoch);
+    snprintf(shuffle, sizeof shuffle, "%d", cfg->shuffle);
+    const char *step = bcae_st_meta(&f, "step"), *coef = bcae_st_meta(&f, "coef");
+    if (!bcae_st_meta(&f, "checkpoint") || !step || !coef)
+        s = bcae_fail(err, BCAE_ERR_FORMAT, "%s: not a training checkpoint", path);
+    if (!s) s = meta_check(path, &f, "seed", seed, err);
+    if (!s) s = meta_check(path, &f, "batch_size", batch, err);
+    if (!s) s = meta_check(path, &f, "batches_per_epoch", bpe, err);
+    if (!s) s = meta_check(path, &f, "shuffle", shuffle, err);
+    for (int i = 0; !s && i < model->nparams; i++) {
+        const bcae_param *p = &model->params[i];
+        char name[160];
+        float *dst[3] = {model->weights, m, v};
+        for (int k = 0; k < 3 && !s; k++) {
+            if (k == 0)
+                snprintf(name, sizeof name, "%s", p->name);
+            else
+                snprintf(name, sizeof name, "%s%s", k == 1 ? CKPT_M : CKPT_V, p->name);
+            const bcae_st_tensor *t = bcae_st_find(&f, name);
+            if (!t || t->dtype != BCAE_DTYPE_F32 || t->nbytes != p->count * sizeof(float))
+                s = bcae_fail(err, BCAE_ERR_FORMAT, "%s: tensor '%s' missing or mis-shaped",
+                              path, name);
+            else
+                memcpy(dst[k] + p->offset, t->data, t->nbytes);
+        }
+    }
+    if (!s) {
+        st->step = strtol(step, NULL, 10);
+        st->coef = strtod(coef, NULL);
+        if (st->step < 0) s = bcae_fail(err, BCAE_ERR_FORMAT, "%s: bad step %s", path, step);
+    }
+    bcae_st_free(&f);
+    return s;
+}
+
+/* ---- data ---- */
+
+static void epoch_order(size_t *order, size_t n, uint64_t seed, int epoch, int shuffle)
+{
+    for (size_t i = 0; i < n; i++) order[i] = i;
+    if (!shuffle) return;
+    bcae_rng r;
+    bcae_rng_seed(&r, bcae_hash3(seed, 0x73687566ULL, (uint64_t)epoch, 0));
+    for (size_t i = n - 1; i > 0; i--) {
+        size_t j = (size_t)(bcae_rng_uniform(&r) * (double)(i + 1));
+        size_t t = order[i];
+        order[i] = order[j];
+        order[j] = t;
+    }
+}
+
+static bcae_status load_batch(const bcae_dataset *ds, const size_t *idx, int b, uint16_t *adc,
+                              float *host, nn_engine *e, nn_tensor *input, bcae_error *err)
+{
+    for (int i = 0; i < b; i++) {
+        bcae_status s = bcae_dataset_load(ds, idx[i], adc, err);
+        if (s) return s;
+        bcae_wedge_to_model(adc, host + (size_t)i * BCAE_MODEL_VOXELS);
+    }
+    e->ops->from_nchw(e, host, input);
+    return BCAE_OK;
+}
+
+/* ---- the loop ---- */
+
+typedef struct trainer {
+    const bcae_train_config *cfg;
+    bcae2d_model model;
+    nn_engine *engine;
+    bcae2d_runner *runner;
+    bcae_dataset *train, *test;
+    float *grad, *m, *v, *host;
+    uint16_t *adc;
+    size_t *order;
+    FILE *log;
+} trainer;
+
+static void trainer_free(trainer *t)
+{
+    if (t->log) fclose(t->log);
+    bcae2d_runner_destroy(t->runner);
+    nn_engine_destroy(t->engine);
+    bcae_dataset_close(t->train);
+    bcae_dataset_close(t->test);
+    free(t->grad);
+    free(t->m);
+    free(t->v);
+    free(t->host);
+    free(t->adc);
+    free(t->order);
+    bcae2d_destroy(&t->model);
+}
+
+static bcae_status validate(trainer *t, int epoch, long step, double coef,
+                            bcae_train_callback cb, void *ctx, bcae_error *err)
+{
+    const bcae_train_config *cfg = t->cfg;
+    size_t n = bcae_dataset_size(t->test);
+    long batches = (long)(n / (size_t)cfg->batch_size);
+    if (batches > cfg->validation_batches_per_epoch) batches = cfg->validation_batches_per_epoch;
+    nn_loss_sums tot = {0};
+    bcae_train_progress p = {0};
+    p.validation = 1;
+    p.epoch = epoch;
+    p.step = step;
+    p.batches = batches;
+    p.coef = coef;
+    for (long b = 0; b < batches; b++) {
+        size_t idx[64];
+        for (int i = 0; i < cfg->batch_size; i++) idx[i] = (size_t)b * (size_t)cfg->batch_size + (size_t)i;
+        double t0 = now_s();
+        bcae_status s = load_batch(t->test, idx, cfg->batch_size, t->adc, t->host, t->engine,
+                                   bcae2d_runner_input(t->runner), err);
+        if (s) return s;
+        bcae2d_runner_encode(t->runner);
+        bcae2d_runner_decode(t->runner);
+        nn_loss_sums ls;
+        bcae2d_runner_loss_sums(t->runner, &ls);
+        tot.focal += ls.focal;
+        tot.l1 += ls.l1;
+        tot.voxels += ls.voxels;
+        tot.pos += ls.pos;
+        tot.truth += ls.truth;
+        tot.true_pos += ls.true_pos;
+        p.batch = b + 1;
+        p.loss_seg = tot.focal / tot.voxels;
+        p.loss_reg = tot.l1 / tot.voxels;
+        p.mae = p.loss_reg;
+        p.loss = p.loss_reg + coef * p.loss_seg;
+        p.precision = tot.pos > 0 ? tot.true_pos / tot.pos : NAN;
+        p.recall = tot.truth > 0 ? tot.true_pos / tot.truth : NAN;
+        p.step_seconds = now_s() - t0;
+        p.epoch_done = b == batches - 1;
+        if (cb) cb(ctx, &p);
+    }
+    return BCAE_OK;
+}
+
+static bcae_status setup(trainer *t, const bcae_train_config *cfg, train_state *st,
+                         bcae_error *err)
+{
+    bcae_status s = bcae_dataset_open(cfg->data_dir, "train", &t->train, err);
+    if (!s && cfg->validation_batches_per_epoch > 0)
+        s = bcae_dataset_open(cfg->data_dir, "test", &t->test, err);
+    if (s) return s;
+    if (bcae_dataset_size(t->train) < (size_t)cfg->batch_size)
+        return bcae_fail(err, BCAE_ERR_INVALID_ARGUMENT,
+                         "%s: %zu training wedges, fewer than one batch of %d", cfg->data_dir,
+                         bcae_dataset_size(t->train), cfg->batch_size);
+    s = bcae2d_create(&cfg->model, &t->model, err);
+    if (s) return s;
+    size_t nf = t->model.nfloats;
+    t->grad = calloc(nf, sizeof(float));
+    t->m = calloc(nf, sizeof(float));
+    t->v = calloc(nf, sizeof(float));
+    t->host = malloc((size_t)cfg->batch_size * BCAE_MODEL_VOXELS * sizeof(float));
+    t->adc = malloc(BCAE_WEDGE_VOXELS * sizeof(uint16_t));
+    t->order = malloc(bcae_dataset_size(t->train) * sizeof(size_t));
+    if (!t->grad || !t->m || !t->v || !t->host || !t->adc || !t->order)
+        return bcae_fail(err, BCAE_ERR_OUT_OF_MEMORY, "train: out of memory");
+    st->step = 0;
+    st->coef = COEF0;
+    if (cfg->resume) {
+        s = checkpoint_read(cfg->resume, &t->model, t->m, t->v, st, cfg, err);
+    } else if (cfg->init) {
+        s = bcae2d_load_weights_into(cfg->init, &t->model, err);
+    } else {
+        bcae2d_init(&t->model, cfg->seed);
+        if (cfg->clf_bias_init > 0 && cfg->clf_bias_init < 1) {
+            /* Start the classifier at the data's occupancy rather than at
+             * 50%: the focal loss then begins near its minimum for an
+             * uninformed guess instead of spending steps to get there. */
+            int b = bcae2d_find(&t->model, "decoder.decoder_clf.output_layer.bias");
+            float logit = logf(cfg->clf_bias_init / (1.0f - cfg->clf_bias_init));
+            for (size_t k = 0; b >= 0 && k < t->model.params[b].count; k++)
+                t->model.weights[t->model.params[b].offset + k] = logit;
+        }
+    }
+    if (s) return s;
+    s = nn_cpu_engine_create(cfg->threads, &t->engine, err);
+    if (!s) s = bcae2d_runner_create(t->engine, &t->model, cfg->batch_size, 1, &t->runner, err);
+    if (s) return s;
+    if (cfg->log_path) {
+        /* A resumed run appends to its log; a new one starts it afresh. */
+        t->log = fopen(cfg->log_path, cfg->resume ? "a" : "w");
+        if (!t->log)
+            return bcae_fail(err, BCAE_ERR_IO, "%s: cannot open the log for writing",
+                             cfg->log_path);
+        fseek(t->log, 0, SEEK_END);
+        if (ftell(t->log) == 0)
+            fprintf(t->log, "epoch,step,lr,loss,loss_seg,loss_reg,coef\n");
+    }
+    return BCAE_OK;
+}
+
+bcae_status bcae_train(const bcae_train_config *cfg_in, bcae_train_callback cb, void *ctx,
+                       bcae_error *err)
+{
+    bcae_train_config cfg = *cfg_in;
+    if (cfg.batch_size < 1 || cfg.batch_size > 64 || cfg.num_epochs < 1 ||
+        cfg.num_warmup_epochs < 0 || cfg.sched_steps < 1 || !(cfg.learning_rate > 0) ||
+        !(cfg.sched_gamma > 0) || !cfg.out || !cfg.data_dir)
+        return bcae_fail(err, BCAE_ERR_INVALID_ARGUMENT, "train: invalid configuration");
+    trainer t;
+    memset(&t, 0, sizeof t);
+    t.cfg = &cfg;
+    train_state st = {0, COEF0};
+    /* batches_per_epoch must be known before a checkpoint is compared. */
+    bcae_dataset *probe = NULL;
+    bcae_status s = bcae_dataset_open(cfg.data_dir, "train", &probe, err);
+    if (s) return s;
+    long full = (long)(bcae_dataset_size(probe) / (size_t)cfg.batch_size);
+    bcae_dataset_close(probe);
+    if (cfg.batches_per_epoch <= 0 || cfg.batches_per_epoch > full) cfg.batches_per_epoch = full;
+
+    s = setup(&t, &cfg, &st, err);
+    if (s) {
+        trainer_free(&t);
+        return s;
+    }
+    char ckpt_default[4096];
+    const char *ckpt = cfg.checkpoint_path;
+    if (!ckpt) {
+        snprintf(ckpt_default, sizeof ckpt_default, "%s.ckpt", cfg.out);
+        ckpt = ckpt_default;
+    }
+    adamw_config opt;
+    adamw_config_default(&opt);
+    const long bpe = cfg.batches_per_epoch;
+    const long total = bpe * cfg.num_epochs;
+    nn_tensor *input = bcae2d_runner_input(t.runner);
+    double tp = 0, pos = 0, truth = 0;
+    int epoch_prev = -1;
+    while (!s && st.step < total) {
+        int epoch = (int)(st.step / bpe);
+        long b = st.step % bpe;
+        if (epoch != epoch_prev) {
+            epoch_order(t.order, bcae_dataset_size(t.train), cfg.seed, epoch, cfg.shuffle);
+            tp = pos = truth = 0;
+            epoch_prev = epoch;
+        }
+        float lr = lr_schedule(cfg.learning_rate, epoch, cfg.num_warmup_epochs, cfg.sched_steps,
+                               cfg.sched_gamma);
+        double t0 = now_s();
+        s = load_batch(t.train, t.order + b * cfg.batch_size, cfg.batch_size, t.adc, t.host,
+                       t.engine, input, err);
+        if (s) break;
+        bcae2d_runner_encode(t.runner);
+        bcae2d_runner_decode(t.runner);
+        nn_loss_sums ls;
+        bcae2d_runner_loss_sums(t.runner, &ls);
+        double l_seg = ls.focal / ls.voxels, l_reg = ls.l1 / ls.voxels;
+        /* The coefficient follows the losses of this very batch, before the
+         * total is formed (the reference code's per-batch rule). */
+        if (!isfinite(l_seg))
+            st.coef = COEF0;
+        else
+            st.coef = (0.5 * st.coef + l_reg / l_seg) / 1.5;
+        double loss = l_reg + st.coef * l_seg;
+        if (!isfinite(loss)) {
+            s = bcae_fail(err, BCAE_ERR_RANGE,
+                          "train: the loss became %g at step %ld (epoch %d); lower the "
+                          "learning rate or resume from an earlier checkpoint",
+                          loss, st.step + 1, epoch);
+            break;
+        }
+        bcae2d_runner_backward(t.runner, (float)st.coef, t.grad);
+        st.step++;
+        adamw_step(&opt, lr, st.step, t.model.weights, t.grad, t.m, t.v, t.model.nfloats,
+                   cfg.threads);
+        bcae2d_runner_sync_weights(t.runner);
+        tp += ls.true_pos;
+        pos += ls.pos;
+        truth += ls.truth;
+        if (t.log) {
+            fprintf(t.log, "%d,%ld,%.9g,%.9g,%.9g,%.9g,%.9g\n", epoch, st.step, (double)lr, loss,
+                    l_seg, l_reg, st.coef);
+            fflush(t.log);
+        }
+        if (cb) {
+            bcae_train_progress p = {0};
+            p.epoch = epoch;
+            p.step = st.step;
+            p.batch = b + 1;
+            p.batches = bpe;
+            p.loss = loss;
+            p.loss_seg = l_seg;
+            p.loss_reg = l_reg;
+            p.coef = st.coef;
+            p.lr = lr;
+            p.precision = pos > 0 ? tp / pos : NAN;
+            p.recall = truth > 0 ? tp / truth : NAN;
+            p.step_seconds = now_s() - t0;
+            p.epoch_done = b == bpe - 1;
+            cb(ctx, &p);
+        }
+        int epoch_end = b == bpe - 1;
+        if (epoch_end && t.test)
+            s = validate(&t, epoch, st.step, st.coef, cb, ctx, err);
+        if (!s && epoch_end) s = bcae2d_save(cfg.out, &t.model, err);
+        if (!s && (epoch_end || (cfg.checkpoint_every > 0 && st.step % cfg.checkpoint_every == 0)))
+            s = checkpoint_write(ckpt, &t.model, t.m, t.v, &st, &cfg, err);
+    }
+    if (!s) s = bcae2d_save(cfg.out, &t.model, err);
+    trainer_free(&t);
+    return s;
+}

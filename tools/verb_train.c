@@ -1,0 +1,198 @@
+/* bcae train: train a BCAE-2D on a dataset. */
+#include <getopt.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "train/trainer.h"
+
+static void usage(FILE *fp)
+{
+    fprintf(fp,
+            "Usage: bcae train --data DIR --out MODEL.safetensors [OPTIONS]\n"
+            "Train a BCAE-2D(m, n, d) on the train split of DIR (train.txt, or outer/train.txt)\n"
+            "with the focal + masked L1 losses, the dynamic coefficient, AdamW and the step\n"
+            "learning-rate schedule of the paper. Validates on the test split after every\n"
+            "epoch; rewrites MODEL and a checkpoint after every epoch.\n"
+            "\n"
+            "Model:\n"
+            "      --arch bcae-2d             architecture (only bcae-2d in this build)\n"
+            "      --m M --n N --d D          encoder blocks, decoder blocks, samplings (4, 8, 3)\n"
+            "      --clf-threshold H          classification threshold (0.5)\n"
+            "      --init MODEL.safetensors   start from these weights\n"
+            "      --clf-bias-init P          start the classifier's output bias at logit(P),\n"
+            "                                 e.g. 0.1 (default: PyTorch's initialisation)\n"
+            "Schedule:\n"
+            "      --num-epochs E             epochs (500)\n"
+            "      --num-warmup-epochs W      epochs at the initial learning rate (50)\n"
+            "      --sched-steps S            then x gamma every S epochs (10)\n"
+            "      --sched-gamma G            (0.95)\n"
+            "      --learning-rate LR         AdamW learning rate (1e-3)\n"
+            "      --batch-size B             wedges per step (4)\n"
+            "      --batches-per-epoch K      steps per epoch (default: all full batches)\n"
+            "      --validation-batches-per-epoch V   test batches per validation (8; 0: none)\n"
+            "      --seed S                   initialisation and shuffling seed (1)\n"
+            "      --no-shuffle               keep the manifest order\n"
+            "Files:\n"
+            "  -o, --out MODEL.safetensors    the trained model (required)\n"
+            "      --log LOSSES.csv           one row per step: epoch,step,lr,loss,loss_seg,\n"
+            "                                 loss_reg,coef\n"
+            "      --checkpoint PATH          checkpoint file (default MODEL.safetensors.ckpt)\n"
+            "      --checkpoint-every K       also every K steps (default: each epoch end)\n"
+            "      --resume CKPT              continue a run exactly where CKPT left it\n"
+            "Other:\n"
+            "  -t, --threads N                threads (BCAE_NUM_THREADS or all cores)\n"
+            "  -q, --quiet                    no progress on stderr\n"
+            "  -h, --help\n");
+}
+
+typedef struct view {
+    cli_progress train;
+    char label[64];
+    int quiet, epochs, current; /* current: epoch the bar shows, -1 none */
+} view;
+
+static void on_progress(void *ctx, const bcae_train_progress *p)
+{
+    view *v = ctx;
+    char extra[200];
+    if (!p->validation) {
+        if (p->epoch != v->current) {
+            /* A resumed run starts mid-epoch: the bar counts from there. */
+            snprintf(v->label, sizeof v->label, "epoch %d/%d", p->epoch + 1, v->epochs);
+            cli_progress_start(&v->train, v->label, "steps", (uint64_t)p->batches, v->quiet);
+            v->current = p->epoch;
+        }
+        snprintf(extra, sizeof extra, "loss %.4g seg %.4g reg %.4g coef %.3g prec %.3f rec %.3f",
+                 p->loss, p->loss_seg, p->loss_reg, p->coef, p->precision, p->recall);
+        if (p->epoch_done) {
+            cli_progress_finish(&v->train, (uint64_t)p->batch);
+            if (!v->quiet)
+                fprintf(stderr, "  train: step %ld lr %.3g %s\n", p->step, p->lr, extra);
+        } else {
+            cli_progress_update(&v->train, (uint64_t)p->batch, extra);
+        }
+    } else if (p->epoch_done) {
+        /* Validation results go to stdout: they are the run's results. */
+        printf("epoch %d step %ld validation: loss %.6g loss_seg %.6g loss_reg(mae) %.6g "
+               "precision %.4f recall %.4f\n",
+               p->epoch + 1, p->step, p->loss, p->loss_seg, p->loss_reg, p->precision, p->recall);
+        fflush(stdout);
+    }
+}
+
+int verb_train(int argc, char **argv)
+{
+    const char *verb = "train";
+    bcae_train_config cfg;
+    bcae_train_config_default(&cfg);
+    long threads_opt = 0, lv;
+    double dv;
+    int quiet = 0;
+    enum {
+        O_DATA = 256, O_ARCH, O_M, O_N, O_D, O_THR, O_INIT, O_BIAS, O_EPOCHS, O_WARMUP, O_STEPS,
+        O_GAMMA, O_LR, O_BATCH, O_BPE, O_VBPE, O_SEED, O_NOSHUF, O_LOG, O_CKPT, O_CKPT_EVERY,
+        O_RESUME
+    };
+    static const struct option opts[] = {
+        {"data", required_argument, 0, O_DATA},
+        {"arch", required_argument, 0, O_ARCH},
+        {"m", required_argument, 0, O_M},
+        {"n", required_argument, 0, O_N},
+        {"d", required_argument, 0, O_D},
+        {"clf-threshold", required_argument, 0, O_THR},
+        {"init", required_argument, 0, O_INIT},
+        {"clf-bias-init", required_argument, 0, O_BIAS},
+        {"num-epochs", required_argument, 0, O_EPOCHS},
+        {"num-warmup-epochs", required_argument, 0, O_WARMUP},
+        {"sched-steps", required_argument, 0, O_STEPS},
+        {"sched-gamma", required_argument, 0, O_GAMMA},
+        {"learning-rate", required_argument, 0, O_LR},
+        {"batch-size", required_argument, 0, O_BATCH},
+        {"batches-per-epoch", required_argument, 0, O_BPE},
+        {"validation-batches-per-epoch", required_argument, 0, O_VBPE},
+        {"seed", required_argument, 0, O_SEED},
+        {"no-shuffle", no_argument, 0, O_NOSHUF},
+        {"out", required_argument, 0, 'o'},
+        {"log", required_argument, 0, O_LOG},
+        {"checkpoint", required_argument, 0, O_CKPT},
+        {"checkpoint-every", required_argument, 0, O_CKPT_EVERY},
+        {"resume", required_argument, 0, O_RESUME},
+        {"threads", required_argument, 0, 't'},
+        {"quiet", no_argument, 0, 'q'},
+        {"help", no_argument, 0, 'h'},
+        {0, 0, 0, 0},
+    };
+    optind = 1;
+    opterr = 0;
+    int c;
+#define LONGOPT(name, lo, hi, dst)                                                  \
+    do {                                                                            \
+        if (cli_parse_long(verb, name, optarg, lo, hi, &lv)) return CLI_EXIT_USAGE; \
+        dst = lv;                                                                   \
+    } while (0)
+#define DBLOPT(name, lo, hi, dst)                                                     \
+    do {                                                                              \
+        if (cli_parse_double(verb, name, optarg, lo, hi, &dv)) return CLI_EXIT_USAGE; \
+        dst = (float)dv;                                                              \
+    } while (0)
+    while ((c = getopt_long(argc, argv, ":o:t:qh", opts, NULL)) != -1) {
+        switch (c) {
+        case O_DATA: cfg.data_dir = optarg; break;
+        case O_ARCH:
+            if (strcmp(optarg, "bcae-2d"))
+                return cli_usage_error(verb, "--arch %s: this build trains bcae-2d only", optarg);
+            break;
+        case O_M: LONGOPT("--m", 1, 32, cfg.model.m); break;
+        case O_N: LONGOPT("--n", 1, 32, cfg.model.n); break;
+        case O_D: LONGOPT("--d", 1, 6, cfg.model.d); break;
+        case O_THR: DBLOPT("--clf-threshold", 1e-6, 1 - 1e-6, cfg.model.clf_threshold); break;
+        case O_INIT: cfg.init = optarg; break;
+        case O_BIAS: DBLOPT("--clf-bias-init", 1e-6, 1 - 1e-6, cfg.clf_bias_init); break;
+        case O_EPOCHS: LONGOPT("--num-epochs", 1, 1000000, cfg.num_epochs); break;
+        case O_WARMUP: LONGOPT("--num-warmup-epochs", 0, 1000000, cfg.num_warmup_epochs); break;
+        case O_STEPS: LONGOPT("--sched-steps", 1, 1000000, cfg.sched_steps); break;
+        case O_GAMMA: DBLOPT("--sched-gamma", 1e-6, 1, cfg.sched_gamma); break;
+        case O_LR: DBLOPT("--learning-rate", 1e-12, 10, cfg.learning_rate); break;
+        case O_BATCH: LONGOPT("--batch-size", 1, 64, cfg.batch_size); break;
+        case O_BPE: LONGOPT("--batches-per-epoch", 1, 1000000000, cfg.batches_per_epoch); break;
+        case O_VBPE:
+            LONGOPT("--validation-batches-per-epoch", 0, 1000000000,
+                    cfg.validation_batches_per_epoch);
+            break;
+        case O_SEED:
+            if (cli_parse_u64(verb, "--seed", optarg, &cfg.seed)) return CLI_EXIT_USAGE;
+            break;
+        case O_NOSHUF: cfg.shuffle = 0; break;
+        case 'o': cfg.out = optarg; break;
+        case O_LOG: cfg.log_path = optarg; break;
+        case O_CKPT: cfg.checkpoint_path = optarg; break;
+        case O_CKPT_EVERY: LONGOPT("--checkpoint-every", 1, 1000000000, cfg.checkpoint_every); break;
+        case O_RESUME: cfg.resume = optarg; break;
+        case 't': LONGOPT("--threads", 1, 4096, threads_opt); break;
+        case 'q': quiet = 1; break;
+        case 'h': usage(stdout); return CLI_EXIT_OK;
+        case ':': return cli_usage_error(verb, "option '%s' needs a value", argv[optind - 1]);
+        default: return cli_usage_error(verb, "unknown option '%s'", argv[optind - 1]);
+        }
+    }
+#undef LONGOPT
+#undef DBLOPT
+    if (optind < argc) return cli_usage_error(verb, "unexpected argument '%s'", argv[optind]);
+    if (!cfg.data_dir) return cli_usage_error(verb, "--data DIR is required");
+    if (!cfg.out) return cli_usage_error(verb, "--out MODEL.safetensors is required");
+    if (cfg.init && cfg.resume)
+        return cli_usage_error(verb, "--init and --resume exclude each other");
+    cfg.threads = cli_threads(verb, threads_opt);
+    if (cfg.threads < 0) return CLI_EXIT_USAGE;
+
+    view v = {0};
+    v.current = -1;
+    v.quiet = quiet;
+    v.epochs = cfg.num_epochs;
+    bcae_error err;
+    if (bcae_train(&cfg, on_progress, &v, &err)) return cli_fail(verb, &err);
+    if (!quiet) fprintf(stderr, "train: wrote %s\n", cfg.out);
+    return CLI_EXIT_OK;
+}
