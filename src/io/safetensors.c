@@ -20,6 +20,7 @@
 #include <sys/stat.h>
 
 #include "core/error.h"
+#include "core/half.h"
 #include "core/sha256.h"
 #include "io/safetensors_internal.h"
 
@@ -468,29 +469,6 @@ bcae_status bcae_st_fingerprint(const bcae_st_file *f, uint8_t out[32])
 /* Conversion to float                                                 */
 /* ------------------------------------------------------------------ */
 
-static float half_to_float(uint16_t h)
-{
-    uint32_t sign = (uint32_t)(h >> 15) << 31, exp = (h >> 10) & 0x1f, man = h & 0x3ff, bits;
-    if (exp == 0x1f) {
-        bits = sign | 0x7f800000u | man << 13; /* inf, NaN (payload kept) */
-    } else if (exp) {
-        bits = sign | (exp + 112) << 23 | man << 13;
-    } else if (man) {
-        /* Subnormal: normalise the mantissa. */
-        int e = -1;
-        do {
-            e++;
-            man <<= 1;
-        } while (!(man & 0x400));
-        bits = sign | (uint32_t)(112 - e) << 23 | (man & 0x3ff) << 13;
-    } else {
-        bits = sign;
-    }
-    float f;
-    memcpy(&f, &bits, sizeof f);
-    return f;
-}
-
 bcae_status bcae_st_to_f32(const bcae_st_tensor *t, float *out, bcae_error *err)
 {
     if (!t || !out) return bcae_fail(err, BCAE_ERR_INVALID_ARGUMENT, "bcae_st_to_f32: NULL");
@@ -508,7 +486,7 @@ bcae_status bcae_st_to_f32(const bcae_st_tensor *t, float *out, bcae_error *err)
         case BCAE_DTYPE_F16: {
             uint16_t h;
             memcpy(&h, p + 2 * i, 2);
-            out[i] = half_to_float(h);
+            out[i] = bcae_f16_to_f32(h);
             break;
         }
         case BCAE_ST_DTYPE_BF16: {

@@ -260,7 +260,7 @@ void cpu_rezero_forward(nn_engine *e, float alpha, const nn_tensor *h, const nn_
 #pragma omp parallel for schedule(static) num_threads(cpu_threads(e))
     for (size_t i = 0; i < count; i++) {
         float z = alpha * hv[i] + xv[i];
-        out[i] = lrelu_select(hv[i], z);
+        out[i] = lrelu_select(z, z);
     }
 }
 
