@@ -19,6 +19,7 @@ static const verb VERBS[] = {
     {"plot", verb_plot, "draw a wedge as a PNG picture"},
     {"train", verb_train, "train a BCAE-2D model on a dataset"},
     {"forward", verb_forward, "run a model on wedges and write code, heads and reconstruction"},
+    {"bench", verb_bench, "time the encoder, decoders and a training step (wedges/s, GFLOP/s)"},
 };
 
 static void usage(FILE *fp)

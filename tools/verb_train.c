@@ -41,6 +41,8 @@ static void usage(FILE *fp)
             "      --checkpoint PATH          checkpoint file (default MODEL.safetensors.ckpt)\n"
             "      --checkpoint-every K       also every K steps (default: each epoch end)\n"
             "      --resume CKPT              continue a run exactly where CKPT left it\n"
+            "      --max-steps K              stop at global step K (with a checkpoint), to\n"
+            "                                 train in slices: resume later\n"
             "Other:\n"
             "  -t, --threads N                threads (BCAE_NUM_THREADS or all cores)\n"
             "  -q, --quiet                    no progress on stderr\n"
@@ -93,7 +95,7 @@ int verb_train(int argc, char **argv)
     enum {
         O_DATA = 256, O_ARCH, O_M, O_N, O_D, O_THR, O_INIT, O_BIAS, O_EPOCHS, O_WARMUP, O_STEPS,
         O_GAMMA, O_LR, O_BATCH, O_BPE, O_VBPE, O_SEED, O_NOSHUF, O_LOG, O_CKPT, O_CKPT_EVERY,
-        O_RESUME
+        O_RESUME, O_MAX_STEPS
     };
     static const struct option opts[] = {
         {"data", required_argument, 0, O_DATA},
@@ -119,6 +121,7 @@ int verb_train(int argc, char **argv)
         {"checkpoint", required_argument, 0, O_CKPT},
         {"checkpoint-every", required_argument, 0, O_CKPT_EVERY},
         {"resume", required_argument, 0, O_RESUME},
+        {"max-steps", required_argument, 0, O_MAX_STEPS},
         {"threads", required_argument, 0, 't'},
         {"quiet", no_argument, 0, 'q'},
         {"help", no_argument, 0, 'h'},
@@ -170,6 +173,7 @@ int verb_train(int argc, char **argv)
         case O_CKPT: cfg.checkpoint_path = optarg; break;
         case O_CKPT_EVERY: LONGOPT("--checkpoint-every", 1, 1000000000, cfg.checkpoint_every); break;
         case O_RESUME: cfg.resume = optarg; break;
+        case O_MAX_STEPS: LONGOPT("--max-steps", 1, 1000000000000L, cfg.max_steps); break;
         case 't': LONGOPT("--threads", 1, 4096, threads_opt); break;
         case 'q': quiet = 1; break;
         case 'h': usage(stdout); return CLI_EXIT_OK;

@@ -14,10 +14,6 @@
 #include "io/safetensors.h"
 #include "io/safetensors_internal.h"
 
-/* ------------------------------------------------------------------ */
-/* Writer                                                              */
-/* ------------------------------------------------------------------ */
-
 /* A growing text buffer; `failed` is sticky, so the header is built with
  * plain calls and checked once. */
 typedef struct text {
@@ -227,9 +223,12 @@ bcae_status bcae_st_write(const char *path, const bcae_st_entry *entries, size_t
     }
     size_t *bytes = malloc((n ? n : 1) * sizeof *bytes);
     const char **names = malloc((n ? n : 1) * sizeof *names);
-    bcae_status st = BCAE_OK;
-    if (!bytes || !names) st = bcae_fail(err, BCAE_ERR_OUT_OF_MEMORY, "%s: out of memory", path);
-    if (!st) st = check_entries(path, entries, n, bytes, err);
+    if (!bytes || !names) {
+        free(bytes);
+        free(names);
+        return bcae_fail(err, BCAE_ERR_OUT_OF_MEMORY, "%s: out of memory", path);
+    }
+    bcae_status st = check_entries(path, entries, n, bytes, err);
     for (size_t i = 0; !st && i < n; i++) names[i] = entries[i].name;
     if (!st) st = check_unique(path, names, n, "tensor name", err);
     if (!st) st = check_unique(path, meta_keys, nmeta, "metadata key", err);
@@ -239,6 +238,10 @@ bcae_status bcae_st_write(const char *path, const bcae_st_entry *entries, size_t
     if (!st) {
         build_header(&t, entries, n, bytes, meta_keys, meta_values, nmeta);
         if (t.failed) st = bcae_fail(err, BCAE_ERR_OUT_OF_MEMORY, "%s: out of memory", path);
+        else if (t.len > BCAE_ST_MAX_HEADER) /* no reader would take it */
+            st = bcae_fail(err, BCAE_ERR_INVALID_ARGUMENT,
+                           "%s: header of %zu bytes exceeds the limit %zu", path, t.len,
+                           BCAE_ST_MAX_HEADER);
     }
     bcae_atomic_file af;
     if (!st) st = bcae_atomic_open(&af, path, err);

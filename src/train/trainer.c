@@ -356,7 +356,8 @@ bcae_status bcae_train(const bcae_train_config *cfg_in, bcae_train_callback cb, 
     nn_tensor *input = bcae2d_runner_input(t.runner);
     double tp = 0, pos = 0, truth = 0;
     int epoch_prev = -1;
-    while (!s && st.step < total) {
+    long stop = cfg.max_steps > 0 && cfg.max_steps < total ? cfg.max_steps : total;
+    while (!s && st.step < stop) {
         int epoch = (int)(st.step / bpe);
         long b = st.step % bpe;
         if (epoch != epoch_prev) {
@@ -423,7 +424,8 @@ bcae_status bcae_train(const bcae_train_config *cfg_in, bcae_train_callback cb, 
         if (epoch_end && t.test)
             s = validate(&t, epoch, st.step, st.coef, cb, ctx, err);
         if (!s && epoch_end) s = bcae2d_save(cfg.out, &t.model, err);
-        if (!s && (epoch_end || (cfg.checkpoint_every > 0 && st.step % cfg.checkpoint_every == 0)))
+        if (!s && (epoch_end || st.step == stop ||
+                   (cfg.checkpoint_every > 0 && st.step % cfg.checkpoint_every == 0)))
             s = checkpoint_write(ckpt, &t.model, t.m, t.v, &st, &cfg, err);
     }
     if (!s) s = bcae2d_save(cfg.out, &t.model, err);

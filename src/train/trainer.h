@@ -31,6 +31,8 @@ typedef struct bcae_train_config {
     const char *checkpoint_path; /* NULL: OUT.ckpt */
     long checkpoint_every;       /* steps; 0: only at the end of each epoch */
     const char *resume;          /* checkpoint to continue from, or NULL */
+    long max_steps;              /* stop (with a checkpoint) once the run reaches this
+                                    global step; 0: run all epochs */
 } bcae_train_config;
 
 void bcae_train_config_default(bcae_train_config *c);

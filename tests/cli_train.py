@@ -1,0 +1,148 @@
+"""CLI test of `bcae train` and `bcae forward`: checkpoints resume to the identical
+trajectory (mid-epoch and at an epoch boundary), the log's format, --init, forward's
+outputs and --half, and clear errors on bad input.
+
+Usage: cli_train.py BCAE_BINARY WORK_DIR   (run with /usr/bin/python3: needs numpy)
+"""
+import csv
+import filecmp
+import os
+import shutil
+import subprocess
+import sys
+
+try:
+    import numpy as np
+except ImportError:
+    sys.exit("cli_train: numpy is missing: install Debian's python3-numpy")
+
+bcae, work = sys.argv[1], sys.argv[2]
+failures = 0
+
+
+def check(cond, what):
+    global failures
+    if not cond:
+        failures += 1
+        print("FAILED:", what)
+
+
+def run(*args):
+    r = subprocess.run([bcae, *args], capture_output=True, text=True)
+    return r
+
+
+shutil.rmtree(work, ignore_errors=True)
+os.makedirs(work)
+data = os.path.join(work, "data")
+r = run("simulate", "--events", "1", "--seed", "3", "--out", data, "-q", "--test-fraction", "0")
+check(r.returncode == 0, "simulate: " + r.stderr)
+
+# A small model keeps this quick: BCAE-2D(3, 3, 3), batch 2, 4 steps an epoch.
+common = ["train", "--data", data, "--m", "3", "--n", "3", "--d", "3", "--batch-size", "2",
+          "--batches-per-epoch", "4", "--validation-batches-per-epoch", "0", "--seed", "5",
+          "--num-warmup-epochs", "1", "--sched-steps", "1", "--sched-gamma", "0.5",
+          "--threads", "2", "-q"]
+
+
+def path(name):
+    return os.path.join(work, name)
+
+
+# Run A: 3 epochs (12 steps) straight through.
+r = run(*common, "--num-epochs", "3", "--out", path("a.safetensors"), "--log", path("a.csv"))
+check(r.returncode == 0, "train A: " + r.stderr)
+rows = list(csv.DictReader(open(path("a.csv"))))
+check(len(rows) == 12, f"12 log rows, got {len(rows)}")
+check(list(rows[0].keys()) == ["epoch", "step", "lr", "loss", "loss_seg", "loss_reg", "coef"],
+      "log columns")
+check([int(x["step"]) for x in rows] == list(range(1, 13)), "steps 1..12")
+lrs = [float(x["lr"]) for x in rows]
+check(lrs[0] == lrs[3] and abs(lrs[4] - 0.5 * lrs[0]) < 1e-9 and abs(lrs[8] - 0.25 * lrs[0]) < 1e-9,
+      f"schedule: warmup 1 epoch, then x0.5 an epoch: {lrs}")
+c0 = float(rows[0]["coef"])
+seg0, reg0 = float(rows[0]["loss_seg"]), float(rows[0]["loss_reg"])
+check(abs(c0 - (0.5 * 2000 + reg0 / seg0) / 1.5) < 1e-3 * c0, "first coefficient update")
+check(abs(float(rows[0]["loss"]) - (reg0 + c0 * seg0)) < 1e-5 * float(rows[0]["loss"]),
+      "loss = reg + coef * seg")
+
+# Run B: stopped mid-epoch at step 6, resumed to step 9 (a checkpoint every 3 steps), then
+# resumed again to the end. Same log rows and the same final weights, bit for bit.
+ck = path("b.ckpt")
+r = run(*common, "--num-epochs", "3", "--out", path("b.safetensors"), "--log", path("b.csv"),
+        "--checkpoint", ck, "--checkpoint-every", "3", "--max-steps", "6")
+check(r.returncode == 0, "train B1: " + r.stderr)
+r = run(*common, "--num-epochs", "3", "--out", path("b.safetensors"), "--log", path("b.csv"),
+        "--checkpoint", ck, "--resume", ck, "--max-steps", "9")
+check(r.returncode == 0, "train B2: " + r.stderr)
+r = run(*common, "--num-epochs", "3", "--out", path("b.safetensors"), "--log", path("b.csv"),
+        "--checkpoint", ck, "--resume", ck)
+check(r.returncode == 0, "train B3: " + r.stderr)
+check(open(path("a.csv")).read() == open(path("b.csv")).read(),
+      "resumed log identical to the uninterrupted one")
+check(filecmp.cmp(path("a.safetensors"), path("b.safetensors"), shallow=False),
+      "resumed final weights identical")
+
+# Resuming with another batch size would not continue the trajectory: refused.
+other = list(common)
+other[other.index("--batch-size") + 1] = "4"
+r = run(*other, "--num-epochs", "3", "--out", path("c.safetensors"), "--resume", ck)
+check(r.returncode == 1 and "batch_size" in r.stderr, "resume with another batch size refused: "
+      + r.stderr)
+
+# --init starts from given weights: one step from A's weights differs from A's weights.
+r = run(*common, "--num-epochs", "1", "--max-steps", "1", "--init", path("a.safetensors"),
+        "--out", path("d.safetensors"))
+check(r.returncode == 0, "train --init: " + r.stderr)
+check(not filecmp.cmp(path("a.safetensors"), path("d.safetensors"), shallow=False),
+      "--init then one step changes the weights")
+r = run(*common, "--num-epochs", "1", "--m", "4", "--init", path("a.safetensors"),
+        "--out", path("e.safetensors"))
+check(r.returncode == 1 and "(3, 3, 3)" in r.stderr, "--init of another shape refused")
+
+# forward: shapes, probabilities, recon = reg * (seg > 0.5); --half changes the code only
+# by fp16 rounding.
+wedges = [os.path.join(data, "outer", "12-2_0-0", "sim3_000000.npy"),
+          os.path.join(data, "outer", "12-2_7-1", "sim3_000000.npy"),
+          os.path.join(data, "outer", "12-2_2-0", "sim3_000000.npy")]
+r = run("forward", "--model", path("a.safetensors"), "--out", path("fw"), "--batch", "2",
+        *wedges)
+check(r.returncode == 0, "forward: " + r.stderr)
+code = np.load(path("fw/code.npy"))
+seg, reg, rec = (np.load(path(f"fw/{k}.npy")) for k in ("seg", "reg", "recon"))
+check(code.shape == (3, 32, 24, 32) and code.dtype == np.float32, f"code shape {code.shape}")
+check(seg.shape == reg.shape == rec.shape == (3, 16, 192, 249), "head shapes")
+check(seg.min() >= 0 and seg.max() <= 1, "seg in [0, 1]")
+check(reg.min() >= 6, "reg = 6 + 3 exp(r) >= 6")
+check(np.array_equal(rec, reg * (seg > 0.5)), "recon = reg * (seg > 0.5)")
+# The last wedge ran in a padded batch of 2: it must equal a run of its own.
+r = run("forward", "--model", path("a.safetensors"), "--out", path("fw1"), wedges[2])
+check(r.returncode == 0, "forward one wedge")
+check(np.allclose(np.load(path("fw1/code.npy"))[0], code[2], rtol=1e-5, atol=1e-6),
+      "batching does not change a wedge's code")
+r = run("forward", "--model", path("a.safetensors"), "--out", path("fwh"), "--half", *wedges)
+ch = np.load(path("fwh/code.npy"))
+check(r.returncode == 0 and np.array_equal(ch, code.astype(np.float16).astype(np.float32)),
+      "--half rounds the code to fp16")
+
+# Errors: a missing model, a non-model file, a malformed wedge; usage.
+r = run("forward", "--model", path("nope.safetensors"), "--out", path("x"), wedges[0])
+check(r.returncode == 1 and "nope.safetensors" in r.stderr, "missing model named")
+r = run("forward", "--model", wedges[0], "--out", path("x"), wedges[0])
+check(r.returncode == 1 and wedges[0] in r.stderr, "a .npy is not a model")
+bad = path("bad.npy")
+np.save(bad, np.zeros((192, 249, 15), np.uint16))
+r = run("forward", "--model", path("a.safetensors"), "--out", path("x"), bad)
+check(r.returncode == 1 and "bad.npy" in r.stderr, "wrong-shape wedge named")
+for args in (["forward"], ["forward", "--model", path("a.safetensors"), wedges[0]],
+             ["train", "--data", data], ["train", "--out", "x"], ["train", "--bogus"],
+             ["train", "--data", data, "--out", "x", "--arch", "bcae++"],
+             ["train", "--data", data, "--out", "x", "--batch-size", "0"]):
+    r = run(*args)
+    check(r.returncode == 2 and r.stderr, f"usage error {args}: {r.returncode}")
+r = run("train", "--data", path("nowhere"), "--out", path("x.safetensors"), "-q")
+check(r.returncode == 1 and "nowhere" in r.stderr, "missing dataset named")
+
+shutil.rmtree(work, ignore_errors=True)
+print(f"cli_train: {failures} failed")
+sys.exit(1 if failures else 0)

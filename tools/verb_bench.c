@@ -1,0 +1,420 @@
+/* bcae bench: throughput of the encoder, the decoders and a training step. */
+#include <dnnl.h>
+#include <getopt.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "model/runner.h"
+#include "train/optim.h"
+
+static void usage(FILE *fp)
+{
+    fprintf(fp,
+            "Usage: bcae bench [--model MODEL.safetensors | --m M --n N --d D] [OPTIONS]\n"
+            "Time the encoder and the decoders (and with --train one training step) of a\n"
+            "BCAE-2D on synthetic wedges held in memory: no file I/O is timed (SPEC 6).\n"
+            "Without --model the network has random weights (BCAE-2D(4, 8, 3) by default).\n"
+            "\n"
+            "Input: deterministic wedge-like data, ~11%% of the voxels non-zero with\n"
+            "log2(ADC+1) in (6, 10], the rest 0, z zero-padded to 256 as in the model input.\n"
+            "Each pass runs once untimed, then repeatedly for at least --seconds and at least\n"
+            "%d times; the figures use the median time of one batch.\n"
+            "\n"
+            "Options:\n"
+            "  -m, --model FILE     weights (safetensors, arch bcae-2d)\n"
+            "      --m M, --n N, --d D  architecture of a random model (default 4, 8, 3)\n"
+            "  -b, --batch B        wedges per pass (default 4)\n"
+            "  -t, --threads N      threads (BCAE_NUM_THREADS or all cores)\n"
+            "  -p, --precision P    fp32 (bf16 and int8 are not implemented yet)\n"
+            "      --train          also time one training step (forward, loss, backward,\n"
+            "                       AdamW, weight sync) with a training runner at batch B\n"
+            "  -s, --seconds S      minimum timed seconds per pass (default 3)\n"
+            "      --seed N         seed of the random weights (default 1)\n"
+            "      --json           print one JSON object as the last line of stdout with\n"
+            "                       encoder_wedges_per_s, decoder_wedges_per_s, encoder_gflops,\n"
+            "                       decoder_gflops, threads, batch, precision (and train_step_s,\n"
+            "                       train_wedges_per_s, train_gflops with --train)\n"
+            "  -h, --help\n"
+            "\n"
+            "Columns: wedges/s = batch / median time; GFLOP/s counts 2 x multiply-adds of\n"
+            "the dense convolutions; wedge GB/s = wedges/s x 16*192*249 voxels x 2 bytes.\n"
+            "A training step counts forward + backward-weights + backward-data FLOPs (no\n"
+            "backward-data for the first convolution, whose input needs no gradient).\n",
+            3);
+}
+
+enum {
+    MIN_REPS = 3,     /* a median of fewer says little */
+    MAX_REPS = 100000 /* bounds the sample array of a very fast pass */
+};
+
+/* Share of non-zero voxels of the synthetic input: SPEC 1 gives ~10.8% for
+ * the real data. In 24-bit fixed point, to compare against the hash. */
+#define BENCH_OCCUPANCY 0.11
+#define BENCH_SEED 0x62636165u /* "bcae": any constant, shared with compare_torch.py */
+
+/* splitmix64's output function: a counter-based hash, so every voxel's value
+ * depends on its index alone and bench/compare_torch.py can build the same
+ * input with vectorised NumPy. */
+static uint64_t mix64(uint64_t z)
+{
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+/* Wedge `index` of the synthetic input in the files' (azimuth, z, layer)
+ * order: voxel i (global index index * VOXELS + i) is non-zero when the top
+ * 24 bits of its hash fall below the occupancy, with ADC uniform in
+ * [64, 1023] (10-bit, zero-suppressed at 64: log2(ADC+1) in (6, 10]). The
+ * values do not change the dense convolutions' speed, but zeros and the
+ * value range keep the loss and its gradients as on real data. */
+static void synth_wedge(uint16_t *adc, uint64_t index)
+{
+    const uint64_t below = (uint64_t)(BENCH_OCCUPANCY * (double)(1u << 24));
+    const uint64_t span = BCAE_ADC_MAX + 1 - BCAE_ZERO_SUPPRESSION;
+    for (uint64_t i = 0; i < BCAE_WEDGE_VOXELS; i++) {
+        uint64_t h = mix64(BENCH_SEED + (index * BCAE_WEDGE_VOXELS + i + 1) * 0x9E3779B97F4A7C15ull);
+        adc[i] = (h >> 40) < below ? (uint16_t)(BCAE_ZERO_SUPPRESSION + (h & 0xffffffffu) % span)
+                                   : 0;
+    }
+}
+
+/* Fills the runner's input with wedges 0 .. batch-1. Returns the share of
+ * non-zero voxels, or -1 when out of memory. */
+static double fill_input(nn_engine *e, bcae2d_runner *r, int batch)
+{
+    float *host = malloc((size_t)batch * BCAE_MODEL_VOXELS * sizeof *host);
+    uint16_t *adc = malloc(BCAE_WEDGE_VOXELS * sizeof *adc);
+    if (!host || !adc) {
+        free(host);
+        free(adc);
+        return -1;
+    }
+    size_t nonzero = 0;
+    for (int b = 0; b < batch; b++) {
+        synth_wedge(adc, (uint64_t)b);
+        for (size_t i = 0; i < BCAE_WEDGE_VOXELS; i++) nonzero += adc[i] != 0;
+        bcae_wedge_to_model(adc, host + (size_t)b * BCAE_MODEL_VOXELS);
+    }
+    e->ops->from_nchw(e, host, bcae2d_runner_input(r));
+    free(host);
+    free(adc);
+    return (double)nonzero / ((double)batch * BCAE_WEDGE_VOXELS);
+}
+
+/* ---- timing --------------------------------------------------------------- */
+
+typedef void (*pass_fn)(void *ctx);
+
+typedef struct pass_stats {
+    long reps;
+    double median_s, min_s, mean_s;
+} pass_stats;
+
+static int compare_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* One untimed run (first touch of buffers, oneDNN's lazy set-up), then runs
+ * until `seconds` have passed and at least MIN_REPS were timed. The median
+ * rather than the mean: on a shared machine a run that lost its core to
+ * another process would otherwise move the result. */
+static void time_pass(pass_fn fn, void *ctx, double seconds, double *samples, pass_stats *st)
+{
+    fn(ctx);
+    long reps = 0;
+    double total = 0, start = cli_now();
+    do {
+        double t0 = cli_now();
+        fn(ctx);
+        double dt = cli_now() - t0;
+        samples[reps++] = dt;
+        total += dt;
+    } while (reps < MAX_REPS && (reps < MIN_REPS || cli_now() - start < seconds));
+    qsort(samples, (size_t)reps, sizeof *samples, compare_double);
+    st->reps = reps;
+    st->median_s = reps % 2 ? samples[reps / 2] : 0.5 * (samples[reps / 2 - 1] + samples[reps / 2]);
+    st->min_s = samples[0];
+    st->mean_s = total / (double)reps;
+}
+
+static void run_encode(void *ctx) { bcae2d_runner_encode(ctx); }
+static void run_decode(void *ctx) { bcae2d_runner_decode(ctx); }
+
+/* One training step as bcae train takes it (src/train/trainer.c), minus the
+ * batch loading: the input stays in the runner. */
+typedef struct train_ctx {
+    bcae2d_runner *runner;
+    bcae2d_model *model;
+    float *grad, *m, *v; /* model->nfloats each */
+    adamw_config opt;
+    long step;
+    double coef;
+    int threads;
+} train_ctx;
+
+static void run_train_step(void *p)
+{
+    train_ctx *t = p;
+    bcae2d_runner_encode(t->runner);
+    bcae2d_runner_decode(t->runner);
+    nn_loss_sums ls;
+    bcae2d_runner_loss_sums(t->runner, &ls);
+    double l_seg = ls.focal / ls.voxels, l_reg = ls.l1 / ls.voxels;
+    /* SPEC 4's per-batch coefficient, reset when L_seg is not finite. */
+    t->coef = isfinite(l_seg) ? (0.5 * t->coef + l_reg / l_seg) / 1.5 : 2000.0;
+    bcae2d_runner_backward(t->runner, (float)t->coef, t->grad);
+    t->step++;
+    adamw_step(&t->opt, t->opt.lr, t->step, t->model->weights, t->grad, t->m, t->v,
+               t->model->nfloats, t->threads);
+    bcae2d_runner_sync_weights(t->runner);
+}
+
+/* FLOPs of one wedge's training step: forward, backward-weights and
+ * backward-data of every convolution, except the backward-data of the
+ * encoder's first one (the input needs no gradient, and the runner skips it). */
+static double train_flops(const bcae2d_model *model)
+{
+    double fwd = bcae2d_encoder_flops(model) + bcae2d_decoder_flops(model);
+    double first = 0;
+    const bcae2d_net *enc = &model->nets[NET_ENCODER];
+    if (enc->nops > 0 && enc->ops[0].kind == OP_CONV) {
+        const bcae2d_op *op = &enc->ops[0];
+        first = 2.0 * op->cin * op->cout * op->k * op->k * BCAE_WEDGE_AZIMUTH * BCAE_MODEL_Z;
+    }
+    return 3.0 * fwd - first;
+}
+
+/* ---- report --------------------------------------------------------------- */
+
+typedef struct row {
+    const char *name;
+    pass_stats st;
+    double flops; /* per wedge */
+    double wedges_per_s, gflops, gbytes_per_s;
+} row;
+
+static void row_finish(row *rw, int batch)
+{
+    rw->wedges_per_s = batch / rw->st.median_s;
+    rw->gflops = rw->flops * rw->wedges_per_s * 1e-9;
+    rw->gbytes_per_s = rw->wedges_per_s * (double)BCAE_WEDGE_VOXELS * 2.0 * 1e-9;
+}
+
+static void print_row(const row *rw)
+{
+    printf("%-11s %6ld %10.2f %10.2f %10.2f %9.3f %9.1f %8.4f\n", rw->name, rw->st.reps,
+           1e3 * rw->st.median_s, 1e3 * rw->st.min_s, rw->wedges_per_s, rw->flops * 1e-9,
+           rw->gflops, rw->gbytes_per_s);
+}
+
+static void json_field(const char *key, double v, int *first)
+{
+    printf("%s\"%s\":", *first ? "" : ",", key);
+    cli_json_number(stdout, v);
+    *first = 0;
+}
+
+int verb_bench(int argc, char **argv)
+{
+    const char *verb = "bench";
+    const char *model_path = NULL;
+    long batch = 4, threads_opt = 0, mm = -1, nn = -1, dd = -1;
+    double seconds = 3.0;
+    uint64_t seed = 1;
+    int train = 0, json = 0;
+    enum { O_M = 256, O_N, O_D, O_TRAIN, O_JSON, O_SEED };
+    static const struct option opts[] = {
+        {"model", required_argument, 0, 'm'},   {"m", required_argument, 0, O_M},
+        {"n", required_argument, 0, O_N},       {"d", required_argument, 0, O_D},
+        {"batch", required_argument, 0, 'b'},   {"threads", required_argument, 0, 't'},
+        {"precision", required_argument, 0, 'p'}, {"train", no_argument, 0, O_TRAIN},
+        {"seconds", required_argument, 0, 's'}, {"seed", required_argument, 0, O_SEED},
+        {"json", no_argument, 0, O_JSON},       {"help", no_argument, 0, 'h'},
+        {0, 0, 0, 0},
+    };
+    optind = 1;
+    opterr = 0;
+    int c;
+    while ((c = getopt_long(argc, argv, ":m:b:t:p:s:h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'm': model_path = optarg; break;
+        case O_M:
+            if (cli_parse_long(verb, "--m", optarg, 1, BCAE2D_MAX_DEPTH / 2, &mm)) return CLI_EXIT_USAGE;
+            break;
+        case O_N:
+            if (cli_parse_long(verb, "--n", optarg, 1, BCAE2D_MAX_DEPTH / 2, &nn)) return CLI_EXIT_USAGE;
+            break;
+        case O_D:
+            if (cli_parse_long(verb, "--d", optarg, 1, 6, &dd)) return CLI_EXIT_USAGE;
+            break;
+        case 'b':
+            if (cli_parse_long(verb, "--batch", optarg, 1, 64, &batch)) return CLI_EXIT_USAGE;
+            break;
+        case 't':
+            if (cli_parse_long(verb, "--threads", optarg, 1, 4096, &threads_opt)) return CLI_EXIT_USAGE;
+            break;
+        case 'p':
+            if (!strcmp(optarg, "bf16") || !strcmp(optarg, "int8"))
+                return cli_usage_error(verb, "--precision %s is not implemented yet; this build "
+                                             "runs fp32 only", optarg);
+            if (strcmp(optarg, "fp32"))
+                return cli_usage_error(verb, "--precision expects fp32, bf16 or int8, got '%s'",
+                                       optarg);
+            break;
+        case O_TRAIN: train = 1; break;
+        case 's':
+            if (cli_parse_double(verb, "--seconds", optarg, 0.0, 86400.0, &seconds))
+                return CLI_EXIT_USAGE;
+            break;
+        case O_SEED:
+            if (cli_parse_u64(verb, "--seed", optarg, &seed)) return CLI_EXIT_USAGE;
+            break;
+        case O_JSON: json = 1; break;
+        case 'h': usage(stdout); return CLI_EXIT_OK;
+        case ':': return cli_usage_error(verb, "option '%s' needs a value", argv[optind - 1]);
+        default: return cli_usage_error(verb, "unknown option '%s'", argv[optind - 1]);
+        }
+    }
+    if (optind < argc) return cli_usage_error(verb, "unexpected argument '%s'", argv[optind]);
+    if (model_path && (mm > 0 || nn > 0 || dd > 0))
+        return cli_usage_error(verb, "--model and --m/--n/--d exclude each other");
+    int threads = cli_threads(verb, threads_opt);
+    if (threads < 0) return CLI_EXIT_USAGE;
+    const int b = (int)batch;
+
+    bcae_error err;
+    bcae2d_model model;
+    if (model_path) {
+        if (bcae2d_load(model_path, &model, &err)) return cli_fail(verb, &err);
+    } else {
+        bcae2d_config cfg = {mm > 0 ? (int)mm : 4, nn > 0 ? (int)nn : 8, dd > 0 ? (int)dd : 3,
+                             0.5f};
+        /* bcae2d_create's own check (d <= m, n) is a usage error here. */
+        if (bcae2d_create(&cfg, &model, &err)) {
+            cli_error(verb, "%s", err.message);
+            return CLI_EXIT_USAGE;
+        }
+        bcae2d_init(&model, seed);
+    }
+
+    nn_engine *e = NULL;
+    bcae2d_runner *r = NULL;
+    double *samples = NULL;
+    train_ctx tc = {0};
+    int rc = CLI_EXIT_FAIL;
+    row rows[3] = {{0}};
+    int nrows = 0;
+    samples = malloc(MAX_REPS * sizeof *samples);
+    if (!samples) {
+        cli_error(verb, "out of memory");
+        goto done;
+    }
+    if (nn_cpu_engine_create(threads, &e, &err) || bcae2d_runner_create(e, &model, b, 0, &r, &err)) {
+        cli_fail(verb, &err);
+        goto done;
+    }
+    double occupancy = fill_input(e, r, b);
+    if (occupancy < 0) {
+        cli_error(verb, "out of memory");
+        goto done;
+    }
+
+    const int eff_threads = cli_threads_effective(threads);
+    /* The oneDNN version is part of what is measured: its kernels run the
+     * dense convolutions. */
+    const dnnl_version_t *dv = dnnl_version();
+    printf("bcae bench: BCAE-2D(%d,%d,%d) %s, %s, oneDNN %d.%d.%d, %d threads, fp32, batch %d, "
+           ">= %g s per pass\n",
+           model.cfg.m, model.cfg.n, model.cfg.d, model_path ? model_path : "random weights",
+           e->ops->name, dv->major, dv->minor, dv->patch, eff_threads, b, seconds);
+    printf("input: %.1f%% non-zero, code (%d, %d, %d), inference arena %.1f MiB\n\n",
+           100.0 * occupancy, BCAE2D_CHANNELS, bcae2d_code_h(&model), bcae2d_code_w(&model),
+           (double)bcae2d_runner_arena_bytes(r) / (1 << 20));
+    printf("%-11s %6s %10s %10s %10s %9s %9s %8s\n", "pass", "reps", "median ms", "min ms",
+           "wedges/s", "GFLOP/w", "GFLOP/s", "wedge GB/s");
+    fflush(stdout);
+
+    rows[nrows] = (row){"encode", {0}, bcae2d_encoder_flops(&model), 0, 0, 0};
+    time_pass(run_encode, r, seconds, samples, &rows[nrows].st);
+    row_finish(&rows[nrows], b);
+    print_row(&rows[nrows++]);
+    fflush(stdout);
+    /* The decoders read the code the encoder left: the same every run. */
+    rows[nrows] = (row){"decode", {0}, bcae2d_decoder_flops(&model), 0, 0, 0};
+    time_pass(run_decode, r, seconds, samples, &rows[nrows].st);
+    row_finish(&rows[nrows], b);
+    print_row(&rows[nrows++]);
+    fflush(stdout);
+
+    if (train) {
+        /* The inference runner's memory goes back before the (larger)
+         * training runner is planned. */
+        bcae2d_runner_destroy(r);
+        r = NULL;
+        if (bcae2d_runner_create(e, &model, b, 1, &r, &err)) {
+            cli_fail(verb, &err);
+            goto done;
+        }
+        tc.grad = calloc(model.nfloats, sizeof(float));
+        tc.m = calloc(model.nfloats, sizeof(float));
+        tc.v = calloc(model.nfloats, sizeof(float));
+        if (!tc.grad || !tc.m || !tc.v || fill_input(e, r, b) < 0) {
+            cli_error(verb, "out of memory");
+            goto done;
+        }
+        tc.runner = r;
+        tc.model = &model;
+        adamw_config_default(&tc.opt);
+        tc.coef = 2000.0;
+        tc.threads = threads;
+        rows[nrows] = (row){"train step", {0}, train_flops(&model), 0, 0, 0};
+        time_pass(run_train_step, &tc, seconds, samples, &rows[nrows].st);
+        row_finish(&rows[nrows], b);
+        print_row(&rows[nrows++]);
+        printf("(training arena %.1f MiB)\n", (double)bcae2d_runner_arena_bytes(r) / (1 << 20));
+    }
+
+    if (json) {
+        int first = 1;
+        putchar('{');
+        json_field("encoder_wedges_per_s", rows[0].wedges_per_s, &first);
+        json_field("decoder_wedges_per_s", rows[1].wedges_per_s, &first);
+        json_field("encoder_gflops", rows[0].gflops, &first);
+        json_field("decoder_gflops", rows[1].gflops, &first);
+        json_field("encoder_ms_per_batch", 1e3 * rows[0].st.median_s, &first);
+        json_field("decoder_ms_per_batch", 1e3 * rows[1].st.median_s, &first);
+        json_field("encoder_gbytes_per_s", rows[0].gbytes_per_s, &first);
+        json_field("encoder_flops_per_wedge", rows[0].flops, &first);
+        json_field("decoder_flops_per_wedge", rows[1].flops, &first);
+        if (train) {
+            json_field("train_step_s", rows[2].st.median_s, &first);
+            json_field("train_wedges_per_s", rows[2].wedges_per_s, &first);
+            json_field("train_gflops", rows[2].gflops, &first);
+            json_field("train_flops_per_wedge", rows[2].flops, &first);
+        }
+        json_field("threads", eff_threads, &first);
+        json_field("batch", b, &first);
+        json_field("seconds", seconds, &first);
+        json_field("occupancy", occupancy, &first);
+        printf(",\"precision\":\"fp32\",\"arch\":\"bcae-2d\",\"m\":%d,\"n\":%d,\"d\":%d,"
+               "\"engine\":\"%s\",\"onednn_version\":\"%d.%d.%d\"}\n",
+               model.cfg.m, model.cfg.n, model.cfg.d, e->ops->name, dv->major, dv->minor,
+               dv->patch);
+    }
+    rc = CLI_EXIT_OK;
+done:
+    free(samples);
+    free(tc.grad);
+    free(tc.m);
+    free(tc.v);
+    bcae2d_runner_destroy(r);
+    nn_engine_destroy(e);
+    bcae2d_destroy(&model);
+    return rc;
+}
