@@ -168,6 +168,48 @@ void bcae_metrics_adc(const uint16_t *orig, const uint16_t *recon, size_t n,
                       bcae_metrics *m);
 
 /* ------------------------------------------------------------------ */
+/* Models and the codec: wedges <-> fp16 codes                         */
+/* ------------------------------------------------------------------ */
+
+typedef struct bcae_model bcae_model;
+
+/* Loads a weights file (safetensors with bcae metadata; docs/FORMATS.md). */
+bcae_status bcae_model_load(const char *path, bcae_model **out, bcae_error *err);
+void bcae_model_free(bcae_model *model);
+/* "bcae-2d" */
+const char *bcae_model_arch(const bcae_model *model);
+/* SHA-256 of the weights file's tensor data: names the model in containers. */
+void bcae_model_fingerprint(const bcae_model *model, uint8_t out[32]);
+/* Shape of one wedge's code, e.g. (32, 24, 32); returns the number of dims. */
+int bcae_model_code_shape(const bcae_model *model, size_t shape[4]);
+/* Elements of one wedge's code (each stored as an IEEE fp16). */
+size_t bcae_model_code_elements(const bcae_model *model);
+
+typedef struct bcae_codec_options {
+    int batch;   /* wedges per pass (default 4) */
+    int threads; /* <= 0: BCAE's default (all cores) */
+} bcae_codec_options;
+
+/* A model bound to a compute engine and buffers for one batch size.
+ * Several codecs may share one model; one codec is used by one thread at
+ * a time. */
+typedef struct bcae_codec bcae_codec;
+
+bcae_status bcae_codec_create(const bcae_model *model, const bcae_codec_options *opt,
+                              bcae_codec **out, bcae_error *err);
+void bcae_codec_free(bcae_codec *codec);
+
+/* Encodes n wedges (n * BCAE_WEDGE_VOXELS uint16 ADC in the file layout,
+ * validated to [0, 1023]) into n codes of bcae_model_code_elements() IEEE
+ * fp16 values each (as uint16 bit patterns). */
+bcae_status bcae_encode(bcae_codec *codec, const uint16_t *adc, size_t n, uint16_t *codes,
+                        bcae_error *err);
+/* Decodes n codes into n wedges of raw ADC (file layout; may be NULL) and/or
+ * the reconstruction in log2(ADC+1) (file layout, float; may be NULL). */
+bcae_status bcae_decode(bcae_codec *codec, const uint16_t *codes, size_t n, uint16_t *adc,
+                        float *log_adc, bcae_error *err);
+
+/* ------------------------------------------------------------------ */
 /* TPC simulator (see docs/SIMULATOR.md)                               */
 /* ------------------------------------------------------------------ */
 

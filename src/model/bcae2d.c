@@ -270,6 +270,7 @@ bcae_status bcae2d_load(const char *path, bcae2d_model *model, bcae_error *err)
     }
     if (!s) s = bcae2d_create(&cfg, model, err);
     if (!s) s = copy_tensors(path, &f, model, err);
+    if (!s) s = bcae_st_fingerprint(&f, model->fingerprint);
     if (!s && f.count != (size_t)model->nparams)
         s = bcae_fail(err, BCAE_ERR_FORMAT, "%s: %zu tensors, expected %d for BCAE-2D(%d, %d, %d)",
                       path, f.count, model->nparams, cfg.m, cfg.n, cfg.d);

@@ -54,6 +54,7 @@ typedef struct bcae2d_model {
     size_t nfloats;
     float *weights; /* nfloats */
     bcae2d_net nets[NET_COUNT];
+    uint8_t fingerprint[32]; /* of the file it was loaded from; zeros if none */
 } bcae2d_model;
 
 /* Checks (m >= d, n >= d, 1 <= d <= 6, m, n <= BCAE2D_MAX_DEPTH / 2) and

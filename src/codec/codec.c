@@ -1,0 +1,168 @@
+/* The public codec: wedges <-> fp16 codes through a model on an engine. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "bcae.h"
+#include "core/error.h"
+#include "core/half.h"
+#include "model/runner.h"
+
+struct bcae_model {
+    bcae2d_model m;
+};
+
+struct bcae_codec {
+    const bcae_model *model;
+    nn_engine *engine;
+    bcae2d_runner *runner;
+    int batch;
+    size_t code_per; /* floats of one wedge's code */
+    float *host;     /* batch * BCAE_MODEL_VOXELS */
+    float *recon;    /* engine tensor (batch, 16, 192, 256) */
+    nn_tensor trecon;
+};
+
+bcae_status bcae_model_load(const char *path, bcae_model **out, bcae_error *err)
+{
+    *out = NULL;
+    bcae_model *m = calloc(1, sizeof *m);
+    if (!m) return bcae_fail(err, BCAE_ERR_OUT_OF_MEMORY, "out of memory");
+    bcae_status s = bcae2d_load(path, &m->m, err);
+    if (s) {
+        free(m);
+        return s;
+    }
+    *out = m;
+    return BCAE_OK;
+}
+
+void bcae_model_free(bcae_model *model)
+{
+    if (!model) return;
+    bcae2d_destroy(&model->m);
+    free(model);
+}
+
+const char *bcae_model_arch(const bcae_model *model)
+{
+    (void)model;
+    return "bcae-2d";
+}
+
+void bcae_model_fingerprint(const bcae_model *model, uint8_t out[32])
+{
+    memcpy(out, model->m.fingerprint, 32);
+}
+
+int bcae_model_code_shape(const bcae_model *model, size_t shape[4])
+{
+    shape[0] = BCAE2D_CHANNELS;
+    shape[1] = (size_t)bcae2d_code_h(&model->m);
+    shape[2] = (size_t)bcae2d_code_w(&model->m);
+    return 3;
+}
+
+size_t bcae_model_code_elements(const bcae_model *model)
+{
+    return (size_t)BCAE2D_CHANNELS * (size_t)bcae2d_code_h(&model->m) *
+           (size_t)bcae2d_code_w(&model->m);
+}
+
+bcae_status bcae_codec_create(const bcae_model *model, const bcae_codec_options *opt,
+                              bcae_codec **out, bcae_error *err)
+{
+    *out = NULL;
+    int batch = opt && opt->batch > 0 ? opt->batch : 4;
+    int threads = opt ? opt->threads : 0;
+    if (batch > 256) return bcae_fail(err, BCAE_ERR_INVALID_ARGUMENT, "codec: batch %d > 256", batch);
+    bcae_codec *c = calloc(1, sizeof *c);
+    if (!c) return bcae_fail(err, BCAE_ERR_OUT_OF_MEMORY, "codec: out of memory");
+    c->model = model;
+    c->batch = batch;
+    c->code_per = bcae_model_code_elements(model);
+    bcae_status s = nn_cpu_engine_create(threads, &c->engine, err);
+    if (!s) s = bcae2d_runner_create(c->engine, &model->m, batch, 0, &c->runner, err);
+    if (!s) {
+        c->trecon = *bcae2d_runner_input(c->runner);
+        size_t tf = nn_tensor_floats(c->engine, c->trecon.n, c->trecon.c, c->trecon.h, c->trecon.w);
+        c->recon = aligned_alloc(64, ((tf * sizeof(float) + 63) / 64) * 64);
+        c->host = malloc((size_t)batch * BCAE_MODEL_VOXELS * sizeof(float));
+        c->trecon.data = c->recon;
+        if (!c->recon || !c->host) s = bcae_fail(err, BCAE_ERR_OUT_OF_MEMORY, "codec: out of memory");
+    }
+    if (s) {
+        bcae_codec_free(c);
+        return s;
+    }
+    *out = c;
+    return BCAE_OK;
+}
+
+void bcae_codec_free(bcae_codec *c)
+{
+    if (!c) return;
+    bcae2d_runner_destroy(c->runner);
+    nn_engine_destroy(c->engine);
+    free(c->host);
+    free(c->recon);
+    free(c);
+}
+
+bcae_status bcae_encode(bcae_codec *c, const uint16_t *adc, size_t n, uint16_t *codes,
+                        bcae_error *err)
+{
+    nn_engine *e = c->engine;
+    for (size_t w0 = 0; w0 < n; w0 += (size_t)c->batch) {
+        size_t nb = n - w0 < (size_t)c->batch ? n - w0 : (size_t)c->batch;
+        /* A short last batch is padded with empty wedges whose codes are dropped. */
+        memset(c->host, 0, (size_t)c->batch * BCAE_MODEL_VOXELS * sizeof(float));
+        for (size_t i = 0; i < nb; i++) {
+            const uint16_t *w = adc + (w0 + i) * BCAE_WEDGE_VOXELS;
+            for (size_t k = 0; k < BCAE_WEDGE_VOXELS; k++)
+                if (w[k] > BCAE_ADC_MAX)
+                    return bcae_fail(err, BCAE_ERR_RANGE,
+                                     "encode: wedge %zu holds ADC %u at voxel %zu, above %d",
+                                     w0 + i, w[k], k, BCAE_ADC_MAX);
+            bcae_wedge_to_model(w, c->host + i * BCAE_MODEL_VOXELS);
+        }
+        e->ops->from_nchw(e, c->host, bcae2d_runner_input(c->runner));
+        bcae2d_runner_encode(c->runner);
+        e->ops->to_nchw(e, bcae2d_runner_code(c->runner), c->host);
+        for (size_t i = 0; i < nb * c->code_per; i++)
+            codes[w0 * c->code_per + i] = bcae_f32_to_f16(c->host[i]);
+    }
+    return BCAE_OK;
+}
+
+bcae_status bcae_decode(bcae_codec *c, const uint16_t *codes, size_t n, uint16_t *adc,
+                        float *log_adc, bcae_error *err)
+{
+    nn_engine *e = c->engine;
+    const float threshold = c->model->m.cfg.clf_threshold;
+    (void)err;
+    for (size_t w0 = 0; w0 < n; w0 += (size_t)c->batch) {
+        size_t nb = n - w0 < (size_t)c->batch ? n - w0 : (size_t)c->batch;
+        memset(c->host, 0, (size_t)c->batch * c->code_per * sizeof(float));
+        for (size_t i = 0; i < nb * c->code_per; i++)
+            c->host[i] = bcae_f16_to_f32(codes[w0 * c->code_per + i]);
+        e->ops->from_nchw(e, c->host, bcae2d_runner_code(c->runner));
+        bcae2d_runner_decode(c->runner);
+        e->ops->bcae_heads(e, bcae2d_runner_seg_logit(c->runner), bcae2d_runner_reg_raw(c->runner),
+                           BCAE2D_SHIFT, BCAE2D_SCALE, threshold, NULL, NULL, &c->trecon);
+        e->ops->to_nchw(e, &c->trecon, c->host);
+        for (size_t i = 0; i < nb; i++) {
+            const float *x = c->host + i * BCAE_MODEL_VOXELS;
+            if (adc) bcae_wedge_from_model(x, adc + (w0 + i) * BCAE_WEDGE_VOXELS);
+            if (log_adc) {
+                /* (layer, azimuth, z padded) -> the file's (azimuth, z, layer). */
+                float *dst = log_adc + (w0 + i) * BCAE_WEDGE_VOXELS;
+                for (int a = 0; a < BCAE_WEDGE_AZIMUTH; a++)
+                    for (int z = 0; z < BCAE_WEDGE_Z; z++)
+                        for (int l = 0; l < BCAE_WEDGE_LAYERS; l++)
+                            dst[((size_t)a * BCAE_WEDGE_Z + (size_t)z) * BCAE_WEDGE_LAYERS + (size_t)l] =
+                                x[((size_t)l * BCAE_WEDGE_AZIMUTH + (size_t)a) * BCAE_MODEL_Z + (size_t)z];
+            }
+        }
+    }
+    return BCAE_OK;
+}

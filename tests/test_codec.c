@@ -1,0 +1,99 @@
+/* The public codec API: model loading, encode/decode, batching, validation. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "check.h"
+#include "core/half.h"
+#include "model/bcae2d.h"
+
+int main(void)
+{
+    bcae_error err;
+    /* A small random model with non-zero ReZero alphas, through a file. */
+    bcae2d_model m;
+    bcae2d_config cfg = {3, 3, 3, 0.5f};
+    CHECK(bcae2d_create(&cfg, &m, &err) == BCAE_OK);
+    bcae2d_init(&m, 3);
+    for (int i = 0; i < m.nparams; i++)
+        if (strstr(m.params[i].name, "rezero_alpha")) m.weights[m.params[i].offset] = 0.3f;
+    char path[] = "test_codec_XXXXXX";
+    int fd = mkstemp(path);
+    close(fd);
+    CHECK(bcae2d_save(path, &m, &err) == BCAE_OK);
+    bcae2d_destroy(&m);
+
+    bcae_model *model = NULL;
+    CHECK(bcae_model_load(path, &model, &err) == BCAE_OK);
+    unlink(path);
+    if (!model) return check_report("test_codec");
+    size_t shape[4];
+    CHECK(bcae_model_code_shape(model, shape) == 3 && shape[0] == 32 && shape[1] == 24 &&
+          shape[2] == 32);
+    CHECK(bcae_model_code_elements(model) == 24576);
+    /* Ratio of SPEC section 5: wedge voxels / code elements. */
+    CHECK_NEAR((double)BCAE_WEDGE_VOXELS / (double)bcae_model_code_elements(model), 31.125, 1e-9);
+    uint8_t fp[32], zero[32] = {0};
+    bcae_model_fingerprint(model, fp);
+    CHECK(memcmp(fp, zero, 32) != 0);
+    CHECK(strcmp(bcae_model_arch(model), "bcae-2d") == 0);
+
+    /* Three simulated wedges. */
+    const size_t V = BCAE_WEDGE_VOXELS, C = bcae_model_code_elements(model);
+    uint16_t *ev = malloc(24 * V * sizeof *ev);
+    bcae_simulator *sim = NULL;
+    CHECK(bcae_simulator_create(NULL, &sim, &err) == BCAE_OK);
+    CHECK(bcae_simulator_run(sim, 4, 0, ev, 0, NULL, &err) == BCAE_OK);
+    bcae_simulator_destroy(sim);
+
+    bcae_codec *c1 = NULL, *c2 = NULL;
+    bcae_codec_options o1 = {1, 2}, o2 = {2, 2};
+    CHECK(bcae_codec_create(model, &o1, &c1, &err) == BCAE_OK);
+    CHECK(bcae_codec_create(model, &o2, &c2, &err) == BCAE_OK);
+    uint16_t *k1 = malloc(3 * C * sizeof *k1), *k2 = malloc(3 * C * sizeof *k2);
+    CHECK(bcae_encode(c1, ev, 3, k1, &err) == BCAE_OK);
+    CHECK(bcae_encode(c2, ev, 3, k2, &err) == BCAE_OK);
+    /* Batch size (and the padded last batch) leaves codes equal up to an fp16 ulp. */
+    size_t far = 0;
+    for (size_t i = 0; i < 3 * C; i++) {
+        float a = bcae_f16_to_f32(k1[i]), b = bcae_f16_to_f32(k2[i]);
+        if (fabsf(a - b) > 1e-3f * fmaxf(1.0f, fabsf(a))) far++;
+    }
+    CHECK(far == 0);
+    /* Distinct wedges give distinct codes. */
+    CHECK(memcmp(k1, k1 + C, C * sizeof *k1) != 0);
+
+    uint16_t *adc = malloc(3 * V * sizeof *adc);
+    float *lg = malloc(3 * V * sizeof *lg);
+    CHECK(bcae_decode(c2, k1, 3, adc, lg, &err) == BCAE_OK);
+    size_t mismatch = 0, nonzero = 0, bad = 0;
+    for (size_t i = 0; i < 3 * V; i++) {
+        double v = lg[i];
+        long want = v > 0 ? lround(exp2(v) - 1.0) : 0;
+        if (want > 1023) want = 1023;
+        if (labs(want - (long)adc[i]) > 1) mismatch++;
+        nonzero += adc[i] > 0;
+        if (lg[i] != 0 && lg[i] < 6) bad++; /* T(r) = 6 + 3 exp(r) > 6 */
+    }
+    CHECK(mismatch == 0);
+    CHECK(bad == 0);
+    CHECK(nonzero > 0);
+
+    /* Values above 10 bits are refused, naming the wedge. */
+    ev[V + 17] = 2000;
+    CHECK(bcae_encode(c1, ev, 2, k1, &err) == BCAE_ERR_RANGE);
+    CHECK(strstr(err.message, "wedge 1") != NULL);
+
+    bcae_codec_free(c1);
+    bcae_codec_free(c2);
+    free(k1);
+    free(k2);
+    free(adc);
+    free(lg);
+    free(ev);
+    bcae_model *m2 = NULL;
+    CHECK(bcae_model_load("/nonexistent.safetensors", &m2, &err) != BCAE_OK && !m2);
+    bcae_model_free(model);
+    return check_report("test_codec");
+}
