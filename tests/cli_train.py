@@ -125,6 +125,37 @@ ch = np.load(path("fwh/code.npy"))
 check(r.returncode == 0 and np.array_equal(ch, code.astype(np.float16).astype(np.float32)),
       "--half rounds the code to fp16")
 
+# eval: compress + decompress in memory; its metrics equal those of forward --half's
+# reconstruction computed here with NumPy (the reference's formulas), wedge by wedge.
+import json  # noqa: E402
+csvp = path("eval.csv")
+r = run("eval", "--model", path("a.safetensors"), "--data", data, "--split", "train",
+        "--limit", "3", "--json", "--csv", csvp)
+check(r.returncode == 0, "eval: " + r.stderr)
+ev = json.loads(r.stdout.strip().splitlines()[-1]) if r.returncode == 0 else {}
+check(set(ev) >= {"occupancy", "mse", "mae", "psnr", "psnr_db", "precision", "recall", "ratio",
+                  "wedges", "encoder_wedges_per_s"}, f"eval JSON keys {sorted(ev)}")
+check(ev.get("ratio") == 31.125 and ev.get("wedges") == 3, "eval ratio 31.125, 3 wedges")
+rows = list(csv.DictReader(open(csvp)))
+check(len(rows) == 3, "eval CSV rows")
+firsts = [os.path.join(data, "outer", x["path"]) for x in rows]
+r = run("forward", "--model", path("a.safetensors"), "--out", path("fwe"), "--half", *firsts)
+rec = np.load(path("fwe/recon.npy")).astype(np.float64)
+for i, row in enumerate(rows):
+    x = np.log2(np.load(firsts[i]).astype(np.float64) + 1).transpose(2, 0, 1)
+    v = rec[i]
+    mse = ((x - v) ** 2).mean()
+    ref = {"occupancy": (x > 0).mean(), "mse": mse, "mae": np.abs(x - v).mean(),
+           "psnr": x.max() / np.sqrt(mse),
+           "precision": ((v > 0) & (x > 0)).sum() / max((v > 0).sum(), 1),
+           "recall": ((v > 0) & (x > 0)).sum() / (x > 0).sum()}
+    for k, want in ref.items():
+        got = float(row[k])
+        check(abs(got - want) <= 2e-4 * max(1.0, abs(want)),
+              f"eval {k} of {row['path']}: {got} vs {want}")
+r = run("eval", "--model", path("a.safetensors"), "--data", data, "--split", "nosuch")
+check(r.returncode == 1 and "nosuch" in r.stderr, "eval: missing split named")
+
 # Errors: a missing model, a non-model file, a malformed wedge; usage.
 r = run("forward", "--model", path("nope.safetensors"), "--out", path("x"), wedges[0])
 check(r.returncode == 1 and "nope.safetensors" in r.stderr, "missing model named")

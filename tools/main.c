@@ -18,6 +18,7 @@ static const verb VERBS[] = {
     {"metrics", verb_metrics, "compare an original and a reconstructed wedge (MAE, PSNR, ...)"},
     {"plot", verb_plot, "draw a wedge as a PNG picture"},
     {"train", verb_train, "train a BCAE-2D model on a dataset"},
+    {"eval", verb_eval, "encode and decode a dataset split in memory; report metrics and ratio"},
     {"forward", verb_forward, "run a model on wedges and write code, heads and reconstruction"},
     {"bench", verb_bench, "time the encoder, decoders and a training step (wedges/s, GFLOP/s)"},
 };
