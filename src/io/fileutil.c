@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -126,6 +127,33 @@ bcae_status bcae_mkdir_p(const char *path, bcae_error *err)
     int ok = stat(path, &st) == 0 && S_ISDIR(st.st_mode);
     free(p);
     if (!ok) return bcae_fail(err, BCAE_ERR_IO, "%s: exists and is not a folder", path);
+    return BCAE_OK;
+}
+
+bcae_status bcae_open_regular(const char *path, FILE **fp, size_t *size, bcae_error *err)
+{
+    *fp = fopen(path, "rb");
+    if (!*fp) return bcae_fail(err, BCAE_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    struct stat sb;
+    if (fstat(fileno(*fp), &sb) != 0 || !S_ISREG(sb.st_mode)) {
+        fclose(*fp);
+        *fp = NULL;
+        return bcae_fail(err, BCAE_ERR_IO, "%s: not a regular file", path);
+    }
+    if ((unsigned long long)sb.st_size > (unsigned long long)SIZE_MAX) {
+        fclose(*fp);
+        *fp = NULL;
+        return bcae_fail(err, BCAE_ERR_FORMAT, "%s: file too large", path);
+    }
+    *size = (size_t)sb.st_size;
+    return BCAE_OK;
+}
+
+bcae_status bcae_read_exact(FILE *fp, void *dst, size_t n, const char *path, bcae_error *err)
+{
+    if (n && fread(dst, 1, n, fp) != n)
+        return bcae_fail(err, ferror(fp) ? BCAE_ERR_IO : BCAE_ERR_FORMAT, "%s: %s", path,
+                         ferror(fp) ? "read failed" : "file shrank while reading");
     return BCAE_OK;
 }
 

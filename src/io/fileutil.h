@@ -28,6 +28,12 @@ bcae_status bcae_mkdir_p(const char *path, bcae_error *err);
 bcae_status bcae_read_file(const char *path, size_t max_bytes, unsigned char **data,
                            size_t *len, bcae_error *err);
 
+/* Opens a regular file for reading and tells its size: the parsers check
+ * every length they read against it before allocating. */
+bcae_status bcae_open_regular(const char *path, FILE **fp, size_t *size, bcae_error *err);
+/* Reads exactly n bytes; a short read is an I/O error or a file that shrank. */
+bcae_status bcae_read_exact(FILE *fp, void *dst, size_t n, const char *path, bcae_error *err);
+
 /* Joins a and b with one '/' into a fresh string (NULL on OOM). */
 char *bcae_path_join(const char *a, const char *b);
 

@@ -470,14 +470,6 @@ bcae_status bcae_npy_read_buffer(const void *buf, size_t len, const char *name,
     return st;
 }
 
-static bcae_status read_exact(FILE *fp, void *dst, size_t n, const char *path, bcae_error *err)
-{
-    if (n && fread(dst, 1, n, fp) != n)
-        return bcae_fail(err, ferror(fp) ? BCAE_ERR_IO : BCAE_ERR_FORMAT,
-                         "%s: %s", path, ferror(fp) ? "read failed" : "file shrank while reading");
-    return BCAE_OK;
-}
-
 /* Reads the header first and only then the data, straight into the array:
  * one allocation of the data size, which the file's real size has vouched for. */
 bcae_status bcae_npy_read(const char *path, bcae_array *out, bcae_error *err)
@@ -485,18 +477,10 @@ bcae_status bcae_npy_read(const char *path, bcae_array *out, bcae_error *err)
     if (!out || !path)
         return bcae_fail(err, BCAE_ERR_INVALID_ARGUMENT, "bcae_npy_read: NULL argument");
     memset(out, 0, sizeof *out);
-    FILE *fp = fopen(path, "rb");
-    if (!fp) return bcae_fail(err, BCAE_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-    struct stat sb;
-    if (fstat(fileno(fp), &sb) != 0 || !S_ISREG(sb.st_mode)) {
-        fclose(fp);
-        return bcae_fail(err, BCAE_ERR_IO, "%s: not a regular file", path);
-    }
-    if ((unsigned long long)sb.st_size > (unsigned long long)SIZE_MAX) {
-        fclose(fp);
-        return bcae_fail(err, BCAE_ERR_FORMAT, "%s: file too large", path);
-    }
-    size_t total = (size_t)sb.st_size;
+    FILE *fp = NULL;
+    size_t total = 0;
+    bcae_status opened = bcae_open_regular(path, &fp, &total, err);
+    if (opened) return opened;
     unsigned char pre[12];
     size_t got = fread(pre, 1, total < sizeof pre ? total : sizeof pre, fp);
     size_t prefix;
@@ -513,13 +497,13 @@ bcae_status bcae_npy_read(const char *path, bcae_array *out, bcae_error *err)
     }
     if (st == BCAE_OK) {
         memcpy(hbuf, pre, got);
-        st = read_exact(fp, hbuf + got, prefix + hlen - got, path, err);
+        st = bcae_read_exact(fp, hbuf + got, prefix + hlen - got, path, err);
     }
     npy_header h;
     if (st == BCAE_OK) st = parse_header(hbuf, prefix, hlen, total, path, &h, err);
     free(hbuf);
     if (st == BCAE_OK) st = bcae_array_alloc(out, h.dtype, h.ndim, h.shape, err);
-    if (st == BCAE_OK) st = read_exact(fp, out->data, h.data_bytes, path, err);
+    if (st == BCAE_OK) st = bcae_read_exact(fp, out->data, h.data_bytes, path, err);
     if (st == BCAE_OK && fgetc(fp) != EOF)
         st = bcae_fail(err, BCAE_ERR_FORMAT, "%s: file grew while reading", path);
     if (st == BCAE_OK) st = finish_data(&h, out, path, err);

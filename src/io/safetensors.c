@@ -20,6 +20,7 @@
 #include <sys/stat.h>
 
 #include "core/error.h"
+#include "io/fileutil.h"
 #include "core/half.h"
 #include "core/sha256.h"
 #include "io/safetensors_internal.h"
@@ -361,14 +362,6 @@ bcae_status bcae_st_read_buffer(const void *buf, size_t len, const char *name,
     return st;
 }
 
-static bcae_status read_exact(FILE *fp, void *dst, size_t n, const char *path, bcae_error *err)
-{
-    if (n && fread(dst, 1, n, fp) != n)
-        return bcae_fail(err, ferror(fp) ? BCAE_ERR_IO : BCAE_ERR_FORMAT, "%s: %s", path,
-                         ferror(fp) ? "read failed" : "file shrank while reading");
-    return BCAE_OK;
-}
-
 /* Reads the header first, checks it against the file's real size, and
  * only then reads the data buffer straight into the blob. */
 bcae_status bcae_st_read(const char *path, bcae_st_file *out, bcae_error *err)
@@ -376,26 +369,18 @@ bcae_status bcae_st_read(const char *path, bcae_st_file *out, bcae_error *err)
     if (!out || !path)
         return bcae_fail(err, BCAE_ERR_INVALID_ARGUMENT, "bcae_st_read: NULL argument");
     memset(out, 0, sizeof *out);
-    FILE *fp = fopen(path, "rb");
-    if (!fp) return bcae_fail(err, BCAE_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-    struct stat sb;
-    if (fstat(fileno(fp), &sb) != 0 || !S_ISREG(sb.st_mode)) {
-        fclose(fp);
-        return bcae_fail(err, BCAE_ERR_IO, "%s: not a regular file", path);
-    }
-    if ((unsigned long long)sb.st_size > (unsigned long long)SIZE_MAX) {
-        fclose(fp);
-        return bcae_fail(err, BCAE_ERR_FORMAT, "%s: file too large", path);
-    }
-    size_t total = (size_t)sb.st_size;
+    FILE *fp = NULL;
+    size_t total = 0;
+    bcae_status opened = bcae_open_regular(path, &fp, &total, err);
+    if (opened) return opened;
     unsigned char pre[ST_PREFIX] = {0};
     size_t hlen = 0;
-    bcae_status st = read_exact(fp, pre, total < ST_PREFIX ? total : ST_PREFIX, path, err);
+    bcae_status st = bcae_read_exact(fp, pre, total < ST_PREFIX ? total : ST_PREFIX, path, err);
     if (!st) st = header_len(pre, total, path, &hlen, err);
     char *text = NULL;
     if (!st && !(text = malloc(hlen ? hlen : 1)))
         st = bcae_fail(err, BCAE_ERR_OUT_OF_MEMORY, "%s: out of memory", path);
-    if (!st) st = read_exact(fp, text, hlen, path, err);
+    if (!st) st = bcae_read_exact(fp, text, hlen, path, err);
     st_info *infos = NULL;
     size_t data_len = total - ST_PREFIX - hlen; /* header_len vouched for it */
     if (!st) st = load_header(text, hlen, data_len, path, out, &infos, err);
@@ -405,7 +390,7 @@ bcae_status bcae_st_read(const char *path, bcae_st_file *out, bcae_error *err)
         out->blob_len = data_len;
         if (!out->blob) st = bcae_fail(err, BCAE_ERR_OUT_OF_MEMORY, "%s: out of memory", path);
     }
-    if (!st) st = read_exact(fp, out->blob, data_len, path, err);
+    if (!st) st = bcae_read_exact(fp, out->blob, data_len, path, err);
     if (!st && fgetc(fp) != EOF)
         st = bcae_fail(err, BCAE_ERR_FORMAT, "%s: file grew while reading", path);
     fclose(fp);
