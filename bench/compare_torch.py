@@ -37,6 +37,7 @@ Uses numpy and torch only: run with /usr/bin/python3.
 import argparse
 import json
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -205,7 +206,12 @@ def main():
     import torch
     import bcae_torch as B
     torch.set_num_threads(args.threads)
+    config = torch.__config__.show()
+    dnnl = re.search(r"MKL-DNN v([0-9.]+)", config)
+    isa = re.search(r"CPU capability usage: (\S+)", config)
     print(f"torch {torch.__version__}: {torch.get_num_threads()} threads, "
+          f"oneDNN (MKL-DNN) {dnnl.group(1) if dnnl else '?'}, "
+          f"ATen CPU capability {isa.group(1) if isa else '?'}, "
           f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', '(unset)')}", flush=True)
     theirs = measure_torch(args, torch, B)
     peak = measure_peak(torch, args.peak_seconds)
@@ -231,7 +237,8 @@ def main():
     print(hdr)
     print("-" * len(hdr))
     summary = {"m": args.m, "n": args.n, "d": args.d, "batch": b, "threads": args.threads,
-               "torch_version": torch.__version__, "peak_gflops": peak_best, "peak": peak,
+               "torch_version": torch.__version__,
+               "torch_onednn_version": dnnl.group(1) if dnnl else None, "peak_gflops": peak_best, "peak": peak,
                "bcae": ours}
     table = [("encode", ours["encoder_ms_per_batch"] / 1e3, theirs["encode"][0],
               ours["encoder_flops_per_wedge"]),

@@ -48,8 +48,14 @@ static void usage(FILE *fp)
 static void prefer_passive_wait(char **argv)
 {
     if (getenv("OMP_WAIT_POLICY") || getenv("GOMP_SPINCOUNT")) return;
+    /* Exec the binary by its real path, not /proc/self/exe, so that ps and
+     * pgrep still show the program as "bcae". */
+    char self[4096];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+    if (n <= 0) return;
+    self[n] = '\0';
     if (setenv("OMP_WAIT_POLICY", "passive", 0) != 0) return;
-    execv("/proc/self/exe", argv);
+    execv(self, argv);
     /* If that failed, carry on with the default policy. */
 }
 

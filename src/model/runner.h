@@ -48,7 +48,7 @@ void bcae2d_runner_loss_sums(bcae2d_runner *r, nn_loss_sums *out);
  * (model->nfloats floats, overwritten). Training runners only. */
 void bcae2d_runner_backward(bcae2d_runner *r, float coef, float *grad);
 
-/* Multiply-adds of one wedge through the encoder and through both heads. */
+/* FLOPs (2 x multiply-adds) of one wedge through the encoder and through both heads. */
 double bcae2d_encoder_flops(const bcae2d_model *model);
 double bcae2d_decoder_flops(const bcae2d_model *model);
 
