@@ -156,6 +156,51 @@ for i, row in enumerate(rows):
 r = run("eval", "--model", path("a.safetensors"), "--data", data, "--split", "nosuch")
 check(r.returncode == 1 and "nosuch" in r.stderr, "eval: missing split named")
 
+# compress / decompress: the container holds forward's code rounded to fp16 (read back by
+# the independent reader written from docs/FORMAT.md), decompress gives forward --half's
+# reconstruction as ADC, and a container is refused by another model unless --force.
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import bcae_reader  # noqa: E402
+ctr = path("w.bcae")
+r = run("compress", "--model", path("a.safetensors"), "-o", ctr, "--batch", "2", "-q", *wedges)
+check(r.returncode == 0 and "ratio" in r.stdout, "compress: " + r.stderr)
+hdr, recs = bcae_reader.read(ctr)
+check(len(recs) == 3, "3 records")
+for i, rec in enumerate(recs):
+    check(np.array_equal(rec["code"], code[i].astype(np.float16)),
+          f"record {i}: the fp16 code of forward's code.npy")
+check(os.path.getsize(ctr) < 3 * 192 * 249 * 16 * 2 / 31, "file ratio >= 31")
+r = run("decompress", "--model", path("a.safetensors"), "-o", path("dec"), "--batch", "2", "-q",
+        ctr)
+check(r.returncode == 0, "decompress: " + r.stderr)
+rech = np.load(path("fwh/recon.npy")).astype(np.float64)
+for i, w in enumerate(wedges):
+    got = np.load(os.path.join(path("dec"), w.lstrip("/")))
+    want = np.clip(np.rint(np.exp2(rech[i]) - 1), 0, 1023).transpose(1, 2, 0)
+    diff = np.abs(got.astype(np.int64) - want)
+    check(got.dtype == np.uint16 and diff.max() <= 1,
+          f"decompressed wedge {i} = forward --half's reconstruction as ADC: max diff "
+          f"{diff.max()} at {np.unravel_index(diff.argmax(), diff.shape)}, "
+          f"{(diff > 1).sum()} voxels")
+r = run("decompress", "--model", path("d.safetensors"), "-o", path("dec2"), "-q", ctr)
+check(r.returncode == 1 and "w.bcae" in r.stderr and "--force" in r.stderr,
+      "another model is refused: " + r.stderr)
+r = run("decompress", "--model", path("d.safetensors"), "-o", path("dec2"), "-q", "--force",
+        "--output", "log", ctr)
+check(r.returncode == 0 and np.load(os.path.join(path("dec2"), wedges[0].lstrip("/"))).dtype
+      == np.float32, "--force decodes; --output log writes float32")
+r = run("compress", "--model", path("a.safetensors"), "-o", path("dup.bcae"), wedges[0],
+        wedges[0])
+check(r.returncode == 1 and "both be stored" in r.stderr and not os.path.exists(path("dup.bcae")),
+      "two inputs stored under one name are refused")
+with open(ctr, "r+b") as fh:
+    fh.seek(os.path.getsize(ctr) // 2)
+    b = fh.read(1)
+    fh.seek(-1, 1)
+    fh.write(bytes([b[0] ^ 0x10]))
+r = run("decompress", "--model", path("a.safetensors"), "-o", path("dec3"), "-q", ctr)
+check(r.returncode == 1 and "record" in r.stderr, "a flipped bit is caught: " + r.stderr)
+
 # Errors: a missing model, a non-model file, a malformed wedge; usage.
 r = run("forward", "--model", path("nope.safetensors"), "--out", path("x"), wedges[0])
 check(r.returncode == 1 and "nope.safetensors" in r.stderr, "missing model named")

@@ -1,26 +1,42 @@
-/* bcae inspect: what a .npy file holds, whatever its shape or dtype. */
+/* bcae inspect: what a .npy file holds, whatever its shape or dtype, or
+ * what a .bcae container holds (header and records). */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
+#include "io/container.h"
 
 enum { HIST_MAX_BINS = 40, BAR_WIDTH = 50 };
 
 static void usage(FILE *fp)
 {
     fprintf(fp,
-            "Usage: bcae inspect FILE.npy [--json]\n"
-            "Describe any NumPy .npy file: shape, dtype, occupancy (fraction of non-zero\n"
-            "values), the smallest non-zero and the largest value, whether it is a valid\n"
-            "wedge, and a histogram of log2(v+1) over its non-zero values.\n\n"
-            "  --json      print one JSON object with the keys shape, dtype, occupancy,\n"
-            "              nonzero, min_nonzero, max (null when there is no such value)\n"
+            "Usage: bcae inspect FILE [--json]\n"
+            "Describe a NumPy .npy file or a .bcae container (told apart by their first\n"
+            "bytes, not by the name).\n\n"
+            ".npy: shape, dtype, occupancy (fraction of non-zero values), the smallest\n"
+            "non-zero and the largest value, whether it is a valid wedge, and a histogram\n"
+            "of log2(v+1) over its non-zero values.\n"
+            ".bcae: the header (format version, model architecture and fingerprint, code\n"
+            "shape), one line per record (index, payload encoding, stored payload bytes,\n"
+            "ratio, path) and the totals (wedges, file bytes, overall ratio). Every\n"
+            "record's CRCs are checked and zstd payloads decompressed on the way. A ratio\n"
+            "is the original at 16 bits per value over the bytes on disk (a record's own\n"
+            "bytes; for the file, all of it: header and end marker included).\n\n"
+            "  --json      print one JSON object: for .npy the keys shape, dtype,\n"
+            "              occupancy, nonzero, min_nonzero, max (null when there is no\n"
+            "              such value); for .bcae version, arch, fingerprint, code_shape,\n"
+            "              records (each path, encoding, bytes = stored payload bytes,\n"
+            "              record_bytes, orig_shape), wedges, input_bytes, file_bytes and\n"
+            "              ratio (null without records)\n"
             "  -h, --help  show this help\n\n"
             "dtype is the NumPy descr of the array as read (native little-endian form).\n"
             "NaN counts as non-zero (as numpy.count_nonzero does) but is left out of\n"
             "min_nonzero and max; the text output counts NaN, infinite and negative\n"
             "values apart from the histogram.\n"
+            "A damaged .bcae: the text output lists the intact records before the error;\n"
+            "--json prints nothing. Either way the exit status is 1.\n"
             "Exit status: 0 success, 1 failure (unreadable or malformed file), 2 bad usage.\n");
 }
 
@@ -167,6 +183,163 @@ static void print_text(const char *path, const bcae_array *a, const npy_stats *s
     print_histogram(a, st);
 }
 
+/* ------------------------------------------------------------------ */
+/* .bcae containers                                                    */
+/* ------------------------------------------------------------------ */
+
+/* Whether the file starts with the container magic. Anything unreadable
+ * goes the .npy way, whose reader reports it. */
+static int is_container(const char *path)
+{
+    FILE *fp = fopen(path, "rb");
+    if (!fp) return 0;
+    char b[BCAE_CTR_MAGIC_LEN];
+    int yes = fread(b, 1, sizeof b, fp) == sizeof b && !memcmp(b, BCAE_CTR_MAGIC, sizeof b);
+    fclose(fp);
+    return yes;
+}
+
+/* Record paths are valid UTF-8 without control characters (the reader
+ * checks), so only quotes and backslashes need escaping. */
+static void json_string(FILE *fp, const char *s)
+{
+    fputc('"', fp);
+    for (; *s; s++) {
+        if (*s == '"' || *s == '\\') fputc('\\', fp);
+        fputc(*s, fp);
+    }
+    fputc('"', fp);
+}
+
+static void print_dims(FILE *fp, const size_t *shape, int ndim, int json)
+{
+    fputc(json ? '[' : '(', fp);
+    for (int d = 0; d < ndim; d++) fprintf(fp, d ? ", %zu" : "%zu", shape[d]);
+    if (!json && ndim == 1) fputc(',', fp);
+    fputc(json ? ']' : ')', fp);
+}
+
+static uint64_t orig_bytes(const bcae_ctr_record *rec)
+{
+    uint64_t n = 2;
+    for (int d = 0; d < rec->orig_ndim; d++) n *= rec->orig_shape[d];
+    return n;
+}
+
+static const char *encoding_name(int e)
+{
+    return e == BCAE_CTR_ZSTD ? "zstd" : "raw";
+}
+
+/* Text: printed as the records stream by, so a damaged file still shows
+ * its intact prefix. JSON: gathered in memory and printed only if the
+ * whole file checks out, so a consumer never sees half an object. */
+static int inspect_container(const char *verb, const char *path, int json)
+{
+    bcae_error err;
+    bcae_ctr_reader *r;
+    if (bcae_ctr_reader_open(path, &r, &err) != BCAE_OK) return cli_fail(verb, &err);
+    const bcae_ctr_info *info = bcae_ctr_reader_info(r);
+    char fp_hex[65];
+    for (int i = 0; i < 32; i++) snprintf(fp_hex + 2 * i, 3, "%02x", info->fingerprint[i]);
+    size_t code_bytes = 2 * bcae_ctr_code_count(info);
+
+    char *jbuf = NULL;
+    size_t jlen = 0;
+    FILE *out = stdout;
+    if (json && !(out = open_memstream(&jbuf, &jlen))) {
+        bcae_ctr_reader_close(r);
+        cli_error(verb, "out of memory");
+        return CLI_EXIT_FAIL;
+    }
+    if (json) {
+        fprintf(out, "{\"version\": %u, \"arch\": ", info->version);
+        json_string(out, info->arch);
+        fprintf(out, ", \"fingerprint\": \"%s\", \"code_dtype\": \"float16\", \"code_shape\": ",
+                fp_hex);
+        print_dims(out, info->code_shape, info->code_ndim, 1);
+        fprintf(out, ", \"records\": [");
+    } else {
+        printf("file          %s\n", path);
+        printf("format        .bcae container, version %u\n", info->version);
+        printf("arch          %s\n", info->arch);
+        printf("fingerprint   %s\n", fp_hex);
+        printf("code          float16 ");
+        print_dims(stdout, info->code_shape, info->code_ndim, 0);
+        printf(", %zu bytes\n", code_bytes);
+        printf("records\n  %8s  %-8s %12s %8s  %s\n", "index", "encoding", "stored", "ratio",
+               "path");
+    }
+
+    bcae_ctr_record *rec = malloc(sizeof *rec);
+    int end = 0, rc = CLI_EXIT_OK;
+    uint64_t input = 0;
+    while (rec && !end) {
+        if (bcae_ctr_reader_next(r, rec, NULL, &end, &err) != BCAE_OK) {
+            rc = CLI_EXIT_FAIL;
+            break;
+        }
+        if (end) break;
+        uint64_t ob = orig_bytes(rec);
+        input += ob;
+        if (json) {
+            fprintf(out, "%s{\"index\": %llu, \"path\": ", rec->index ? ", " : "",
+                    (unsigned long long)rec->index);
+            json_string(out, rec->path);
+            fprintf(out, ", \"encoding\": \"%s\", \"bytes\": %zu, \"record_bytes\": %zu, "
+                         "\"orig_shape\": ",
+                    encoding_name(rec->encoding), rec->stored_bytes, rec->record_bytes);
+            print_dims(out, rec->orig_shape, rec->orig_ndim, 1);
+            fputc('}', out);
+        } else {
+            printf("  %8llu  %-8s %12zu %8.3f  %s\n", (unsigned long long)rec->index,
+                   encoding_name(rec->encoding), rec->stored_bytes,
+                   (double)ob / (double)rec->record_bytes, rec->path);
+        }
+    }
+    free(rec);
+    uint64_t records = bcae_ctr_reader_records(r), file_bytes = bcae_ctr_reader_offset(r);
+    bcae_ctr_reader_close(r);
+    if (!end && rc == CLI_EXIT_OK) {
+        cli_error(verb, "out of memory");
+        rc = CLI_EXIT_FAIL;
+    }
+    if (rc != CLI_EXIT_OK) {
+        if (json) fclose(out);
+        free(jbuf);
+        cli_fail(verb, &err);
+        if (records && !strstr(err.message, "intact"))
+            cli_error(verb, "the first %llu records (%llu bytes) are intact",
+                      (unsigned long long)records, (unsigned long long)file_bytes);
+        return CLI_EXIT_FAIL;
+    }
+    double ratio = (double)input / (double)file_bytes;
+    if (json) {
+        fprintf(out, "], \"wedges\": %llu, \"input_bytes\": %llu, \"file_bytes\": %llu, "
+                     "\"ratio\": ",
+                (unsigned long long)records, (unsigned long long)input,
+                (unsigned long long)file_bytes);
+        cli_json_number(out, records ? ratio : NAN);
+        fprintf(out, "}\n");
+        if (fclose(out) != 0 || !jbuf) {
+            free(jbuf);
+            cli_error(verb, "out of memory");
+            return CLI_EXIT_FAIL;
+        }
+        fwrite(jbuf, 1, jlen, stdout);
+        free(jbuf);
+    } else {
+        printf("wedges        %llu\n", (unsigned long long)records);
+        printf("input bytes   %llu (16 bits per value)\n", (unsigned long long)input);
+        printf("file bytes    %llu\n", (unsigned long long)file_bytes);
+        if (records)
+            printf("ratio         %.4f\n", ratio);
+        else
+            printf("ratio         none (no records)\n");
+    }
+    return CLI_EXIT_OK;
+}
+
 int verb_inspect(int argc, char **argv)
 {
     const char *verb = argv[0];
@@ -191,8 +364,16 @@ int verb_inspect(int argc, char **argv)
             return cli_usage_error(verb, "too many arguments ('%s')", arg);
         }
     }
-    if (!path) return cli_usage_error(verb, "expected FILE.npy");
+    if (!path) return cli_usage_error(verb, "expected FILE (.npy or .bcae)");
 
+    if (is_container(path)) {
+        int rc = inspect_container(verb, path, json);
+        if (rc == CLI_EXIT_OK && fflush(stdout) != 0) {
+            cli_error(verb, "cannot write the output");
+            return CLI_EXIT_FAIL;
+        }
+        return rc;
+    }
     bcae_array a;
     bcae_error err;
     if (bcae_npy_read(path, &a, &err) != BCAE_OK) return cli_fail(verb, &err);

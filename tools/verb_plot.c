@@ -11,7 +11,7 @@ static void usage(FILE *fp)
 {
     fprintf(fp,
             "Usage: bcae plot WEDGE.npy -o OUT.png [--layer L] [--scale S] [--title TEXT]\n"
-            "                 [--diff OTHER.npy]\n"
+            "                 [--diff OTHER.npy | --model MODEL.safetensors]\n"
             "Draw a wedge (shape (192, 249, 16), raw ADC in [0, 1023]) as a heat map:\n"
             "azimuth vertically (192 pads, 0 at the bottom) by z horizontally (249 time\n"
             "bins), coloured by log2(ADC+1) over [6, 10] on a dark-purple-to-yellow scale\n"
@@ -31,6 +31,9 @@ static void usage(FILE *fp)
             "                         saturating beyond +-2. With an original as WEDGE and\n"
             "                         its reconstruction as OTHER, blue marks lost or\n"
             "                         underestimated charge, red spurious or overestimated.\n"
+            "  -m, --model FILE       compress WEDGE with this model and decompress it (fp16\n"
+            "                         code, in memory); draw original, reconstruction and\n"
+            "                         their difference, as the paper's Figure 5\n"
             "  -h, --help             this help\n"
             "\n"
             "Panels are titled with the files' names.\n"
@@ -69,9 +72,10 @@ int verb_plot(int argc, char **argv)
         {"output", required_argument, NULL, 'o'}, {"layer", required_argument, NULL, 'l'},
         {"scale", required_argument, NULL, 's'},  {"title", required_argument, NULL, 't'},
         {"diff", required_argument, NULL, 'd'},   {"help", no_argument, NULL, 'h'},
+        {"model", required_argument, NULL, 'm'},
         {NULL, 0, NULL, 0},
     };
-    const char *output = NULL, *other = NULL;
+    const char *output = NULL, *other = NULL, *model_path = NULL;
     bcae_plot_options opt;
     bcae_plot_options_default(&opt);
 
@@ -80,7 +84,7 @@ int verb_plot(int argc, char **argv)
     opterr = 0;
     optind = 1;
     int c;
-    while ((c = getopt_long(argc, argv, ":o:l:s:t:d:h", long_options, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":o:l:s:t:d:m:h", long_options, NULL)) != -1) {
         switch (c) {
         case 'o': output = optarg; break;
         case 'l':
@@ -93,6 +97,7 @@ int verb_plot(int argc, char **argv)
             break;
         case 't': opt.title = optarg; break;
         case 'd': other = optarg; break;
+        case 'm': model_path = optarg; break;
         case 'h': usage(stdout); return CLI_EXIT_OK;
         case ':': return cli_usage_error(verb, "option '%s' needs a value", argv[optind - 1]);
         default:
@@ -108,10 +113,11 @@ int verb_plot(int argc, char **argv)
                                "wedges, give the second with --diff)",
                                npos);
     if (!output) return cli_usage_error(verb, "missing -o OUT.png");
+    if (other && model_path) return cli_usage_error(verb, "--diff and --model exclude each other");
 
     const char *paths[2] = {argv[optind], other};
-    int n = other ? 2 : 1;
-    opt.difference = other != NULL;
+    int n = other || model_path ? 2 : 1;
+    opt.difference = n == 2;
     uint16_t *wedges[2] = {NULL, NULL};
     for (int i = 0; i < n; i++) {
         wedges[i] = malloc(BCAE_WEDGE_VOXELS * sizeof *wedges[i]);
@@ -123,10 +129,30 @@ int verb_plot(int argc, char **argv)
     }
     bcae_error err;
     bcae_status st = BCAE_OK;
-    for (int i = 0; i < n && st == BCAE_OK; i++) st = bcae_wedge_load(paths[i], wedges[i], &err);
+    for (int i = 0; i < (model_path ? 1 : n) && st == BCAE_OK; i++)
+        st = bcae_wedge_load(paths[i], wedges[i], &err);
+    if (st == BCAE_OK && model_path) {
+        /* The round trip the compressor makes: encode, fp16 code, decode. */
+        bcae_model *model = NULL;
+        bcae_codec *codec = NULL;
+        bcae_codec_options copt = {1, 0};
+        uint16_t *code = NULL;
+        st = bcae_model_load(model_path, &model, &err);
+        if (!st) st = bcae_codec_create(model, &copt, &codec, &err);
+        if (!st) {
+            code = malloc(bcae_model_code_elements(model) * sizeof *code);
+            if (!code) st = BCAE_ERR_OUT_OF_MEMORY, snprintf(err.message, sizeof err.message, "out of memory");
+        }
+        if (!st) st = bcae_encode(codec, wedges[0], 1, code, &err);
+        if (!st) st = bcae_decode(codec, code, 1, wedges[1], NULL, &err);
+        free(code);
+        bcae_codec_free(codec);
+        bcae_model_free(model);
+    }
     if (st == BCAE_OK) {
         const uint16_t *const views[2] = {wedges[0], wedges[1]};
-        const char *const titles[2] = {base_name(paths[0]), other ? base_name(other) : NULL};
+        const char *const titles[2] = {model_path ? "original" : base_name(paths[0]),
+                                       model_path ? "reconstruction" : other ? base_name(other) : NULL};
         st = bcae_plot_wedges(output, views, titles, n, &opt, &err);
     }
     free(wedges[0]);

@@ -1,0 +1,388 @@
+/*
+ * The .bcae writer: new files (temporary name, then rename) and appending
+ * in place to an existing one (docs/FORMAT.md, "Writing and appending").
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <zstd.h>
+
+#include "core/crc32c.h"
+#include "core/error.h"
+#include "io/container_internal.h"
+#include "io/fileutil.h"
+
+/* ------------------------------------------------------------------ */
+/* Writer                                                              */
+/* ------------------------------------------------------------------ */
+
+struct bcae_ctr_writer {
+    char *path;
+    bcae_atomic_file af; /* new file */
+    FILE *fp;            /* af.fp, or the appended file */
+    int appending;
+    bcae_ctr_info info;
+    size_t raw_bytes;
+    unsigned char *buf; /* one whole record: header, path, payload, CRC */
+    size_t buf_cap;
+    unsigned char *le; /* the code in little-endian order (big-endian hosts) */
+    ZSTD_CCtx *cctx;
+    int failed;
+    bcae_ctr_stats st;
+    /* Appending: where the old end marker was, and its bytes, to put back
+     * on abort; whether anything was written over it yet. */
+    uint64_t end_off;
+    unsigned char old_end[BCAE_CTR_END_BYTES];
+    int touched;
+};
+
+static bcae_status writer_alloc(const char *path, const bcae_ctr_info *info,
+                                bcae_ctr_writer **out, bcae_error *err)
+{
+    bcae_ctr_writer *w = calloc(1, sizeof *w);
+    size_t n = strlen(path) + 1;
+    if (w) w->path = malloc(n);
+    if (!w || !w->path) {
+        free(w);
+        return bcae_fail(err, BCAE_ERR_OUT_OF_MEMORY, "%s: out of memory", path);
+    }
+    memcpy(w->path, path, n);
+    w->info = *info;
+    w->info.version = BCAE_CTR_VERSION;
+    w->raw_bytes = 2 * bcae_ctr_code_count(info);
+    w->buf_cap = BCAE_CTR_RECORD_OVERHEAD + BCAE_CTR_PATH_MAX + zstd_stored_max(w->raw_bytes);
+    w->buf = malloc(w->buf_cap);
+    if (!w->buf) {
+        free(w->path);
+        free(w);
+        return bcae_fail(err, BCAE_ERR_OUT_OF_MEMORY, "%s: out of memory", path);
+    }
+    *out = w;
+    return BCAE_OK;
+}
+
+static void writer_free(bcae_ctr_writer *w)
+{
+    ZSTD_freeCCtx(w->cctx);
+    free(w->le);
+    free(w->buf);
+    free(w->path);
+    free(w);
+}
+
+static bcae_status check_info(const bcae_ctr_info *info, const char *path, bcae_error *err)
+{
+    const char *why = bcae_ctr_info_problem(info);
+    if (why)
+        return bcae_fail(err, BCAE_ERR_INVALID_ARGUMENT, "%s: bad container header: %s", path,
+                         why);
+    return BCAE_OK;
+}
+
+bcae_status bcae_ctr_writer_open(const char *path, const bcae_ctr_info *info,
+                                 bcae_ctr_writer **out, bcae_error *err)
+{
+    if (!path || !info || !out)
+        return bcae_fail(err, BCAE_ERR_INVALID_ARGUMENT, "bcae_ctr_writer_open: NULL argument");
+    *out = NULL;
+    bcae_status st = check_info(info, path, err);
+    if (st) return st;
+    bcae_ctr_writer *w;
+    if ((st = writer_alloc(path, info, &w, err))) return st;
+    if ((st = bcae_atomic_open(&w->af, path, err))) {
+        writer_free(w);
+        return st;
+    }
+    w->fp = w->af.fp;
+    unsigned char h[BCAE_CTR_HEADER_FIXED + BCAE_CTR_ARCH_MAX + 4];
+    size_t n = bcae_ctr_encode_header(&w->info, h);
+    if (fwrite(h, 1, n, w->fp) != n) {
+        st = bcae_fail(err, BCAE_ERR_IO, "%s: write failed: %s", path, strerror(errno));
+        bcae_atomic_abort(&w->af);
+        writer_free(w);
+        return st;
+    }
+    w->st.file_bytes = n;
+    *out = w;
+    return BCAE_OK;
+}
+
+bcae_status bcae_ctr_writer_append(bcae_ctr_writer *w, const char *relpath,
+                                   const size_t *orig_shape, int orig_ndim,
+                                   const uint16_t *code_f16, int zstd_level, bcae_error *err)
+{
+    if (!w || !relpath || !orig_shape || !code_f16)
+        return bcae_fail(err, BCAE_ERR_INVALID_ARGUMENT, "bcae_ctr_writer_append: NULL argument");
+    if (w->failed)
+        return bcae_fail(err, BCAE_ERR_INVALID_ARGUMENT,
+                         "%s: an earlier write failed; the container can only be aborted",
+                         w->path);
+    size_t plen = strlen(relpath);
+    bcae_status st = bcae_ctr_check_path(relpath, plen, err);
+    if (st) return st;
+    if (orig_ndim < 1 || orig_ndim > BCAE_CTR_MAX_NDIM)
+        return bcae_fail(err, BCAE_ERR_INVALID_ARGUMENT,
+                         "%s: original array has %d dimensions (1 to 4 allowed)", relpath,
+                         orig_ndim);
+    uint64_t count = 1;
+    for (int d = 0; d < orig_ndim; d++) {
+        size_t k = orig_shape[d];
+        if (k == 0 || k > UINT32_MAX || count > ORIG_MAX_COUNT / k)
+            return bcae_fail(err, BCAE_ERR_INVALID_ARGUMENT,
+                             "%s: original dimension %d is %zu (the array must have 1 to 2^40 "
+                             "values)",
+                             relpath, d, k);
+        count *= k;
+    }
+    if (zstd_level < 0 || zstd_level > ZSTD_maxCLevel())
+        return bcae_fail(err, BCAE_ERR_INVALID_ARGUMENT, "zstd level %d (0 = none, 1 to %d)",
+                         zstd_level, ZSTD_maxCLevel());
+
+    unsigned char *b = w->buf;
+    size_t raw = w->raw_bytes, n = raw / 2;
+    unsigned char *payload = b + REC_HEADER + plen;
+    const void *le = code_f16;
+    if (!host_is_little_endian()) {
+        if (!w->le && !(w->le = malloc(raw)))
+            return bcae_fail(err, BCAE_ERR_OUT_OF_MEMORY, "%s: out of memory", w->path);
+        f16_to_le(w->le, code_f16, n);
+        le = w->le;
+    }
+    int encoding = BCAE_CTR_RAW;
+    size_t stored = raw;
+    if (zstd_level > 0) {
+        if (!w->cctx && !(w->cctx = ZSTD_createCCtx()))
+            return bcae_fail(err, BCAE_ERR_OUT_OF_MEMORY, "%s: out of memory (zstd)", w->path);
+        size_t z = ZSTD_compressCCtx(w->cctx, payload, zstd_stored_max(raw), le, raw, zstd_level);
+        if (ZSTD_isError(z))
+            return bcae_fail(err, BCAE_ERR_INTERNAL, "%s: record %llu (\"%s\"): zstd: %s",
+                             w->path, (unsigned long long)w->st.records, relpath,
+                             ZSTD_getErrorName(z));
+        /* Noise-like codes can grow a little: then raw is the smaller. */
+        if (z < raw) {
+            encoding = BCAE_CTR_ZSTD;
+            stored = z;
+        }
+    }
+    if (encoding == BCAE_CTR_RAW) memcpy(payload, le, raw);
+
+    memset(b, 0, REC_HEADER);
+    memcpy(b, REC_TAG, 4);
+    put16(b + 4, (unsigned)plen);
+    b[6] = (unsigned char)encoding;
+    b[7] = BCAE_CTR_DTYPE_U16;
+    b[8] = (unsigned char)orig_ndim;
+    for (int d = 0; d < orig_ndim; d++) put32(b + 12 + 4 * d, (uint32_t)orig_shape[d]);
+    put32(b + 28, (uint32_t)raw);
+    put32(b + 32, (uint32_t)stored);
+    put32(b + 36, bcae_crc32c(b, 36));
+    memcpy(b + REC_HEADER, relpath, plen);
+    size_t body = REC_HEADER + plen + stored;
+    put32(b + body, bcae_crc32c(b, body));
+    size_t total = body + 4;
+
+    w->touched = 1;
+    if (fwrite(b, 1, total, w->fp) != total) {
+        w->failed = 1;
+        return bcae_fail(err, BCAE_ERR_IO, "%s: record %llu (\"%s\"): write failed: %s", w->path,
+                         (unsigned long long)w->st.records, relpath, strerror(errno));
+    }
+    w->st.records++;
+    w->st.new_records++;
+    w->st.new_orig_bytes += 2 * count;
+    w->st.new_bytes += total;
+    w->st.file_bytes += total;
+    return BCAE_OK;
+}
+
+void bcae_ctr_writer_stats(const bcae_ctr_writer *w, bcae_ctr_stats *st)
+{
+    if (!st) return;
+    memset(st, 0, sizeof *st);
+    if (!w) return;
+    *st = w->st;
+    st->file_bytes += BCAE_CTR_END_BYTES;
+}
+
+/* ------------------------------------------------------------------ */
+/* Appending in place                                                  */
+/* ------------------------------------------------------------------ */
+
+/* Puts the file back as append_open found it (or repaired it). */
+static void append_restore(bcae_ctr_writer *w)
+{
+    if (w->touched) {
+        int fd = fileno(w->fp);
+        /* Best effort: if the disk refuses even this, the file is as a
+         * crash would leave it, which readers report as truncated. */
+        if (fseeko(w->fp, (off_t)w->end_off, SEEK_SET) == 0 &&
+            fwrite(w->old_end, 1, BCAE_CTR_END_BYTES, w->fp) == BCAE_CTR_END_BYTES &&
+            fflush(w->fp) == 0 && ftruncate(fd, (off_t)(w->end_off + BCAE_CTR_END_BYTES)) == 0)
+            fsync(fd);
+    }
+    fclose(w->fp); /* releases the lock */
+    w->fp = NULL;
+}
+
+/* Walks every record of a file whose end marker is missing; if the only
+ * problem is that the data stops early, cuts it after the last intact
+ * record and writes an end marker there. Sets *count and *end_off (where
+ * that end marker starts). */
+static bcae_status append_repair(bcae_ctr_writer *w, uint64_t size, uint64_t *count,
+                                 uint64_t *end_off, bcae_error *err)
+{
+    bcae_ctr_reader *r = NULL;
+    if (fseeko(w->fp, 0, SEEK_SET) != 0)
+        return bcae_fail(err, BCAE_ERR_IO, "%s: seek failed: %s", w->path, strerror(errno));
+    bcae_status st = bcae_ctr_reader_on_stream(w->fp, w->path, size, &r, err);
+    if (st) return st;
+    bcae_ctr_record *rec = malloc(sizeof *rec);
+    int end = 0;
+    if (!rec) st = bcae_fail(err, BCAE_ERR_OUT_OF_MEMORY, "%s: out of memory", w->path);
+    while (st == BCAE_OK && !end) st = bcae_ctr_reader_next(r, rec, NULL, &end, err);
+    free(rec);
+    uint64_t keep = bcae_ctr_reader_offset(r);
+    *count = bcae_ctr_reader_records(r);
+    int truncated = bcae_ctr_reader_truncated(r);
+    bcae_ctr_reader_close(r);
+    if (st == BCAE_OK) { /* complete after all: append over its end marker */
+        *end_off = keep - BCAE_CTR_END_BYTES;
+        return BCAE_OK;
+    }
+    if (!truncated) return st; /* corrupt, not cut short: refuse */
+    unsigned char e[BCAE_CTR_END_BYTES];
+    bcae_ctr_encode_end(e, *count);
+    int fd = fileno(w->fp);
+    if (fseeko(w->fp, (off_t)keep, SEEK_SET) != 0 || fwrite(e, 1, sizeof e, w->fp) != sizeof e ||
+        fflush(w->fp) != 0 || ftruncate(fd, (off_t)(keep + sizeof e)) != 0 || fsync(fd) != 0)
+        return bcae_fail(err, BCAE_ERR_IO, "%s: repair failed: %s", w->path, strerror(errno));
+    w->st.repaired_bytes = size - keep;
+    *end_off = keep;
+    return BCAE_OK;
+}
+
+bcae_status bcae_ctr_append_open(const char *path, const bcae_ctr_info *model, int flags,
+                                 bcae_ctr_writer **out, bcae_error *err)
+{
+    if (!path || !model || !out)
+        return bcae_fail(err, BCAE_ERR_INVALID_ARGUMENT, "bcae_ctr_append_open: NULL argument");
+    *out = NULL;
+    bcae_status st = check_info(model, path, err);
+    if (st) return st;
+    int fd = open(path, O_RDWR);
+    if (fd < 0) return bcae_fail(err, BCAE_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    FILE *fp = fdopen(fd, "r+b");
+    if (!fp) {
+        st = bcae_fail(err, BCAE_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+        close(fd);
+        return st;
+    }
+    bcae_ctr_writer *w;
+    if ((st = writer_alloc(path, model, &w, err))) {
+        fclose(fp);
+        return st;
+    }
+    w->fp = fp;
+    w->appending = 1;
+    struct stat sb;
+    struct flock lk;
+    memset(&lk, 0, sizeof lk);
+    lk.l_type = F_WRLCK;
+    lk.l_whence = SEEK_SET; /* l_start = l_len = 0: the whole file */
+    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+        st = bcae_fail(err, BCAE_ERR_IO, "%s: not a regular file", path);
+    } else if (fcntl(fd, F_SETLK, &lk) != 0) {
+        st = bcae_fail(err, BCAE_ERR_IO, "%s: cannot lock it (another process appending?): %s",
+                       path, strerror(errno));
+    }
+    /* The header, through the reader: same checks, same messages. */
+    bcae_ctr_reader *r = NULL;
+    uint64_t size = st ? 0 : (uint64_t)sb.st_size;
+    if (st == BCAE_OK) st = bcae_ctr_reader_on_stream(fp, path, size, &r, err);
+    uint64_t header_end = bcae_ctr_reader_offset(r);
+    if (st == BCAE_OK) st = bcae_ctr_check_model(bcae_ctr_reader_info(r), model, path, err);
+    bcae_ctr_reader_close(r);
+    uint64_t count = 0;
+    int have_end = 0;
+    if (st == BCAE_OK && size >= header_end + BCAE_CTR_END_BYTES) {
+        have_end = fseeko(fp, (off_t)(size - BCAE_CTR_END_BYTES), SEEK_SET) == 0 &&
+                   fread(w->old_end, 1, BCAE_CTR_END_BYTES, fp) == BCAE_CTR_END_BYTES &&
+                   bcae_ctr_decode_end(w->old_end, &count);
+        w->end_off = size - BCAE_CTR_END_BYTES;
+    }
+    if (st == BCAE_OK && !have_end) {
+        if (flags & BCAE_CTR_APPEND_REPAIR) {
+            st = append_repair(w, size, &count, &w->end_off, err);
+            /* The repaired file ends with this end marker: abort restores it. */
+            if (st == BCAE_OK) bcae_ctr_encode_end(w->old_end, count);
+        } else {
+            st = bcae_fail(err, BCAE_ERR_FORMAT,
+                           "%s: does not end with a valid end marker (an interrupted write or "
+                           "append, or a damaged file); not appending (repair drops an "
+                           "incomplete tail)",
+                           path);
+        }
+    }
+    if (st == BCAE_OK && fseeko(fp, (off_t)w->end_off, SEEK_SET) != 0)
+        st = bcae_fail(err, BCAE_ERR_IO, "%s: seek failed: %s", path, strerror(errno));
+    if (st) {
+        fclose(fp);
+        writer_free(w);
+        return st;
+    }
+    w->st.records = count;
+    w->st.file_bytes = w->end_off;
+    *out = w;
+    return BCAE_OK;
+}
+
+bcae_status bcae_ctr_writer_finish(bcae_ctr_writer *w, bcae_error *err)
+{
+    if (!w) return bcae_fail(err, BCAE_ERR_INVALID_ARGUMENT, "bcae_ctr_writer_finish: NULL");
+    if (w->failed) {
+        bcae_status st = bcae_fail(err, BCAE_ERR_IO,
+                                   "%s: an earlier write failed; nothing was written", w->path);
+        bcae_ctr_writer_abort(w);
+        return st;
+    }
+    unsigned char e[BCAE_CTR_END_BYTES];
+    bcae_ctr_encode_end(e, w->st.records);
+    bcae_status st = BCAE_OK;
+    if (!w->appending) {
+        if (fwrite(e, 1, sizeof e, w->fp) != sizeof e) {
+            st = bcae_fail(err, BCAE_ERR_IO, "%s: write failed: %s", w->path, strerror(errno));
+            bcae_atomic_abort(&w->af);
+        } else {
+            st = bcae_atomic_commit(&w->af, err); /* removes the temporary file on failure */
+        }
+        writer_free(w);
+        return st;
+    }
+    w->touched = 1;
+    int fd = fileno(w->fp);
+    uint64_t size = w->st.file_bytes + sizeof e;
+    if (fwrite(e, 1, sizeof e, w->fp) != sizeof e || fflush(w->fp) != 0 ||
+        ftruncate(fd, (off_t)size) != 0 || fsync(fd) != 0) {
+        st = bcae_fail(err, BCAE_ERR_IO, "%s: write failed: %s", w->path, strerror(errno));
+        append_restore(w);
+    } else if (fclose(w->fp) != 0) {
+        st = bcae_fail(err, BCAE_ERR_IO, "%s: close failed: %s", w->path, strerror(errno));
+    }
+    writer_free(w);
+    return st;
+}
+
+void bcae_ctr_writer_abort(bcae_ctr_writer *w)
+{
+    if (!w) return;
+    if (w->appending)
+        append_restore(w);
+    else
+        bcae_atomic_abort(&w->af);
+    writer_free(w);
+}

@@ -1,0 +1,264 @@
+/* bcae compress: wedges -> a .bcae container of fp16 codes. */
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "cli.h"
+#include "io/container.h"
+#include "io/fileutil.h"
+
+static void usage(FILE *fp)
+{
+    fprintf(fp,
+            "Usage: bcae compress --model MODEL.safetensors -o OUT.bcae INPUT...\n"
+            "Encode TPC wedges with a BCAE model and store each code as IEEE fp16 in a .bcae\n"
+            "container (docs/FORMAT.md). INPUT is wedge .npy files (stored under the path as\n"
+            "given, less any leading '/' and '.' or '..' parts, as tar does) or a dataset\n"
+            "folder, whose --split manifest lists the wedges (stored under their manifest\n"
+            "paths).\n"
+            "The encoder runs in fp32; only its output is rounded to fp16.\n"
+            "\n"
+            "Options:\n"
+            "  -m, --model FILE    weights (safetensors)\n"
+            "  -o, --out FILE      the container to write (replaced atomically)\n"
+            "      --append        add records to an existing container of the same model\n"
+            "      --split NAME    manifest of a dataset folder (default test)\n"
+            "      --zstd LEVEL    add a lossless zstd stage to every code (1..19; 0 = off)\n"
+            "  -b, --batch B       wedges per pass (default 4)\n"
+            "  -t, --threads N     threads (BCAE_NUM_THREADS or all cores)\n"
+            "  -q, --quiet         no progress on stderr\n"
+            "  -h, --help\n");
+}
+
+typedef struct input {
+    char *file; /* to read */
+    char *rel;  /* to store */
+} input;
+
+/* The stored name: the path as given, made relative the way tar does it
+ * (leading '/' and any '.' or '..' components dropped), so that decompress
+ * never writes outside OUTDIR and files with equal names in different
+ * folders stay apart. */
+static char *stored_name(const char *path)
+{
+    size_t n = strlen(path);
+    char *out = malloc(n + 1);
+    if (!out) return NULL;
+    size_t o = 0;
+    for (const char *p = path; *p;) {
+        while (*p == '/') p++;
+        const char *e = p;
+        while (*e && *e != '/') e++;
+        size_t len = (size_t)(e - p);
+        int skip = len == 0 || (len == 1 && p[0] == '.') || (len == 2 && p[0] == '.' && p[1] == '.');
+        if (!skip) {
+            if (o) out[o++] = '/';
+            memcpy(out + o, p, len);
+            o += len;
+        }
+        p = e;
+    }
+    out[o] = '\0';
+    return out;
+}
+
+static int collect(const char *verb, char **args, int nargs, const char *split, input **out,
+                   size_t *count)
+{
+    size_t n = 0, cap = 0;
+    input *v = NULL;
+    for (int a = 0; a < nargs; a++) {
+        struct stat sb;
+        if (stat(args[a], &sb) == 0 && S_ISDIR(sb.st_mode)) {
+            bcae_dataset *ds;
+            bcae_error err;
+            if (bcae_dataset_open(args[a], split, &ds, &err)) return cli_fail(verb, &err), -1;
+            for (size_t i = 0; i < bcae_dataset_size(ds); i++) {
+                if (n == cap) {
+                    cap = cap ? 2 * cap : 256;
+                    v = realloc(v, cap * sizeof *v);
+                    if (!v) return cli_error(verb, "out of memory"), -1;
+                }
+                v[n].rel = strdup(bcae_dataset_relpath(ds, i));
+                v[n].file = bcae_path_join(bcae_dataset_root(ds), v[n].rel);
+                n++;
+            }
+            bcae_dataset_close(ds);
+        } else {
+            if (n == cap) {
+                cap = cap ? 2 * cap : 256;
+                v = realloc(v, cap * sizeof *v);
+                if (!v) return cli_error(verb, "out of memory"), -1;
+            }
+            v[n].file = strdup(args[a]);
+            v[n].rel = stored_name(args[a]);
+            n++;
+        }
+    }
+    *out = v;
+    *count = n;
+    return 0;
+}
+
+int verb_compress(int argc, char **argv)
+{
+    const char *verb = "compress";
+    const char *model_path = NULL, *out = NULL, *split = "test";
+    long zstd = 0, batch = 4, threads_opt = 0;
+    int quiet = 0, append = 0;
+    enum { O_SPLIT = 256, O_ZSTD, O_APPEND };
+    static const struct option opts[] = {
+        {"model", required_argument, 0, 'm'}, {"out", required_argument, 0, 'o'},
+        {"append", no_argument, 0, O_APPEND}, {"split", required_argument, 0, O_SPLIT},
+        {"zstd", required_argument, 0, O_ZSTD}, {"batch", required_argument, 0, 'b'},
+        {"threads", required_argument, 0, 't'}, {"quiet", no_argument, 0, 'q'},
+        {"help", no_argument, 0, 'h'},          {0, 0, 0, 0},
+    };
+    optind = 1;
+    opterr = 0;
+    int c;
+    while ((c = getopt_long(argc, argv, ":m:o:b:t:qh", opts, NULL)) != -1) {
+        switch (c) {
+        case 'm': model_path = optarg; break;
+        case 'o': out = optarg; break;
+        case O_APPEND: append = 1; break;
+        case O_SPLIT: split = optarg; break;
+        case O_ZSTD:
+            if (cli_parse_long(verb, "--zstd", optarg, 0, 19, &zstd)) return CLI_EXIT_USAGE;
+            break;
+        case 'b':
+            if (cli_parse_long(verb, "--batch", optarg, 1, 64, &batch)) return CLI_EXIT_USAGE;
+            break;
+        case 't':
+            if (cli_parse_long(verb, "--threads", optarg, 1, 4096, &threads_opt)) return CLI_EXIT_USAGE;
+            break;
+        case 'q': quiet = 1; break;
+        case 'h': usage(stdout); return CLI_EXIT_OK;
+        case ':': return cli_usage_error(verb, "option '%s' needs a value", argv[optind - 1]);
+        default: return cli_usage_error(verb, "unknown option '%s'", argv[optind - 1]);
+        }
+    }
+    if (!model_path) return cli_usage_error(verb, "--model FILE is required");
+    if (!out) return cli_usage_error(verb, "-o OUT.bcae is required");
+    if (optind >= argc) return cli_usage_error(verb, "no input wedges or dataset");
+    int threads = cli_threads(verb, threads_opt);
+    if (threads < 0) return CLI_EXIT_USAGE;
+
+    bcae_error err;
+    bcae_model *model = NULL;
+    bcae_codec *codec = NULL;
+    bcae_ctr_writer *w = NULL;
+    input *in = NULL;
+    size_t n = 0;
+    uint16_t *adc = NULL, *codes = NULL;
+    int rc = CLI_EXIT_FAIL;
+    if (collect(verb, argv + optind, argc - optind, split, &in, &n)) goto done;
+    if (n == 0) {
+        cli_error(verb, "no wedges to compress");
+        goto done;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (!in[i].file || !in[i].rel) {
+            cli_error(verb, "out of memory");
+            goto done;
+        }
+        if (bcae_ctr_check_path(in[i].rel, strlen(in[i].rel), &err)) {
+            cli_error(verb, "%s: cannot be stored: %s", in[i].file, err.message);
+            goto done;
+        }
+    }
+    /* Two inputs stored under one name would overwrite each other on
+     * decompression. Quadratic, but the names are short and few per call. */
+    for (size_t i = 0; i < n && n <= 100000; i++)
+        for (size_t j = i + 1; j < n; j++)
+            if (!strcmp(in[i].rel, in[j].rel)) {
+                cli_error(verb, "%s and %s would both be stored as %s", in[i].file, in[j].file,
+                          in[i].rel);
+                goto done;
+            }
+    bcae_codec_options opt = {(int)batch, threads};
+    if (bcae_model_load(model_path, &model, &err) ||
+        bcae_codec_create(model, &opt, &codec, &err)) {
+        cli_fail(verb, &err);
+        goto done;
+    }
+    bcae_ctr_info info = {0};
+    info.version = BCAE_CTR_VERSION;
+    bcae_model_fingerprint(model, info.fingerprint);
+    snprintf(info.arch, sizeof info.arch, "%s", bcae_model_arch(model));
+    info.code_dtype = BCAE_CTR_DTYPE_F16;
+    info.code_ndim = bcae_model_code_shape(model, info.code_shape);
+    if ((append ? bcae_ctr_append_open(out, &info, 0, &w, &err)
+                : bcae_ctr_writer_open(out, &info, &w, &err))) {
+        cli_fail(verb, &err);
+        goto done;
+    }
+    const size_t V = BCAE_WEDGE_VOXELS, C = bcae_model_code_elements(model), B = (size_t)batch;
+    adc = malloc(B * V * sizeof *adc);
+    codes = malloc(B * C * sizeof *codes);
+    if (!adc || !codes) {
+        cli_error(verb, "out of memory");
+        goto done;
+    }
+    const size_t shape[3] = {BCAE_WEDGE_AZIMUTH, BCAE_WEDGE_Z, BCAE_WEDGE_LAYERS};
+    cli_progress prog;
+    cli_progress_start(&prog, "compress", "wedges", n, quiet);
+    double t0 = cli_now();
+    for (size_t w0 = 0; w0 < n; w0 += B) {
+        size_t nb = n - w0 < B ? n - w0 : B;
+        for (size_t i = 0; i < nb; i++)
+            if (bcae_wedge_load(in[w0 + i].file, adc + i * V, &err)) {
+                cli_fail(verb, &err);
+                goto done;
+            }
+        if (bcae_encode(codec, adc, nb, codes, &err)) {
+            cli_fail(verb, &err);
+            goto done;
+        }
+        for (size_t i = 0; i < nb; i++)
+            if (bcae_ctr_writer_append(w, in[w0 + i].rel, shape, 3, codes + i * C, (int)zstd, &err)) {
+                cli_fail(verb, &err);
+                goto done;
+            }
+        double el = cli_now() - t0;
+        char extra[64];
+        snprintf(extra, sizeof extra, "%.1f MB/s in", el > 0 ? (double)(w0 + nb) * V * 2 / el / 1e6 : 0.0);
+        cli_progress_update(&prog, w0 + nb, extra);
+    }
+    bcae_ctr_stats st;
+    bcae_ctr_writer_stats(w, &st);
+    bcae_status fs = bcae_ctr_writer_finish(w, &err);
+    w = NULL;
+    if (fs) {
+        cli_fail(verb, &err);
+        goto done;
+    }
+    cli_progress_finish(&prog, n);
+    double el = cli_now() - t0;
+    double in_bytes = (double)n * (double)V * 2.0;
+    printf("compressed      %zu wedges into %s (%llu records in the file)\n", n, out,
+           (unsigned long long)st.records);
+    printf("input           %.1f MB at 16 bits per voxel\n", in_bytes / 1e6);
+    printf("written         %.3f MB (%s)\n", (double)st.new_bytes / 1e6,
+           zstd ? "fp16 codes + zstd" : "fp16 codes");
+    printf("ratio           %.3f (input / bytes written for these records)\n",
+           st.new_bytes ? in_bytes / (double)st.new_bytes : 0.0);
+    printf("file            %.3f MB, ratio %.3f over the whole file\n", (double)st.file_bytes / 1e6,
+           st.file_bytes ? (double)st.records * V * 2.0 / (double)st.file_bytes : 0.0);
+    printf("throughput      %.2f wedges/s, %.1f MB/s of input (file I/O included)\n",
+           el > 0 ? (double)n / el : 0.0, el > 0 ? in_bytes / el / 1e6 : 0.0);
+    rc = CLI_EXIT_OK;
+done:
+    if (w) bcae_ctr_writer_abort(w);
+    for (size_t i = 0; i < n; i++) {
+        free(in[i].file);
+        free(in[i].rel);
+    }
+    free(in);
+    free(adc);
+    free(codes);
+    bcae_codec_free(codec);
+    bcae_model_free(model);
+    return rc;
+}
