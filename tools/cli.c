@@ -180,3 +180,16 @@ void cli_json_number(FILE *fp, double v)
     else
         fputs("null", fp);
 }
+
+const char *cli_default_model(const char *verb)
+{
+    const char *env = getenv("BCAE_MODEL");
+    if (env && *env) return env;
+    /* Paths fixed at build time by CMake. */
+    static const char *const candidates[] = {BCAE_INSTALLED_MODEL, BCAE_SOURCE_MODEL};
+    for (size_t i = 0; i < sizeof candidates / sizeof candidates[0]; i++)
+        if (access(candidates[i], R_OK) == 0) return candidates[i];
+    cli_error(verb, "no --model given and no default model found (looked for $BCAE_MODEL, %s, %s)",
+              BCAE_INSTALLED_MODEL, BCAE_SOURCE_MODEL);
+    return NULL;
+}

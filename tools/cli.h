@@ -71,6 +71,11 @@ void cli_progress_finish(cli_progress *p, uint64_t done);
 
 double cli_now(void);
 
+/* The model to use when a verb is given no --model: $BCAE_MODEL, else the
+ * default model installed with bcae, else the one in the source tree this
+ * binary was built from. NULL (with a message printed) when none exists. */
+const char *cli_default_model(const char *verb);
+
 /* Writes a double as JSON (null for NaN and infinities). */
 void cli_json_number(FILE *fp, double v);
 

@@ -11,7 +11,7 @@
 static void usage(FILE *fp)
 {
     fprintf(fp,
-            "Usage: bcae compress --model MODEL.safetensors -o OUT.bcae INPUT...\n"
+            "Usage: bcae compress [--model MODEL.safetensors] -o OUT.bcae INPUT...\n"
             "Encode TPC wedges with a BCAE model and store each code as IEEE fp16 in a .bcae\n"
             "container (docs/FORMAT.md). INPUT is wedge .npy files (stored under the path as\n"
             "given, less any leading '/' and '.' or '..' parts, as tar does) or a dataset\n"
@@ -20,7 +20,7 @@ static void usage(FILE *fp)
             "The encoder runs in fp32; only its output is rounded to fp16.\n"
             "\n"
             "Options:\n"
-            "  -m, --model FILE    weights (safetensors)\n"
+            "  -m, --model FILE    weights (safetensors; default: the shipped model)\n"
             "  -o, --out FILE      the container to write (replaced atomically)\n"
             "      --append        add records to an existing container of the same model\n"
             "      --split NAME    manifest of a dataset folder (default test)\n"
@@ -139,7 +139,7 @@ int verb_compress(int argc, char **argv)
         default: return cli_usage_error(verb, "unknown option '%s'", argv[optind - 1]);
         }
     }
-    if (!model_path) return cli_usage_error(verb, "--model FILE is required");
+    if (!model_path && !(model_path = cli_default_model(verb))) return CLI_EXIT_FAIL;
     if (!out) return cli_usage_error(verb, "-o OUT.bcae is required");
     if (optind >= argc) return cli_usage_error(verb, "no input wedges or dataset");
     int threads = cli_threads(verb, threads_opt);

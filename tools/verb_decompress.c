@@ -11,7 +11,7 @@
 static void usage(FILE *fp)
 {
     fprintf(fp,
-            "Usage: bcae decompress --model MODEL.safetensors -o OUTDIR IN.bcae\n"
+            "Usage: bcae decompress [--model MODEL.safetensors] -o OUTDIR IN.bcae\n"
             "Decode every record of a .bcae container and write one .npy per wedge under\n"
             "OUTDIR at its stored relative path: uint16 raw ADC (default) or float32\n"
             "log2(ADC+1), shape (192, 249, 16). The model must be the one the container\n"
@@ -19,7 +19,7 @@ static void usage(FILE *fp)
             "--force.\n"
             "\n"
             "Options:\n"
-            "  -m, --model FILE     weights (safetensors)\n"
+            "  -m, --model FILE     weights (safetensors; default: the shipped model)\n"
             "  -o, --out DIR        output folder (created if needed)\n"
             "      --output KIND    adc (default) or log\n"
             "  -f, --force          decode with a model other than the container's\n"
@@ -89,7 +89,7 @@ int verb_decompress(int argc, char **argv)
         default: return cli_usage_error(verb, "unknown option '%s'", argv[optind - 1]);
         }
     }
-    if (!model_path) return cli_usage_error(verb, "--model FILE is required");
+    if (!model_path && !(model_path = cli_default_model(verb))) return CLI_EXIT_FAIL;
     if (!out) return cli_usage_error(verb, "-o OUTDIR is required");
     if (strcmp(kind, "adc") && strcmp(kind, "log"))
         return cli_usage_error(verb, "--output must be adc or log, not '%s'", kind);

@@ -10,14 +10,14 @@
 static void usage(FILE *fp)
 {
     fprintf(fp,
-            "Usage: bcae eval --model MODEL.safetensors --data DIR [OPTIONS]\n"
+            "Usage: bcae eval [--model MODEL.safetensors] --data DIR [OPTIONS]\n"
             "Encode every wedge of a dataset split to fp16 codes, decode them, and report the\n"
             "metrics of SPEC section 5 in log2(ADC+1) space against the originals (means over\n"
             "wedges), the compression ratio (wedge voxels / code elements, both 16-bit) and\n"
             "the encoder's throughput (wedges/s of bcae_encode, data already in memory).\n"
             "\n"
             "Options:\n"
-            "  -m, --model FILE      weights (safetensors)\n"
+            "  -m, --model FILE      weights (safetensors; default: the shipped model)\n"
             "  -d, --data DIR        dataset (DIR/<split>.txt or DIR/outer/<split>.txt)\n"
             "      --split NAME      manifest to read (default test)\n"
             "  -n, --limit N         only the first N wedges\n"
@@ -71,7 +71,7 @@ int verb_eval(int argc, char **argv)
         }
     }
     if (optind < argc) return cli_usage_error(verb, "unexpected argument '%s'", argv[optind]);
-    if (!model_path) return cli_usage_error(verb, "--model FILE is required");
+    if (!model_path && !(model_path = cli_default_model(verb))) return CLI_EXIT_FAIL;
     if (!data) return cli_usage_error(verb, "--data DIR is required");
     int threads = cli_threads(verb, threads_opt);
     if (threads < 0) return CLI_EXIT_USAGE;
