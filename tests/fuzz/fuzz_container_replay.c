@@ -9,55 +9,15 @@
  * duplicate, drop or reorder whole records. The target itself retries
  * each input with its CRCs recomputed, so these reach the checks behind
  * the CRCs. Deterministic, so a failure reproduces; under
- * -DBCAE_SANITIZE=ON it is a small fuzz run.
+ * -DBCAE_SANITIZE=ON it is a small fuzz run. The loop and the blind edits
+ * are in replay_common.h.
  *
  *   fuzz_container_replay CORPUS_DIR [MUTATIONS_PER_SEED]
  */
-#include <dirent.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
+#include "replay_common.h"
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define MAX_SEEDS 64
-#define MAX_SEED_BYTES 65536
 #define SLACK 8192 /* room for insertions and duplicated records */
 #define MAX_RECS 64
-
-typedef struct rng {
-    uint64_t s;
-} rng;
-
-static uint64_t next(rng *r)
-{
-    uint64_t z = (r->s += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
-
-static size_t below(rng *r, size_t n)
-{
-    return n ? (size_t)(next(r) % n) : 0;
-}
-
-static int by_name(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-/* Runs the target on a copy of exactly n bytes, so that reading past the
- * end is caught by the sanitizers instead of landing in spare capacity. */
-static void run(const uint8_t *p, size_t n)
-{
-    uint8_t *copy = malloc(n ? n : 1);
-    if (!copy) abort();
-    memcpy(copy, p, n);
-    LLVMFuzzerTestOneInput(copy, n);
-    free(copy);
-}
 
 static uint32_t rd32(const uint8_t *b)
 {
@@ -104,18 +64,6 @@ static void find_layout(const uint8_t *b, size_t n, layout *l)
     }
 }
 
-/* Replaces del bytes at pos with ins[0..nins); returns the new length. */
-static size_t splice(uint8_t *buf, size_t len, size_t cap, size_t pos, size_t del,
-                     const uint8_t *ins, size_t nins)
-{
-    if (pos > len) pos = len;
-    if (del > len - pos) del = len - pos;
-    if (len - del + nins > cap) return len;
-    memmove(buf + pos + nins, buf + pos + del, len - pos - del);
-    if (nins) memmove(buf + pos, ins, nins);
-    return len - del + nins;
-}
-
 static const uint32_t values[] = {0,     1,     2,     3,          4,          5,
                                   7,     8,     16,    64,         65,         255,
                                   256,   4095,  4096,  4097,       65535,      65536,
@@ -138,20 +86,17 @@ static size_t mutate(rng *r, uint8_t *buf, size_t len, size_t cap)
     size_t rs = have_rec ? l.start[ri] : 0;
     uint32_t v = values[below(r, NVALUES)];
     switch (below(r, 14)) {
-    case 0: /* flip a bit */
-        if (len) buf[pos] ^= (uint8_t)(1u << below(r, 8));
-        return len;
-    case 1: /* set a byte */
-        if (len) buf[pos] = (uint8_t)next(r);
-        return len;
-    case 2: /* truncate */
-        return below(r, len + 1);
+    case 0:
+        return mut_flip_bit(r, buf, len, pos);
+    case 1:
+        return mut_set_byte(r, buf, len, pos);
+    case 2:
+        return mut_truncate(r, len);
     case 3: { /* insert or delete a few bytes */
         uint8_t ins[8];
-        size_t k = 1 + below(r, sizeof ins);
-        for (size_t i = 0; i < k; i++) ins[i] = (uint8_t)next(r);
-        return below(r, 2) ? splice(buf, len, cap, pos, 0, ins, k)
-                           : splice(buf, len, cap, pos, k, NULL, 0);
+        size_t k = random_bytes(r, ins, sizeof ins, random_byte);
+        return below(r, 2) ? splice_bytes(buf, len, cap, pos, 0, ins, k)
+                           : splice_bytes(buf, len, cap, pos, k, NULL, 0);
     }
     case 4: { /* a file header field */
         static const size_t at[] = {4, 6, 40, 41, 42, 43, 44, 48, 52, 56};
@@ -184,22 +129,17 @@ static size_t mutate(rng *r, uint8_t *buf, size_t len, size_t cap)
         size_t np = strlen(p);
         if (len - plen + np > cap) return len;
         wr16(buf + rs + 4, (uint32_t)np);
-        return splice(buf, len, cap, rs + 40, plen, (const uint8_t *)p, np);
+        return splice_bytes(buf, len, cap, rs + 40, plen, p, np);
     }
     case 7: /* raw <-> zstd */
         if (have_rec) buf[rs + 6] ^= 1;
         return len;
-    case 8: { /* duplicate a whole record (or the end marker) */
+    case 8: /* duplicate a whole record (or the end marker) */
         if (!l.nrec) return len;
-        uint8_t tmp[SLACK];
-        size_t n = l.len[ri] < sizeof tmp ? l.len[ri] : 0;
-        if (!n) return len;
-        memcpy(tmp, buf + l.start[ri], n);
-        return splice(buf, len, cap, l.start[below(r, l.nrec)], 0, tmp, n);
-    }
+        return copy_range(buf, len, cap, l.start[ri], l.len[ri], l.start[below(r, l.nrec)]);
     case 9: /* drop a whole record */
         if (!l.nrec) return len;
-        return splice(buf, len, cap, l.start[ri], l.len[ri], NULL, 0);
+        return splice_bytes(buf, len, cap, l.start[ri], l.len[ri], NULL, 0);
     case 10: { /* the end marker's count */
         for (size_t i = 0; i < l.nrec; i++)
             if (!memcmp(buf + l.start[i], "BEND", 4)) {
@@ -224,66 +164,12 @@ static size_t mutate(rng *r, uint8_t *buf, size_t len, size_t cap)
         return len;
     }
     default: /* append bytes after the end */
-        if (len + 8 > cap) return len;
-        memset(buf + len, 0x42, 8);
-        return len + 1 + below(r, 8);
+        return mut_append(r, buf, len, cap, 0x42);
     }
 }
 
 int main(int argc, char **argv)
 {
-    if (argc < 2) {
-        fprintf(stderr, "usage: fuzz_container_replay CORPUS_DIR [MUTATIONS_PER_SEED]\n");
-        return 2;
-    }
-    long per_seed = argc > 2 ? strtol(argv[2], NULL, 10) : 500;
-    DIR *d = opendir(argv[1]);
-    if (!d) {
-        perror(argv[1]);
-        return 2;
-    }
-    char *names[MAX_SEEDS];
-    int nseeds = 0;
-    struct dirent *e;
-    while ((e = readdir(d)) && nseeds < MAX_SEEDS) {
-        if (e->d_name[0] == '.') continue;
-        names[nseeds] = malloc(strlen(argv[1]) + strlen(e->d_name) + 2);
-        sprintf(names[nseeds], "%s/%s", argv[1], e->d_name);
-        nseeds++;
-    }
-    closedir(d);
-    if (nseeds == 0) {
-        fprintf(stderr, "%s: no seed files\n", argv[1]);
-        return 2;
-    }
-    qsort(names, (size_t)nseeds, sizeof names[0], by_name);
-
-    size_t cap = MAX_SEED_BYTES + SLACK;
-    uint8_t *seed = malloc(cap), *buf = malloc(cap);
-    long runs = 0;
-    for (int s = 0; s < nseeds; s++) {
-        FILE *fp = fopen(names[s], "rb");
-        if (!fp) {
-            perror(names[s]);
-            return 2;
-        }
-        size_t len = fread(seed, 1, MAX_SEED_BYTES, fp);
-        fclose(fp);
-        run(seed, len);
-        runs++;
-        for (size_t cut = 0; cut < len; cut++, runs++) run(seed, cut);
-        rng r = {0xbcae0000u + (uint64_t)s};
-        for (long m = 0; m < per_seed; m++, runs++) {
-            memcpy(buf, seed, len);
-            size_t n = len;
-            int edits = 1 + (int)below(&r, 3);
-            for (int k = 0; k < edits; k++) n = mutate(&r, buf, n, cap);
-            run(buf, n);
-        }
-        free(names[s]);
-    }
-    free(seed);
-    free(buf);
-    printf("fuzz_container_replay: %d seeds, %ld inputs, no crash\n", nseeds, runs);
-    return 0;
+    static const replay_spec spec = {"fuzz_container_replay", 0xbcae0000u, 3, SLACK, mutate};
+    return replay_main(argc, argv, &spec);
 }

@@ -8,54 +8,14 @@
  * that the input gets past the first check and reaches the deep ones.
  * (tests/fuzz/fuzz_replay.c does the same for .npy, whose mutations know
  * that format's header.) Deterministic, so a failure reproduces; under
- * -DBCAE_SANITIZE=ON it is a small fuzz run.
+ * -DBCAE_SANITIZE=ON it is a small fuzz run. The loop and the blind edits
+ * are in replay_common.h.
  *
  *   fuzz_safetensors_replay CORPUS_DIR [MUTATIONS_PER_SEED]
  */
-#include <dirent.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
+#include "replay_common.h"
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define MAX_SEEDS 64
-#define MAX_SEED_BYTES 65536
 #define SLACK 4096 /* room for insertions */
-
-typedef struct rng {
-    uint64_t s;
-} rng;
-
-static uint64_t next(rng *r)
-{
-    uint64_t z = (r->s += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
-
-static size_t below(rng *r, size_t n)
-{
-    return n ? (size_t)(next(r) % n) : 0;
-}
-
-static int by_name(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-/* Runs the target on a copy of exactly n bytes, so that reading past the
- * end is caught by the sanitizers instead of landing in spare capacity. */
-static void run(const uint8_t *p, size_t n)
-{
-    uint8_t *copy = malloc(n ? n : 1);
-    if (!copy) abort();
-    memcpy(copy, p, n);
-    LLVMFuzzerTestOneInput(copy, n);
-    free(copy);
-}
 
 static uint64_t get_len(const uint8_t *b)
 {
@@ -86,13 +46,18 @@ static size_t splice(uint8_t *buf, size_t len, size_t cap, size_t pos, size_t de
     if (del > len - pos) del = len - pos;
     if (len - del + nins > cap) return len;
     size_t hend = header_end(buf, len);
-    memmove(buf + pos + nins, buf + pos + del, len - pos - del);
-    memcpy(buf + pos, ins, nins);
+    len = splice_bytes(buf, len, cap, pos, del, ins, nins);
     if (hend && pos >= 8 && pos + del <= hend) set_len(buf, (uint64_t)(hend - 8 - del + nins));
-    return len - del + nins;
+    return len;
 }
 
 static const char syntax[] = "{}[]\":,0123456789-+.eE\\u \t\n";
+
+static uint8_t syntax_byte(rng *r)
+{
+    return (uint8_t)syntax[below(r, sizeof syntax - 1)];
+}
+
 static const char *const tokens[] = {
     "\"F32\"", "\"F16\"", "\"BF16\"", "\"F64\"", "\"I64\"", "\"U8\"", "\"BOOL\"", "\"F8_E4M3\"",
     "\"XX\"", "0", "1", "8", "4294967296", "18446744073709551615", "18446744073709551616",
@@ -108,26 +73,17 @@ static size_t mutate(rng *r, uint8_t *buf, size_t len, size_t cap)
     size_t hend = header_end(buf, len);
     size_t hpos = hend > 8 ? 8 + below(r, hend - 8) : pos; /* a place in the header */
     switch (below(r, 11)) {
-    case 0: /* flip a bit */
-        if (len) buf[pos] ^= (uint8_t)(1u << below(r, 8));
-        return len;
-    case 1: /* set a byte */
-        if (len) buf[pos] = (uint8_t)next(r);
-        return len;
+    case 0:
+        return mut_flip_bit(r, buf, len, pos);
+    case 1:
+        return mut_set_byte(r, buf, len, pos);
     case 2: /* a byte the JSON grammar cares about, in the header */
-        if (hpos < len) buf[hpos] = (uint8_t)syntax[below(r, sizeof syntax - 1)];
+        if (hpos < len) buf[hpos] = syntax_byte(r);
         return len;
-    case 3: /* truncate */
-        return below(r, len + 1);
-    case 4: { /* insert a few bytes anywhere, length not fixed */
-        char ins[8];
-        size_t k = 1 + below(r, sizeof ins);
-        for (size_t i = 0; i < k; i++) ins[i] = (char)syntax[below(r, sizeof syntax - 1)];
-        if (len + k > cap) return len;
-        memmove(buf + pos + k, buf + pos, len - pos);
-        memcpy(buf + pos, ins, k);
-        return len + k;
-    }
+    case 3:
+        return mut_truncate(r, len);
+    case 4: /* insert a few JSON bytes anywhere, length not fixed */
+        return mut_insert(r, buf, len, cap, pos, syntax_byte);
     case 5: { /* rewrite the header length */
         static const uint64_t v[] = {0, 1, 7, 8, 0xffffffffu, (uint64_t)100 << 20,
                                      ((uint64_t)100 << 20) + 1, UINT64_MAX, (uint64_t)1 << 63};
@@ -159,72 +115,18 @@ static size_t mutate(rng *r, uint8_t *buf, size_t len, size_t cap)
         if (hend <= 8) return len;
         size_t a = 8 + below(r, hend - 8), n = 1 + below(r, 64);
         if (a + n > hend) n = hend - a;
-        char slice[64];
-        memcpy(slice, buf + a, n);
-        return splice(buf, len, cap, 8 + below(r, hend - 8), 0, slice, n);
+        size_t out = copy_range(buf, len, cap, a, n, 8 + below(r, hend - 8));
+        if (out != len) set_len(buf, (uint64_t)(hend - 8 + n));
+        return out;
     }
     default: /* grow or shrink the data */
         if (below(r, 2)) return len > 0 ? len - 1 - below(r, len < 8 ? len : 8) : 0;
-        if (len + 8 > cap) return len;
-        memset(buf + len, 0x41, 8);
-        return len + 1 + below(r, 8);
+        return mut_append(r, buf, len, cap, 0x41);
     }
 }
 
 int main(int argc, char **argv)
 {
-    if (argc < 2) {
-        fprintf(stderr, "usage: fuzz_safetensors_replay CORPUS_DIR [MUTATIONS_PER_SEED]\n");
-        return 2;
-    }
-    long per_seed = argc > 2 ? strtol(argv[2], NULL, 10) : 500;
-    DIR *d = opendir(argv[1]);
-    if (!d) {
-        perror(argv[1]);
-        return 2;
-    }
-    char *names[MAX_SEEDS];
-    int nseeds = 0;
-    struct dirent *e;
-    while ((e = readdir(d)) && nseeds < MAX_SEEDS) {
-        if (e->d_name[0] == '.') continue;
-        names[nseeds] = malloc(strlen(argv[1]) + strlen(e->d_name) + 2);
-        sprintf(names[nseeds], "%s/%s", argv[1], e->d_name);
-        nseeds++;
-    }
-    closedir(d);
-    if (nseeds == 0) {
-        fprintf(stderr, "%s: no seed files\n", argv[1]);
-        return 2;
-    }
-    qsort(names, (size_t)nseeds, sizeof names[0], by_name);
-
-    size_t cap = MAX_SEED_BYTES + SLACK;
-    uint8_t *seed = malloc(cap), *buf = malloc(cap);
-    long runs = 0;
-    for (int s = 0; s < nseeds; s++) {
-        FILE *fp = fopen(names[s], "rb");
-        if (!fp) {
-            perror(names[s]);
-            return 2;
-        }
-        size_t len = fread(seed, 1, MAX_SEED_BYTES, fp);
-        fclose(fp);
-        run(seed, len);
-        runs++;
-        for (size_t cut = 0; cut < len; cut++, runs++) run(seed, cut);
-        rng r = {0x5afe0000u + (uint64_t)s};
-        for (long m = 0; m < per_seed; m++, runs++) {
-            memcpy(buf, seed, len);
-            size_t n = len;
-            int edits = 1 + (int)below(&r, 4);
-            for (int k = 0; k < edits; k++) n = mutate(&r, buf, n, cap);
-            run(buf, n);
-        }
-        free(names[s]);
-    }
-    free(seed);
-    free(buf);
-    printf("fuzz_safetensors_replay: %d seeds, %ld inputs, no crash\n", nseeds, runs);
-    return 0;
+    static const replay_spec spec = {"fuzz_safetensors_replay", 0x5afe0000u, 4, SLACK, mutate};
+    return replay_main(argc, argv, &spec);
 }
