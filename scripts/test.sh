@@ -9,9 +9,10 @@ jobs=$(nproc 2>/dev/null || echo 2)
 ctest --test-dir build --output-on-failure -j "$jobs"
 echo
 # The PyTorch parity and training runs repeat, slower, what the Release pass
-# checked; the libFuzzer runs carry their own sanitizers.
+# checked; the libFuzzer runs carry their own sanitizers; install_example
+# builds a plain program against the installed (here instrumented) library.
 echo "== sanitizer build (ASan + UBSan): unit, CLI, interop and fuzz-replay tests"
 cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DBCAE_SANITIZE=ON >/dev/null
 cmake --build build-asan -j "$jobs"
 ASAN_OPTIONS=detect_leaks=1 ctest --test-dir build-asan --output-on-failure -j "$jobs" \
-  -LE "parity|train" -E "libfuzzer"
+  -LE "parity|train" -E "libfuzzer|install_example"
