@@ -24,9 +24,9 @@ struct bcae2d_runner {
     int batch, training;
     run_net nets[NET_COUNT];
     nn_tensor input, code, seg_logit, reg_raw;
-    /* Inference: the rotating buffers. Training: backward scratch
-     * (two gradient buffers and the skip path's gradient) and the heads'
-     * output gradients. */
+    /* Three full-size buffers: inference rotates its activations through
+     * them; training uses them as backward scratch (two gradient buffers and
+     * the skip path's gradient). */
     float *buf[3];
     nn_tensor dseg, dreg, dcode;
     float *arena;
@@ -117,8 +117,7 @@ static void plan(bcae2d_runner *r, arena_cursor *a)
     place(a, r->e, &r->seg_logit);
     place(a, r->e, &r->reg_raw);
     size_t big = (max_floats(r) + 15) & ~(size_t)15;
-    int nbuf = r->training ? 3 : 3;
-    for (int i = 0; i < nbuf; i++) {
+    for (int i = 0; i < 3; i++) {
         r->buf[i] = a->base ? a->base + a->used : NULL;
         a->used += big;
     }
