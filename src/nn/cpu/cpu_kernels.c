@@ -123,43 +123,47 @@ void cpu_fill(nn_engine *e, nn_tensor *t, float value)
  * them.) Input and output have the same channel count, hence the same block
  * size, so a pixel's B channels line up on both sides. */
 
-void cpu_avgpool2_forward(nn_engine *e, const nn_tensor *x, nn_tensor *y)
+/* small = scale * (sum of each 2x2 block of big): the pooling forward
+ * (scale 1/4) and the upsampling backward (scale 1). */
+static void reduce2x2(nn_engine *e, const nn_tensor *big, nn_tensor *small, float scale)
 {
-    const int b = cpu_block(y->c), cb_count = y->c / b, oh = y->h, ow = y->w;
-    const size_t in_row = (size_t)x->w * (size_t)b;
+    const int b = cpu_block(small->c), cb_count = small->c / b, sh = small->h, sw = small->w;
+    const size_t big_row = (size_t)big->w * (size_t)b;
 #pragma omp parallel for collapse(3) schedule(static) num_threads(cpu_threads(e))
-    for (int n = 0; n < y->n; n++)
+    for (int n = 0; n < small->n; n++)
         for (int cb = 0; cb < cb_count; cb++)
-            for (int oy = 0; oy < oh; oy++) {
+            for (int sy = 0; sy < sh; sy++) {
                 const size_t plane = (size_t)n * (size_t)cb_count + (size_t)cb;
-                float *out = y->data + (plane * (size_t)oh + (size_t)oy) * (size_t)ow * (size_t)b;
-                const float *r0 = x->data + (plane * (size_t)x->h + 2 * (size_t)oy) * in_row;
-                const float *r1 = r0 + in_row;
-                for (int ox = 0; ox < ow; ox++)
+                float *out = small->data + (plane * (size_t)sh + (size_t)sy) * (size_t)sw * (size_t)b;
+                const float *r0 = big->data + (plane * (size_t)big->h + 2 * (size_t)sy) * big_row;
+                const float *r1 = r0 + big_row;
+                for (int sx = 0; sx < sw; sx++)
                     for (int ci = 0; ci < b; ci++) {
-                        size_t i0 = 2 * (size_t)ox * (size_t)b + (size_t)ci, i1 = i0 + (size_t)b;
-                        out[(size_t)ox * (size_t)b + (size_t)ci] =
-                            0.25f * ((r0[i0] + r0[i1]) + (r1[i0] + r1[i1]));
+                        size_t i0 = 2 * (size_t)sx * (size_t)b + (size_t)ci, i1 = i0 + (size_t)b;
+                        out[(size_t)sx * (size_t)b + (size_t)ci] =
+                            scale * ((r0[i0] + r0[i1]) + (r1[i0] + r1[i1]));
                     }
             }
 }
 
-void cpu_avgpool2_backward(nn_engine *e, const nn_tensor *dy, nn_tensor *dx)
+/* Every value of small, times scale, into its 2x2 block of big: the
+ * upsampling forward (scale 1) and the pooling backward (scale 1/4). */
+static void spread2x2(nn_engine *e, const nn_tensor *small, nn_tensor *big, float scale)
 {
-    const int b = cpu_block(dy->c), cb_count = dy->c / b, oh = dy->h, ow = dy->w;
-    const size_t in_row = (size_t)dx->w * (size_t)b;
+    const int b = cpu_block(small->c), cb_count = small->c / b, sh = small->h, sw = small->w;
+    const size_t big_row = (size_t)big->w * (size_t)b;
 #pragma omp parallel for collapse(3) schedule(static) num_threads(cpu_threads(e))
-    for (int n = 0; n < dy->n; n++)
+    for (int n = 0; n < small->n; n++)
         for (int cb = 0; cb < cb_count; cb++)
-            for (int oy = 0; oy < oh; oy++) {
+            for (int sy = 0; sy < sh; sy++) {
                 const size_t plane = (size_t)n * (size_t)cb_count + (size_t)cb;
-                const float *g = dy->data + (plane * (size_t)oh + (size_t)oy) * (size_t)ow * (size_t)b;
-                float *r0 = dx->data + (plane * (size_t)dx->h + 2 * (size_t)oy) * in_row;
-                float *r1 = r0 + in_row;
-                for (int ox = 0; ox < ow; ox++)
+                const float *in = small->data + (plane * (size_t)sh + (size_t)sy) * (size_t)sw * (size_t)b;
+                float *r0 = big->data + (plane * (size_t)big->h + 2 * (size_t)sy) * big_row;
+                float *r1 = r0 + big_row;
+                for (int sx = 0; sx < sw; sx++)
                     for (int ci = 0; ci < b; ci++) {
-                        float v = 0.25f * g[(size_t)ox * (size_t)b + (size_t)ci];
-                        size_t i0 = 2 * (size_t)ox * (size_t)b + (size_t)ci, i1 = i0 + (size_t)b;
+                        float v = scale * in[(size_t)sx * (size_t)b + (size_t)ci];
+                        size_t i0 = 2 * (size_t)sx * (size_t)b + (size_t)ci, i1 = i0 + (size_t)b;
                         r0[i0] = v;
                         r0[i1] = v;
                         r1[i0] = v;
@@ -168,49 +172,10 @@ void cpu_avgpool2_backward(nn_engine *e, const nn_tensor *dy, nn_tensor *dx)
             }
 }
 
-void cpu_upsample2_forward(nn_engine *e, const nn_tensor *x, nn_tensor *y)
-{
-    const int b = cpu_block(x->c), cb_count = x->c / b, ih = x->h, iw = x->w;
-    const size_t out_row = (size_t)y->w * (size_t)b;
-#pragma omp parallel for collapse(3) schedule(static) num_threads(cpu_threads(e))
-    for (int n = 0; n < x->n; n++)
-        for (int cb = 0; cb < cb_count; cb++)
-            for (int iy = 0; iy < ih; iy++) {
-                const size_t plane = (size_t)n * (size_t)cb_count + (size_t)cb;
-                const float *in = x->data + (plane * (size_t)ih + (size_t)iy) * (size_t)iw * (size_t)b;
-                float *r0 = y->data + (plane * (size_t)y->h + 2 * (size_t)iy) * out_row;
-                float *r1 = r0 + out_row;
-                for (int ix = 0; ix < iw; ix++)
-                    for (int ci = 0; ci < b; ci++) {
-                        float v = in[(size_t)ix * (size_t)b + (size_t)ci];
-                        size_t i0 = 2 * (size_t)ix * (size_t)b + (size_t)ci, i1 = i0 + (size_t)b;
-                        r0[i0] = v;
-                        r0[i1] = v;
-                        r1[i0] = v;
-                        r1[i1] = v;
-                    }
-            }
-}
-
-void cpu_upsample2_backward(nn_engine *e, const nn_tensor *dy, nn_tensor *dx)
-{
-    const int b = cpu_block(dx->c), cb_count = dx->c / b, ih = dx->h, iw = dx->w;
-    const size_t out_row = (size_t)dy->w * (size_t)b;
-#pragma omp parallel for collapse(3) schedule(static) num_threads(cpu_threads(e))
-    for (int n = 0; n < dx->n; n++)
-        for (int cb = 0; cb < cb_count; cb++)
-            for (int iy = 0; iy < ih; iy++) {
-                const size_t plane = (size_t)n * (size_t)cb_count + (size_t)cb;
-                float *g = dx->data + (plane * (size_t)ih + (size_t)iy) * (size_t)iw * (size_t)b;
-                const float *r0 = dy->data + (plane * (size_t)dy->h + 2 * (size_t)iy) * out_row;
-                const float *r1 = r0 + out_row;
-                for (int ix = 0; ix < iw; ix++)
-                    for (int ci = 0; ci < b; ci++) {
-                        size_t i0 = 2 * (size_t)ix * (size_t)b + (size_t)ci, i1 = i0 + (size_t)b;
-                        g[(size_t)ix * (size_t)b + (size_t)ci] = (r0[i0] + r0[i1]) + (r1[i0] + r1[i1]);
-                    }
-            }
-}
+void cpu_avgpool2_forward(nn_engine *e, const nn_tensor *x, nn_tensor *y) { reduce2x2(e, x, y, 0.25f); }
+void cpu_avgpool2_backward(nn_engine *e, const nn_tensor *dy, nn_tensor *dx) { spread2x2(e, dy, dx, 0.25f); }
+void cpu_upsample2_forward(nn_engine *e, const nn_tensor *x, nn_tensor *y) { spread2x2(e, x, y, 1.0f); }
+void cpu_upsample2_backward(nn_engine *e, const nn_tensor *dy, nn_tensor *dx) { reduce2x2(e, dy, dx, 1.0f); }
 
 /* ---- activations -------------------------------------------------------------
  * LeakyReLU's derivative is taken as 1 where the output is > 0 and the slope
