@@ -185,9 +185,28 @@ int bcae_model_code_shape(const bcae_model *model, size_t shape[4]);
 /* Elements of one wedge's code (each stored as an IEEE fp16). */
 size_t bcae_model_code_elements(const bcae_model *model);
 
+/* Arithmetic of the encoder. The code is stored as IEEE fp16 whatever the
+ * precision; only the encoder's arithmetic changes (decoders run in fp32).
+ *  FP32: fp32 weights and activations.
+ *  BF16: bf16 weights and activations, fp32 accumulation (AVX512-BF16 where
+ *        the CPU has it; oneDNN emulates it elsewhere, slowly).
+ *  INT8: u8 activations / s8 weights with per-channel scales from a
+ *        post-training calibration, s32 accumulation (AVX512-VNNI). */
+typedef enum bcae_precision {
+    BCAE_PRECISION_FP32 = 0,
+    BCAE_PRECISION_BF16 = 1,
+    BCAE_PRECISION_INT8 = 2
+} bcae_precision;
+
+/* "fp32", "bf16", "int8"; NULL for an unknown value. */
+const char *bcae_precision_name(bcae_precision p);
+/* Parses a name (also "half" = bf16); BCAE_ERR_INVALID_ARGUMENT if unknown. */
+bcae_status bcae_precision_parse(const char *name, bcae_precision *out, bcae_error *err);
+
 typedef struct bcae_codec_options {
     int batch;   /* wedges per pass (default 4) */
     int threads; /* <= 0: BCAE's default (all cores) */
+    bcae_precision precision; /* of the encoder; zero-initialised = FP32 */
 } bcae_codec_options;
 
 /* A model bound to a compute engine and buffers for one batch size.

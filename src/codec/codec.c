@@ -22,6 +22,27 @@ struct bcae_codec {
     nn_tensor trecon;
 };
 
+const char *bcae_precision_name(bcae_precision p)
+{
+    switch (p) {
+    case BCAE_PRECISION_FP32: return "fp32";
+    case BCAE_PRECISION_BF16: return "bf16";
+    case BCAE_PRECISION_INT8: return "int8";
+    }
+    return NULL;
+}
+
+bcae_status bcae_precision_parse(const char *name, bcae_precision *out, bcae_error *err)
+{
+    if (!strcmp(name, "fp32")) *out = BCAE_PRECISION_FP32;
+    else if (!strcmp(name, "bf16") || !strcmp(name, "half")) *out = BCAE_PRECISION_BF16;
+    else if (!strcmp(name, "int8")) *out = BCAE_PRECISION_INT8;
+    else
+        return bcae_fail(err, BCAE_ERR_INVALID_ARGUMENT,
+                         "unknown precision '%s' (expected fp32, bf16 or int8)", name);
+    return BCAE_OK;
+}
+
 bcae_status bcae_model_load(const char *path, bcae_model **out, bcae_error *err)
 {
     *out = NULL;
