@@ -177,7 +177,7 @@ int verb_compress(int argc, char **argv)
                           in[i].rel);
                 goto done;
             }
-    bcae_codec_options opt = {(int)batch, threads};
+    bcae_codec_options opt = {(int)batch, threads, BCAE_PRECISION_FP32};
     if (bcae_model_load(model_path, &model, &err) ||
         bcae_codec_create(model, &opt, &codec, &err)) {
         cli_fail(verb, &err);

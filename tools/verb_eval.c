@@ -84,7 +84,7 @@ int verb_eval(int argc, char **argv)
     float *x = NULL, *lg = NULL;
     bcae_atomic_file csv = {0};
     int have_csv = 0, rc = CLI_EXIT_FAIL;
-    bcae_codec_options opt = {(int)batch, threads};
+    bcae_codec_options opt = {(int)batch, threads, BCAE_PRECISION_FP32};
     if (bcae_model_load(model_path, &model, &err) || bcae_dataset_open(data, split, &ds, &err) ||
         bcae_codec_create(model, &opt, &codec, &err)) {
         cli_fail(verb, &err);
