@@ -31,6 +31,8 @@ struct bcae2d_runner {
     nn_tensor dseg, dreg, dcode;
     float *arena;
     size_t arena_floats;
+    nn_chain *chain; /* when set, the encoder runs through it */
+    nn_layer chain_layers[2 * BCAE2D_MAX_DEPTH + 2];
 };
 
 static nn_tensor shape(int n, int c, int h, int w)
@@ -190,6 +192,7 @@ bcae_status bcae2d_runner_create(nn_engine *e, const bcae2d_model *model, int ba
 void bcae2d_runner_destroy(bcae2d_runner *r)
 {
     if (!r) return;
+    if (r->chain) r->e->ops->chain_destroy(r->chain);
     for (int k = 0; k < NET_COUNT; k++)
         for (int i = 0; i < r->nets[k].nops; i++) {
             if (r->nets[k].ops[i].c1) r->e->ops->conv_destroy(r->nets[k].ops[i].c1);
@@ -242,7 +245,63 @@ static void net_forward(bcae2d_runner *r, run_net *rn)
     }
 }
 
-void bcae2d_runner_encode(bcae2d_runner *r) { net_forward(r, &r->nets[NET_ENCODER]); }
+void bcae2d_runner_encode(bcae2d_runner *r)
+{
+    if (r->chain)
+        r->e->ops->chain_forward(r->chain, &r->input, &r->code);
+    else
+        net_forward(r, &r->nets[NET_ENCODER]);
+}
+
+bcae_status bcae2d_runner_use_chain(bcae2d_runner *r, bcae_precision precision,
+                                    nn_first_layer first, bcae_error *err)
+{
+    if (r->training)
+        return bcae_fail(err, BCAE_ERR_INVALID_ARGUMENT,
+                         "the fused encoder is for inference runners only");
+    if (!r->e->ops->chain_create)
+        return bcae_fail(err, BCAE_ERR_UNSUPPORTED, "backend %s has no fused encoder",
+                         r->e->ops->name);
+    const bcae2d_net *net = &r->model->nets[NET_ENCODER];
+    const float *w = r->model->weights;
+    const bcae_param *p = r->model->params;
+    for (int i = 0; i < net->nops; i++) {
+        const bcae2d_op *op = &net->ops[i];
+        nn_layer *l = &r->chain_layers[i];
+        memset(l, 0, sizeof *l);
+        l->cin = op->cin, l->cout = op->cout, l->k = op->k, l->pad = op->pad;
+        switch (op->kind) {
+        case OP_CONV: l->kind = NN_LAYER_CONV; break;
+        case OP_POOL: l->kind = NN_LAYER_POOL2; break;
+        case OP_RESIDUAL: l->kind = NN_LAYER_RESIDUAL; break;
+        case OP_UPSAMPLE:
+            return bcae_fail(err, BCAE_ERR_INTERNAL, "encoder with an upsampling layer");
+        }
+        if (op->w >= 0) l->w = w + p[op->w].offset;
+        if (op->b >= 0) l->b = w + p[op->b].offset;
+        if (op->w2 >= 0) l->w2 = w + p[op->w2].offset;
+        if (op->b2 >= 0) l->b2 = w + p[op->b2].offset;
+        if (op->alpha >= 0) l->alpha = w[p[op->alpha].offset];
+    }
+    nn_chain_desc d = {r->input.n, r->input.c, r->input.h, r->input.w, r->chain_layers,
+                       net->nops, precision, first};
+    nn_chain *c = NULL;
+    bcae_status s = r->e->ops->chain_create(r->e, &d, &c, err);
+    if (s) return s;
+    if (r->chain) r->e->ops->chain_destroy(r->chain);
+    r->chain = c;
+    return BCAE_OK;
+}
+
+void bcae2d_runner_calibrate(bcae2d_runner *r)
+{
+    if (r->chain) r->e->ops->chain_calibrate(r->chain, &r->input);
+}
+
+bcae_status bcae2d_runner_finish(bcae2d_runner *r, bcae_error *err)
+{
+    return r->chain ? r->e->ops->chain_finish(r->chain, err) : BCAE_OK;
+}
 
 void bcae2d_runner_decode(bcae2d_runner *r)
 {

@@ -40,6 +40,17 @@ const nn_tensor *bcae2d_runner_seg_logit(const bcae2d_runner *r);
 const nn_tensor *bcae2d_runner_reg_raw(const bcae2d_runner *r);
 
 void bcae2d_runner_encode(bcae2d_runner *r);
+
+/* Inference runners: run the encoder as one planned chain from now on (the
+ * first convolution and pooling fused and computed sparsely, fused residual
+ * tails, the given precision; see nn_chain_desc). The weights are read now:
+ * call again after they change. An INT8 chain must then see calibration
+ * inputs (fill the input tensor, call bcae2d_runner_calibrate, repeat) and
+ * be finished with bcae2d_runner_finish before encoding. */
+bcae_status bcae2d_runner_use_chain(bcae2d_runner *r, bcae_precision precision,
+                                    nn_first_layer first, bcae_error *err);
+void bcae2d_runner_calibrate(bcae2d_runner *r);
+bcae_status bcae2d_runner_finish(bcae2d_runner *r, bcae_error *err);
 void bcae2d_runner_decode(bcae2d_runner *r);
 
 /* Loss sums of the last forward pass against the input (SPEC section 4). */

@@ -59,6 +59,39 @@ typedef struct nn_loss_sums {
     double true_pos;
 } nn_loss_sums;
 
+/* An inference-only chain of layers planned as one unit (the encoders):
+ * the backend may fuse layers, keep activations in its own layout and in
+ * reduced precision, and compute the first layer sparsely. Weights are
+ * taken once, at create; a chain never sees new weights (re-create it).
+ *
+ * The BCAE-2D encoder form is what the CPU backend supports: layer 0 a
+ * convolution (16 -> C, odd k, pad (k-1)/2, no activation), layer 1 a
+ * pooling, then pooling and residual layers. */
+typedef enum nn_layer_kind { NN_LAYER_CONV, NN_LAYER_POOL2, NN_LAYER_RESIDUAL } nn_layer_kind;
+
+typedef struct nn_layer {
+    nn_layer_kind kind;
+    int cin, cout, k, pad; /* convolutions (stride 1); residual: both convs */
+    const float *w, *b;    /* plain OIHW and O; residual: conv1 */
+    const float *w2, *b2;  /* residual: conv2 */
+    float alpha;           /* residual: the ReZero scalar */
+} nn_layer;
+
+typedef enum nn_first_layer {
+    NN_FIRST_SPARSE = 0, /* scatter the non-zero inputs (exact; the default) */
+    NN_FIRST_DENSE = 1   /* one dense strided convolution (fp32 only; a check) */
+} nn_first_layer;
+
+typedef struct nn_chain_desc {
+    int n, c, h, w; /* input tensor */
+    const nn_layer *layers;
+    int nlayers;
+    bcae_precision precision;
+    nn_first_layer first;
+} nn_chain_desc;
+
+typedef struct nn_chain nn_chain;
+
 typedef struct nn_ops {
     const char *name;
     void (*destroy)(nn_engine *e);
@@ -126,6 +159,18 @@ typedef struct nn_ops {
                                float shift, float scale, float threshold, float gamma,
                                float eps, float coef, nn_tensor *dseg_logit,
                                nn_tensor *dreg_raw);
+
+    /* Inference chains (see nn_chain_desc). An INT8 chain is created
+     * uncalibrated: feed it representative inputs with chain_calibrate
+     * (it runs them in fp32 and records each activation's range), then
+     * chain_finish plans the int8 form. For other precisions both are
+     * no-ops. chain_forward: y = chain(x), y of the last layer's shape. */
+    bcae_status (*chain_create)(nn_engine *e, const nn_chain_desc *d, nn_chain **out,
+                                bcae_error *err);
+    void (*chain_destroy)(nn_chain *c);
+    void (*chain_calibrate)(nn_chain *c, const nn_tensor *x);
+    bcae_status (*chain_finish)(nn_chain *c, bcae_error *err);
+    void (*chain_forward)(nn_chain *c, const nn_tensor *x, nn_tensor *y);
 } nn_ops;
 
 struct nn_engine {

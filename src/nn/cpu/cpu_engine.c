@@ -51,6 +51,11 @@ static const nn_ops CPU_OPS = {
     .bcae_heads = cpu_bcae_heads,
     .bcae_loss_sums = cpu_bcae_loss_sums,
     .bcae_loss_backward = cpu_bcae_loss_backward,
+    .chain_create = cpu_chain_create,
+    .chain_destroy = cpu_chain_destroy,
+    .chain_calibrate = cpu_chain_calibrate,
+    .chain_finish = cpu_chain_finish,
+    .chain_forward = cpu_chain_forward,
 };
 
 bcae_status nn_cpu_engine_create(int threads, nn_engine **out, bcae_error *err)

@@ -43,6 +43,14 @@ void cpu_conv_backward_data(nn_conv *c, const nn_tensor *dy, nn_tensor *dx);
 void cpu_conv_backward_weights(nn_conv *c, const nn_tensor *x, const nn_tensor *dy,
                                float *dweight, float *dbias);
 
+/* cpu_chain.c: inference chains (the fused encoder). */
+bcae_status cpu_chain_create(nn_engine *e, const nn_chain_desc *d, nn_chain **out,
+                             bcae_error *err);
+void cpu_chain_destroy(nn_chain *c);
+void cpu_chain_calibrate(nn_chain *c, const nn_tensor *x);
+bcae_status cpu_chain_finish(nn_chain *c, bcae_error *err);
+void cpu_chain_forward(nn_chain *c, const nn_tensor *x, nn_tensor *y);
+
 /* cpu_kernels.c: layout transfers, pooling, upsampling, activations. */
 void cpu_from_nchw(nn_engine *e, const float *host, nn_tensor *t);
 void cpu_to_nchw(nn_engine *e, const nn_tensor *t, float *host);

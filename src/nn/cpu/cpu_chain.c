@@ -1,0 +1,824 @@
+/*
+ * Inference chains on the CPU: the BCAE-2D encoder planned as one unit.
+ *
+ * What is different from running the layers one by one (src/model/runner.c)
+ *  - The first convolution and the AvgPool after it are one layer: both are
+ *    linear, so together they are a convolution with kernel k + 1, stride 2
+ *    and the same padding, whose kernel is the k x k kernel convolved with a
+ *    2 x 2 box of 1/4 (SPEC section 6). It is computed by scattering each
+ *    non-zero input voxel into the (k+1)/2 x (k+1)/2 outputs it touches
+ *    (~89% of the input is zero), or, as a check, densely by oneDNN.
+ *  - A residual block is two oneDNN convolutions and nothing else: conv1
+ *    with LeakyReLU fused, conv2 with the whole ReZero tail fused as
+ *    post-ops [linear(alpha), sum, LeakyReLU] writing over the block's
+ *    input (which only it reads): y = lrelu(alpha * conv2(a1) + x).
+ *  - Activations are NHWC in the chain's precision: oneDNN's fast kernels
+ *    for that post-op chain (brgconv) want NHWC; with the blocked layout the
+ *    sum-after-linear chain falls back to the reference kernel. Only the
+ *    final reorder writes the engine's layout (nChw16c, fp32).
+ *
+ * Precisions
+ *  - FP32: everything fp32.
+ *  - BF16: bf16 activations and weights, fp32 accumulation and bias; the
+ *    sparse first layer computes in fp32 and rounds its output to bf16.
+ *  - INT8: s8 activations (LeakyReLU leaves negatives, so not u8), s8
+ *    weights with one scale per output channel (max |w| / 127), s32
+ *    accumulation. Each activation's scale is max |a| / 127 over the
+ *    calibration inputs, measured by running them through an fp32 twin of
+ *    the chain. oneDNN 2.6 computes an int8 convolution as
+ *    post_ops(oscale * (acc + bias)) (checked: the bias is in accumulator
+ *    units), so bias_q = b / (s_in * s_w) and oscale = s_in * s_w / s_out;
+ *    conv2's sum post-op rescales the block input by s_x / s_out. Pooling
+ *    keeps its input's scale (an average stays in range).
+ *
+ * Threads as in cpu_conv.c: the engine's count is set around creation and
+ * every execution, the caller's ICV restored after.
+ */
+#include <math.h>
+#include <omp.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <dnnl_debug.h>
+
+#include "core/error.h"
+#include "nn/cpu/cpu_internal.h"
+
+enum { CHAIN_ALIGN = 64, CHAIN_BUFFERS = 3 };
+
+typedef enum step_kind {
+    STEP_FIRST_SPARSE,
+    STEP_FIRST_DENSE,
+    STEP_POOL,
+    STEP_CONV1, /* residual conv1: buffer -> tmp */
+    STEP_CONV2, /* residual conv2: tmp -> buffer, in place with the tail */
+    STEP_OUT    /* buffer -> y (fp32, engine layout) */
+} step_kind;
+
+typedef struct chain_step {
+    step_kind kind;
+    int c, h, w;         /* output shape */
+    int src_buf, dst_buf; /* chain buffers; -1: the caller's x / y */
+    dnnl_primitive_t prim;
+    dnnl_memory_t scratch, src, dst, wei, bias;
+    float scale_out; /* int8: the output's scale */
+} chain_step;
+
+struct nn_chain {
+    nn_chain_desc d;
+    nn_layer *layers; /* copy of the descriptor's array (pointers into the caller's weights) */
+    int threads;
+    dnnl_engine_t engine;
+    dnnl_stream_t stream;
+    nn_engine *owner;
+    dnnl_data_type_t dt;
+    size_t elem;
+
+    chain_step *steps;
+    int nsteps;
+    void *buf[CHAIN_BUFFERS];
+    void *scratch_buf;
+
+    /* The sparse first layer: fused kernel [cin][K][K][cout], bias, and one
+     * accumulator row per thread. */
+    int K, P, cin0, cout0;
+    float *w_first, *b_first, *acc;
+
+    /* INT8: the fp32 twin used for calibration and the ranges it saw; until
+     * chain_finish the chain has no steps of its own. */
+    nn_chain *twin;
+    float *amax; /* one per step; non-NULL in a recording (twin) chain */
+    int calibrated;
+};
+
+/* ---- small helpers ---------------------------------------------------------------- */
+
+static bcae_status chain_fail(bcae_error *err, const char *what, dnnl_status_t st)
+{
+    bcae_status code = st == dnnl_unimplemented    ? BCAE_ERR_UNSUPPORTED
+                       : st == dnnl_out_of_memory ? BCAE_ERR_OUT_OF_MEMORY
+                                                   : BCAE_ERR_INTERNAL;
+    return bcae_fail(err, code, "encoder chain: %s: oneDNN: %s", what, dnnl_status2str(st));
+}
+
+static uint16_t f32_to_bf16(float f)
+{
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    if ((u & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((u >> 16) | 0x40); /* quiet NaN */
+    u += 0x7fffu + ((u >> 16) & 1u); /* round to nearest even */
+    return (uint16_t)(u >> 16);
+}
+
+static int8_t f32_to_s8(float f)
+{
+    float r = nearbyintf(f);
+    if (r > 127.0f) return 127;
+    if (r < -128.0f) return -128;
+    if (r != r) return 0;
+    return (int8_t)r;
+}
+
+static size_t step_elems(const nn_chain *c, const chain_step *s)
+{
+    return (size_t)c->d.n * (size_t)s->c * (size_t)s->h * (size_t)s->w;
+}
+
+static int run_prim(nn_chain *c, chain_step *s, dnnl_exec_arg_t *args, int nargs)
+{
+    if (s->scratch) args[nargs++] = (dnnl_exec_arg_t){DNNL_ARG_SCRATCHPAD, s->scratch};
+    int saved = omp_get_max_threads();
+    omp_set_num_threads(c->threads);
+    dnnl_status_t st = dnnl_primitive_execute(s->prim, c->stream, nargs, args);
+    if (st == dnnl_success) st = dnnl_stream_wait(c->stream);
+    omp_set_num_threads(saved);
+    return st == dnnl_success;
+}
+
+/* ---- the sparse first layer -------------------------------------------------------- */
+
+/* Fused kernel of conv(k, pad) followed by AvgPool2d(2): K = k + 1,
+ * wf[ja][jz] = 1/4 sum_{a,b in {0,1}} w[ja - a][jz - b] (indices inside the
+ * k x k kernel), stored [cin][K][K][cout] for the scatter. */
+static void fuse_first_weights(nn_chain *c, const nn_layer *l)
+{
+    const int k = l->k, K = k + 1, ci = l->cin, co = l->cout;
+    for (int o = 0; o < co; o++)
+        for (int i = 0; i < ci; i++)
+            for (int ja = 0; ja < K; ja++)
+                for (int jz = 0; jz < K; jz++) {
+                    double s = 0.0;
+                    for (int a = 0; a < 2; a++)
+                        for (int b = 0; b < 2; b++) {
+                            int y = ja - a, x = jz - b;
+                            if (y >= 0 && y < k && x >= 0 && x < k)
+                                s += l->w[(((size_t)o * (size_t)ci + (size_t)i) * (size_t)k +
+                                           (size_t)y) * (size_t)k + (size_t)x];
+                        }
+                    c->w_first[(((size_t)i * (size_t)K + (size_t)ja) * (size_t)K + (size_t)jz) *
+                                   (size_t)co + (size_t)o] = (float)(0.25 * s);
+                }
+    memcpy(c->b_first, l->b, (size_t)co * sizeof(float));
+}
+
+/* One output row: acc[q][o] over the K input rows it sees. CO is the output
+ * width, a compile-time 32 in the common case so the o-loops vectorise. */
+static inline void sparse_row(const float *restrict x, const float *restrict wf,
+                              const float *restrict bias, float *restrict acc, int H, int W,
+                              int CI, int K, int P, int p, int Wo, const int CO)
+{
+    for (int q = 0; q < Wo; q++)
+        for (int o = 0; o < CO; o++) acc[(size_t)q * (size_t)CO + (size_t)o] = bias[o];
+    for (int ja = 0; ja < K; ja++) {
+        int a = 2 * p + ja - P;
+        if (a < 0 || a >= H) continue;
+        const float *row = x + (size_t)a * (size_t)W * (size_t)CI;
+        for (int z = 0; z < W; z++) {
+            const float *v = row + (size_t)z * (size_t)CI;
+            int any = 0;
+            for (int i = 0; i < CI; i++) any |= v[i] != 0.0f;
+            if (!any) continue;
+            /* Outputs q with 2q + jz - P = z: jz of z's parity class. */
+            int jz0 = (z + P) & 1;
+            for (int i = 0; i < CI; i++) {
+                float xv = v[i];
+                if (xv == 0.0f) continue;
+                const float *wrow = wf + ((size_t)i * (size_t)K + (size_t)ja) * (size_t)K * (size_t)CO;
+                for (int jz = jz0; jz < K; jz += 2) {
+                    int q = (z + P - jz) / 2;
+                    if (q < 0 || q >= Wo) continue;
+                    const float *wv = wrow + (size_t)jz * (size_t)CO;
+                    float *dst = acc + (size_t)q * (size_t)CO;
+                    for (int o = 0; o < CO; o++) dst[o] += xv * wv[o];
+                }
+            }
+        }
+    }
+}
+
+__attribute__((target_clones("avx512f", "avx2", "default"))) static void
+sparse_row32(const float *x, const float *wf, const float *bias, float *acc, int H, int W, int CI,
+             int K, int P, int p, int Wo)
+{
+    sparse_row(x, wf, bias, acc, H, W, CI, K, P, p, Wo, 32);
+}
+
+static void sparse_row_any(const float *x, const float *wf, const float *bias, float *acc, int H,
+                           int W, int CI, int K, int P, int p, int Wo, int CO)
+{
+    sparse_row(x, wf, bias, acc, H, W, CI, K, P, p, Wo, CO);
+}
+
+static void run_sparse_first(nn_chain *c, chain_step *s, const float *x)
+{
+    const int H = c->d.h, W = c->d.w, CI = c->cin0, CO = c->cout0, Ho = s->h, Wo = s->w;
+    const int K = c->K, P = c->P, N = c->d.n;
+    const dnnl_data_type_t dt = c->dt;
+    const float inv = dt == dnnl_s8 ? 1.0f / s->scale_out : 1.0f;
+    void *out = c->buf[s->dst_buf];
+#pragma omp parallel for num_threads(c->threads) schedule(dynamic, 1) collapse(2)
+    for (int n = 0; n < N; n++)
+        for (int p = 0; p < Ho; p++) {
+            float *acc = c->acc + (size_t)omp_get_thread_num() * (size_t)Wo * (size_t)CO;
+            const float *xn = x + (size_t)n * (size_t)H * (size_t)W * (size_t)CI;
+            if (CO == 32)
+                sparse_row32(xn, c->w_first, c->b_first, acc, H, W, CI, K, P, p, Wo);
+            else
+                sparse_row_any(xn, c->w_first, c->b_first, acc, H, W, CI, K, P, p, Wo, CO);
+            size_t base = (((size_t)n * (size_t)Ho + (size_t)p) * (size_t)Wo) * (size_t)CO;
+            size_t cnt = (size_t)Wo * (size_t)CO;
+            if (dt == dnnl_f32) {
+                memcpy((float *)out + base, acc, cnt * sizeof(float));
+            } else if (dt == dnnl_bf16) {
+                uint16_t *o = (uint16_t *)out + base;
+                for (size_t i = 0; i < cnt; i++) o[i] = f32_to_bf16(acc[i]);
+            } else {
+                int8_t *o = (int8_t *)out + base;
+                for (size_t i = 0; i < cnt; i++) o[i] = f32_to_s8(acc[i] * inv);
+            }
+        }
+}
+
+/* ---- planning ---------------------------------------------------------------------- */
+
+static dnnl_status_t make_attr(dnnl_primitive_attr_t *attr)
+{
+    dnnl_status_t st = dnnl_primitive_attr_create(attr);
+    if (st == dnnl_success) st = dnnl_primitive_attr_set_scratchpad_mode(*attr, dnnl_scratchpad_mode_user);
+    return st;
+}
+
+static dnnl_status_t md_nhwc(dnnl_memory_desc_t *md, int n, int ch, int h, int w,
+                             dnnl_data_type_t dt)
+{
+    const dnnl_dims_t dims = {n, ch, h, w};
+    return dnnl_memory_desc_init_by_tag(md, 4, dims, dt, dnnl_nhwc);
+}
+
+static size_t scratch_size(const_dnnl_primitive_desc_t pd)
+{
+    const dnnl_memory_desc_t *md = dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0);
+    return md ? dnnl_memory_desc_get_size(md) : 0;
+}
+
+/* The int8 scale of a step's input (the previous step's output). */
+static float scale_in(const nn_chain *c, int i)
+{
+    return i > 0 ? c->steps[i - 1].scale_out : 1.0f;
+}
+
+/* Weights of a convolution in the primitive's format: plain OIHW f32 (or,
+ * for int8, s8 with per-channel scales in wscale) reordered once. */
+static dnnl_status_t load_weights(nn_chain *c, chain_step *s, const_dnnl_primitive_desc_t pd,
+                                  const float *w, int co, int ci, int k, float *wscale)
+{
+    dnnl_status_t st;
+    const dnnl_dims_t wd = {co, ci, k, k};
+    size_t count = (size_t)co * (size_t)ci * (size_t)k * (size_t)k, per = count / (size_t)co;
+    dnnl_memory_desc_t plain_md;
+    dnnl_data_type_t wdt = c->dt == dnnl_s8 ? dnnl_s8 : dnnl_f32;
+    st = dnnl_memory_desc_init_by_tag(&plain_md, 4, wd, wdt, dnnl_oihw);
+    if (st != dnnl_success) return st;
+    void *plain = malloc(count * (wdt == dnnl_s8 ? 1 : 4));
+    if (!plain) return dnnl_out_of_memory;
+    if (wdt == dnnl_s8) {
+        for (int o = 0; o < co; o++) {
+            float m = 0.0f;
+            for (size_t j = 0; j < per; j++) m = fmaxf(m, fabsf(w[(size_t)o * per + j]));
+            wscale[o] = m > 0.0f ? m / 127.0f : 1.0f;
+            for (size_t j = 0; j < per; j++)
+                ((int8_t *)plain)[(size_t)o * per + j] = f32_to_s8(w[(size_t)o * per + j] / wscale[o]);
+        }
+    } else {
+        memcpy(plain, w, count * sizeof(float));
+    }
+    const dnnl_memory_desc_t *want = dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
+    dnnl_memory_t from = NULL;
+    dnnl_primitive_desc_t rpd = NULL;
+    dnnl_primitive_t r = NULL;
+    st = dnnl_memory_create(&s->wei, want, c->engine, DNNL_MEMORY_ALLOCATE);
+    if (st == dnnl_success) st = dnnl_memory_create(&from, &plain_md, c->engine, plain);
+    if (st == dnnl_success)
+        st = dnnl_reorder_primitive_desc_create(&rpd, &plain_md, c->engine, want, c->engine, NULL);
+    if (st == dnnl_success) st = dnnl_primitive_create(&r, rpd);
+    if (st == dnnl_success) {
+        dnnl_exec_arg_t args[2] = {{DNNL_ARG_FROM, from}, {DNNL_ARG_TO, s->wei}};
+        st = dnnl_primitive_execute(r, c->stream, 2, args);
+        if (st == dnnl_success) st = dnnl_stream_wait(c->stream);
+    }
+    if (r) dnnl_primitive_destroy(r);
+    if (rpd) dnnl_primitive_desc_destroy(rpd);
+    if (from) dnnl_memory_destroy(from);
+    free(plain);
+    return st;
+}
+
+static dnnl_status_t load_bias(nn_chain *c, chain_step *s, const float *b, int co,
+                               const float *wscale, float sin)
+{
+    const dnnl_dims_t bd = {co};
+    dnnl_memory_desc_t md;
+    dnnl_status_t st = dnnl_memory_desc_init_by_tag(&md, 1, bd, dnnl_f32, dnnl_x);
+    if (st == dnnl_success) st = dnnl_memory_create(&s->bias, &md, c->engine, DNNL_MEMORY_ALLOCATE);
+    void *h = NULL;
+    if (st == dnnl_success) st = dnnl_memory_get_data_handle(s->bias, &h);
+    if (st != dnnl_success) return st;
+    float *dst = h;
+    for (int o = 0; o < co; o++) dst[o] = wscale ? b[o] / (sin * wscale[o]) : b[o];
+    return dnnl_success;
+}
+
+/* Plans a convolution step: src buffer -> dst buffer (or in place for
+ * conv2), weights loaded, post-ops per kind. */
+static bcae_status plan_conv(nn_chain *c, int i, const nn_layer *l, int second, int stride,
+                             const float *w, const float *b, int k, int pad, int cin, int hin,
+                             int win, dnnl_memory_desc_t *src_md, bcae_error *err)
+{
+    chain_step *s = &c->steps[i];
+    const int n = c->d.n, co = s->c;
+    dnnl_status_t st;
+    const char *what = "convolution";
+    dnnl_memory_desc_t dst_md, w_md, b_md;
+    dnnl_primitive_attr_t attr = NULL;
+    dnnl_post_ops_t ops = NULL;
+    dnnl_primitive_desc_t pd = NULL;
+    float *wscale = NULL, *oscale = NULL;
+    (void)hin;
+    (void)win;
+    const dnnl_dims_t wd = {co, cin, k, k}, bd = {co}, strides = {stride, stride}, pads = {pad, pad};
+    dnnl_data_type_t wdt = c->dt == dnnl_f32 ? dnnl_f32 : c->dt == dnnl_bf16 ? dnnl_bf16 : dnnl_s8;
+    st = md_nhwc(&dst_md, n, co, s->h, s->w, c->dt);
+    if (st == dnnl_success) st = dnnl_memory_desc_init_by_tag(&w_md, 4, wd, wdt, dnnl_format_tag_any);
+    if (st == dnnl_success) st = dnnl_memory_desc_init_by_tag(&b_md, 1, bd, dnnl_f32, dnnl_x);
+    if (st == dnnl_success) st = make_attr(&attr);
+    if (st == dnnl_success) st = dnnl_post_ops_create(&ops);
+    if (st != dnnl_success) goto done;
+
+    float sin = scale_in(c, i), sprev = 1.0f;
+    if (c->dt == dnnl_s8) {
+        wscale = malloc((size_t)co * sizeof(float));
+        oscale = malloc((size_t)co * sizeof(float));
+        if (!wscale || !oscale) {
+            st = dnnl_out_of_memory;
+            goto done;
+        }
+        /* conv2 works in place on the block input, whose scale is that of
+         * the step before conv1. */
+        if (second) sprev = scale_in(c, i - 1);
+    }
+    if (l && l->kind == NN_LAYER_RESIDUAL) {
+        if (second) {
+            st = dnnl_post_ops_append_eltwise(ops, 1.0f, dnnl_eltwise_linear, l->alpha, 0.0f);
+            if (st == dnnl_success)
+                st = dnnl_post_ops_append_sum(ops, c->dt == dnnl_s8 ? sprev / s->scale_out : 1.0f);
+        }
+        if (st == dnnl_success)
+            st = dnnl_post_ops_append_eltwise(ops, 1.0f, dnnl_eltwise_relu, NN_LEAKY_SLOPE, 0.0f);
+        if (st == dnnl_success) st = dnnl_primitive_attr_set_post_ops(attr, ops);
+    }
+    if (st != dnnl_success) goto done;
+
+    /* Output scales need the weight scales: quantise the weights first
+     * into a throwaway descriptor-independent form, then plan. */
+    if (c->dt == dnnl_s8) {
+        size_t per = (size_t)cin * (size_t)k * (size_t)k;
+        for (int o = 0; o < co; o++) {
+            float m = 0.0f;
+            for (size_t j = 0; j < per; j++) m = fmaxf(m, fabsf(w[(size_t)o * per + j]));
+            wscale[o] = m > 0.0f ? m / 127.0f : 1.0f;
+            oscale[o] = sin * wscale[o] / s->scale_out;
+        }
+        st = dnnl_primitive_attr_set_output_scales(attr, co, 1 << 1, oscale);
+        if (st != dnnl_success) goto done;
+    }
+
+    what = "convolution plan";
+    dnnl_convolution_desc_t cd;
+    st = dnnl_convolution_forward_desc_init(&cd, dnnl_forward_inference, dnnl_convolution_direct,
+                                            src_md, &w_md, &b_md, &dst_md, strides, pads, pads);
+    if (st == dnnl_success) st = dnnl_primitive_desc_create(&pd, &cd, attr, c->engine, NULL);
+    if (st == dnnl_success) st = dnnl_primitive_create(&s->prim, pd);
+    what = "convolution weights";
+    if (st == dnnl_success) st = load_weights(c, s, pd, w, co, cin, k, wscale);
+    if (st == dnnl_success) st = load_bias(c, s, b, co, c->dt == dnnl_s8 ? wscale : NULL, sin);
+    what = "convolution memory";
+    if (st == dnnl_success) st = dnnl_memory_create(&s->src, src_md, c->engine, DNNL_MEMORY_NONE);
+    if (st == dnnl_success) st = dnnl_memory_create(&s->dst, &dst_md, c->engine, DNNL_MEMORY_NONE);
+    if (st == dnnl_success && scratch_size(pd) > 0) {
+        const dnnl_memory_desc_t *smd = dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0);
+        st = dnnl_memory_create(&s->scratch, smd, c->engine, DNNL_MEMORY_NONE);
+    }
+done:
+    if (pd) dnnl_primitive_desc_destroy(pd);
+    if (ops) dnnl_post_ops_destroy(ops);
+    if (attr) dnnl_primitive_attr_destroy(attr);
+    free(wscale);
+    free(oscale);
+    return st == dnnl_success ? BCAE_OK : chain_fail(err, what, st);
+}
+
+/* The step list: shapes, buffers and (for int8) each output's scale. */
+static bcae_status lay_out_steps(nn_chain *c, bcae_error *err)
+{
+    const nn_chain_desc *d = &c->d;
+    int cap = 2 * d->nlayers + 2;
+    c->steps = calloc((size_t)cap, sizeof *c->steps);
+    if (!c->steps) return bcae_fail(err, BCAE_ERR_OUT_OF_MEMORY, "encoder chain: out of memory");
+    int cur = 0, ch = d->layers[0].cout, h = d->h / 2, w = d->w / 2, ns = 0;
+    chain_step *s = &c->steps[ns++];
+    s->kind = d->first == NN_FIRST_DENSE ? STEP_FIRST_DENSE : STEP_FIRST_SPARSE;
+    s->c = ch, s->h = h, s->w = w, s->src_buf = -1, s->dst_buf = cur;
+    for (int li = 2; li < d->nlayers; li++) {
+        const nn_layer *l = &d->layers[li];
+        if (l->kind == NN_LAYER_POOL2) {
+            s = &c->steps[ns++];
+            h /= 2, w /= 2;
+            s->kind = STEP_POOL, s->c = ch, s->h = h, s->w = w;
+            s->src_buf = cur, s->dst_buf = 1 - cur;
+            cur = 1 - cur;
+        } else {
+            s = &c->steps[ns++];
+            s->kind = STEP_CONV1, s->c = ch, s->h = h, s->w = w, s->src_buf = cur, s->dst_buf = 2;
+            s = &c->steps[ns++];
+            s->kind = STEP_CONV2, s->c = ch, s->h = h, s->w = w, s->src_buf = 2, s->dst_buf = cur;
+        }
+    }
+    s = &c->steps[ns++];
+    s->kind = STEP_OUT, s->c = ch, s->h = h, s->w = w, s->src_buf = cur, s->dst_buf = -1;
+    c->nsteps = ns;
+    for (int i = 0; i < ns; i++) {
+        chain_step *t = &c->steps[i];
+        if (t->kind == STEP_POOL || t->kind == STEP_OUT) t->scale_out = scale_in(c, i);
+        else if (c->dt == dnnl_s8) t->scale_out = c->twin->amax[i] > 0.0f ? c->twin->amax[i] / 127.0f : 1.0f;
+        else t->scale_out = 1.0f;
+    }
+    return BCAE_OK;
+}
+
+static bcae_status plan_steps(nn_chain *c, bcae_error *err)
+{
+    const nn_chain_desc *d = &c->d;
+    bcae_status rc = lay_out_steps(c, err);
+    if (rc) return rc;
+    size_t most = 0;
+    for (int i = 0; i < c->nsteps; i++) {
+        size_t e = step_elems(c, &c->steps[i]);
+        if (e > most) most = e;
+    }
+    size_t bytes = (most * c->elem + CHAIN_ALIGN - 1) / CHAIN_ALIGN * CHAIN_ALIGN;
+    for (int b = 0; b < CHAIN_BUFFERS; b++) {
+        c->buf[b] = aligned_alloc(CHAIN_ALIGN, bytes);
+        if (!c->buf[b]) return bcae_fail(err, BCAE_ERR_OUT_OF_MEMORY, "encoder chain: out of memory");
+    }
+
+    const nn_layer *first = &d->layers[0];
+    c->K = first->k + 1;
+    c->P = first->pad;
+    c->cin0 = first->cin;
+    c->cout0 = first->cout;
+    size_t wf = (size_t)c->cin0 * (size_t)c->K * (size_t)c->K * (size_t)c->cout0;
+    c->w_first = malloc(wf * sizeof(float));
+    c->b_first = malloc((size_t)c->cout0 * sizeof(float));
+    c->acc = aligned_alloc(CHAIN_ALIGN, ((size_t)c->threads * (size_t)(d->w / 2) *
+                                             (size_t)c->cout0 * sizeof(float) + CHAIN_ALIGN - 1) /
+                                            CHAIN_ALIGN * CHAIN_ALIGN);
+    if (!c->w_first || !c->b_first || !c->acc)
+        return bcae_fail(err, BCAE_ERR_OUT_OF_MEMORY, "encoder chain: out of memory");
+    fuse_first_weights(c, first);
+
+    dnnl_status_t st = dnnl_success;
+    int li = 2; /* the layer the next step comes from */
+    size_t scratch = 0;
+    for (int i = 0; i < c->nsteps && !rc; i++) {
+        chain_step *s = &c->steps[i];
+        chain_step *prev = i > 0 ? &c->steps[i - 1] : NULL;
+        dnnl_memory_desc_t src_md, dst_md;
+        switch (s->kind) {
+        case STEP_FIRST_SPARSE: break;
+        case STEP_FIRST_DENSE: {
+            /* The input as oneDNN sees it: for 16 channels the engine's
+             * nChw16c is NHWC. */
+            st = md_nhwc(&src_md, d->n, d->c, d->h, d->w, dnnl_f32);
+            if (st != dnnl_success) return chain_fail(err, "input descriptor", st);
+            /* A dense layer over the fused kernel in plain OIHW. */
+            size_t K = (size_t)c->K, ci = (size_t)c->cin0, co = (size_t)c->cout0;
+            float *w = malloc(co * ci * K * K * sizeof(float));
+            if (!w) return bcae_fail(err, BCAE_ERR_OUT_OF_MEMORY, "encoder chain: out of memory");
+            for (size_t o = 0; o < co; o++)
+                for (size_t ic = 0; ic < ci; ic++)
+                    for (size_t y = 0; y < K; y++)
+                        for (size_t x = 0; x < K; x++)
+                            w[((o * ci + ic) * K + y) * K + x] = c->w_first[((ic * K + y) * K + x) * co + o];
+            rc = plan_conv(c, i, NULL, 0, 2, w, c->b_first, c->K, c->P, c->cin0, d->h, d->w,
+                           &src_md, err);
+            free(w);
+            break;
+        }
+        case STEP_POOL: {
+            li++;
+            dnnl_pooling_desc_t pdsc;
+            dnnl_primitive_attr_t attr = NULL;
+            dnnl_primitive_desc_t pd = NULL;
+            const dnnl_dims_t k2 = {2, 2}, zero = {0, 0};
+            st = md_nhwc(&src_md, d->n, prev->c, prev->h, prev->w, c->dt);
+            if (st == dnnl_success) st = md_nhwc(&dst_md, d->n, s->c, s->h, s->w, c->dt);
+            if (st == dnnl_success) st = make_attr(&attr);
+            if (st == dnnl_success)
+                st = dnnl_pooling_forward_desc_init(&pdsc, dnnl_forward_inference,
+                                                    dnnl_pooling_avg_exclude_padding, &src_md,
+                                                    &dst_md, k2, k2, zero, zero);
+            if (st == dnnl_success) st = dnnl_primitive_desc_create(&pd, &pdsc, attr, c->engine, NULL);
+            if (st == dnnl_success) st = dnnl_primitive_create(&s->prim, pd);
+            if (st == dnnl_success) st = dnnl_memory_create(&s->src, &src_md, c->engine, DNNL_MEMORY_NONE);
+            if (st == dnnl_success) st = dnnl_memory_create(&s->dst, &dst_md, c->engine, DNNL_MEMORY_NONE);
+            if (st == dnnl_success && scratch_size(pd) > 0)
+                st = dnnl_memory_create(&s->scratch, dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0),
+                                        c->engine, DNNL_MEMORY_NONE);
+            if (st == dnnl_success && scratch_size(pd) > scratch) scratch = scratch_size(pd);
+            if (pd) dnnl_primitive_desc_destroy(pd);
+            if (attr) dnnl_primitive_attr_destroy(attr);
+            if (st != dnnl_success) return chain_fail(err, "pooling", st);
+            break;
+        }
+        case STEP_CONV1:
+        case STEP_CONV2: {
+            const nn_layer *l = &d->layers[li];
+            int second = s->kind == STEP_CONV2;
+            st = md_nhwc(&src_md, d->n, prev->c, prev->h, prev->w, c->dt);
+            if (st != dnnl_success) return chain_fail(err, "descriptor", st);
+            rc = plan_conv(c, i, l, second, 1, second ? l->w2 : l->w, second ? l->b2 : l->b, l->k,
+                           l->pad, l->cin, prev->h, prev->w, &src_md, err);
+            if (second) li++;
+            break;
+        }
+        case STEP_OUT: {
+            /* Reorder to the engine's fp32 layout, undoing the int8 scale. */
+            dnnl_primitive_attr_t attr = NULL;
+            dnnl_primitive_desc_t pd = NULL;
+            const dnnl_dims_t dims = {d->n, s->c, s->h, s->w};
+            st = md_nhwc(&src_md, d->n, s->c, s->h, s->w, c->dt);
+            if (st == dnnl_success)
+                st = dnnl_memory_desc_init_by_tag(&dst_md, 4, dims, dnnl_f32,
+                                                  cpu_block(s->c) == 16 ? dnnl_nChw16c
+                                                  : cpu_block(s->c) == 8 ? dnnl_nChw8c
+                                                                         : dnnl_nchw);
+            if (st == dnnl_success) st = make_attr(&attr);
+            if (st == dnnl_success && c->dt == dnnl_s8)
+                st = dnnl_primitive_attr_set_output_scales(attr, 1, 0, &s->scale_out);
+            if (st == dnnl_success)
+                st = dnnl_reorder_primitive_desc_create(&pd, &src_md, c->engine, &dst_md, c->engine, attr);
+            if (st == dnnl_success) st = dnnl_primitive_create(&s->prim, pd);
+            if (st == dnnl_success) st = dnnl_memory_create(&s->src, &src_md, c->engine, DNNL_MEMORY_NONE);
+            if (st == dnnl_success) st = dnnl_memory_create(&s->dst, &dst_md, c->engine, DNNL_MEMORY_NONE);
+            if (st == dnnl_success && scratch_size(pd) > 0)
+                st = dnnl_memory_create(&s->scratch, dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0),
+                                        c->engine, DNNL_MEMORY_NONE);
+            if (st == dnnl_success && scratch_size(pd) > scratch) scratch = scratch_size(pd);
+            if (pd) dnnl_primitive_desc_destroy(pd);
+            if (attr) dnnl_primitive_attr_destroy(attr);
+            if (st != dnnl_success) return chain_fail(err, "output reorder", st);
+            break;
+        }
+        }
+        if (!rc && s->scratch) {
+            const dnnl_memory_desc_t *md;
+            dnnl_memory_get_memory_desc(s->scratch, &md);
+            size_t sz = dnnl_memory_desc_get_size(md);
+            if (sz > scratch) scratch = sz;
+        }
+    }
+    if (rc) return rc;
+    if (scratch > 0) {
+        c->scratch_buf = aligned_alloc(CHAIN_ALIGN, (scratch + CHAIN_ALIGN - 1) / CHAIN_ALIGN * CHAIN_ALIGN);
+        if (!c->scratch_buf) return bcae_fail(err, BCAE_ERR_OUT_OF_MEMORY, "encoder chain: out of memory");
+    }
+    /* Point every step at its buffers once: they never move. */
+    for (int i = 0; i < c->nsteps; i++) {
+        chain_step *s = &c->steps[i];
+        if (s->scratch) dnnl_memory_set_data_handle(s->scratch, c->scratch_buf);
+        if (s->src && s->src_buf >= 0) dnnl_memory_set_data_handle(s->src, c->buf[s->src_buf]);
+        if (s->dst && s->dst_buf >= 0) dnnl_memory_set_data_handle(s->dst, c->buf[s->dst_buf]);
+    }
+    return BCAE_OK;
+}
+
+static int desc_supported(const nn_chain_desc *d)
+{
+    if (d->nlayers < 2 || d->layers[0].kind != NN_LAYER_CONV || d->layers[1].kind != NN_LAYER_POOL2)
+        return 0;
+    const nn_layer *f = &d->layers[0];
+    if (f->cin != d->c || f->k % 2 != 1 || f->pad != (f->k - 1) / 2) return 0;
+    if (d->h % 2 || d->w % 2) return 0;
+    int h = d->h / 2, w = d->w / 2, ch = f->cout;
+    for (int i = 2; i < d->nlayers; i++) {
+        const nn_layer *l = &d->layers[i];
+        if (l->kind == NN_LAYER_POOL2) {
+            if (h % 2 || w % 2) return 0;
+            h /= 2, w /= 2;
+        } else if (l->kind == NN_LAYER_RESIDUAL) {
+            if (l->cin != ch || l->cout != ch || l->k % 2 != 1 || l->pad != (l->k - 1) / 2) return 0;
+        } else {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+static nn_chain *chain_new(nn_engine *e, const nn_chain_desc *d)
+{
+    nn_chain *c = calloc(1, sizeof *c);
+    if (!c) return NULL;
+    c->d = *d;
+    c->layers = malloc((size_t)d->nlayers * sizeof *c->layers);
+    if (!c->layers) {
+        free(c);
+        return NULL;
+    }
+    memcpy(c->layers, d->layers, (size_t)d->nlayers * sizeof *c->layers);
+    c->d.layers = c->layers;
+    const cpu_state *s = e->impl;
+    c->owner = e;
+    c->engine = s->engine;
+    c->stream = s->stream;
+    c->threads = cpu_threads(e);
+    c->dt = d->precision == BCAE_PRECISION_BF16 ? dnnl_bf16
+            : d->precision == BCAE_PRECISION_INT8 ? dnnl_s8
+                                                  : dnnl_f32;
+    c->elem = c->dt == dnnl_f32 ? 4 : c->dt == dnnl_bf16 ? 2 : 1;
+    return c;
+}
+
+static void free_steps(nn_chain *c)
+{
+    for (int i = 0; i < c->nsteps; i++) {
+        chain_step *s = &c->steps[i];
+        dnnl_memory_t mems[] = {s->scratch, s->src, s->dst, s->wei, s->bias};
+        for (size_t j = 0; j < sizeof mems / sizeof mems[0]; j++)
+            if (mems[j]) dnnl_memory_destroy(mems[j]);
+        if (s->prim) dnnl_primitive_destroy(s->prim);
+    }
+    free(c->steps);
+    c->steps = NULL;
+    c->nsteps = 0;
+}
+
+void cpu_chain_destroy(nn_chain *c)
+{
+    if (!c) return;
+    free_steps(c);
+    for (int b = 0; b < CHAIN_BUFFERS; b++) free(c->buf[b]);
+    free(c->scratch_buf);
+    free(c->w_first);
+    free(c->b_first);
+    free(c->acc);
+    free(c->amax);
+    cpu_chain_destroy(c->twin);
+    free(c->layers);
+    free(c);
+}
+
+static bcae_status plan_locked(nn_chain *c, bcae_error *err)
+{
+    int saved = omp_get_max_threads();
+    omp_set_num_threads(c->threads);
+    bcae_status rc = plan_steps(c, err);
+    omp_set_num_threads(saved);
+    return rc;
+}
+
+bcae_status cpu_chain_create(nn_engine *e, const nn_chain_desc *d, nn_chain **out, bcae_error *err)
+{
+    *out = NULL;
+    if (!d || d->n < 1 || !d->layers || !desc_supported(d))
+        return bcae_fail(err, BCAE_ERR_UNSUPPORTED,
+                         "encoder chain: the CPU backend plans only the BCAE-2D encoder form "
+                         "(conv, pool, then pools and residual blocks, even sizes)");
+    if (d->first == NN_FIRST_DENSE && d->precision != BCAE_PRECISION_FP32)
+        return bcae_fail(err, BCAE_ERR_UNSUPPORTED,
+                         "encoder chain: the dense first layer is an fp32 check only");
+    nn_chain *c = chain_new(e, d);
+    if (!c) return bcae_fail(err, BCAE_ERR_OUT_OF_MEMORY, "encoder chain: out of memory");
+    bcae_status rc;
+    if (d->precision == BCAE_PRECISION_INT8) {
+        /* Calibrate first: an fp32 twin records every step's range. */
+        nn_chain_desc td = *d;
+        td.precision = BCAE_PRECISION_FP32;
+        td.first = NN_FIRST_SPARSE;
+        c->twin = chain_new(e, &td);
+        rc = c->twin ? plan_locked(c->twin, err)
+                     : bcae_fail(err, BCAE_ERR_OUT_OF_MEMORY, "encoder chain: out of memory");
+        if (!rc) {
+            c->twin->amax = calloc((size_t)c->twin->nsteps, sizeof(float));
+            if (!c->twin->amax) rc = bcae_fail(err, BCAE_ERR_OUT_OF_MEMORY, "encoder chain: out of memory");
+        }
+    } else {
+        rc = plan_locked(c, err);
+    }
+    if (rc) {
+        cpu_chain_destroy(c);
+        return rc;
+    }
+    *out = c;
+    return BCAE_OK;
+}
+
+static int tensor_is(const nn_tensor *t, int n, int ch, int h, int w)
+{
+    return t->n == n && t->c == ch && t->h == h && t->w == w;
+}
+
+static float max_abs(const float *p, size_t n, int threads)
+{
+    float m = 0.0f;
+#pragma omp parallel for num_threads(threads) reduction(max : m)
+    for (size_t i = 0; i < n; i++) m = fmaxf(m, fabsf(p[i]));
+    return m;
+}
+
+static void run(nn_chain *c, const nn_tensor *x, nn_tensor *y)
+{
+    const chain_step *last = &c->steps[c->nsteps - 1];
+    if (!tensor_is(x, c->d.n, c->d.c, c->d.h, c->d.w) ||
+        !tensor_is(y, c->d.n, last->c, last->h, last->w)) {
+        size_t n = (size_t)y->n * (size_t)y->c * (size_t)y->h * (size_t)y->w;
+        for (size_t i = 0; i < n; i++) y->data[i] = NAN;
+        return;
+    }
+    for (int i = 0; i < c->nsteps; i++) {
+        chain_step *s = &c->steps[i];
+        int ok = 1;
+        switch (s->kind) {
+        case STEP_FIRST_SPARSE: run_sparse_first(c, s, x->data); break;
+        case STEP_FIRST_DENSE:
+        case STEP_CONV1:
+        case STEP_CONV2: {
+            if (s->kind == STEP_FIRST_DENSE) dnnl_memory_set_data_handle(s->src, x->data);
+            dnnl_exec_arg_t args[5] = {{DNNL_ARG_SRC, s->src},
+                                       {DNNL_ARG_WEIGHTS, s->wei},
+                                       {DNNL_ARG_BIAS, s->bias},
+                                       {DNNL_ARG_DST, s->dst}};
+            ok = run_prim(c, s, args, 4);
+            break;
+        }
+        case STEP_POOL: {
+            dnnl_exec_arg_t args[3] = {{DNNL_ARG_SRC, s->src}, {DNNL_ARG_DST, s->dst}};
+            ok = run_prim(c, s, args, 2);
+            break;
+        }
+        case STEP_OUT: {
+            dnnl_memory_set_data_handle(s->dst, y->data);
+            dnnl_exec_arg_t args[3] = {{DNNL_ARG_FROM, s->src}, {DNNL_ARG_TO, s->dst}};
+            ok = run_prim(c, s, args, 2);
+            break;
+        }
+        }
+        if (!ok) {
+            size_t n = (size_t)y->n * (size_t)y->c * (size_t)y->h * (size_t)y->w;
+            for (size_t k = 0; k < n; k++) y->data[k] = NAN;
+            return;
+        }
+        if (c->amax && s->dst_buf >= 0) {
+            float m = max_abs(c->buf[s->dst_buf], step_elems(c, s), c->threads);
+            if (m > c->amax[i]) c->amax[i] = m;
+        }
+    }
+}
+
+void cpu_chain_calibrate(nn_chain *c, const nn_tensor *x)
+{
+    if (!c->twin || c->steps) return;
+    /* The twin's output is not wanted; its last buffer-to-y step needs a
+     * target of the right shape: borrow one of the twin's own buffers
+     * (its output is fp32 and no larger than the first activation). */
+    const chain_step *last = &c->twin->steps[c->twin->nsteps - 1];
+    nn_tensor y = {c->d.n, last->c, last->h, last->w, c->twin->buf[2]};
+    run(c->twin, x, &y);
+    c->calibrated = 1;
+}
+
+bcae_status cpu_chain_finish(nn_chain *c, bcae_error *err)
+{
+    if (!c->twin || c->steps) return BCAE_OK;
+    if (!c->calibrated)
+        return bcae_fail(err, BCAE_ERR_INVALID_ARGUMENT,
+                         "encoder chain: int8 needs calibration inputs before use");
+    bcae_status rc = plan_locked(c, err);
+    if (rc) {
+        free_steps(c);
+        return rc;
+    }
+    cpu_chain_destroy(c->twin);
+    c->twin = NULL;
+    return BCAE_OK;
+}
+
+void cpu_chain_forward(nn_chain *c, const nn_tensor *x, nn_tensor *y)
+{
+    if (!c->steps || c->twin) { /* an int8 chain not finished: misuse */
+        size_t n = (size_t)y->n * (size_t)y->c * (size_t)y->h * (size_t)y->w;
+        for (size_t i = 0; i < n; i++) y->data[i] = NAN;
+        return;
+    }
+    run(c, x, y);
+}

@@ -1,0 +1,135 @@
+/*
+ * The fused encoder chain against the layer-by-layer encoder: fp32 with the
+ * sparse and the dense first layer (exact up to summation order), bf16 and
+ * int8 within their precision, and the int8 calibration protocol.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "check.h"
+#include "core/rng.h"
+#include "model/runner.h"
+
+enum { BATCH = 3 };
+
+/* max |a - b| / max |b| and sqrt(mean (a-b)^2) / sqrt(mean b^2). */
+static void rel_errors(const float *a, const float *b, size_t n, double *maxrel, double *rmsrel)
+{
+    double dmax = 0, bmax = 0, d2 = 0, b2 = 0;
+    for (size_t i = 0; i < n; i++) {
+        double d = fabs((double)a[i] - (double)b[i]);
+        if (!(d <= dmax)) dmax = d; /* NaN propagates as a failure */
+        if (fabs(b[i]) > bmax) bmax = fabs(b[i]);
+        d2 += d * d;
+        b2 += (double)b[i] * b[i];
+    }
+    *maxrel = dmax / bmax;
+    *rmsrel = sqrt(d2 / b2);
+}
+
+static void encode_with(nn_engine *e, const bcae2d_model *m, const float *host, int chain,
+                        bcae_precision p, nn_first_layer first, float *code, size_t code_n)
+{
+    bcae_error err;
+    bcae2d_runner *r = NULL;
+    CHECK(bcae2d_runner_create(e, m, BATCH, 0, &r, &err) == BCAE_OK);
+    if (!r) return;
+    if (chain) {
+        bcae_status s = bcae2d_runner_use_chain(r, p, first, &err);
+        CHECK_MSG(s == BCAE_OK, "%s", err.message);
+        if (p == BCAE_PRECISION_INT8) {
+            /* Not usable before calibration. */
+            CHECK(bcae2d_runner_finish(r, &err) == BCAE_ERR_INVALID_ARGUMENT);
+            e->ops->from_nchw(e, host, bcae2d_runner_input(r));
+            bcae2d_runner_encode(r);
+            float probe;
+            e->ops->to_nchw(e, bcae2d_runner_code(r), code);
+            probe = code[0];
+            CHECK(isnan(probe));
+            bcae2d_runner_calibrate(r);
+            CHECK(bcae2d_runner_finish(r, &err) == BCAE_OK);
+        }
+    }
+    e->ops->from_nchw(e, host, bcae2d_runner_input(r));
+    bcae2d_runner_encode(r);
+    e->ops->to_nchw(e, bcae2d_runner_code(r), code);
+    (void)code_n;
+    bcae2d_runner_destroy(r);
+}
+
+int main(void)
+{
+    bcae_error err;
+    bcae2d_model m;
+    bcae2d_config cfg = {4, 4, 3, 0.5f};
+    CHECK(bcae2d_create(&cfg, &m, &err) == BCAE_OK);
+    bcae2d_init(&m, 11);
+    bcae_rng rng;
+    bcae_rng_seed(&rng, 5);
+    for (int i = 0; i < m.nparams; i++)
+        if (strstr(m.params[i].name, "rezero_alpha"))
+            m.weights[m.params[i].offset] = 0.2f + 0.6f * (float)bcae_rng_uniform(&rng);
+
+    /* Input: two simulated wedges and one dense random one (every voxel
+     * non-zero in a band), model layout, log2(ADC+1). */
+    const size_t V = BCAE_WEDGE_VOXELS, MV = BCAE_MODEL_VOXELS;
+    uint16_t *ev = malloc(24 * V * sizeof *ev);
+    float *host = calloc(BATCH * MV, sizeof *host);
+    bcae_simulator *sim = NULL;
+    CHECK(bcae_simulator_create(NULL, &sim, &err) == BCAE_OK);
+    CHECK(bcae_simulator_run(sim, 1, 3, ev, 0, NULL, &err) == BCAE_OK);
+    bcae_simulator_destroy(sim);
+    bcae_wedge_to_model(ev + 0 * V, host);
+    bcae_wedge_to_model(ev + 7 * V, host + MV);
+    for (size_t k = 0; k < V; k++) ev[k] = (k / 4000) % 3 ? (uint16_t)(64 + bcae_rng_u64(&rng) % 960) : 0;
+    bcae_wedge_to_model(ev, host + 2 * MV);
+
+    nn_engine *e = NULL;
+    CHECK(nn_cpu_engine_create(2, &e, &err) == BCAE_OK);
+    size_t code_n = (size_t)BATCH * BCAE2D_CHANNELS * 24 * 32;
+    float *ref = malloc(code_n * sizeof *ref), *got = malloc(code_n * sizeof *got);
+    double maxrel, rmsrel;
+
+    encode_with(e, &m, host, 0, BCAE_PRECISION_FP32, NN_FIRST_SPARSE, ref, code_n);
+
+    encode_with(e, &m, host, 1, BCAE_PRECISION_FP32, NN_FIRST_SPARSE, got, code_n);
+    rel_errors(got, ref, code_n, &maxrel, &rmsrel);
+    printf("fp32 sparse: max rel %.3g, rms rel %.3g\n", maxrel, rmsrel);
+    CHECK(maxrel <= 2e-5);
+
+    encode_with(e, &m, host, 1, BCAE_PRECISION_FP32, NN_FIRST_DENSE, got, code_n);
+    rel_errors(got, ref, code_n, &maxrel, &rmsrel);
+    printf("fp32 dense:  max rel %.3g, rms rel %.3g\n", maxrel, rmsrel);
+    CHECK(maxrel <= 2e-5);
+
+    encode_with(e, &m, host, 1, BCAE_PRECISION_BF16, NN_FIRST_SPARSE, got, code_n);
+    rel_errors(got, ref, code_n, &maxrel, &rmsrel);
+    printf("bf16:        max rel %.3g, rms rel %.3g\n", maxrel, rmsrel);
+    CHECK(maxrel <= 0.05 && rmsrel <= 0.02 && rmsrel > 1e-5);
+
+    encode_with(e, &m, host, 1, BCAE_PRECISION_INT8, NN_FIRST_SPARSE, got, code_n);
+    rel_errors(got, ref, code_n, &maxrel, &rmsrel);
+    printf("int8:        max rel %.3g, rms rel %.3g\n", maxrel, rmsrel);
+    CHECK(maxrel <= 0.1 && rmsrel <= 0.05 && rmsrel > 1e-4);
+
+    /* The dense first layer is an fp32 check only. */
+    bcae2d_runner *r = NULL;
+    CHECK(bcae2d_runner_create(e, &m, 1, 0, &r, &err) == BCAE_OK);
+    CHECK(bcae2d_runner_use_chain(r, BCAE_PRECISION_BF16, NN_FIRST_DENSE, &err) ==
+          BCAE_ERR_UNSUPPORTED);
+    bcae2d_runner_destroy(r);
+    /* Training runners have no chain. */
+    CHECK(bcae2d_runner_create(e, &m, 1, 1, &r, &err) == BCAE_OK);
+    CHECK(bcae2d_runner_use_chain(r, BCAE_PRECISION_FP32, NN_FIRST_SPARSE, &err) ==
+          BCAE_ERR_INVALID_ARGUMENT);
+    bcae2d_runner_destroy(r);
+
+    nn_engine_destroy(e);
+    bcae2d_destroy(&m);
+    free(ev);
+    free(host);
+    free(ref);
+    free(got);
+    return check_report("test_chain");
+}
