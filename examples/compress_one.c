@@ -12,7 +12,8 @@ int main(int argc, char **argv)
     bcae_error err;
     bcae_model *model = NULL;
     bcae_codec *codec = NULL;
-    bcae_codec_options opt = {1, 0, BCAE_PRECISION_FP32}; /* one wedge per pass, all cores, fp32 */
+    /* One wedge per pass, all cores, fp32 encoder. */
+    bcae_codec_options opt = {.batch = 1, .threads = 0, .precision = BCAE_PRECISION_FP32};
     static uint16_t adc[BCAE_WEDGE_VOXELS], back[BCAE_WEDGE_VOXELS];
     if (bcae_model_load(argv[1], &model, &err) || bcae_codec_create(model, &opt, &codec, &err) ||
         bcae_wedge_load(argv[2], adc, &err))

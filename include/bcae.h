@@ -207,7 +207,15 @@ typedef struct bcae_codec_options {
     int batch;   /* wedges per pass (default 4) */
     int threads; /* <= 0: BCAE's default (all cores) */
     bcae_precision precision; /* of the encoder; zero-initialised = FP32 */
+    /* INT8 only: wedges (file layout) whose activation ranges calibrate the
+     * encoder. NULL: one event of the built-in simulator (seed
+     * BCAE_CALIBRATION_SEED, 24 wedges), so the same model always gives the
+     * same int8 encoder. */
+    const uint16_t *calibration;
+    size_t calibration_wedges;
 } bcae_codec_options;
+
+#define BCAE_CALIBRATION_SEED 20261124u
 
 /* A model bound to a compute engine and buffers for one batch size.
  * Several codecs may share one model; one codec is used by one thread at

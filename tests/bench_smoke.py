@@ -50,8 +50,26 @@ def main():
         check(obj.get("batch") == 1, "batch is 1 as asked", failures)
         check("train_step_s" not in obj, "no train_step_s without --train", failures)
 
-    # Usage errors exit 2, bf16/int8 are refused for now, --help exits 0.
-    for args, want in ((["bench", "--precision", "bf16"], 2), (["bench", "--bogus"], 2),
+    # The reduced-precision encoders run and say so in the JSON.
+    for prec in ("bf16", "int8"):
+        args = [a if a != "fp32" else prec for a in ARGS]
+        if "--precision" not in args:
+            args += ["--precision", prec]
+        p = subprocess.run([bcae] + args, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           text=True, timeout=600)
+        lines = p.stdout.strip().splitlines()
+        try:
+            obj = json.loads(lines[-1]) if lines else {}
+        except ValueError:
+            obj = {}
+        check(p.returncode == 0 and obj.get("precision") == prec
+              and obj.get("encoder_wedges_per_s", 0) > 0,
+              f"bench --precision {prec} runs and reports it ({obj.get('precision')!r})", failures)
+
+    # Usage errors exit 2, --help exits 0.
+    for args, want in ((["bench", "--precision", "fp64"], 2),
+                       (["bench", "--precision", "bf16", "--encoder", "layers"], 2),
+                       (["bench", "--bogus"], 2),
                        (["bench", "--batch", "0"], 2), (["bench", "--help"], 0)):
         rc = subprocess.run([bcae] + args, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL).returncode

@@ -98,6 +98,11 @@ int main(void)
     printf("fp32 sparse: max rel %.3g, rms rel %.3g\n", maxrel, rmsrel);
     CHECK(maxrel <= 2e-5);
 
+    encode_with(e, &m, host, 1, BCAE_PRECISION_FP32, NN_FIRST_SPARSE_PORTABLE, got, code_n);
+    rel_errors(got, ref, code_n, &maxrel, &rmsrel);
+    printf("fp32 sparse (portable): max rel %.3g, rms rel %.3g\n", maxrel, rmsrel);
+    CHECK(maxrel <= 2e-5);
+
     encode_with(e, &m, host, 1, BCAE_PRECISION_FP32, NN_FIRST_DENSE, got, code_n);
     rel_errors(got, ref, code_n, &maxrel, &rmsrel);
     printf("fp32 dense:  max rel %.3g, rms rel %.3g\n", maxrel, rmsrel);

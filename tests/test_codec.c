@@ -48,7 +48,7 @@ int main(void)
     bcae_simulator_destroy(sim);
 
     bcae_codec *c1 = NULL, *c2 = NULL;
-    bcae_codec_options o1 = {1, 2, BCAE_PRECISION_FP32}, o2 = {2, 2, BCAE_PRECISION_FP32};
+    bcae_codec_options o1 = {.batch = 1, .threads = 2}, o2 = {.batch = 2, .threads = 2};
     CHECK(bcae_codec_create(model, &o1, &c1, &err) == BCAE_OK);
     CHECK(bcae_codec_create(model, &o2, &c2, &err) == BCAE_OK);
     uint16_t *k1 = malloc(3 * C * sizeof *k1), *k2 = malloc(3 * C * sizeof *k2);

@@ -193,3 +193,10 @@ const char *cli_default_model(const char *verb)
               BCAE_INSTALLED_MODEL, BCAE_SOURCE_MODEL);
     return NULL;
 }
+
+int cli_parse_precision(const char *verb, const char *arg, bcae_precision *out)
+{
+    bcae_error err;
+    if (bcae_precision_parse(arg, out, &err)) return cli_usage_error(verb, "--precision: %s", err.message);
+    return 0;
+}

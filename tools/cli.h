@@ -48,6 +48,17 @@ int cli_parse_double(const char *verb, const char *opt, const char *s, double mi
 
 /* Thread count: --threads if given (> 0), else BCAE_NUM_THREADS, else 0
  * (OpenMP's default). Returns -1 and prints an error on a bad value. */
+/* --precision P / --half: the encoder's arithmetic. Returns 0, or prints a
+ * usage error and returns CLI_EXIT_USAGE. */
+int cli_parse_precision(const char *verb, const char *arg, bcae_precision *out);
+/* The help lines for those two options. */
+#define CLI_PRECISION_HELP                                                                  \
+    "  -p, --precision P   arithmetic of the encoder: fp32 (default); bf16 (bf16 weights\n"  \
+    "                      and activations, fp32 accumulation: AVX512-BF16); int8 (s8\n"   \
+    "                      weights and activations, s32 accumulation: AVX512-VNNI,\n"     \
+    "                      calibrated on one built-in simulated event). The code is\n"      \
+    "                      stored as fp16 whatever the precision; decoders run in fp32.\n"  \
+    "      --half          the same as --precision bf16\n"
 int cli_threads(const char *verb, long threads_opt);
 /* The number of threads the work will actually use. */
 int cli_threads_effective(int threads);

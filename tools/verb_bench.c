@@ -31,7 +31,12 @@ static void usage(FILE *fp)
             "      --m M, --n N, --d D  architecture of a random model (default 4, 8, 3)\n"
             "  -b, --batch B        wedges per pass (default 4)\n"
             "  -t, --threads N      threads (BCAE_NUM_THREADS or all cores)\n"
-            "  -p, --precision P    fp32 (bf16 and int8 are not implemented yet)\n"
+            "  -p, --precision P    arithmetic of the encoder: fp32 (default), bf16 or int8\n"
+            "                       (int8 is calibrated on the timed input itself)\n"
+            "      --encoder E      fused (default): the encoder as one planned chain, its\n"
+            "                       first conv and pooling fused and computed sparsely;\n"
+            "                       dense: the same with the fused layer dense (fp32);\n"
+            "                       layers: layer by layer as training runs it (fp32)\n"
             "      --train          also time one training step (forward, loss, backward,\n"
             "                       AdamW, weight sync) with a training runner at batch B\n"
             "  -s, --seconds S      minimum timed seconds per pass (default 3)\n"
@@ -43,7 +48,8 @@ static void usage(FILE *fp)
             "  -h, --help\n"
             "\n"
             "Columns: wedges/s = batch / median time; GFLOP/s counts 2 x multiply-adds of\n"
-            "the dense convolutions; wedge GB/s = wedges/s x 16*192*249 voxels x 2 bytes.\n"
+            "the model's dense convolutions (for the fused encoder an effective rate: it\n"
+            "does less arithmetic than it is credited with); wedge GB/s = wedges/s x 16*192*249 voxels x 2 bytes.\n"
             "A training step counts forward + backward-weights + backward-data FLOPs (no\n"
             "backward-data for the first convolution, whose input needs no gradient).\n",
             MIN_REPS);
@@ -224,7 +230,9 @@ int verb_bench(int argc, char **argv)
     double seconds = 3.0;
     uint64_t seed = 1;
     int train = 0, json = 0;
-    enum { O_M = 256, O_N, O_D, O_TRAIN, O_JSON, O_SEED };
+    bcae_precision precision = BCAE_PRECISION_FP32;
+    const char *encoder = "fused";
+    enum { O_M = 256, O_N, O_D, O_TRAIN, O_JSON, O_SEED, O_ENCODER };
     static const struct option opts[] = {
         {"model", required_argument, 0, 'm'},   {"m", required_argument, 0, O_M},
         {"n", required_argument, 0, O_N},       {"d", required_argument, 0, O_D},
@@ -232,6 +240,7 @@ int verb_bench(int argc, char **argv)
         {"precision", required_argument, 0, 'p'}, {"train", no_argument, 0, O_TRAIN},
         {"seconds", required_argument, 0, 's'}, {"seed", required_argument, 0, O_SEED},
         {"json", no_argument, 0, O_JSON},       {"help", no_argument, 0, 'h'},
+        {"encoder", required_argument, 0, O_ENCODER},
         {0, 0, 0, 0},
     };
     optind = 1;
@@ -255,13 +264,17 @@ int verb_bench(int argc, char **argv)
         case 't':
             if (cli_parse_long(verb, "--threads", optarg, 1, 4096, &threads_opt)) return CLI_EXIT_USAGE;
             break;
-        case 'p':
-            if (!strcmp(optarg, "bf16") || !strcmp(optarg, "int8"))
-                return cli_usage_error(verb, "--precision %s is not implemented yet; this build "
-                                             "runs fp32 only", optarg);
-            if (strcmp(optarg, "fp32"))
-                return cli_usage_error(verb, "--precision expects fp32, bf16 or int8, got '%s'",
+        case 'p': {
+            bcae_error perr;
+            if (bcae_precision_parse(optarg, &precision, &perr))
+                return cli_usage_error(verb, "--precision: %s", perr.message);
+            break;
+        }
+        case O_ENCODER:
+            if (strcmp(optarg, "fused") && strcmp(optarg, "dense") && strcmp(optarg, "layers"))
+                return cli_usage_error(verb, "--encoder expects fused, dense or layers, got '%s'",
                                        optarg);
+            encoder = optarg;
             break;
         case O_TRAIN: train = 1; break;
         case 's':
@@ -280,6 +293,8 @@ int verb_bench(int argc, char **argv)
     if (optind < argc) return cli_usage_error(verb, "unexpected argument '%s'", argv[optind]);
     if (model_path && (mm > 0 || nn > 0 || dd > 0))
         return cli_usage_error(verb, "--model and --m/--n/--d exclude each other");
+    if (strcmp(encoder, "fused") && precision != BCAE_PRECISION_FP32)
+        return cli_usage_error(verb, "--encoder %s runs fp32 only", encoder);
     int threads = cli_threads(verb, threads_opt);
     if (threads < 0) return CLI_EXIT_USAGE;
     const int b = (int)batch;
@@ -320,12 +335,24 @@ int verb_bench(int argc, char **argv)
         cli_error(verb, "out of memory");
         goto done;
     }
+    if (strcmp(encoder, "layers")) {
+        nn_first_layer first = strcmp(encoder, "dense") ? NN_FIRST_SPARSE : NN_FIRST_DENSE;
+        if (bcae2d_runner_use_chain(r, precision, first, &err)) {
+            cli_fail(verb, &err);
+            goto done;
+        }
+        bcae2d_runner_calibrate(r);
+        if (bcae2d_runner_finish(r, &err)) {
+            cli_fail(verb, &err);
+            goto done;
+        }
+    }
 
     const int eff_threads = cli_threads_effective(threads);
-    printf("bcae bench: BCAE-2D(%d,%d,%d) %s, engine %s, %d threads, fp32, batch %d, "
-           ">= %g s per pass\n",
+    printf("bcae bench: BCAE-2D(%d,%d,%d) %s, engine %s, %d threads, encoder %s %s, "
+           "decoders fp32, batch %d, >= %g s per pass\n",
            model.cfg.m, model.cfg.n, model.cfg.d, model_path ? model_path : "random weights",
-           e->ops->name, eff_threads, b, seconds);
+           e->ops->name, eff_threads, encoder, bcae_precision_name(precision), b, seconds);
     printf("input: %.1f%% non-zero, code (%d, %d, %d), inference arena %.1f MiB\n\n",
            100.0 * occupancy, BCAE2D_CHANNELS, bcae2d_code_h(&model), bcae2d_code_w(&model),
            (double)bcae2d_runner_arena_bytes(r) / (1 << 20));
@@ -395,9 +422,10 @@ int verb_bench(int argc, char **argv)
         json_field("batch", b, &first);
         json_field("seconds", seconds, &first);
         json_field("occupancy", occupancy, &first);
-        printf(",\"precision\":\"fp32\",\"arch\":\"bcae-2d\",\"m\":%d,\"n\":%d,\"d\":%d,"
+        printf(",\"precision\":\"%s\",\"encoder\":\"%s\",\"arch\":\"bcae-2d\",\"m\":%d,\"n\":%d,\"d\":%d,"
                "\"engine\":\"%s\"}\n",
-               model.cfg.m, model.cfg.n, model.cfg.d, e->ops->name);
+               bcae_precision_name(precision), encoder, model.cfg.m, model.cfg.n, model.cfg.d,
+               e->ops->name);
     }
     rc = CLI_EXIT_OK;
 done:

@@ -17,7 +17,8 @@ static void usage(FILE *fp)
             "given, less any leading '/' and '.' or '..' parts, as tar does) or a dataset\n"
             "folder, whose --split manifest lists the wedges (stored under their manifest\n"
             "paths).\n"
-            "The encoder runs in fp32; only its output is rounded to fp16.\n"
+            "The encoder runs in fp32 unless --precision says otherwise; its output is\n"
+            "rounded to fp16.\n"
             "\n"
             "Options:\n"
             "  -m, --model FILE    weights (safetensors; default: the shipped model)\n"
@@ -25,6 +26,7 @@ static void usage(FILE *fp)
             "      --append        add records to an existing container of the same model\n"
             "      --split NAME    manifest of a dataset folder (default test)\n"
             "      --zstd LEVEL    add a lossless zstd stage to every code (1..19; 0 = off)\n"
+            CLI_PRECISION_HELP
             "  -b, --batch B       wedges per pass (default 4)\n"
             "  -t, --threads N     threads (BCAE_NUM_THREADS or all cores)\n"
             "  -q, --quiet         no progress on stderr\n"
@@ -107,18 +109,20 @@ int verb_compress(int argc, char **argv)
     const char *model_path = NULL, *out = NULL, *split = "test";
     long zstd = 0, batch = 4, threads_opt = 0;
     int quiet = 0, append = 0;
-    enum { O_SPLIT = 256, O_ZSTD, O_APPEND };
+    bcae_precision precision = BCAE_PRECISION_FP32;
+    enum { O_SPLIT = 256, O_ZSTD, O_APPEND, O_HALF };
     static const struct option opts[] = {
         {"model", required_argument, 0, 'm'}, {"out", required_argument, 0, 'o'},
         {"append", no_argument, 0, O_APPEND}, {"split", required_argument, 0, O_SPLIT},
         {"zstd", required_argument, 0, O_ZSTD}, {"batch", required_argument, 0, 'b'},
         {"threads", required_argument, 0, 't'}, {"quiet", no_argument, 0, 'q'},
-        {"help", no_argument, 0, 'h'},          {0, 0, 0, 0},
+        {"help", no_argument, 0, 'h'},          {"precision", required_argument, 0, 'p'},
+        {"half", no_argument, 0, O_HALF},       {0, 0, 0, 0},
     };
     optind = 1;
     opterr = 0;
     int c;
-    while ((c = getopt_long(argc, argv, ":m:o:b:t:qh", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":m:o:b:t:p:qh", opts, NULL)) != -1) {
         switch (c) {
         case 'm': model_path = optarg; break;
         case 'o': out = optarg; break;
@@ -134,6 +138,10 @@ int verb_compress(int argc, char **argv)
             if (cli_parse_long(verb, "--threads", optarg, 1, 4096, &threads_opt)) return CLI_EXIT_USAGE;
             break;
         case 'q': quiet = 1; break;
+        case 'p':
+            if (cli_parse_precision(verb, optarg, &precision)) return CLI_EXIT_USAGE;
+            break;
+        case O_HALF: precision = BCAE_PRECISION_BF16; break;
         case 'h': usage(stdout); return CLI_EXIT_OK;
         case ':': return cli_usage_error(verb, "option '%s' needs a value", argv[optind - 1]);
         default: return cli_usage_error(verb, "unknown option '%s'", argv[optind - 1]);
@@ -177,7 +185,7 @@ int verb_compress(int argc, char **argv)
                           in[i].rel);
                 goto done;
             }
-    bcae_codec_options opt = {(int)batch, threads, BCAE_PRECISION_FP32};
+    bcae_codec_options opt = {.batch = (int)batch, .threads = threads, .precision = precision};
     if (bcae_model_load(model_path, &model, &err) ||
         bcae_codec_create(model, &opt, &codec, &err)) {
         cli_fail(verb, &err);

@@ -107,7 +107,7 @@ int verb_decompress(int argc, char **argv)
     float *lg = NULL;
     char(*rel)[BCAE_CTR_PATH_MAX + 1] = NULL;
     int rc = CLI_EXIT_FAIL;
-    bcae_codec_options opt = {(int)batch, threads, BCAE_PRECISION_FP32};
+    bcae_codec_options opt = {.batch = (int)batch, .threads = threads};
     if (bcae_ctr_reader_open(in_path, &r, &err) || bcae_model_load(model_path, &model, &err)) {
         cli_fail(verb, &err);
         goto done;

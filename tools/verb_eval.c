@@ -15,6 +15,7 @@ static void usage(FILE *fp)
             "metrics of SPEC section 5 in log2(ADC+1) space against the originals (means over\n"
             "wedges), the compression ratio (wedge voxels / code elements, both 16-bit) and\n"
             "the encoder's throughput (wedges/s of bcae_encode, data already in memory).\n"
+            "The encoder runs in fp32 unless --precision says otherwise.\n"
             "\n"
             "Options:\n"
             "  -m, --model FILE      weights (safetensors; default: the shipped model)\n"
@@ -24,6 +25,7 @@ static void usage(FILE *fp)
             "      --csv FILE        per-wedge metrics: path,occupancy,mse,mae,psnr,precision,\n"
             "                        recall,psnr_db\n"
             "      --json            one JSON object on stdout instead of the table\n"
+            CLI_PRECISION_HELP
             "  -b, --batch B         wedges per pass (default 4)\n"
             "  -t, --threads N       threads (BCAE_NUM_THREADS or all cores)\n"
             "  -q, --quiet           no progress on stderr\n"
@@ -36,19 +38,21 @@ int verb_eval(int argc, char **argv)
     const char *model_path = NULL, *data = NULL, *split = "test", *csv_path = NULL;
     long limit = 0, batch = 4, threads_opt = 0;
     int json = 0, quiet = 0;
-    enum { O_SPLIT = 256, O_CSV, O_JSON };
+    bcae_precision precision = BCAE_PRECISION_FP32;
+    enum { O_SPLIT = 256, O_CSV, O_JSON, O_HALF };
     static const struct option opts[] = {
         {"model", required_argument, 0, 'm'}, {"data", required_argument, 0, 'd'},
         {"split", required_argument, 0, O_SPLIT}, {"limit", required_argument, 0, 'n'},
         {"csv", required_argument, 0, O_CSV},   {"json", no_argument, 0, O_JSON},
         {"batch", required_argument, 0, 'b'},   {"threads", required_argument, 0, 't'},
         {"quiet", no_argument, 0, 'q'},         {"help", no_argument, 0, 'h'},
+        {"precision", required_argument, 0, 'p'}, {"half", no_argument, 0, O_HALF},
         {0, 0, 0, 0},
     };
     optind = 1;
     opterr = 0;
     int c;
-    while ((c = getopt_long(argc, argv, ":m:d:n:b:t:qh", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":m:d:n:b:t:p:qh", opts, NULL)) != -1) {
         switch (c) {
         case 'm': model_path = optarg; break;
         case 'd': data = optarg; break;
@@ -65,6 +69,10 @@ int verb_eval(int argc, char **argv)
             if (cli_parse_long(verb, "--threads", optarg, 1, 4096, &threads_opt)) return CLI_EXIT_USAGE;
             break;
         case 'q': quiet = 1; break;
+        case 'p':
+            if (cli_parse_precision(verb, optarg, &precision)) return CLI_EXIT_USAGE;
+            break;
+        case O_HALF: precision = BCAE_PRECISION_BF16; break;
         case 'h': usage(stdout); return CLI_EXIT_OK;
         case ':': return cli_usage_error(verb, "option '%s' needs a value", argv[optind - 1]);
         default: return cli_usage_error(verb, "unknown option '%s'", argv[optind - 1]);
@@ -84,7 +92,7 @@ int verb_eval(int argc, char **argv)
     float *x = NULL, *lg = NULL;
     bcae_atomic_file csv = {0};
     int have_csv = 0, rc = CLI_EXIT_FAIL;
-    bcae_codec_options opt = {(int)batch, threads, BCAE_PRECISION_FP32};
+    bcae_codec_options opt = {.batch = (int)batch, .threads = threads, .precision = precision};
     if (bcae_model_load(model_path, &model, &err) || bcae_dataset_open(data, split, &ds, &err) ||
         bcae_codec_create(model, &opt, &codec, &err)) {
         cli_fail(verb, &err);
@@ -176,7 +184,7 @@ int verb_eval(int argc, char **argv)
         cli_json_number(stdout, ratio);
         printf(", \"wedges\": %zu, \"encoder_wedges_per_s\": ", n);
         cli_json_number(stdout, wps);
-        printf("}\n");
+        printf(", \"encoder_precision\": \"%s\"}\n", bcae_precision_name(precision));
     } else {
         printf("model          %s (%s)\n", model_path, bcae_model_arch(model));
         printf("data           %s, split %s, %zu wedges\n", data, split, n);
@@ -188,8 +196,8 @@ int verb_eval(int argc, char **argv)
         printf("precision      %.6f\n", sum.precision);
         printf("recall         %.6f\n", sum.recall);
         printf("ratio          %.3f  (16-bit wedge voxels / fp16 code elements)\n", ratio);
-        printf("encoder        %.2f wedges/s on %d threads, batch %ld (fp32, codes to fp16)\n",
-               wps, cli_threads_effective(threads), batch);
+        printf("encoder        %.2f wedges/s on %d threads, batch %ld (%s, codes to fp16)\n",
+               wps, cli_threads_effective(threads), batch, bcae_precision_name(precision));
     }
     rc = CLI_EXIT_OK;
 done:

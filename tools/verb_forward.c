@@ -6,6 +6,7 @@
 #include "cli.h"
 #include "core/half.h"
 #include "io/fileutil.h"
+#include "codec/calibrate.h"
 #include "model/runner.h"
 
 static void usage(FILE *fp)
@@ -19,13 +20,15 @@ static void usage(FILE *fp)
             "  reg.npy    (N, 16, 192, 249)          6 + 3 exp(r)\n"
             "  recon.npy  (N, 16, 192, 249)          reg * (seg > threshold), log2(ADC+1)\n"
             "This is the exact fp32 pipeline for comparing implementations: the decoders\n"
-            "read the code as the encoder produced it, unless --half.\n"
+            "read the code as the encoder produced it, unless --half. The encoder is the\n"
+            "one compress runs (fused first layer; --precision as there).\n"
             "\n"
             "Options:\n"
             "  -m, --model FILE     weights (safetensors, arch bcae-2d)\n"
             "  -o, --out DIR        output folder (created if needed)\n"
             "      --half           round the code to IEEE fp16 before decoding, as the\n"
             "                       compressor stores it\n"
+            "  -p, --precision P    arithmetic of the encoder: fp32 (default), bf16, int8\n"
             "  -b, --batch B        wedges per pass (default 4)\n"
             "  -t, --threads N      threads (BCAE_NUM_THREADS or all cores)\n"
             "  -h, --help\n");
@@ -62,21 +65,26 @@ int verb_forward(int argc, char **argv)
     const char *model_path = NULL, *out = NULL;
     long batch = 4, threads_opt = 0;
     int half = 0;
+    bcae_precision precision = BCAE_PRECISION_FP32;
     enum { O_HALF = 256 };
     static const struct option opts[] = {
         {"model", required_argument, 0, 'm'}, {"out", required_argument, 0, 'o'},
         {"half", no_argument, 0, O_HALF},     {"batch", required_argument, 0, 'b'},
         {"threads", required_argument, 0, 't'}, {"help", no_argument, 0, 'h'},
+        {"precision", required_argument, 0, 'p'},
         {0, 0, 0, 0},
     };
     optind = 1;
     opterr = 0;
     int c;
-    while ((c = getopt_long(argc, argv, ":m:o:b:t:h", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":m:o:b:t:p:h", opts, NULL)) != -1) {
         switch (c) {
         case 'm': model_path = optarg; break;
         case 'o': out = optarg; break;
         case O_HALF: half = 1; break;
+        case 'p':
+            if (cli_parse_precision(verb, optarg, &precision)) return CLI_EXIT_USAGE;
+            break;
         case 'b':
             if (cli_parse_long(verb, "--batch", optarg, 1, 64, &batch)) return CLI_EXIT_USAGE;
             break;
@@ -126,6 +134,12 @@ int verb_forward(int argc, char **argv)
     recon = malloc((size_t)nw * out_per * sizeof(float));
     if (!host || !tmp || !dev || !adc || !code || !seg || !reg || !recon) {
         cli_error(verb, "out of memory for %d wedges", nw);
+        goto done;
+    }
+    if (bcae2d_runner_use_chain(r, precision, NN_FIRST_SPARSE, &err) ||
+        (precision == BCAE_PRECISION_INT8 &&
+         codec_calibrate(e, r, b, host, NULL, 0, threads, &err))) {
+        cli_fail(verb, &err);
         goto done;
     }
     nn_tensor tseg = full, treg = full, trec = full;

@@ -135,7 +135,7 @@ int verb_plot(int argc, char **argv)
         /* The round trip the compressor makes: encode, fp16 code, decode. */
         bcae_model *model = NULL;
         bcae_codec *codec = NULL;
-        bcae_codec_options copt = {1, 0, BCAE_PRECISION_FP32};
+        bcae_codec_options copt = {.batch = 1};
         uint16_t *code = NULL;
         st = bcae_model_load(model_path, &model, &err);
         if (!st) st = bcae_codec_create(model, &copt, &codec, &err);

@@ -5,6 +5,7 @@
 #include "bcae.h"
 #include "core/error.h"
 #include "core/half.h"
+#include "codec/calibrate.h"
 #include "model/runner.h"
 
 struct bcae_model {
@@ -95,6 +96,9 @@ bcae_status bcae_codec_create(const bcae_model *model, const bcae_codec_options 
     *out = NULL;
     int batch = opt && opt->batch > 0 ? opt->batch : 4;
     int threads = opt ? opt->threads : 0;
+    if (opt && !bcae_precision_name(opt->precision))
+        return bcae_fail(err, BCAE_ERR_INVALID_ARGUMENT, "codec: unknown precision %d",
+                         (int)opt->precision);
     if (batch > 256) return bcae_fail(err, BCAE_ERR_INVALID_ARGUMENT, "codec: batch %d > 256", batch);
     bcae_codec *c = calloc(1, sizeof *c);
     if (!c) return bcae_fail(err, BCAE_ERR_OUT_OF_MEMORY, "codec: out of memory");
@@ -103,6 +107,8 @@ bcae_status bcae_codec_create(const bcae_model *model, const bcae_codec_options 
     c->code_per = bcae_model_code_elements(model);
     bcae_status s = nn_cpu_engine_create(threads, &c->engine, err);
     if (!s) s = bcae2d_runner_create(c->engine, &model->m, batch, 0, &c->runner, err);
+    if (!s) s = bcae2d_runner_use_chain(c->runner, opt ? opt->precision : BCAE_PRECISION_FP32,
+                                        NN_FIRST_SPARSE, err);
     if (!s) {
         c->trecon = *bcae2d_runner_input(c->runner);
         size_t tf = nn_tensor_floats(c->engine, c->trecon.n, c->trecon.c, c->trecon.h, c->trecon.w);
@@ -111,6 +117,9 @@ bcae_status bcae_codec_create(const bcae_model *model, const bcae_codec_options 
         c->trecon.data = c->recon;
         if (!c->recon || !c->host) s = bcae_fail(err, BCAE_ERR_OUT_OF_MEMORY, "codec: out of memory");
     }
+    if (!s && opt && opt->precision == BCAE_PRECISION_INT8)
+        s = codec_calibrate(c->engine, c->runner, c->batch, c->host, opt->calibration,
+                            opt->calibration_wedges, opt->threads, err);
     if (s) {
         bcae_codec_free(c);
         return s;

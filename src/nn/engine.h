@@ -79,7 +79,8 @@ typedef struct nn_layer {
 
 typedef enum nn_first_layer {
     NN_FIRST_SPARSE = 0, /* scatter the non-zero inputs (exact; the default) */
-    NN_FIRST_DENSE = 1   /* one dense strided convolution (fp32 only; a check) */
+    NN_FIRST_DENSE = 1,  /* one dense strided convolution (fp32 only; a check) */
+    NN_FIRST_SPARSE_PORTABLE = 2 /* the sparse layer without CPU-specific code (a check) */
 } nn_first_layer;
 
 typedef struct nn_chain_desc {

@@ -41,11 +41,16 @@
 #include <string.h>
 
 #include <dnnl_debug.h>
+#include <immintrin.h>
 
 #include "core/error.h"
 #include "nn/cpu/cpu_internal.h"
 
-enum { CHAIN_ALIGN = 64, CHAIN_BUFFERS = 3 };
+/* Buffers: two for activations, one for residual blocks' inner activation,
+ * and for int8 one fp32 buffer for the last block's output (the code). */
+enum { CHAIN_ALIGN = 64, CHAIN_BUFFERS = 4, CHAIN_F32_BUF = 3 };
+/* Zero taps on each side of the AVX-512 sparse kernel's padded kernel. */
+enum { SPARSE_PAD = 2 };
 
 typedef enum step_kind {
     STEP_FIRST_SPARSE,
@@ -63,7 +68,18 @@ typedef struct chain_step {
     dnnl_primitive_t prim;
     dnnl_memory_t scratch, src, dst, wei, bias;
     float scale_out; /* int8: the output's scale */
+    /* int8, the last residual block: its output (the code) is written in
+     * fp32 and its input x (buffer res_buf) enters through a binary post-op
+     * instead of the in-place sum, so the code is not rounded to 8 bits. */
+    int f32_out, res_buf;
+    dnnl_memory_t src1;
 } chain_step;
+
+/* A non-zero input voxel of the sparse first layer (see below). */
+typedef struct sp_entry {
+    int32_t zi; /* z * 16 + channel */
+    float v;
+} sp_entry;
 
 struct nn_chain {
     nn_chain_desc d;
@@ -83,6 +99,10 @@ struct nn_chain {
     /* The sparse first layer: fused kernel [cin][K][K][cout], bias, and one
      * accumulator row per thread. */
     int K, P, cin0, cout0;
+    int avx512; /* the CPU runs the AVX-512 kernel (16 -> 32 channels) */
+    float *w_pad;     /* its zero-padded kernel */
+    sp_entry *lists;  /* its per-row non-zero lists, one wedge: H x W*16 */
+    int *counts;      /* H */
     float *w_first, *b_first, *acc;
 
     /* INT8: the fp32 twin used for calibration and the ranges it saw; until
@@ -197,11 +217,108 @@ static inline void sparse_row(const float *restrict x, const float *restrict wf,
     }
 }
 
-__attribute__((target_clones("avx512f", "avx2", "default"))) static void
-sparse_row32(const float *x, const float *wf, const float *bias, float *acc, int H, int W, int CI,
-             int K, int P, int p, int Wo)
+/* The 16 -> 32 channel case with AVX-512, in two passes per wedge.
+ *
+ * 1. Each input row becomes a list of its non-zero voxels (z * 16 + channel,
+ *    value), sorted by z, written branch-free with compress-stores.
+ * 2. Outputs are computed four adjacent columns at a time in gather form:
+ *    the sum over the listed voxels of the K rows and K + 6 columns they
+ *    see. The accumulators (4 columns x 2 halves of 16 channels = 8
+ *    independent FMA chains) stay in registers; nothing is
+ *    read-modified-written in memory. To keep the inner loop free of
+ *    data-dependent branches every voxel feeds all four columns, through a
+ *    kernel padded with zero taps (wpad, [ci][K][K + 12][32]: tap jz at
+ *    jz + 6). */
+__attribute__((target("avx512f"))) static int sparse_list_row(const float *row, int W,
+                                                               sp_entry *out)
 {
-    sparse_row(x, wf, bias, acc, H, W, CI, K, P, p, Wo, 32);
+    const __m512 zero = _mm512_setzero_ps();
+    const __m512i lane = _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0);
+    int n = 0;
+    for (int z = 0; z < W; z++) {
+        __m512 v = _mm512_loadu_ps(row + (size_t)z * 16);
+        __mmask16 m = _mm512_cmp_ps_mask(v, zero, _CMP_NEQ_UQ);
+        __m512i zi = _mm512_add_epi32(_mm512_set1_epi32(z * 16), lane);
+        /* Interleave (zi, v) pairs: compress both, then write as pairs. */
+        int32_t zs[16];
+        float vs[16];
+        _mm512_mask_compressstoreu_epi32(zs, m, zi);
+        _mm512_mask_compressstoreu_ps(vs, m, v);
+        int c = __builtin_popcount((unsigned)m);
+        for (int k = 0; k < c; k++) out[n + k] = (sp_entry){zs[k], vs[k]};
+        n += c;
+    }
+    return n;
+}
+
+__attribute__((target("avx512f,fma"))) static void
+sparse_row_16x32_avx512(const sp_entry *lists, const int *counts, int cap, const float *wpad,
+                        const float *bias, float *acc, int H, int K, int P, int p, int Wo)
+{
+    const int KP = K + SPARSE_PAD * 2;
+    for (int q = 0; q < Wo; q++) {
+        _mm512_storeu_ps(acc + (size_t)q * 32, _mm512_loadu_ps(bias));
+        _mm512_storeu_ps(acc + (size_t)q * 32 + 16, _mm512_loadu_ps(bias + 16));
+    }
+    /* Input rows outermost: one row's taps (16 channels x (K + 4) x 128 B)
+     * stay in L1 while every output column of the row is accumulated. */
+    for (int ja = 0; ja < K; ja++) {
+        int a = 2 * p + ja - P;
+        if (a < 0 || a >= H) continue;
+        const sp_entry *e = lists + (size_t)a * (size_t)cap;
+        const int n = counts[a];
+        const float *wja = wpad + (size_t)ja * (size_t)KP * 32;
+        const size_t wstride = (size_t)K * (size_t)KP * 32; /* per channel */
+        int b = 0, f = 0;
+        for (int q0 = 0; q0 < Wo; q0 += 2) {
+            const int zbase = 2 * q0 - P; /* t = z - zbase in [0, K + 2) */
+            while (b < n && (e[b].zi >> 4) < zbase) b++;
+            if (f < b) f = b;
+            while (f < n && (e[f].zi >> 4) < zbase + K + 2) f++;
+            if (b == f) continue;
+            float *o = acc + (size_t)q0 * 32;
+            /* Two sets of accumulators, even and odd entries: eight
+             * independent FMA chains hide the FMA latency. */
+            __m512 lo0 = _mm512_loadu_ps(o), hi0 = _mm512_loadu_ps(o + 16);
+            __m512 lo1 = _mm512_setzero_ps(), hi1 = lo1, lo2 = lo1, hi2 = lo1, lo3 = lo1,
+                   hi3 = lo1;
+            int j = b;
+            for (; j + 1 < f; j += 2) {
+                int t = (e[j].zi >> 4) - zbase, i = e[j].zi & 15;
+                int t2 = (e[j + 1].zi >> 4) - zbase, i2 = e[j + 1].zi & 15;
+                __m512 xv = _mm512_set1_ps(e[j].v), xv2 = _mm512_set1_ps(e[j + 1].v);
+                const float *w = wja + (size_t)i * wstride + (size_t)(t + SPARSE_PAD) * 32;
+                const float *w2 = wja + (size_t)i2 * wstride + (size_t)(t2 + SPARSE_PAD) * 32;
+                lo0 = _mm512_fmadd_ps(xv, _mm512_loadu_ps(w), lo0);
+                hi0 = _mm512_fmadd_ps(xv, _mm512_loadu_ps(w + 16), hi0);
+                lo1 = _mm512_fmadd_ps(xv, _mm512_loadu_ps(w - 64), lo1);
+                hi1 = _mm512_fmadd_ps(xv, _mm512_loadu_ps(w - 48), hi1);
+                lo2 = _mm512_fmadd_ps(xv2, _mm512_loadu_ps(w2), lo2);
+                hi2 = _mm512_fmadd_ps(xv2, _mm512_loadu_ps(w2 + 16), hi2);
+                lo3 = _mm512_fmadd_ps(xv2, _mm512_loadu_ps(w2 - 64), lo3);
+                hi3 = _mm512_fmadd_ps(xv2, _mm512_loadu_ps(w2 - 48), hi3);
+            }
+            if (j < f) {
+                int t = (e[j].zi >> 4) - zbase, i = e[j].zi & 15;
+                __m512 xv = _mm512_set1_ps(e[j].v);
+                const float *w = wja + (size_t)i * wstride + (size_t)(t + SPARSE_PAD) * 32;
+                lo0 = _mm512_fmadd_ps(xv, _mm512_loadu_ps(w), lo0);
+                hi0 = _mm512_fmadd_ps(xv, _mm512_loadu_ps(w + 16), hi0);
+                lo1 = _mm512_fmadd_ps(xv, _mm512_loadu_ps(w - 64), lo1);
+                hi1 = _mm512_fmadd_ps(xv, _mm512_loadu_ps(w - 48), hi1);
+            }
+            lo0 = _mm512_add_ps(lo0, lo2);
+            hi0 = _mm512_add_ps(hi0, hi2);
+            lo1 = _mm512_add_ps(lo1, lo3);
+            hi1 = _mm512_add_ps(hi1, hi3);
+            _mm512_storeu_ps(o, lo0);
+            _mm512_storeu_ps(o + 16, hi0);
+            if (q0 + 1 < Wo) {
+                _mm512_storeu_ps(o + 32, _mm512_add_ps(_mm512_loadu_ps(o + 32), lo1));
+                _mm512_storeu_ps(o + 48, _mm512_add_ps(_mm512_loadu_ps(o + 48), hi1));
+            }
+        }
+    }
 }
 
 static void sparse_row_any(const float *x, const float *wf, const float *bias, float *acc, int H,
@@ -210,33 +327,56 @@ static void sparse_row_any(const float *x, const float *wf, const float *bias, f
     sparse_row(x, wf, bias, acc, H, W, CI, K, P, p, Wo, CO);
 }
 
+/* Writes one output row (acc, Wo x CO fp32) in the chain's precision. */
+static void store_row(const nn_chain *c, const chain_step *s, const float *acc, int n, int p)
+{
+    const int Ho = s->h, Wo = s->w, CO = c->cout0;
+    const float inv = c->dt == dnnl_s8 ? 1.0f / s->scale_out : 1.0f;
+    void *out = c->buf[s->dst_buf];
+    size_t base = (((size_t)n * (size_t)Ho + (size_t)p) * (size_t)Wo) * (size_t)CO;
+    size_t cnt = (size_t)Wo * (size_t)CO;
+    if (c->dt == dnnl_f32) {
+        memcpy((float *)out + base, acc, cnt * sizeof(float));
+    } else if (c->dt == dnnl_bf16) {
+        uint16_t *o = (uint16_t *)out + base;
+        for (size_t i = 0; i < cnt; i++) o[i] = f32_to_bf16(acc[i]);
+    } else {
+        int8_t *o = (int8_t *)out + base;
+        for (size_t i = 0; i < cnt; i++) o[i] = f32_to_s8(acc[i] * inv);
+    }
+}
+
 static void run_sparse_first(nn_chain *c, chain_step *s, const float *x)
 {
     const int H = c->d.h, W = c->d.w, CI = c->cin0, CO = c->cout0, Ho = s->h, Wo = s->w;
     const int K = c->K, P = c->P, N = c->d.n;
-    const dnnl_data_type_t dt = c->dt;
-    const float inv = dt == dnnl_s8 ? 1.0f / s->scale_out : 1.0f;
-    void *out = c->buf[s->dst_buf];
+    const size_t wedge = (size_t)H * (size_t)W * (size_t)CI, cap = (size_t)W * (size_t)CI;
+    if (c->lists) {
+        for (int n = 0; n < N; n++) {
+            const float *xn = x + (size_t)n * wedge;
+#pragma omp parallel num_threads(c->threads)
+            {
+#pragma omp for schedule(static)
+                for (int a = 0; a < H; a++)
+                    c->counts[a] = sparse_list_row(xn + (size_t)a * cap, W, c->lists + (size_t)a * cap);
+#pragma omp for schedule(dynamic, 1)
+                for (int p = 0; p < Ho; p++) {
+                    float *acc = c->acc + (size_t)omp_get_thread_num() * (size_t)Wo * (size_t)CO;
+                    sparse_row_16x32_avx512(c->lists, c->counts, (int)cap, c->w_pad, c->b_first,
+                                            acc, H, K, P, p, Wo);
+                    store_row(c, s, acc, n, p);
+                }
+            }
+        }
+        return;
+    }
 #pragma omp parallel for num_threads(c->threads) schedule(dynamic, 1) collapse(2)
     for (int n = 0; n < N; n++)
         for (int p = 0; p < Ho; p++) {
             float *acc = c->acc + (size_t)omp_get_thread_num() * (size_t)Wo * (size_t)CO;
-            const float *xn = x + (size_t)n * (size_t)H * (size_t)W * (size_t)CI;
-            if (CO == 32)
-                sparse_row32(xn, c->w_first, c->b_first, acc, H, W, CI, K, P, p, Wo);
-            else
-                sparse_row_any(xn, c->w_first, c->b_first, acc, H, W, CI, K, P, p, Wo, CO);
-            size_t base = (((size_t)n * (size_t)Ho + (size_t)p) * (size_t)Wo) * (size_t)CO;
-            size_t cnt = (size_t)Wo * (size_t)CO;
-            if (dt == dnnl_f32) {
-                memcpy((float *)out + base, acc, cnt * sizeof(float));
-            } else if (dt == dnnl_bf16) {
-                uint16_t *o = (uint16_t *)out + base;
-                for (size_t i = 0; i < cnt; i++) o[i] = f32_to_bf16(acc[i]);
-            } else {
-                int8_t *o = (int8_t *)out + base;
-                for (size_t i = 0; i < cnt; i++) o[i] = f32_to_s8(acc[i] * inv);
-            }
+            sparse_row_any(x + (size_t)n * wedge, c->w_first, c->b_first, acc, H, W, CI, K, P, p,
+                           Wo, CO);
+            store_row(c, s, acc, n, p);
         }
 }
 
@@ -348,7 +488,9 @@ static bcae_status plan_conv(nn_chain *c, int i, const nn_layer *l, int second, 
     (void)win;
     const dnnl_dims_t wd = {co, cin, k, k}, bd = {co}, strides = {stride, stride}, pads = {pad, pad};
     dnnl_data_type_t wdt = c->dt == dnnl_f32 ? dnnl_f32 : c->dt == dnnl_bf16 ? dnnl_bf16 : dnnl_s8;
-    st = md_nhwc(&dst_md, n, co, s->h, s->w, c->dt);
+    dnnl_memory_desc_t res_md;
+    st = md_nhwc(&dst_md, n, co, s->h, s->w, s->f32_out ? dnnl_f32 : c->dt);
+    if (st == dnnl_success && s->f32_out) st = md_nhwc(&res_md, n, co, s->h, s->w, c->dt);
     if (st == dnnl_success) st = dnnl_memory_desc_init_by_tag(&w_md, 4, wd, wdt, dnnl_format_tag_any);
     if (st == dnnl_success) st = dnnl_memory_desc_init_by_tag(&b_md, 1, bd, dnnl_f32, dnnl_x);
     if (st == dnnl_success) st = make_attr(&attr);
@@ -367,7 +509,15 @@ static bcae_status plan_conv(nn_chain *c, int i, const nn_layer *l, int second, 
          * the step before conv1. */
         if (second) sprev = scale_in(c, i - 1);
     }
-    if (l && l->kind == NN_LAYER_RESIDUAL) {
+    if (l && l->kind == NN_LAYER_RESIDUAL && s->f32_out) {
+        /* alpha * h / s_x + q_x = (alpha * h + x) / s_x, in fp32; the output
+         * reorder multiplies by s_x. */
+        st = dnnl_post_ops_append_eltwise(ops, 1.0f, dnnl_eltwise_linear, l->alpha, 0.0f);
+        if (st == dnnl_success) st = dnnl_post_ops_append_binary(ops, dnnl_binary_add, &res_md);
+        if (st == dnnl_success)
+            st = dnnl_post_ops_append_eltwise(ops, 1.0f, dnnl_eltwise_relu, NN_LEAKY_SLOPE, 0.0f);
+        if (st == dnnl_success) st = dnnl_primitive_attr_set_post_ops(attr, ops);
+    } else if (l && l->kind == NN_LAYER_RESIDUAL) {
         if (second) {
             st = dnnl_post_ops_append_eltwise(ops, 1.0f, dnnl_eltwise_linear, l->alpha, 0.0f);
             if (st == dnnl_success)
@@ -387,7 +537,7 @@ static bcae_status plan_conv(nn_chain *c, int i, const nn_layer *l, int second, 
             float m = 0.0f;
             for (size_t j = 0; j < per; j++) m = fmaxf(m, fabsf(w[(size_t)o * per + j]));
             wscale[o] = m > 0.0f ? m / 127.0f : 1.0f;
-            oscale[o] = sin * wscale[o] / s->scale_out;
+            oscale[o] = sin * wscale[o] / (s->f32_out ? sprev : s->scale_out);
         }
         st = dnnl_primitive_attr_set_output_scales(attr, co, 1 << 1, oscale);
         if (st != dnnl_success) goto done;
@@ -405,6 +555,8 @@ static bcae_status plan_conv(nn_chain *c, int i, const nn_layer *l, int second, 
     what = "convolution memory";
     if (st == dnnl_success) st = dnnl_memory_create(&s->src, src_md, c->engine, DNNL_MEMORY_NONE);
     if (st == dnnl_success) st = dnnl_memory_create(&s->dst, &dst_md, c->engine, DNNL_MEMORY_NONE);
+    if (st == dnnl_success && s->f32_out)
+        st = dnnl_memory_create(&s->src1, &res_md, c->engine, DNNL_MEMORY_NONE);
     if (st == dnnl_success && scratch_size(pd) > 0) {
         const dnnl_memory_desc_t *smd = dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0);
         st = dnnl_memory_create(&s->scratch, smd, c->engine, DNNL_MEMORY_NONE);
@@ -444,12 +596,18 @@ static bcae_status lay_out_steps(nn_chain *c, bcae_error *err)
             s->kind = STEP_CONV2, s->c = ch, s->h = h, s->w = w, s->src_buf = 2, s->dst_buf = cur;
         }
     }
+    if (c->dt == dnnl_s8 && c->steps[ns - 1].kind == STEP_CONV2) {
+        c->steps[ns - 1].f32_out = 1;
+        c->steps[ns - 1].res_buf = cur;
+        c->steps[ns - 1].dst_buf = cur = CHAIN_F32_BUF;
+    }
     s = &c->steps[ns++];
     s->kind = STEP_OUT, s->c = ch, s->h = h, s->w = w, s->src_buf = cur, s->dst_buf = -1;
     c->nsteps = ns;
     for (int i = 0; i < ns; i++) {
         chain_step *t = &c->steps[i];
-        if (t->kind == STEP_POOL || t->kind == STEP_OUT) t->scale_out = scale_in(c, i);
+        if (t->f32_out) t->scale_out = scale_in(c, i - 1); /* the block input's */
+        else if (t->kind == STEP_POOL || t->kind == STEP_OUT) t->scale_out = scale_in(c, i);
         else if (c->dt == dnnl_s8) t->scale_out = c->twin->amax[i] > 0.0f ? c->twin->amax[i] / 127.0f : 1.0f;
         else t->scale_out = 1.0f;
     }
@@ -468,7 +626,13 @@ static bcae_status plan_steps(nn_chain *c, bcae_error *err)
     }
     size_t bytes = (most * c->elem + CHAIN_ALIGN - 1) / CHAIN_ALIGN * CHAIN_ALIGN;
     for (int b = 0; b < CHAIN_BUFFERS; b++) {
-        c->buf[b] = aligned_alloc(CHAIN_ALIGN, bytes);
+        size_t sz = bytes;
+        if (b == CHAIN_F32_BUF) {
+            const chain_step *last = &c->steps[c->nsteps - 1];
+            if (last->src_buf != CHAIN_F32_BUF) continue;
+            sz = (step_elems(c, last) * sizeof(float) + CHAIN_ALIGN - 1) / CHAIN_ALIGN * CHAIN_ALIGN;
+        }
+        c->buf[b] = aligned_alloc(CHAIN_ALIGN, sz);
         if (!c->buf[b]) return bcae_fail(err, BCAE_ERR_OUT_OF_MEMORY, "encoder chain: out of memory");
     }
 
@@ -486,6 +650,19 @@ static bcae_status plan_steps(nn_chain *c, bcae_error *err)
     if (!c->w_first || !c->b_first || !c->acc)
         return bcae_fail(err, BCAE_ERR_OUT_OF_MEMORY, "encoder chain: out of memory");
     fuse_first_weights(c, first);
+    if (c->avx512 && c->cin0 == 16 && c->cout0 == 32) {
+        const size_t K = (size_t)c->K, KP = K + 2 * SPARSE_PAD;
+        c->w_pad = calloc(16 * K * KP * 32, sizeof(float));
+        c->lists = malloc((size_t)d->h * (size_t)d->w * 16 * sizeof(sp_entry));
+        c->counts = malloc((size_t)d->h * sizeof(int));
+        if (!c->w_pad || !c->lists || !c->counts)
+            return bcae_fail(err, BCAE_ERR_OUT_OF_MEMORY, "encoder chain: out of memory");
+        for (size_t i = 0; i < 16; i++)
+            for (size_t ja = 0; ja < K; ja++)
+                for (size_t jz = 0; jz < K; jz++)
+                    memcpy(c->w_pad + ((i * K + ja) * KP + jz + SPARSE_PAD) * 32,
+                           c->w_first + ((i * K + ja) * K + jz) * 32, 32 * sizeof(float));
+    }
 
     dnnl_status_t st = dnnl_success;
     int li = 2; /* the layer the next step comes from */
@@ -557,13 +734,15 @@ static bcae_status plan_steps(nn_chain *c, bcae_error *err)
             dnnl_primitive_attr_t attr = NULL;
             dnnl_primitive_desc_t pd = NULL;
             const dnnl_dims_t dims = {d->n, s->c, s->h, s->w};
-            st = md_nhwc(&src_md, d->n, s->c, s->h, s->w, c->dt);
+            int from_f32 = s->src_buf == CHAIN_F32_BUF;
+            st = md_nhwc(&src_md, d->n, s->c, s->h, s->w, from_f32 ? dnnl_f32 : c->dt);
             if (st == dnnl_success)
                 st = dnnl_memory_desc_init_by_tag(&dst_md, 4, dims, dnnl_f32,
                                                   cpu_block(s->c) == 16 ? dnnl_nChw16c
                                                   : cpu_block(s->c) == 8 ? dnnl_nChw8c
                                                                          : dnnl_nchw);
             if (st == dnnl_success) st = make_attr(&attr);
+            (void)from_f32;
             if (st == dnnl_success && c->dt == dnnl_s8)
                 st = dnnl_primitive_attr_set_output_scales(attr, 1, 0, &s->scale_out);
             if (st == dnnl_success)
@@ -599,6 +778,7 @@ static bcae_status plan_steps(nn_chain *c, bcae_error *err)
         if (s->scratch) dnnl_memory_set_data_handle(s->scratch, c->scratch_buf);
         if (s->src && s->src_buf >= 0) dnnl_memory_set_data_handle(s->src, c->buf[s->src_buf]);
         if (s->dst && s->dst_buf >= 0) dnnl_memory_set_data_handle(s->dst, c->buf[s->dst_buf]);
+        if (s->src1) dnnl_memory_set_data_handle(s->src1, c->buf[s->res_buf]);
     }
     return BCAE_OK;
 }
@@ -645,6 +825,8 @@ static nn_chain *chain_new(nn_engine *e, const nn_chain_desc *d)
     c->dt = d->precision == BCAE_PRECISION_BF16 ? dnnl_bf16
             : d->precision == BCAE_PRECISION_INT8 ? dnnl_s8
                                                   : dnnl_f32;
+    c->avx512 = d->first != NN_FIRST_SPARSE_PORTABLE && __builtin_cpu_supports("avx512f") &&
+                __builtin_cpu_supports("fma");
     c->elem = c->dt == dnnl_f32 ? 4 : c->dt == dnnl_bf16 ? 2 : 1;
     return c;
 }
@@ -653,7 +835,7 @@ static void free_steps(nn_chain *c)
 {
     for (int i = 0; i < c->nsteps; i++) {
         chain_step *s = &c->steps[i];
-        dnnl_memory_t mems[] = {s->scratch, s->src, s->dst, s->wei, s->bias};
+        dnnl_memory_t mems[] = {s->scratch, s->src, s->dst, s->wei, s->bias, s->src1};
         for (size_t j = 0; j < sizeof mems / sizeof mems[0]; j++)
             if (mems[j]) dnnl_memory_destroy(mems[j]);
         if (s->prim) dnnl_primitive_destroy(s->prim);
@@ -672,6 +854,9 @@ void cpu_chain_destroy(nn_chain *c)
     free(c->w_first);
     free(c->b_first);
     free(c->acc);
+    free(c->w_pad);
+    free(c->lists);
+    free(c->counts);
     free(c->amax);
     cpu_chain_destroy(c->twin);
     free(c->layers);
@@ -754,11 +939,12 @@ static void run(nn_chain *c, const nn_tensor *x, nn_tensor *y)
         case STEP_CONV1:
         case STEP_CONV2: {
             if (s->kind == STEP_FIRST_DENSE) dnnl_memory_set_data_handle(s->src, x->data);
-            dnnl_exec_arg_t args[5] = {{DNNL_ARG_SRC, s->src},
+            dnnl_exec_arg_t args[6] = {{DNNL_ARG_SRC, s->src},
                                        {DNNL_ARG_WEIGHTS, s->wei},
                                        {DNNL_ARG_BIAS, s->bias},
-                                       {DNNL_ARG_DST, s->dst}};
-            ok = run_prim(c, s, args, 4);
+                                       {DNNL_ARG_DST, s->dst},
+                                       {DNNL_ARG_ATTR_MULTIPLE_POST_OP(1) | DNNL_ARG_SRC_1, s->src1}};
+            ok = run_prim(c, s, args, s->src1 ? 5 : 4);
             break;
         }
         case STEP_POOL: {
