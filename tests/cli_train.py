@@ -153,6 +153,25 @@ for i, row in enumerate(rows):
         got = float(row[k])
         check(abs(got - want) <= 2e-4 * max(1.0, abs(want)),
               f"eval {k} of {row['path']}: {got} vs {want}")
+# Reduced-precision encoders: the same pipeline, the code within their precision of
+# forward's fp32 code, and their eval metrics near fp32's.
+for prec, tol in (("bf16", 0.02), ("int8", 0.08)):
+    r = run("forward", "--model", path("a.safetensors"), "--out", path("fw" + prec),
+            "--precision", prec, *wedges)
+    cp = np.load(path(f"fw{prec}/code.npy")) if r.returncode == 0 else np.zeros_like(code)
+    rel = np.sqrt(((cp - code) ** 2).mean() / (code ** 2).mean())
+    check(r.returncode == 0 and 1e-6 < rel <= tol,
+          f"forward --precision {prec}: rms relative code error {rel:.4g} in (1e-6, {tol}]")
+    flag = ["--half"] if prec == "bf16" else ["--precision", prec]
+    r = run("eval", "--model", path("a.safetensors"), "--data", data, "--split", "train",
+            "--limit", "3", "--json", *flag)
+    ep = json.loads(r.stdout.strip().splitlines()[-1]) if r.returncode == 0 else {}
+    check(ep.get("encoder_precision") == prec and
+          abs(ep.get("mae", 1e9) - ev.get("mae", 0)) <= 0.1 * ev.get("mae", 0),
+          f"eval {flag}: precision {ep.get('encoder_precision')}, MAE {ep.get('mae')} vs "
+          f"fp32 {ev.get('mae')}")
+r = run("eval", "--model", path("a.safetensors"), "--data", data, "--precision", "fp8")
+check(r.returncode == 2 and "fp8" in r.stderr, "eval: unknown precision is a usage error")
 r = run("eval", "--model", path("a.safetensors"), "--data", data, "--split", "nosuch")
 check(r.returncode == 1 and "nosuch" in r.stderr, "eval: missing split named")
 
@@ -170,6 +189,13 @@ for i, rec in enumerate(recs):
     check(np.array_equal(rec["code"], code[i].astype(np.float16)),
           f"record {i}: the fp16 code of forward's code.npy")
 check(os.path.getsize(ctr) < 3 * 192 * 249 * 16 * 2 / 31, "file ratio >= 31")
+r = run("compress", "--model", path("a.safetensors"), "-o", path("wh.bcae"), "--half", "-q",
+        *wedges)
+hh, rh = bcae_reader.read(path("wh.bcae")) if r.returncode == 0 else (None, [])
+check(len(rh) == 3 and all(np.allclose(x["code"].astype(np.float32), code[i], rtol=0.05,
+                                       atol=0.05 * np.abs(code[i]).max())
+                           for i, x in enumerate(rh)),
+      "compress --half: fp16 codes close to the fp32 encoder's")
 r = run("decompress", "--model", path("a.safetensors"), "-o", path("dec"), "--batch", "2", "-q",
         ctr)
 check(r.returncode == 0, "decompress: " + r.stderr)
