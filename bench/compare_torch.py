@@ -94,11 +94,13 @@ def time_pass(fn, seconds):
     return statistics.median(samples), min(samples), len(samples)
 
 
-def run_bcae(args):
+def run_bcae(args, precision="fp32", train=None, encoder=None):
     cmd = [args.bcae, "bench", "--m", str(args.m), "--n", str(args.n), "--d", str(args.d),
            "--batch", str(args.batch), "--threads", str(args.threads),
-           "--seconds", repr(args.seconds), "--precision", "fp32", "--json"]
-    if args.train:
+           "--seconds", repr(args.seconds), "--precision", precision, "--json"]
+    if encoder:
+        cmd += ["--encoder", encoder]
+    if args.train if train is None else train:
         cmd.append("--train")
     print("$ " + " ".join(cmd), flush=True)
     p = subprocess.run(cmd, stdout=subprocess.PIPE, text=True, env=os.environ.copy())
@@ -145,6 +147,12 @@ def measure_torch(args, torch, B):
                                           conv_flops_per_wedge(torch, reg, code[:1]))
 
         res["encode"] = time_pass(lambda: model.encoder(x), args.seconds)
+        if args.precisions:
+            # PyTorch's bf16: weights and input cast to bf16 (its oneDNN bf16 kernels).
+            import copy
+            enc16 = copy.deepcopy(model.encoder).to(torch.bfloat16)
+            x16 = x.to(torch.bfloat16)
+            res["encode_bf16"] = time_pass(lambda: enc16(x16), args.seconds)
 
         def decode():
             clf(code)
@@ -199,9 +207,16 @@ def main():
     ap.add_argument("--seconds", type=float, default=3.0, help="minimum timed seconds a pass")
     ap.add_argument("--peak-seconds", type=float, default=1.0)
     ap.add_argument("--json", action="store_true", help="end with one JSON line of everything")
+    ap.add_argument("--precisions", action="store_true",
+                    help="also time the encoders in bf16 and int8 (bcae) and bf16 (torch), and "
+                         "bcae's layer-by-layer and dense-first-layer fp32 encoders")
     args = ap.parse_args()
 
     ours = run_bcae(args)
+    variants = {}
+    if args.precisions:
+        for prec, enc in (("bf16", None), ("int8", None), ("fp32", "layers"), ("fp32", "dense")):
+            variants[f"{prec}/{enc or 'fused'}"] = run_bcae(args, prec, train=False, encoder=enc)
 
     import torch
     import bcae_torch as B
@@ -264,6 +279,22 @@ def main():
     print("peak (fp32, torch, same threads):")
     for k, v in peak.items():
         print(f"  {k:<46} {v:8.1f} GFLOP/s{'  <- peak' if v == peak_best else ''}")
+    if args.precisions:
+        t32 = theirs["encode"][0]
+        t16 = theirs["encode_bf16"][0]
+        print()
+        print(f"encoders by precision (batch {b}, {args.threads} threads; torch fp32 "
+              f"{b / t32:.1f} wedges/s, torch bf16 {b / t16:.1f} wedges/s)")
+        print(f"{'bcae encoder':<14} {'ms':>8} {'wedges/s':>9} | {'/torch fp32':>11} "
+              f"{'/torch bf16':>11}")
+        allv = {"fp32/fused": ours, **variants}
+        summary["encoders"] = {}
+        for name, o in allv.items():
+            t = o["encoder_ms_per_batch"] / 1e3
+            print(f"{name:<14} {t * 1e3:8.2f} {b / t:9.1f} | {t32 / t:10.2f}x {t16 / t:10.2f}x")
+            summary["encoders"][name] = {"bcae_s": t, "ratio_torch_fp32": t32 / t,
+                                         "ratio_torch_bf16": t16 / t}
+        summary["torch_encode_bf16_s"] = t16
     if args.json:
         print(json.dumps(summary))
     return 0
