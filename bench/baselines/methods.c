@@ -140,7 +140,7 @@ bl_ctx *bl_ctx_create(const bl_method *m, int threads)
 #endif
     }
     if (m->kind == BL_BCAE) {
-        bcae_codec_options opt = {BCAE_BATCH, threads, BCAE_PRECISION_FP32};
+        bcae_codec_options opt = {.batch = BCAE_BATCH, .threads = threads};
         bcae_error err;
         if (bcae_codec_create(m->model, &opt, &ctx->codec, &err) != BCAE_OK) goto fail;
         ctx->code_elems = bcae_model_code_elements(m->model);
