@@ -51,6 +51,15 @@ static const nn_ops CPU_OPS = {
     .bcae_heads = cpu_bcae_heads,
     .bcae_loss_sums = cpu_bcae_loss_sums,
     .bcae_loss_backward = cpu_bcae_loss_backward,
+    .conv3d_create = cpu_conv3d_create,
+    .conv3d_destroy = cpu_conv3d_destroy,
+    .conv3d_set_weights = cpu_conv3d_set_weights,
+    .conv3d_forward = cpu_conv3d_forward,
+    .conv3d_backward_data = cpu_conv3d_backward_data,
+    .conv3d_backward_weights = cpu_conv3d_backward_weights,
+    .conv3d_algo = cpu_conv3d_algo,
+    .instance_norm_forward = cpu_instance_norm_forward,
+    .instance_norm_backward = cpu_instance_norm_backward,
 };
 
 bcae_status nn_cpu_engine_create(int threads, nn_engine **out, bcae_error *err)
