@@ -74,6 +74,14 @@ struct nn_conv3d {
     dnnl_memory_t x, y, dx, dy, w_plain, dw_plain, bias, dw, db;
     float *bias_data, *db_data;
     void *scratch_buf;
+    /* When oneDNN has no fast kernel for the caller's layouts (a blocked 8c
+     * source with a 16c destination, say, which only its reference kernel
+     * takes, ~100x slower), the primitives run on layouts of their own
+     * choosing in private buffers, and these reorders move data in and out:
+     * x_priv holds x or dx, y_priv holds y or dy, one pass at a time. */
+    int reorder_src, reorder_dst;
+    c3_step src_in, src_out, dst_in, dst_out;
+    dnnl_memory_t x_priv, y_priv;
 
     /* shuffle: the inner Conv3d and its private buffers */
     nn_conv3d *inner;
@@ -148,19 +156,28 @@ static int run_step(nn_conv3d *c, const c3_step *s, dnnl_exec_arg_t *args, int n
     return st == dnnl_success;
 }
 
+/* A reorder between the caller's layout and a private one. */
+static int move(nn_conv3d *c, const c3_step *s, dnnl_memory_t from, dnnl_memory_t to)
+{
+    dnnl_exec_arg_t args[3] = {{DNNL_ARG_FROM, from}, {DNNL_ARG_TO, to}};
+    return run_step(c, s, args, 2);
+}
+
 /* ---- planning the direct path ------------------------------------------------- */
 
 typedef struct c3_plan {
     dnnl_primitive_attr_t attr_plain, attr_leaky, attr_accum;
     dnnl_primitive_desc_t fwd[2], bwd_data, bwd_weights, dw_to_plain;
     dnnl_primitive_desc_t reorder[C3_MAX_COPIES];
+    dnnl_primitive_desc_t src_in, src_out, dst_in, dst_out;
 } c3_plan;
 
 static void plan_free(c3_plan *p)
 {
     dnnl_primitive_desc_t *pds[] = {&p->fwd[0],      &p->fwd[1],      &p->bwd_data,
                                     &p->bwd_weights, &p->dw_to_plain, &p->reorder[0],
-                                    &p->reorder[1],  &p->reorder[2]};
+                                    &p->reorder[1],  &p->reorder[2], &p->src_in,
+                                    &p->src_out,     &p->dst_in,      &p->dst_out};
     for (size_t i = 0; i < sizeof pds / sizeof pds[0]; i++)
         if (*pds[i]) dnnl_primitive_desc_destroy(*pds[i]);
     if (p->attr_plain) dnnl_primitive_attr_destroy(p->attr_plain);
@@ -225,6 +242,27 @@ static int copy_for(nn_conv3d *c, c3_plan *p, const dnnl_memory_desc_t *md,
     return *st == dnnl_success ? i : -1;
 }
 
+static int is_reference_impl(const_dnnl_primitive_desc_t pd)
+{
+    const char *name = NULL;
+    if (dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &name) != dnnl_success)
+        return 0;
+    return name && !strncmp(name, "ref", 3);
+}
+
+static dnnl_status_t fwd_desc_init(dnnl_convolution_desc_t *desc, const nn_conv3d *c,
+                                   const dnnl_memory_desc_t *src, const dnnl_memory_desc_t *w,
+                                   const dnnl_memory_desc_t *b, const dnnl_memory_desc_t *dst,
+                                   const dnnl_dims_t strides, const dnnl_dims_t pads)
+{
+    const dnnl_prop_kind_t prop = c->training ? dnnl_forward_training : dnnl_forward_inference;
+    if (c->d.transposed)
+        return dnnl_deconvolution_forward_desc_init(desc, prop, dnnl_deconvolution_direct, src, w,
+                                                    b, dst, strides, pads, pads);
+    return dnnl_convolution_forward_desc_init(desc, prop, dnnl_convolution_direct, src, w, b, dst,
+                                              strides, pads, pads);
+}
+
 /* The forward / backward operation descriptors of a convolution or a
  * deconvolution share one layout in oneDNN 2.x (dnnl_deconvolution_desc_t
  * is dnnl_convolution_desc_t), so one variable holds either. */
@@ -264,17 +302,41 @@ static bcae_status plan_direct(nn_conv3d *c, c3_plan *p, bcae_error *err)
     TRY(make_attr(&p->attr_leaky, 1, 0), "attributes");
 
     dnnl_convolution_desc_t fwd_desc, bd_desc, bw_desc;
-    const dnnl_prop_kind_t prop = c->training ? dnnl_forward_training : dnnl_forward_inference;
-    if (tr)
-        TRY(dnnl_deconvolution_forward_desc_init(&fwd_desc, prop, alg, &src_md, &any_w_md,
-                                                 &bias_md, &dst_md, strides, pads, pads),
-            "forward descriptor");
-    else
-        TRY(dnnl_convolution_forward_desc_init(&fwd_desc, prop, alg, &src_md, &any_w_md,
-                                               &bias_md, &dst_md, strides, pads, pads),
-            "forward descriptor");
+    dnnl_memory_desc_t src_use = src_md, dst_use = dst_md;
+    TRY(fwd_desc_init(&fwd_desc, c, &src_md, &any_w_md, &bias_md, &dst_md, strides, pads),
+        "forward descriptor");
     TRY(dnnl_primitive_desc_create(&p->fwd[0], &fwd_desc, p->attr_plain, c->engine, NULL),
         "forward plan");
+    if (is_reference_impl(p->fwd[0])) {
+        /* Let oneDNN pick the activation layouts; keep them if that finds
+         * a real kernel. */
+        dnnl_memory_desc_t any_src, any_dst;
+        dnnl_convolution_desc_t any_desc;
+        dnnl_primitive_desc_t pd = NULL;
+        TRY(dnnl_memory_desc_init_by_tag(&any_src, 5, src_dims, dnnl_f32, dnnl_format_tag_any),
+            "source");
+        TRY(dnnl_memory_desc_init_by_tag(&any_dst, 5, dst_dims, dnnl_f32, dnnl_format_tag_any),
+            "destination");
+        TRY(fwd_desc_init(&any_desc, c, &any_src, &any_w_md, &bias_md, &any_dst, strides, pads),
+            "forward descriptor");
+        if (dnnl_primitive_desc_create(&pd, &any_desc, p->attr_plain, c->engine, NULL) ==
+                dnnl_success &&
+            !is_reference_impl(pd)) {
+            src_use = *dnnl_primitive_desc_query_md(pd, dnnl_query_src_md, 0);
+            dst_use = *dnnl_primitive_desc_query_md(pd, dnnl_query_dst_md, 0);
+            dnnl_primitive_desc_destroy(p->fwd[0]);
+            p->fwd[0] = NULL;
+            TRY(fwd_desc_init(&fwd_desc, c, &src_use, &any_w_md, &bias_md, &dst_use, strides,
+                              pads),
+                "forward descriptor");
+            TRY(dnnl_primitive_desc_create(&p->fwd[0], &fwd_desc, p->attr_plain, c->engine,
+                                           NULL),
+                "forward plan");
+        }
+        if (pd) dnnl_primitive_desc_destroy(pd);
+    }
+    c->reorder_src = !dnnl_memory_desc_equal(&src_use, &src_md);
+    c->reorder_dst = !dnnl_memory_desc_equal(&dst_use, &dst_md);
     TRY(dnnl_primitive_desc_create(&p->fwd[1], &fwd_desc, p->attr_leaky, c->engine, NULL),
         "forward plan with LeakyReLU");
     for (int v = 0; v < 2; v++) {
@@ -286,12 +348,12 @@ static bcae_status plan_direct(nn_conv3d *c, c3_plan *p, bcae_error *err)
     }
     if (c->training) {
         if (tr)
-            TRY(dnnl_deconvolution_backward_data_desc_init(&bd_desc, alg, &src_md, &any_w_md,
-                                                           &dst_md, strides, pads, pads),
+            TRY(dnnl_deconvolution_backward_data_desc_init(&bd_desc, alg, &src_use, &any_w_md,
+                                                           &dst_use, strides, pads, pads),
                 "backward-data descriptor");
         else
-            TRY(dnnl_convolution_backward_data_desc_init(&bd_desc, alg, &src_md, &any_w_md,
-                                                         &dst_md, strides, pads, pads),
+            TRY(dnnl_convolution_backward_data_desc_init(&bd_desc, alg, &src_use, &any_w_md,
+                                                         &dst_use, strides, pads, pads),
                 "backward-data descriptor");
         TRY(dnnl_primitive_desc_create(&p->bwd_data, &bd_desc, p->attr_plain, c->engine,
                                        p->fwd[0]),
@@ -302,13 +364,13 @@ static bcae_status plan_direct(nn_conv3d *c, c3_plan *p, bcae_error *err)
         what = "weights reorder";
         if (c->bwd_data_weights < 0) goto fail;
         if (tr)
-            TRY(dnnl_deconvolution_backward_weights_desc_init(&bw_desc, alg, &src_md, &any_w_md,
-                                                              &bias_md, &dst_md, strides, pads,
+            TRY(dnnl_deconvolution_backward_weights_desc_init(&bw_desc, alg, &src_use, &any_w_md,
+                                                              &bias_md, &dst_use, strides, pads,
                                                               pads),
                 "backward-weights descriptor");
         else
-            TRY(dnnl_convolution_backward_weights_desc_init(&bw_desc, alg, &src_md, &any_w_md,
-                                                            &bias_md, &dst_md, strides, pads,
+            TRY(dnnl_convolution_backward_weights_desc_init(&bw_desc, alg, &src_use, &any_w_md,
+                                                            &bias_md, &dst_use, strides, pads,
                                                             pads),
                 "backward-weights descriptor");
         TRY(dnnl_primitive_desc_create(&p->bwd_weights, &bw_desc, p->attr_plain, c->engine,
@@ -340,9 +402,30 @@ static bcae_status plan_direct(nn_conv3d *c, c3_plan *p, bcae_error *err)
         TRY(dnnl_memory_create(&c->dy, &dst_md, c->engine, DNNL_MEMORY_NONE), "memory");
         TRY(dnnl_memory_create(&c->dw_plain, &plain_w_md, c->engine, DNNL_MEMORY_NONE), "memory");
     }
+    if (c->reorder_src) {
+        TRY(dnnl_memory_create(&c->x_priv, &src_use, c->engine, DNNL_MEMORY_ALLOCATE), "buffer");
+        TRY(dnnl_reorder_primitive_desc_create(&p->src_in, &src_md, c->engine, &src_use,
+                                               c->engine, p->attr_plain),
+            "source reorder");
+        if (c->training)
+            TRY(dnnl_reorder_primitive_desc_create(&p->src_out, &src_use, c->engine, &src_md,
+                                                   c->engine, p->attr_plain),
+                "source reorder");
+    }
+    if (c->reorder_dst) {
+        TRY(dnnl_memory_create(&c->y_priv, &dst_use, c->engine, DNNL_MEMORY_ALLOCATE), "buffer");
+        TRY(dnnl_reorder_primitive_desc_create(&p->dst_out, &dst_use, c->engine, &dst_md,
+                                               c->engine, p->attr_plain),
+            "destination reorder");
+        if (c->training)
+            TRY(dnnl_reorder_primitive_desc_create(&p->dst_in, &dst_md, c->engine, &dst_use,
+                                                   c->engine, p->attr_plain),
+                "destination reorder");
+    }
     const_dnnl_primitive_desc_t all[] = {p->fwd[0],      p->fwd[1],      p->bwd_data,
                                          p->bwd_weights, p->dw_to_plain, p->reorder[0],
-                                         p->reorder[1],  p->reorder[2]};
+                                         p->reorder[1],  p->reorder[2],  p->src_in,
+                                         p->src_out,     p->dst_in,      p->dst_out};
     size_t scratch = 0;
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
         if (scratch_size(all[i]) > scratch) scratch = scratch_size(all[i]);
@@ -363,6 +446,10 @@ static bcae_status plan_direct(nn_conv3d *c, c3_plan *p, bcae_error *err)
         TRY(make_step(c, &c->bwd_weights, p->bwd_weights), "backward-weights primitive");
         TRY(make_step(c, &c->dw_to_plain, p->dw_to_plain), "diff weights reorder primitive");
     }
+    if (p->src_in) TRY(make_step(c, &c->src_in, p->src_in), "source reorder primitive");
+    if (p->src_out) TRY(make_step(c, &c->src_out, p->src_out), "source reorder primitive");
+    if (p->dst_in) TRY(make_step(c, &c->dst_in, p->dst_in), "destination reorder primitive");
+    if (p->dst_out) TRY(make_step(c, &c->dst_out, p->dst_out), "destination reorder primitive");
     return BCAE_OK;
 #undef TRY
 fail:
@@ -541,13 +628,15 @@ bcae_status cpu_conv3d_create(nn_engine *e, const nn_conv3d_desc *d, int trainin
 void cpu_conv3d_destroy(nn_conv3d *c)
 {
     if (!c) return;
-    c3_step *steps[] = {&c->fwd[0], &c->fwd[1], &c->bwd_data, &c->bwd_weights, &c->dw_to_plain};
+    c3_step *steps[] = {&c->fwd[0],   &c->fwd[1], &c->bwd_data, &c->bwd_weights,
+                        &c->dw_to_plain, &c->src_in, &c->src_out, &c->dst_in, &c->dst_out};
     for (size_t i = 0; i < sizeof steps / sizeof steps[0]; i++) step_free(steps[i]);
     for (int i = 0; i < c->copy_count; i++) {
         step_free(&c->copies[i].reorder);
         dnnl_memory_destroy(c->copies[i].mem);
     }
-    dnnl_memory_t mems[] = {c->x, c->y, c->dx, c->dy, c->w_plain, c->dw_plain, c->bias, c->dw, c->db};
+    dnnl_memory_t mems[] = {c->x,    c->y,  c->dx, c->dy,     c->w_plain, c->dw_plain,
+                            c->bias, c->dw, c->db, c->x_priv, c->y_priv};
     for (size_t i = 0; i < sizeof mems / sizeof mems[0]; i++)
         if (mems[i]) dnnl_memory_destroy(mems[i]);
     free(c->scratch_buf);
@@ -598,11 +687,15 @@ void cpu_conv3d_forward(nn_conv3d *c, const nn_tensor5 *x, nn_tensor5 *y, nn_pos
     }
     dnnl_memory_set_data_handle(c->x, x->data);
     dnnl_memory_set_data_handle(c->y, y->data);
-    dnnl_exec_arg_t args[5] = {{DNNL_ARG_SRC, c->x},
+    int ok = 1;
+    if (c->reorder_src) ok = move(c, &c->src_in, c->x, c->x_priv);
+    dnnl_exec_arg_t args[5] = {{DNNL_ARG_SRC, c->reorder_src ? c->x_priv : c->x},
                                {DNNL_ARG_WEIGHTS, c->copies[c->fwd_weights[v]].mem},
                                {DNNL_ARG_BIAS, c->bias},
-                               {DNNL_ARG_DST, c->y}};
-    if (!run_step(c, &c->fwd[v], args, 4)) poison(y->data, count5(y));
+                               {DNNL_ARG_DST, c->reorder_dst ? c->y_priv : c->y}};
+    ok = ok && run_step(c, &c->fwd[v], args, 4);
+    if (ok && c->reorder_dst) ok = move(c, &c->dst_out, c->y_priv, c->y);
+    if (!ok) poison(y->data, count5(y));
 }
 
 void cpu_conv3d_backward_data(nn_conv3d *c, const nn_tensor5 *dy, nn_tensor5 *dx)
@@ -619,10 +712,14 @@ void cpu_conv3d_backward_data(nn_conv3d *c, const nn_tensor5 *dy, nn_tensor5 *dx
     }
     dnnl_memory_set_data_handle(c->dy, dy->data);
     dnnl_memory_set_data_handle(c->dx, dx->data);
-    dnnl_exec_arg_t args[4] = {{DNNL_ARG_DIFF_DST, c->dy},
+    int ok = 1;
+    if (c->reorder_dst) ok = move(c, &c->dst_in, c->dy, c->y_priv);
+    dnnl_exec_arg_t args[4] = {{DNNL_ARG_DIFF_DST, c->reorder_dst ? c->y_priv : c->dy},
                                {DNNL_ARG_WEIGHTS, c->copies[c->bwd_data_weights].mem},
-                               {DNNL_ARG_DIFF_SRC, c->dx}};
-    if (!run_step(c, &c->bwd_data, args, 3)) poison(dx->data, count5(dx));
+                               {DNNL_ARG_DIFF_SRC, c->reorder_src ? c->x_priv : c->dx}};
+    ok = ok && run_step(c, &c->bwd_data, args, 3);
+    if (ok && c->reorder_src) ok = move(c, &c->src_out, c->x_priv, c->dx);
+    if (!ok) poison(dx->data, count5(dx));
 }
 
 void cpu_conv3d_backward_weights(nn_conv3d *c, const nn_tensor5 *x, const nn_tensor5 *dy,
@@ -648,11 +745,14 @@ void cpu_conv3d_backward_weights(nn_conv3d *c, const nn_tensor5 *x, const nn_ten
     }
     dnnl_memory_set_data_handle(c->x, x->data);
     dnnl_memory_set_data_handle(c->dy, dy->data);
-    dnnl_exec_arg_t args[5] = {{DNNL_ARG_SRC, c->x},
-                               {DNNL_ARG_DIFF_DST, c->dy},
+    int ok = 1;
+    if (c->reorder_src) ok = move(c, &c->src_in, c->x, c->x_priv);
+    if (ok && c->reorder_dst) ok = move(c, &c->dst_in, c->dy, c->y_priv);
+    dnnl_exec_arg_t args[5] = {{DNNL_ARG_SRC, c->reorder_src ? c->x_priv : c->x},
+                               {DNNL_ARG_DIFF_DST, c->reorder_dst ? c->y_priv : c->dy},
                                {DNNL_ARG_DIFF_WEIGHTS, c->dw},
                                {DNNL_ARG_DIFF_BIAS, c->db}};
-    if (!run_step(c, &c->bwd_weights, args, 4)) {
+    if (!ok || !run_step(c, &c->bwd_weights, args, 4)) {
         poison(dweight, weight_count(d));
         poison(dbias, (size_t)d->cout);
         return;
