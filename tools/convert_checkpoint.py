@@ -1,8 +1,21 @@
 #!/usr/bin/python3
-"""Converts the BCAE-2D authors' TorchScript checkpoints into one bcae weights file.
+"""Converts the BCAE authors' checkpoints into one bcae weights file.
 
     convert_checkpoint.py ENC_LAST.pth DEC_LAST.pth OUT.safetensors [--threshold H]
     convert_checkpoint.py CHECKPOINT_DIR OUT.safetensors [--threshold H]
+    convert_checkpoint.py encoder_2000.pt decoder_2000.pt OUT.safetensors    (original BCAE)
+
+3D models (docs/MODELS.md) are recognised by their keys: the original BCAE's release
+(BNL-DAQ-LDRD/NeuralCompression, `checkpoints/encoder_2000.pt` and `decoder_2000.pt`: plain
+state dicts, keys `layers.encoder_block_{i}.*`, `layers.encoder_output.0.*`,
+`decoder_c.layers.*`, `decoder_r.layers.*`) becomes arch=bcae with log=0 (raw-ADC input,
+transform 64 + 6 exp(r)); the BCAE++ / BCAE-HT of the second repository (keys
+`layers.encoder_block_{i}.*`, `encoder_output.0.*`, `decoder_clf.layers.*`,
+`decoder_clf.decoder_output.0.*`) becomes arch=bcae++ or bcae-ht (by its encoder widths, or
+--arch) with log=1. Both get `features` (the four encoder widths). Every tensor is checked
+against the shapes SPEC section 3 gives for those widths, and written with the `encoder.` /
+`decoder.` prefixes in state-dict order. A CHECKPOINT_DIR holding encoder_2000.pt and
+decoder_2000.pt (and no enc_last.pth) is read as the original release.
 
 The reference implementation saves the encoder and the decoder separately (enc_last.pth,
 dec_last.pth, TorchScript archives; a torch.save'd state dict also loads). Their
@@ -179,6 +192,81 @@ def convert(enc_sd, dec_sd, enc_name="encoder", dec_name="decoder"):
 # order, contiguous offsets, the JSON header padded with spaces to a multiple of 8 bytes)
 # ----------------------------------------------------------------------------------------
 
+# ----------------------------------------------------------------------------------------
+# 3D models (SPEC section 3)
+# ----------------------------------------------------------------------------------------
+
+DECODER_FEATURES = (16, 8, 4, 2)
+CODE_CHANNELS = 8
+ORIGINAL_KERNELS = [(4, 3, 3), (4, 4, 3), (4, 4, 3), (4, 3, 3)]
+NEW_KERNEL = (3, 4, 4)
+HT_FEATURES, PP_FEATURES = (2, 4, 4, 8), (8, 16, 32, 32)
+
+
+def block_names(prefix, cin, cout, kernel, transposed):
+    """A 3D residual block's tensors in state-dict order."""
+    strided = (cin, cout) + kernel if transposed else (cout, cin) + kernel
+    return [(prefix + "rezero_alpha", (1,)),
+            (prefix + "main_block.0.weight", strided), (prefix + "main_block.0.bias", (cout,)),
+            (prefix + "main_block.3.weight", (cout, cout, 3, 3, 3)),
+            (prefix + "main_block.3.bias", (cout,)),
+            (prefix + "side_block.0.weight", strided), (prefix + "side_block.0.bias", (cout,))]
+
+
+def names_3d(original, features):
+    """(encoder names, decoder names) without the prefixes, for the given widths."""
+    enc, cin = [], 1
+    for i, f in enumerate(features):
+        k = ORIGINAL_KERNELS[i] if original else NEW_KERNEL
+        enc += block_names(f"layers.encoder_block_{i}.", cin, f, k, False)
+        cin = f
+    out = "layers.encoder_output.0." if original else "encoder_output.0."
+    enc += [(out + "weight", (CODE_CHANNELS, cin, 3, 3, 3)), (out + "bias", (CODE_CHANNELS,))]
+    dec = []
+    for head in (("decoder_c.", "decoder_r.") if original else ("decoder_clf.", "decoder_reg.")):
+        cin = CODE_CHANNELS
+        for i, f in enumerate(DECODER_FEATURES):
+            k = ORIGINAL_KERNELS[len(ORIGINAL_KERNELS) - 1 - i] if original else NEW_KERNEL
+            dec += block_names(f"{head}layers.decoder_block_{i}.", cin, f, k, True)
+            cin = f
+        out = f"{head}layers.decoder_output.0." if original else f"{head}decoder_output.0."
+        dec += [(out + "weight", (1, cin, 3, 3, 3)), (out + "bias", (1,))]
+    return enc, dec
+
+
+def is_3d(enc_sd):
+    return any(k.startswith("layers.encoder_block_") for k in enc_sd)
+
+
+def convert_3d(enc_sd, dec_sd, enc_name="encoder", dec_name="decoder", arch=None):
+    """(arch, features, [(prefixed name, array)]) of a 3D model's two state dicts."""
+    original = "layers.encoder_output.0.weight" in enc_sd
+    features = []
+    for i in range(4):
+        w = enc_sd.get(f"layers.encoder_block_{i}.main_block.0.weight")
+        if w is None or w.ndim != 5:
+            raise ConversionError(f"{enc_name}: no 5D layers.encoder_block_{i}.main_block.0.weight:"
+                                  f" not a 3D BCAE encoder")
+        features.append(int(w.shape[0]))
+    features = tuple(features)
+    if original:
+        if arch not in (None, "bcae"):
+            raise ConversionError(f"{enc_name}: holds the original BCAE, not {arch}")
+        arch = "bcae"
+    elif arch is None:
+        arch = "bcae-ht" if features == HT_FEATURES else "bcae++"
+    elif arch not in ("bcae++", "bcae-ht"):
+        raise ConversionError(f"{enc_name}: holds a BCAE++ / BCAE-HT, not {arch}")
+    enc_names, dec_names = names_3d(original, features)
+    enc = check_tensors(enc_sd, enc_names, enc_name)
+    dec = check_tensors(dec_sd, dec_names, dec_name)
+    tensors = [("encoder." + k, a) for k, a in enc] + [("decoder." + k, a) for k, a in dec]
+    for k, a in tensors:
+        if not np.all(np.isfinite(a)):
+            raise ConversionError(f"tensor {k} holds non-finite values")
+    return arch, features, tensors
+
+
 def write_safetensors(path, tensors, metadata):
     header, chunks, at = {"__metadata__": metadata}, [], 0
     for name, a in tensors:
@@ -205,10 +293,17 @@ def main(argv=None):
     ap.add_argument("inputs", nargs="+", help=argparse.SUPPRESS)
     ap.add_argument("--threshold", type=float, default=0.5,
                     help="segmentation threshold h stored as clf_threshold (default 0.5)")
+    ap.add_argument("--arch", choices=("bcae++", "bcae-ht"), default=None,
+                    help="name a BCAE++ / BCAE-HT checkpoint's architecture (default: from "
+                         "its encoder widths)")
     a = ap.parse_args(argv)
     if len(a.inputs) == 2 and os.path.isdir(a.inputs[0]):
         enc_path = os.path.join(a.inputs[0], "enc_last.pth")
         dec_path = os.path.join(a.inputs[0], "dec_last.pth")
+        if not os.path.exists(enc_path) and os.path.exists(
+                os.path.join(a.inputs[0], "encoder_2000.pt")):
+            enc_path = os.path.join(a.inputs[0], "encoder_2000.pt")
+            dec_path = os.path.join(a.inputs[0], "decoder_2000.pt")
         out = a.inputs[1]
     elif len(a.inputs) == 3:
         enc_path, dec_path, out = a.inputs
@@ -217,8 +312,19 @@ def main(argv=None):
     if not 0 < a.threshold < 1:
         ap.error("--threshold must lie in (0, 1)")
     try:
-        m, n, d, tensors = convert(load_state_dict(enc_path), load_state_dict(dec_path),
-                                   enc_path, dec_path)
+        enc_sd, dec_sd = load_state_dict(enc_path), load_state_dict(dec_path)
+        if is_3d(enc_sd):
+            arch, features, tensors = convert_3d(enc_sd, dec_sd, enc_path, dec_path, a.arch)
+            flag = "0" if arch == "bcae" else "1"
+            meta = {"arch": arch, "features": ",".join(str(f) for f in features), "log": flag,
+                    "transform": flag, "clf_threshold": f"{a.threshold:g}",
+                    "source": f"{os.path.basename(enc_path)} + {os.path.basename(dec_path)}"}
+            write_safetensors(out, tensors, meta)
+            enc_params = sum(x.size for k, x in tensors if k.startswith("encoder."))
+            print(f"{out}: {arch} (features {','.join(str(f) for f in features)}, "
+                  f"log {flag}), {len(tensors)} tensors, encoder {enc_params} parameters")
+            return 0
+        m, n, d, tensors = convert(enc_sd, dec_sd, enc_path, dec_path)
         meta = {"arch": "bcae-2d", "m": str(m), "n": str(n), "d": str(d), "log": "1",
                 "transform": "1", "clf_threshold": f"{a.threshold:g}",
                 "source": f"{os.path.basename(enc_path)} + {os.path.basename(dec_path)}"}

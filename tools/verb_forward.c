@@ -8,6 +8,7 @@
 #include "io/fileutil.h"
 #include "codec/calibrate.h"
 #include "model/runner.h"
+#include "verb3d.h"
 
 static void usage(FILE *fp)
 {
@@ -19,12 +20,15 @@ static void usage(FILE *fp)
             "  seg.npy    (N, 16, 192, 249)          sigmoid probabilities\n"
             "  reg.npy    (N, 16, 192, 249)          6 + 3 exp(r)\n"
             "  recon.npy  (N, 16, 192, 249)          reg * (seg > threshold), log2(ADC+1)\n"
+            "3D models: code.npy (N, 8, 16, 12, 16) and seg/reg/recon (N, 1, 16, 192, 249)\n"
+            "for bcae++ / bcae-ht; code (N, 8, 12, 15, 16) and (N, 1, 192, 249, 16) for bcae,\n"
+            "whose reg and recon are raw ADC (docs/MODELS.md).\n"
             "This is the exact fp32 pipeline for comparing implementations: the decoders\n"
             "read the code as the encoder produced it, unless --half. The encoder is the\n"
             "one compress runs (fused first layer; --precision as there).\n"
             "\n"
             "Options:\n"
-            "  -m, --model FILE     weights (safetensors, arch bcae-2d)\n"
+            "  -m, --model FILE     weights (safetensors, arch bcae-2d, bcae++, bcae-ht or bcae)\n"
             "  -o, --out DIR        output folder (created if needed)\n"
             "      --half           round the code to IEEE fp16 before decoding, as the\n"
             "                       compressor stores it\n"
@@ -104,6 +108,11 @@ int verb_forward(int argc, char **argv)
     if (threads < 0) return CLI_EXIT_USAGE;
     if (batch > nw) batch = nw;
     const int b = (int)batch;
+
+    /* BCAE++, BCAE-HT and BCAE run in verb_forward3d.c. */
+    int is3d = cli_model_is_3d(verb, model_path);
+    if (is3d < 0) return CLI_EXIT_FAIL;
+    if (is3d) return forward3d_run(verb, model_path, out, half, b, threads, nw, argv + optind);
 
     bcae_error err;
     bcae2d_model model;

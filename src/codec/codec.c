@@ -7,9 +7,13 @@
 #include "core/half.h"
 #include "codec/calibrate.h"
 #include "model/runner.h"
+#include "codec/codec3d.h"
 
+/* A model is a BCAE-2D (m) or a 3D model (m3, when is3d): codec3d.c runs those. */
 struct bcae_model {
     bcae2d_model m;
+    int is3d;
+    bcae3d_model m3;
 };
 
 struct bcae_codec {
@@ -21,6 +25,7 @@ struct bcae_codec {
     float *host;     /* batch * BCAE_MODEL_VOXELS */
     float *recon;    /* engine tensor (batch, 16, 192, 256) */
     nn_tensor trecon;
+    codec3d *c3; /* 3D models: everything above is unused */
 };
 
 const char *bcae_precision_name(bcae_precision p)
@@ -49,7 +54,14 @@ bcae_status bcae_model_load(const char *path, bcae_model **out, bcae_error *err)
     *out = NULL;
     bcae_model *m = calloc(1, sizeof *m);
     if (!m) return bcae_fail(err, BCAE_ERR_OUT_OF_MEMORY, "out of memory");
-    bcae_status s = bcae2d_load(path, &m->m, err);
+    char arch[64];
+    bcae_status s = bcae_model_file_arch(path, arch, sizeof arch, err);
+    if (!s && bcae3d_arch_parse(arch) >= 0) {
+        m->is3d = 1;
+        s = bcae3d_load(path, &m->m3, err);
+    } else if (!s) {
+        s = bcae2d_load(path, &m->m, err);
+    }
     if (s) {
         free(m);
         return s;
@@ -61,23 +73,28 @@ bcae_status bcae_model_load(const char *path, bcae_model **out, bcae_error *err)
 void bcae_model_free(bcae_model *model)
 {
     if (!model) return;
-    bcae2d_destroy(&model->m);
+    if (model->is3d) bcae3d_destroy(&model->m3);
+    else bcae2d_destroy(&model->m);
     free(model);
 }
 
 const char *bcae_model_arch(const bcae_model *model)
 {
-    (void)model;
-    return "bcae-2d";
+    return model->is3d ? bcae3d_arch_name(model->m3.cfg.arch) : "bcae-2d";
 }
 
 void bcae_model_fingerprint(const bcae_model *model, uint8_t out[32])
 {
-    memcpy(out, model->m.fingerprint, 32);
+    memcpy(out, model->is3d ? model->m3.fingerprint : model->m.fingerprint, 32);
 }
 
 int bcae_model_code_shape(const bcae_model *model, size_t shape[4])
 {
+    if (model->is3d) {
+        shape[0] = BCAE3D_CODE_CHANNELS;
+        for (int i = 0; i < 3; i++) shape[1 + i] = (size_t)model->m3.code_dims[i];
+        return 4;
+    }
     shape[0] = BCAE2D_CHANNELS;
     shape[1] = (size_t)bcae2d_code_h(&model->m);
     shape[2] = (size_t)bcae2d_code_w(&model->m);
@@ -86,6 +103,7 @@ int bcae_model_code_shape(const bcae_model *model, size_t shape[4])
 
 size_t bcae_model_code_elements(const bcae_model *model)
 {
+    if (model->is3d) return bcae3d_code_elements(&model->m3);
     return (size_t)BCAE2D_CHANNELS * (size_t)bcae2d_code_h(&model->m) *
            (size_t)bcae2d_code_w(&model->m);
 }
@@ -105,6 +123,20 @@ bcae_status bcae_codec_create(const bcae_model *model, const bcae_codec_options 
     c->model = model;
     c->batch = batch;
     c->code_per = bcae_model_code_elements(model);
+    if (model->is3d) {
+        bcae_status s3 = BCAE_OK;
+        if (opt && opt->precision != BCAE_PRECISION_FP32)
+            s3 = bcae_fail(err, BCAE_ERR_UNSUPPORTED, "codec: precision %s is not supported for "
+                           "%s yet (fp32 only)", bcae_precision_name(opt->precision),
+                           bcae3d_arch_name(model->m3.cfg.arch));
+        if (!s3) s3 = codec3d_create(&model->m3, batch, threads, &c->c3, err);
+        if (s3) {
+            free(c);
+            return s3;
+        }
+        *out = c;
+        return BCAE_OK;
+    }
     bcae_status s = nn_cpu_engine_create(threads, &c->engine, err);
     if (!s) s = bcae2d_runner_create(c->engine, &model->m, batch, 0, &c->runner, err);
     if (!s) s = bcae2d_runner_use_chain(c->runner, opt ? opt->precision : BCAE_PRECISION_FP32,
@@ -131,6 +163,7 @@ bcae_status bcae_codec_create(const bcae_model *model, const bcae_codec_options 
 void bcae_codec_free(bcae_codec *c)
 {
     if (!c) return;
+    codec3d_free(c->c3);
     bcae2d_runner_destroy(c->runner);
     nn_engine_destroy(c->engine);
     free(c->host);
@@ -141,6 +174,7 @@ void bcae_codec_free(bcae_codec *c)
 bcae_status bcae_encode(bcae_codec *c, const uint16_t *adc, size_t n, uint16_t *codes,
                         bcae_error *err)
 {
+    if (c->c3) return codec3d_encode(c->c3, adc, n, codes, err);
     nn_engine *e = c->engine;
     for (size_t w0 = 0; w0 < n; w0 += (size_t)c->batch) {
         size_t nb = n - w0 < (size_t)c->batch ? n - w0 : (size_t)c->batch;
@@ -167,6 +201,7 @@ bcae_status bcae_encode(bcae_codec *c, const uint16_t *adc, size_t n, uint16_t *
 bcae_status bcae_decode(bcae_codec *c, const uint16_t *codes, size_t n, uint16_t *adc,
                         float *log_adc, bcae_error *err)
 {
+    if (c->c3) return codec3d_decode(c->c3, codes, n, adc, log_adc, err);
     nn_engine *e = c->engine;
     const float threshold = c->model->m.cfg.clf_threshold;
     (void)err;

@@ -92,6 +92,54 @@ typedef struct nn_chain_desc {
 } nn_chain_desc;
 
 typedef struct nn_chain nn_chain;
+/* ---- 3D (BCAE++, BCAE-HT, the original BCAE) --------------------------------
+ * A 5D activation (n, c, d, h, w). Contract for every backend: its storage
+ * is laid out exactly as that of the 4D tensor (n, c, d * h, w), so that the
+ * 4D element-wise operations, the layout transfers (NCDHW host order = NCHW
+ * of the flattened view) and the heads and loss apply to nn_tensor5_flat(). */
+typedef struct nn_conv3d nn_conv3d;
+
+typedef struct nn_tensor5 {
+    int n, c, d, h, w;
+    float *data; /* nn_tensor_floats(engine, n, c, d * h, w) floats */
+} nn_tensor5;
+
+static inline nn_tensor nn_tensor5_flat(const nn_tensor5 *t)
+{
+    nn_tensor f = {t->n, t->c, t->d * t->h, t->w, t->data};
+    return f;
+}
+
+/* How a transposed convolution runs: the backend's choice, a direct
+ * deconvolution, or (for kernel (3,4,4), stride (1,2,2), padding 1 only) a
+ * Conv3d(k3, p1) with 4x the output channels and a 2x2 pixel shuffle over
+ * (h, w), which is exact (SPEC section 6). Plain convolutions ignore it. */
+typedef enum nn_conv3d_algo {
+    NN_CONV3D_AUTO = 0,
+    NN_CONV3D_DIRECT = 1,
+    NN_CONV3D_SHUFFLE = 2
+} nn_conv3d_algo;
+
+/* A 3D convolution with bias, per-axis kernel, stride and symmetric zero
+ * padding, in (d, h, w) order. Weights: Conv3d (cout, cin, kd, kh, kw);
+ * transposed = 1 is PyTorch's ConvTranspose3d (output_padding 0), weights
+ * (cin, cout, kd, kh, kw). Output sizes: nn_conv3d_out_dims. */
+typedef struct nn_conv3d_desc {
+    int n, cin, cout, d, h, w;
+    int k[3], stride[3], pad[3];
+    int transposed;
+    nn_conv3d_algo algo;
+} nn_conv3d_desc;
+
+static inline void nn_conv3d_out_dims(const nn_conv3d_desc *d, int out[3])
+{
+    const int in[3] = {d->d, d->h, d->w};
+    for (int i = 0; i < 3; i++)
+        out[i] = d->transposed ? (in[i] - 1) * d->stride[i] - 2 * d->pad[i] + d->k[i]
+                               : (in[i] + 2 * d->pad[i] - d->k[i]) / d->stride[i] + 1;
+}
+
+#define NN_INSTANCE_NORM_EPS 1e-5f
 
 typedef struct nn_ops {
     const char *name;
@@ -172,6 +220,28 @@ typedef struct nn_ops {
     void (*chain_calibrate)(nn_chain *c, const nn_tensor *x);
     bcae_status (*chain_finish)(nn_chain *c, bcae_error *err);
     void (*chain_forward)(nn_chain *c, const nn_tensor *x, nn_tensor *y);
+    /* ---- 3D (appended) ---- */
+    /* Planned once per shape like conv2d; the same post-ops and contracts
+     * (backward-data overwrites, backward-weights adds). */
+    bcae_status (*conv3d_create)(nn_engine *e, const nn_conv3d_desc *d, int training,
+                                 nn_conv3d **out, bcae_error *err);
+    void (*conv3d_destroy)(nn_conv3d *c);
+    void (*conv3d_set_weights)(nn_conv3d *c, const float *weight, const float *bias);
+    void (*conv3d_forward)(nn_conv3d *c, const nn_tensor5 *x, nn_tensor5 *y, nn_post_op post);
+    void (*conv3d_backward_data)(nn_conv3d *c, const nn_tensor5 *dy, nn_tensor5 *dx);
+    void (*conv3d_backward_weights)(nn_conv3d *c, const nn_tensor5 *x, const nn_tensor5 *dy,
+                                    float *dweight, float *dbias);
+    /* Which algorithm a planned conv runs (NN_CONV3D_DIRECT or _SHUFFLE). */
+    nn_conv3d_algo (*conv3d_algo)(const nn_conv3d *c);
+    /* InstanceNorm3d without affine parameters: per sample and channel over
+     * all d*h*w voxels, y = (x - mean) / sqrt(var + eps), biased variance.
+     * stats (2 * n * c floats) receives mean and 1/sqrt(var + eps) per
+     * (n, c), for the backward. y may alias x. */
+    void (*instance_norm_forward)(nn_engine *e, const nn_tensor5 *x, nn_tensor5 *y, float eps,
+                                  float *stats);
+    /* dx from the forward's output y, its stats and dy. dx may alias dy. */
+    void (*instance_norm_backward)(nn_engine *e, const nn_tensor5 *y, const float *stats,
+                                   const nn_tensor5 *dy, nn_tensor5 *dx);
 } nn_ops;
 
 struct nn_engine {

@@ -310,3 +310,197 @@ def compare(name, ref, got):
         "worst_elem_rel": (max_diff / abs(ref_at) if ref_at != 0
                            else (math.inf if max_diff > 0 else 0.0)),
     }
+
+
+# --------------------------------------------------------------------------------------
+# The 3D models (SPEC section 3): BCAE++, BCAE-HT and the original BCAE
+# --------------------------------------------------------------------------------------
+
+ARCH_FEATURES = {"bcae++": (8, 16, 32, 32), "bcae-ht": (2, 4, 4, 8), "bcae": (8, 16, 32, 32)}
+DECODER_FEATURES = (16, 8, 4, 2)
+CODE_CHANNELS = 8
+# The original BCAE's (kernel, padding, stride) per encoder block, (azimuth, z, layer) order;
+# its decoders use the list mirrored.
+ORIGINAL_BLOCKS = [((4, 3, 3), (1, 0, 1), (2, 2, 1)), ((4, 4, 3), (1, 1, 1), (2, 2, 1)),
+                   ((4, 4, 3), (1, 1, 1), (2, 2, 1)), ((4, 3, 3), (1, 0, 1), (2, 2, 1))]
+NORM_EPS = 1e-5
+RAW_SHIFT, RAW_SCALE = 64.0, 6.0  # regression transform for raw-ADC models
+
+
+class Block3D(nn.Module):
+    """y = [norm](LeakyReLU(alpha * main(x) + side(x))), alpha = rezero_alpha (init 0).
+
+    main_block: [0] strided conv, then (BCAE++/HT) [1] identity, [2] LeakyReLU or (BCAE)
+    [1] LeakyReLU, [2] InstanceNorm3d; [3] Conv3d(f -> f, k3, p1). side_block: [0] strided
+    conv, [1]/[2] as main. Transposed blocks use ConvTranspose3d for the strided convs.
+    """
+
+    def __init__(self, cin, cout, kernel, stride, padding, transposed, norm):
+        super().__init__()
+        conv = nn.ConvTranspose3d if transposed else nn.Conv3d
+        self.norm = norm
+
+        def mid():
+            if norm:
+                return [nn.LeakyReLU(SLOPE), nn.InstanceNorm3d(cout, eps=NORM_EPS)]
+            return [nn.Identity(), nn.LeakyReLU(SLOPE)]
+
+        self.main_block = nn.Sequential(conv(cin, cout, kernel, stride, padding), *mid(),
+                                        nn.Conv3d(cout, cout, 3, padding=1))
+        self.side_block = nn.Sequential(conv(cin, cout, kernel, stride, padding), *mid())
+        self.rezero_alpha = nn.Parameter(torch.zeros(1))
+
+    def forward(self, x):
+        y = F.leaky_relu(self.rezero_alpha * self.main_block(x) + self.side_block(x), SLOPE)
+        return F.instance_norm(y, eps=NORM_EPS) if self.norm else y
+
+
+def block_geometry(arch, i, transposed):
+    if arch == "bcae":
+        k, p, s = ORIGINAL_BLOCKS[len(ORIGINAL_BLOCKS) - 1 - i if transposed else i]
+        return k, s, p
+    return (3, 4, 4), (1, 2, 2), (1, 1, 1)
+
+
+class Encoder3D(nn.Module):
+    def __init__(self, arch, features):
+        super().__init__()
+        orig = arch == "bcae"
+        self.layers = nn.Sequential()
+        cin = 1
+        for i, f in enumerate(features):
+            k, s, p = block_geometry(arch, i, False)
+            self.layers.add_module(f"encoder_block_{i}", Block3D(cin, f, k, s, p, False, orig))
+            cin = f
+        out = nn.Conv3d(cin, CODE_CHANNELS, 3, padding=1)
+        if orig:  # under layers, with LeakyReLU and InstanceNorm3d
+            self.layers.add_module("encoder_output", nn.Sequential(
+                out, nn.LeakyReLU(SLOPE), nn.InstanceNorm3d(CODE_CHANNELS, eps=NORM_EPS)))
+            self.encoder_output = None
+        else:
+            self.encoder_output = nn.Sequential(out)
+
+    def forward(self, x):
+        y = self.layers(x)
+        return self.encoder_output(y) if self.encoder_output is not None else y
+
+
+class DecoderHead3D(nn.Module):
+    """Returns the raw output (logits or r); the head activation is the caller's."""
+
+    def __init__(self, arch):
+        super().__init__()
+        orig = arch == "bcae"
+        self.layers = nn.Sequential()
+        cin = CODE_CHANNELS
+        for i, f in enumerate(DECODER_FEATURES):
+            k, s, p = block_geometry(arch, i, True)
+            self.layers.add_module(f"decoder_block_{i}", Block3D(cin, f, k, s, p, True, orig))
+            cin = f
+        out = nn.Sequential(nn.Conv3d(cin, 1, 3, padding=1))
+        if orig:
+            self.layers.add_module("decoder_output", out)
+            self.decoder_output = None
+        else:
+            self.decoder_output = out
+
+    def forward(self, code):
+        y = self.layers(code)
+        return self.decoder_output(y) if self.decoder_output is not None else y
+
+
+class Decoder3D(nn.Module):
+    def __init__(self, arch, shift, scale):
+        super().__init__()
+        self.shift, self.scale = shift, scale
+        self.clf_name, self.reg_name = (("decoder_c", "decoder_r") if arch == "bcae"
+                                        else ("decoder_clf", "decoder_reg"))
+        self.add_module(self.clf_name, DecoderHead3D(arch))
+        self.add_module(self.reg_name, DecoderHead3D(arch))
+
+    def forward(self, code):
+        seg = torch.sigmoid(getattr(self, self.clf_name)(code))
+        reg = self.shift + self.scale * torch.exp(getattr(self, self.reg_name)(code))
+        return seg, reg
+
+
+class BCAE3D(nn.Module):
+    """arch 'bcae++' / 'bcae-ht' (input (N, 1, 16, 192, 256), log2(ADC+1)) or 'bcae' (input
+    (N, 1, 192, 249, 16), raw ADC as float). log overrides the input mode."""
+
+    def __init__(self, arch="bcae++", features=None, log=None):
+        super().__init__()
+        if arch not in ARCH_FEATURES:
+            raise ValueError(f"unknown 3D architecture {arch!r}")
+        self.arch = arch
+        self.features = tuple(features or ARCH_FEATURES[arch])
+        self.log = (arch != "bcae") if log is None else bool(log)
+        shift, scale = (REG_SHIFT, REG_SCALE) if self.log else (RAW_SHIFT, RAW_SCALE)
+        self.encoder = Encoder3D(arch, self.features)
+        self.decoder = Decoder3D(arch, shift, scale)
+
+    def forward(self, x):
+        code = self.encoder(x)
+        seg, reg = self.decoder(code)
+        return code, seg, reg
+
+    def wedge_input(self, adc, dtype=torch.float32):
+        """(192, 249, 16) ADC -> (1, D, H, W) model input."""
+        if self.arch == "bcae":
+            x = adc.astype(np.float64)
+            if self.log:
+                x = np.log2(x + 1.0)
+            return torch.from_numpy(np.ascontiguousarray(x.astype(np.float32))).to(dtype)[None]
+        if self.log:
+            return wedge_to_input(adc, dtype)[None]
+        x = np.transpose(adc.astype(np.float32), (2, 0, 1))
+        x = np.pad(x, ((0, 0), (0, 0), (0, Z_PADDED - Z_VALID)))
+        return torch.from_numpy(np.ascontiguousarray(x)).to(dtype)[None]
+
+    def metadata(self, threshold=THRESHOLD):
+        flag = "1" if self.log else "0"
+        return {"arch": self.arch, "features": ",".join(str(f) for f in self.features),
+                "log": flag, "transform": flag, "clf_threshold": f"{threshold:g}"}
+
+
+def model_input(model, adc, dtype=torch.float32):
+    """The input tensor of one wedge for any model (2D or 3D)."""
+    if isinstance(model, BCAE3D):
+        return model.wedge_input(adc, dtype)
+    return wedge_to_input(adc, dtype)
+
+
+def clone_model(model, dtype):
+    """A copy of any model in another dtype."""
+    if isinstance(model, BCAE3D):
+        other = BCAE3D(model.arch, model.features, model.log)
+    else:
+        other = BCAE2D(model.m, model.n, model.d)
+    other.load_state_dict({k: v.to(dtype) for k, v in model.state_dict().items()})
+    return other.to(dtype).eval()
+
+
+def save_model3d(path, model, extra_metadata=None):
+    meta = model.metadata()
+    meta.update(extra_metadata or {})
+    tensors = [(k, v.detach().to(torch.float32).cpu().numpy())
+               for k, v in model.state_dict().items()]
+    write_safetensors(path, tensors, meta)
+
+
+def load_any_model(path):
+    """A BCAE2D or BCAE3D from a weights file, every tensor checked."""
+    tensors, meta, dtypes = read_safetensors(path)
+    arch = meta.get("arch")
+    if arch == "bcae-2d":
+        return load_model(path)
+    if arch not in ARCH_FEATURES:
+        raise ValueError(f"{path}: arch {arch!r}")
+    feats = tuple(int(v) for v in meta["features"].split(",")) if "features" in meta else None
+    model = BCAE3D(arch, feats, int(meta.get("log", "1" if arch != "bcae" else "0")))
+    want = model.state_dict()
+    if set(want) != set(tensors):
+        raise ValueError(f"{path}: tensor names differ: missing {sorted(set(want) - set(tensors))[:5]}, "
+                         f"unexpected {sorted(set(tensors) - set(want))[:5]}")
+    model.load_state_dict({k: torch.from_numpy(tensors[k].copy()) for k in want})
+    return model

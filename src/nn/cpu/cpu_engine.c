@@ -56,6 +56,15 @@ static const nn_ops CPU_OPS = {
     .chain_calibrate = cpu_chain_calibrate,
     .chain_finish = cpu_chain_finish,
     .chain_forward = cpu_chain_forward,
+    .conv3d_create = cpu_conv3d_create,
+    .conv3d_destroy = cpu_conv3d_destroy,
+    .conv3d_set_weights = cpu_conv3d_set_weights,
+    .conv3d_forward = cpu_conv3d_forward,
+    .conv3d_backward_data = cpu_conv3d_backward_data,
+    .conv3d_backward_weights = cpu_conv3d_backward_weights,
+    .conv3d_algo = cpu_conv3d_algo,
+    .instance_norm_forward = cpu_instance_norm_forward,
+    .instance_norm_backward = cpu_instance_norm_backward,
 };
 
 bcae_status nn_cpu_engine_create(int threads, nn_engine **out, bcae_error *err)

@@ -81,4 +81,21 @@ void cpu_bcae_loss_backward(nn_engine *e, const nn_tensor *seg_logit, const nn_t
                             float threshold, float gamma, float eps, float coef,
                             nn_tensor *dseg_logit, nn_tensor *dreg_raw);
 
+/* cpu_conv3d.c: 3D convolutions (oneDNN, or Conv3d + pixel shuffle). */
+bcae_status cpu_conv3d_create(nn_engine *e, const nn_conv3d_desc *d, int training,
+                              nn_conv3d **out, bcae_error *err);
+void cpu_conv3d_destroy(nn_conv3d *c);
+nn_conv3d_algo cpu_conv3d_algo(const nn_conv3d *c);
+void cpu_conv3d_set_weights(nn_conv3d *c, const float *weight, const float *bias);
+void cpu_conv3d_forward(nn_conv3d *c, const nn_tensor5 *x, nn_tensor5 *y, nn_post_op post);
+void cpu_conv3d_backward_data(nn_conv3d *c, const nn_tensor5 *dy, nn_tensor5 *dx);
+void cpu_conv3d_backward_weights(nn_conv3d *c, const nn_tensor5 *x, const nn_tensor5 *dy,
+                                 float *dweight, float *dbias);
+
+/* cpu_norm.c: InstanceNorm3d. */
+void cpu_instance_norm_forward(nn_engine *e, const nn_tensor5 *x, nn_tensor5 *y, float eps,
+                               float *stats);
+void cpu_instance_norm_backward(nn_engine *e, const nn_tensor5 *y, const float *stats,
+                                const nn_tensor5 *dy, nn_tensor5 *dx);
+
 #endif

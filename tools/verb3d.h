@@ -1,0 +1,26 @@
+/* The 3D models' halves of bcae forward and bcae bench (verb_forward3d.c,
+ * verb_bench3d.c), called by those verbs when the model is 3D. */
+#ifndef BCAE_TOOLS_VERB3D_H
+#define BCAE_TOOLS_VERB3D_H
+
+#include <stdint.h>
+
+/* 1 if the weights file's arch is a 3D model; 0 if not; -1 (message
+ * printed) if the file cannot be read. */
+int cli_model_is_3d(const char *verb, const char *path);
+
+int forward3d_run(const char *verb, const char *model_path, const char *out, int half,
+                  int batch, int threads, int nw, char **wedges);
+
+typedef struct bench3d_args {
+    const char *model_path; /* or NULL: random weights of arch */
+    const char *arch;
+    int batch, threads, train, json;
+    double seconds;
+    uint64_t seed;
+    const char *algo; /* "auto", "direct", "shuffle" */
+} bench3d_args;
+
+int bench3d_run(const char *verb, const bench3d_args *a);
+
+#endif
