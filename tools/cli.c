@@ -206,7 +206,8 @@ int cli_parse_precision(const char *verb, const char *arg, bcae_precision *out)
 int cli_parse_device(const char *verb, const char *arg, bcae_device *out)
 {
     bcae_error err;
-    if (bcae_device_parse(arg, out, &err)) return cli_usage_error(verb, "--device: %s", err.message);
+    if (bcae_device_parse(arg, out, &err))
+        return cli_usage_error(verb, "--device: %s", err.message);
     return 0;
 }
 

@@ -238,7 +238,8 @@ int verb_bench(int argc, char **argv)
     static const struct option opts[] = {
         {"model", required_argument, 0, 'm'},   {"m", required_argument, 0, O_M},
         {"n", required_argument, 0, O_N},       {"d", required_argument, 0, O_D},
-        {"batch", required_argument, 0, 'b'},   {"threads", required_argument, 0, 't'}, {"device", required_argument, 0, O_DEVICE},
+        {"batch", required_argument, 0, 'b'},   {"threads", required_argument, 0, 't'},
+        {"device", required_argument, 0, O_DEVICE},
         {"precision", required_argument, 0, 'p'}, {"train", no_argument, 0, O_TRAIN},
         {"seconds", required_argument, 0, 's'}, {"seed", required_argument, 0, O_SEED},
         {"json", no_argument, 0, O_JSON},       {"help", no_argument, 0, 'h'},
@@ -332,7 +333,8 @@ int verb_bench(int argc, char **argv)
         cli_error(verb, "out of memory");
         goto done;
     }
-    if (nn_engine_create_for(device, threads, &e, NULL, &err) || bcae2d_runner_create(e, &model, b, 0, &r, &err)) {
+    if (nn_engine_create_for(device, threads, &e, NULL, &err) ||
+        bcae2d_runner_create(e, &model, b, 0, &r, &err)) {
         cli_fail(verb, &err);
         goto done;
     }

@@ -117,7 +117,8 @@ int verb_compress(int argc, char **argv)
         {"model", required_argument, 0, 'm'}, {"out", required_argument, 0, 'o'},
         {"append", no_argument, 0, O_APPEND}, {"split", required_argument, 0, O_SPLIT},
         {"zstd", required_argument, 0, O_ZSTD}, {"batch", required_argument, 0, 'b'},
-        {"threads", required_argument, 0, 't'}, {"device", required_argument, 0, O_DEVICE}, {"quiet", no_argument, 0, 'q'},
+        {"threads", required_argument, 0, 't'},
+        {"device", required_argument, 0, O_DEVICE}, {"quiet", no_argument, 0, 'q'},
         {"help", no_argument, 0, 'h'},          {"precision", required_argument, 0, 'p'},
         {"half", no_argument, 0, O_HALF},       {0, 0, 0, 0},
     };

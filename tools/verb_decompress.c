@@ -66,7 +66,8 @@ int verb_decompress(int argc, char **argv)
     static const struct option opts[] = {
         {"model", required_argument, 0, 'm'}, {"out", required_argument, 0, 'o'},
         {"output", required_argument, 0, O_OUTPUT}, {"force", no_argument, 0, 'f'},
-        {"batch", required_argument, 0, 'b'}, {"threads", required_argument, 0, 't'}, {"device", required_argument, 0, O_DEVICE},
+        {"batch", required_argument, 0, 'b'}, {"threads", required_argument, 0, 't'},
+        {"device", required_argument, 0, O_DEVICE},
         {"quiet", no_argument, 0, 'q'},       {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},
     };

@@ -72,7 +72,8 @@ int verb_forward(int argc, char **argv)
     static const struct option opts[] = {
         {"model", required_argument, 0, 'm'}, {"out", required_argument, 0, 'o'},
         {"half", no_argument, 0, O_HALF},     {"batch", required_argument, 0, 'b'},
-        {"threads", required_argument, 0, 't'}, {"device", required_argument, 0, O_DEVICE}, {"help", no_argument, 0, 'h'},
+        {"threads", required_argument, 0, 't'},
+        {"device", required_argument, 0, O_DEVICE}, {"help", no_argument, 0, 'h'},
         {"precision", required_argument, 0, 'p'},
         {0, 0, 0, 0},
     };
