@@ -203,6 +203,20 @@ const char *bcae_precision_name(bcae_precision p);
 /* Parses a name (also "half" = bf16); BCAE_ERR_INVALID_ARGUMENT if unknown. */
 bcae_status bcae_precision_parse(const char *name, bcae_precision *out, bcae_error *err);
 
+/* Where the networks run. AUTO: a CUDA device when the build has the CUDA
+ * backend and one works, else the CPU. CUDA: a CUDA device or an error (the
+ * CUDA backend is a seam only so far: see docs/CUDA.md). */
+typedef enum bcae_device {
+    BCAE_DEVICE_AUTO = 0,
+    BCAE_DEVICE_CPU = 1,
+    BCAE_DEVICE_CUDA = 2
+} bcae_device;
+
+/* "auto", "cpu", "cuda"; NULL for an unknown value. */
+const char *bcae_device_name(bcae_device d);
+/* Parses one of those names; BCAE_ERR_INVALID_ARGUMENT if unknown. */
+bcae_status bcae_device_parse(const char *name, bcae_device *out, bcae_error *err);
+
 typedef struct bcae_codec_options {
     int batch;   /* wedges per pass (default 4) */
     int threads; /* <= 0: BCAE's default (all cores) */
@@ -213,6 +227,7 @@ typedef struct bcae_codec_options {
      * same int8 encoder. */
     const uint16_t *calibration;
     size_t calibration_wedges;
+    bcae_device device; /* zero-initialised = AUTO */
 } bcae_codec_options;
 
 #define BCAE_CALIBRATION_SEED 20261124u

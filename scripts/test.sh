@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite: a Release build with every test (unit, NumPy interop
 # and PyTorch parity, CLI, training, fuzzing), then the unit, CLI, interop and
-# fuzz-replay tests again under AddressSanitizer and UndefinedBehaviorSanitizer. Run ./scripts/install-deps.sh once first.
+# fuzz-replay tests again under AddressSanitizer and UndefinedBehaviorSanitizer, and a
+# compile-only CUDA build where the toolkit is installed. Run ./scripts/install-deps.sh once first.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 jobs=$(nproc 2>/dev/null || echo 2)
@@ -16,3 +17,14 @@ cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DBCAE_SANITIZE=ON >/dev/null
 cmake --build build-asan -j "$jobs"
 ASAN_OPTIONS=detect_leaks=1 ctest --test-dir build-asan --output-on-failure -j "$jobs" \
   -LE "parity|train" -E "libfuzzer|install_example"
+
+# The CUDA backend (docs/CUDA.md) is compiled wherever the toolkit is, so it
+# never rots; without a GPU only the device choice's own tests run from it.
+if [ -x /usr/local/cuda/bin/nvcc ]; then
+  echo
+  echo "== CUDA build (-DBCAE_CUDA=ON): compile, bcae --help, the device tests"
+  cmake -S . -B build-cuda -DCMAKE_BUILD_TYPE=Release -DBCAE_CUDA=ON >/dev/null
+  cmake --build build-cuda -j "$jobs"
+  build-cuda/bcae --help >/dev/null
+  ctest --test-dir build-cuda --output-on-failure -j "$jobs" -R "^(test_device|cli_device)$"
+fi

@@ -1,5 +1,7 @@
 #include "cli.h"
 
+#include "nn/engine.h"
+
 #include <errno.h>
 #include <math.h>
 #include <omp.h>
@@ -198,5 +200,32 @@ int cli_parse_precision(const char *verb, const char *arg, bcae_precision *out)
 {
     bcae_error err;
     if (bcae_precision_parse(arg, out, &err)) return cli_usage_error(verb, "--precision: %s", err.message);
+    return 0;
+}
+
+int cli_parse_device(const char *verb, const char *arg, bcae_device *out)
+{
+    bcae_error err;
+    if (bcae_device_parse(arg, out, &err))
+        return cli_usage_error(verb, "--device: %s", err.message);
+    return 0;
+}
+
+int cli_device_resolve(const char *verb, bcae_device dev, bcae_device *out)
+{
+    *out = dev;
+    if (dev == BCAE_DEVICE_CPU) return 0;
+    bcae_error err;
+    nn_engine *e = NULL;
+    if (nn_cuda_engine_create(0, &e, &err) == BCAE_OK) {
+        nn_engine_destroy(e);
+        *out = BCAE_DEVICE_CUDA;
+        return 0;
+    }
+    if (dev == BCAE_DEVICE_CUDA) return cli_fail(verb, &err);
+    /* AUTO: a CPU-only build has nothing to report. */
+    if (nn_cuda_compiled())
+        cli_error(verb, "no usable CUDA device (%s); running on the CPU", err.message);
+    *out = BCAE_DEVICE_CPU;
     return 0;
 }

@@ -60,6 +60,19 @@ int cli_parse_precision(const char *verb, const char *arg, bcae_precision *out);
     "                      stored as fp16 whatever the precision; decoders run in fp32.\n"  \
     "      --half          the same as --precision bf16\n"
 int cli_threads(const char *verb, long threads_opt);
+
+/* --device cpu|cuda|auto. Returns 0, or prints a usage error and returns
+ * CLI_EXIT_USAGE. */
+int cli_parse_device(const char *verb, const char *arg, bcae_device *out);
+/* The device the work will run on: CPU stays CPU; CUDA is CUDA when a
+ * device works, else the error is printed and CLI_EXIT_FAIL returned; AUTO
+ * is CUDA when a device works, else CPU, with one line on stderr saying why
+ * when the build has CUDA. Returns 0 with *out set otherwise. */
+int cli_device_resolve(const char *verb, bcae_device dev, bcae_device *out);
+#define CLI_DEVICE_HELP                                                                      \
+    "      --device D      where the networks run: auto (default: CUDA when built with it\n" \
+    "                      and a device works, else the CPU), cpu, or cuda (fail without\n"  \
+    "                      one; the CUDA backend is not implemented yet: docs/CUDA.md)\n"
 /* The number of threads the work will actually use. */
 int cli_threads_effective(int threads);
 

@@ -31,6 +31,7 @@ static void usage(FILE *fp)
             "      --m M, --n N, --d D  architecture of a random model (default 4, 8, 3)\n"
             "  -b, --batch B        wedges per pass (default 4)\n"
             "  -t, --threads N      threads (BCAE_NUM_THREADS or all cores)\n"
+            CLI_DEVICE_HELP
             "  -p, --precision P    arithmetic of the encoder: fp32 (default), bf16 or int8\n"
             "                       (int8 is calibrated on the timed input itself)\n"
             "      --encoder E      fused (default): the encoder as one planned chain, its\n"
@@ -232,11 +233,13 @@ int verb_bench(int argc, char **argv)
     int train = 0, json = 0;
     bcae_precision precision = BCAE_PRECISION_FP32;
     const char *encoder = "fused";
-    enum { O_M = 256, O_N, O_D, O_TRAIN, O_JSON, O_SEED, O_ENCODER };
+    enum { O_M = 256, O_N, O_D, O_TRAIN, O_JSON, O_SEED, O_ENCODER, O_DEVICE };
+    bcae_device device = BCAE_DEVICE_AUTO;
     static const struct option opts[] = {
         {"model", required_argument, 0, 'm'},   {"m", required_argument, 0, O_M},
         {"n", required_argument, 0, O_N},       {"d", required_argument, 0, O_D},
         {"batch", required_argument, 0, 'b'},   {"threads", required_argument, 0, 't'},
+        {"device", required_argument, 0, O_DEVICE},
         {"precision", required_argument, 0, 'p'}, {"train", no_argument, 0, O_TRAIN},
         {"seconds", required_argument, 0, 's'}, {"seed", required_argument, 0, O_SEED},
         {"json", no_argument, 0, O_JSON},       {"help", no_argument, 0, 'h'},
@@ -260,6 +263,9 @@ int verb_bench(int argc, char **argv)
             break;
         case 'b':
             if (cli_parse_long(verb, "--batch", optarg, 1, 64, &batch)) return CLI_EXIT_USAGE;
+            break;
+        case O_DEVICE:
+            if (cli_parse_device(verb, optarg, &device)) return CLI_EXIT_USAGE;
             break;
         case 't':
             if (cli_parse_long(verb, "--threads", optarg, 1, 4096, &threads_opt)) return CLI_EXIT_USAGE;
@@ -297,6 +303,7 @@ int verb_bench(int argc, char **argv)
         return cli_usage_error(verb, "--encoder %s runs fp32 only", encoder);
     int threads = cli_threads(verb, threads_opt);
     if (threads < 0) return CLI_EXIT_USAGE;
+    if (cli_device_resolve(verb, device, &device)) return CLI_EXIT_FAIL;
     const int b = (int)batch;
 
     bcae_error err;
@@ -326,7 +333,8 @@ int verb_bench(int argc, char **argv)
         cli_error(verb, "out of memory");
         goto done;
     }
-    if (nn_cpu_engine_create(threads, &e, &err) || bcae2d_runner_create(e, &model, b, 0, &r, &err)) {
+    if (nn_engine_create_for(device, threads, &e, NULL, &err) ||
+        bcae2d_runner_create(e, &model, b, 0, &r, &err)) {
         cli_fail(verb, &err);
         goto done;
     }

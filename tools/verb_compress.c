@@ -29,6 +29,7 @@ static void usage(FILE *fp)
             CLI_PRECISION_HELP
             "  -b, --batch B       wedges per pass (default 4)\n"
             "  -t, --threads N     threads (BCAE_NUM_THREADS or all cores)\n"
+            CLI_DEVICE_HELP
             "  -q, --quiet         no progress on stderr\n"
             "  -h, --help\n");
 }
@@ -110,12 +111,14 @@ int verb_compress(int argc, char **argv)
     long zstd = 0, batch = 4, threads_opt = 0;
     int quiet = 0, append = 0;
     bcae_precision precision = BCAE_PRECISION_FP32;
-    enum { O_SPLIT = 256, O_ZSTD, O_APPEND, O_HALF };
+    enum { O_SPLIT = 256, O_ZSTD, O_APPEND, O_HALF, O_DEVICE };
+    bcae_device device = BCAE_DEVICE_AUTO;
     static const struct option opts[] = {
         {"model", required_argument, 0, 'm'}, {"out", required_argument, 0, 'o'},
         {"append", no_argument, 0, O_APPEND}, {"split", required_argument, 0, O_SPLIT},
         {"zstd", required_argument, 0, O_ZSTD}, {"batch", required_argument, 0, 'b'},
-        {"threads", required_argument, 0, 't'}, {"quiet", no_argument, 0, 'q'},
+        {"threads", required_argument, 0, 't'},
+        {"device", required_argument, 0, O_DEVICE}, {"quiet", no_argument, 0, 'q'},
         {"help", no_argument, 0, 'h'},          {"precision", required_argument, 0, 'p'},
         {"half", no_argument, 0, O_HALF},       {0, 0, 0, 0},
     };
@@ -133,6 +136,9 @@ int verb_compress(int argc, char **argv)
             break;
         case 'b':
             if (cli_parse_long(verb, "--batch", optarg, 1, 64, &batch)) return CLI_EXIT_USAGE;
+            break;
+        case O_DEVICE:
+            if (cli_parse_device(verb, optarg, &device)) return CLI_EXIT_USAGE;
             break;
         case 't':
             if (cli_parse_long(verb, "--threads", optarg, 1, 4096, &threads_opt)) return CLI_EXIT_USAGE;
@@ -152,6 +158,7 @@ int verb_compress(int argc, char **argv)
     if (optind >= argc) return cli_usage_error(verb, "no input wedges or dataset");
     int threads = cli_threads(verb, threads_opt);
     if (threads < 0) return CLI_EXIT_USAGE;
+    if (cli_device_resolve(verb, device, &device)) return CLI_EXIT_FAIL;
 
     bcae_error err;
     bcae_model *model = NULL;
@@ -185,7 +192,8 @@ int verb_compress(int argc, char **argv)
                           in[i].rel);
                 goto done;
             }
-    bcae_codec_options opt = {.batch = (int)batch, .threads = threads, .precision = precision};
+    bcae_codec_options opt = {.batch = (int)batch, .threads = threads, .precision = precision,
+                              .device = device};
     if (bcae_model_load(model_path, &model, &err) ||
         bcae_codec_create(model, &opt, &codec, &err)) {
         cli_fail(verb, &err);

@@ -25,6 +25,7 @@ static void usage(FILE *fp)
             "  -f, --force          decode with a model other than the container's\n"
             "  -b, --batch B        wedges per pass (default 4)\n"
             "  -t, --threads N      threads (BCAE_NUM_THREADS or all cores)\n"
+            CLI_DEVICE_HELP
             "  -q, --quiet          no progress on stderr\n"
             "  -h, --help\n");
 }
@@ -60,11 +61,13 @@ int verb_decompress(int argc, char **argv)
     const char *model_path = NULL, *out = NULL, *kind = "adc";
     long batch = 4, threads_opt = 0;
     int force = 0, quiet = 0;
-    enum { O_OUTPUT = 256 };
+    enum { O_OUTPUT = 256, O_DEVICE };
+    bcae_device device = BCAE_DEVICE_AUTO;
     static const struct option opts[] = {
         {"model", required_argument, 0, 'm'}, {"out", required_argument, 0, 'o'},
         {"output", required_argument, 0, O_OUTPUT}, {"force", no_argument, 0, 'f'},
         {"batch", required_argument, 0, 'b'}, {"threads", required_argument, 0, 't'},
+        {"device", required_argument, 0, O_DEVICE},
         {"quiet", no_argument, 0, 'q'},       {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},
     };
@@ -79,6 +82,9 @@ int verb_decompress(int argc, char **argv)
         case 'f': force = 1; break;
         case 'b':
             if (cli_parse_long(verb, "--batch", optarg, 1, 64, &batch)) return CLI_EXIT_USAGE;
+            break;
+        case O_DEVICE:
+            if (cli_parse_device(verb, optarg, &device)) return CLI_EXIT_USAGE;
             break;
         case 't':
             if (cli_parse_long(verb, "--threads", optarg, 1, 4096, &threads_opt)) return CLI_EXIT_USAGE;
@@ -98,6 +104,7 @@ int verb_decompress(int argc, char **argv)
     int log_out = !strcmp(kind, "log");
     int threads = cli_threads(verb, threads_opt);
     if (threads < 0) return CLI_EXIT_USAGE;
+    if (cli_device_resolve(verb, device, &device)) return CLI_EXIT_FAIL;
 
     bcae_error err;
     bcae_model *model = NULL;
@@ -107,7 +114,7 @@ int verb_decompress(int argc, char **argv)
     float *lg = NULL;
     char(*rel)[BCAE_CTR_PATH_MAX + 1] = NULL;
     int rc = CLI_EXIT_FAIL;
-    bcae_codec_options opt = {.batch = (int)batch, .threads = threads};
+    bcae_codec_options opt = {.batch = (int)batch, .threads = threads, .device = device};
     if (bcae_ctr_reader_open(in_path, &r, &err) || bcae_model_load(model_path, &model, &err)) {
         cli_fail(verb, &err);
         goto done;

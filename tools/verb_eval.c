@@ -28,6 +28,7 @@ static void usage(FILE *fp)
             CLI_PRECISION_HELP
             "  -b, --batch B         wedges per pass (default 4)\n"
             "  -t, --threads N       threads (BCAE_NUM_THREADS or all cores)\n"
+            CLI_DEVICE_HELP
             "  -q, --quiet           no progress on stderr\n"
             "  -h, --help\n");
 }
@@ -39,12 +40,14 @@ int verb_eval(int argc, char **argv)
     long limit = 0, batch = 4, threads_opt = 0;
     int json = 0, quiet = 0;
     bcae_precision precision = BCAE_PRECISION_FP32;
-    enum { O_SPLIT = 256, O_CSV, O_JSON, O_HALF };
+    enum { O_SPLIT = 256, O_CSV, O_JSON, O_HALF, O_DEVICE };
+    bcae_device device = BCAE_DEVICE_AUTO;
     static const struct option opts[] = {
         {"model", required_argument, 0, 'm'}, {"data", required_argument, 0, 'd'},
         {"split", required_argument, 0, O_SPLIT}, {"limit", required_argument, 0, 'n'},
         {"csv", required_argument, 0, O_CSV},   {"json", no_argument, 0, O_JSON},
         {"batch", required_argument, 0, 'b'},   {"threads", required_argument, 0, 't'},
+        {"device", required_argument, 0, O_DEVICE},
         {"quiet", no_argument, 0, 'q'},         {"help", no_argument, 0, 'h'},
         {"precision", required_argument, 0, 'p'}, {"half", no_argument, 0, O_HALF},
         {0, 0, 0, 0},
@@ -65,6 +68,9 @@ int verb_eval(int argc, char **argv)
         case 'b':
             if (cli_parse_long(verb, "--batch", optarg, 1, 64, &batch)) return CLI_EXIT_USAGE;
             break;
+        case O_DEVICE:
+            if (cli_parse_device(verb, optarg, &device)) return CLI_EXIT_USAGE;
+            break;
         case 't':
             if (cli_parse_long(verb, "--threads", optarg, 1, 4096, &threads_opt)) return CLI_EXIT_USAGE;
             break;
@@ -83,6 +89,7 @@ int verb_eval(int argc, char **argv)
     if (!data) return cli_usage_error(verb, "--data DIR is required");
     int threads = cli_threads(verb, threads_opt);
     if (threads < 0) return CLI_EXIT_USAGE;
+    if (cli_device_resolve(verb, device, &device)) return CLI_EXIT_FAIL;
 
     bcae_error err;
     bcae_model *model = NULL;
@@ -92,7 +99,8 @@ int verb_eval(int argc, char **argv)
     float *x = NULL, *lg = NULL;
     bcae_atomic_file csv = {0};
     int have_csv = 0, rc = CLI_EXIT_FAIL;
-    bcae_codec_options opt = {.batch = (int)batch, .threads = threads, .precision = precision};
+    bcae_codec_options opt = {.batch = (int)batch, .threads = threads, .precision = precision,
+                              .device = device};
     if (bcae_model_load(model_path, &model, &err) || bcae_dataset_open(data, split, &ds, &err) ||
         bcae_codec_create(model, &opt, &codec, &err)) {
         cli_fail(verb, &err);

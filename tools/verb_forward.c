@@ -35,6 +35,7 @@ static void usage(FILE *fp)
             "  -p, --precision P    arithmetic of the encoder: fp32 (default), bf16, int8\n"
             "  -b, --batch B        wedges per pass (default 4)\n"
             "  -t, --threads N      threads (BCAE_NUM_THREADS or all cores)\n"
+            CLI_DEVICE_HELP
             "  -h, --help\n");
 }
 
@@ -70,11 +71,13 @@ int verb_forward(int argc, char **argv)
     long batch = 4, threads_opt = 0;
     int half = 0;
     bcae_precision precision = BCAE_PRECISION_FP32;
-    enum { O_HALF = 256 };
+    enum { O_HALF = 256, O_DEVICE };
+    bcae_device device = BCAE_DEVICE_AUTO;
     static const struct option opts[] = {
         {"model", required_argument, 0, 'm'}, {"out", required_argument, 0, 'o'},
         {"half", no_argument, 0, O_HALF},     {"batch", required_argument, 0, 'b'},
-        {"threads", required_argument, 0, 't'}, {"help", no_argument, 0, 'h'},
+        {"threads", required_argument, 0, 't'},
+        {"device", required_argument, 0, O_DEVICE}, {"help", no_argument, 0, 'h'},
         {"precision", required_argument, 0, 'p'},
         {0, 0, 0, 0},
     };
@@ -92,6 +95,9 @@ int verb_forward(int argc, char **argv)
         case 'b':
             if (cli_parse_long(verb, "--batch", optarg, 1, 64, &batch)) return CLI_EXIT_USAGE;
             break;
+        case O_DEVICE:
+            if (cli_parse_device(verb, optarg, &device)) return CLI_EXIT_USAGE;
+            break;
         case 't':
             if (cli_parse_long(verb, "--threads", optarg, 1, 4096, &threads_opt)) return CLI_EXIT_USAGE;
             break;
@@ -106,6 +112,7 @@ int verb_forward(int argc, char **argv)
     if (nw < 1) return cli_usage_error(verb, "no input wedges");
     int threads = cli_threads(verb, threads_opt);
     if (threads < 0) return CLI_EXIT_USAGE;
+    if (cli_device_resolve(verb, device, &device)) return CLI_EXIT_FAIL;
     if (batch > nw) batch = nw;
     const int b = (int)batch;
 
@@ -123,7 +130,7 @@ int verb_forward(int argc, char **argv)
     uint16_t *adc = NULL;
     int rc = CLI_EXIT_FAIL;
     if (bcae2d_load(model_path, &model, &err)) return cli_fail(verb, &err);
-    if (nn_cpu_engine_create(threads, &e, &err) ||
+    if (nn_engine_create_for(device, threads, &e, NULL, &err) ||
         bcae2d_runner_create(e, &model, b, 0, &r, &err) || bcae_mkdir_p(out, &err)) {
         cli_fail(verb, &err);
         goto done;

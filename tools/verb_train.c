@@ -45,6 +45,7 @@ static void usage(FILE *fp)
             "                                 train in slices: resume later\n"
             "Other:\n"
             "  -t, --threads N                threads (BCAE_NUM_THREADS or all cores)\n"
+            "      --device D                 auto (default), cpu or cuda: see docs/CUDA.md\n"
             "  -q, --quiet                    no progress on stderr\n"
             "  -h, --help\n");
 }
@@ -95,7 +96,7 @@ int verb_train(int argc, char **argv)
     enum {
         O_DATA = 256, O_ARCH, O_M, O_N, O_D, O_THR, O_INIT, O_BIAS, O_EPOCHS, O_WARMUP, O_STEPS,
         O_GAMMA, O_LR, O_BATCH, O_BPE, O_VBPE, O_SEED, O_NOSHUF, O_LOG, O_CKPT, O_CKPT_EVERY,
-        O_RESUME, O_MAX_STEPS
+        O_RESUME, O_MAX_STEPS, O_DEVICE
     };
     static const struct option opts[] = {
         {"data", required_argument, 0, O_DATA},
@@ -123,6 +124,7 @@ int verb_train(int argc, char **argv)
         {"resume", required_argument, 0, O_RESUME},
         {"max-steps", required_argument, 0, O_MAX_STEPS},
         {"threads", required_argument, 0, 't'},
+        {"device", required_argument, 0, O_DEVICE},
         {"quiet", no_argument, 0, 'q'},
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},
@@ -174,6 +176,9 @@ int verb_train(int argc, char **argv)
         case O_CKPT_EVERY: LONGOPT("--checkpoint-every", 1, 1000000000, cfg.checkpoint_every); break;
         case O_RESUME: cfg.resume = optarg; break;
         case O_MAX_STEPS: LONGOPT("--max-steps", 1, 1000000000000L, cfg.max_steps); break;
+        case O_DEVICE:
+            if (cli_parse_device(verb, optarg, &cfg.device)) return CLI_EXIT_USAGE;
+            break;
         case 't': LONGOPT("--threads", 1, 4096, threads_opt); break;
         case 'q': quiet = 1; break;
         case 'h': usage(stdout); return CLI_EXIT_OK;
@@ -190,6 +195,7 @@ int verb_train(int argc, char **argv)
         return cli_usage_error(verb, "--init and --resume exclude each other");
     cfg.threads = cli_threads(verb, threads_opt);
     if (cfg.threads < 0) return CLI_EXIT_USAGE;
+    if (cli_device_resolve(verb, cfg.device, &cfg.device)) return CLI_EXIT_FAIL;
 
     view v = {0};
     v.current = -1;

@@ -117,6 +117,9 @@ bcae_status bcae_codec_create(const bcae_model *model, const bcae_codec_options 
     if (opt && !bcae_precision_name(opt->precision))
         return bcae_fail(err, BCAE_ERR_INVALID_ARGUMENT, "codec: unknown precision %d",
                          (int)opt->precision);
+    if (opt && !bcae_device_name(opt->device))
+        return bcae_fail(err, BCAE_ERR_INVALID_ARGUMENT, "codec: unknown device %d",
+                         (int)opt->device);
     if (batch > 256) return bcae_fail(err, BCAE_ERR_INVALID_ARGUMENT, "codec: batch %d > 256", batch);
     bcae_codec *c = calloc(1, sizeof *c);
     if (!c) return bcae_fail(err, BCAE_ERR_OUT_OF_MEMORY, "codec: out of memory");
@@ -129,6 +132,9 @@ bcae_status bcae_codec_create(const bcae_model *model, const bcae_codec_options 
             s3 = bcae_fail(err, BCAE_ERR_UNSUPPORTED, "codec: precision %s is not supported for "
                            "%s yet (fp32 only)", bcae_precision_name(opt->precision),
                            bcae3d_arch_name(model->m3.cfg.arch));
+        if (!s3 && opt && opt->device == BCAE_DEVICE_CUDA)
+            s3 = bcae_fail(err, BCAE_ERR_UNSUPPORTED, "codec: %s runs on the CPU only",
+                           bcae3d_arch_name(model->m3.cfg.arch));
         if (!s3) s3 = codec3d_create(&model->m3, batch, threads, &c->c3, err);
         if (s3) {
             free(c);
@@ -137,7 +143,8 @@ bcae_status bcae_codec_create(const bcae_model *model, const bcae_codec_options 
         *out = c;
         return BCAE_OK;
     }
-    bcae_status s = nn_cpu_engine_create(threads, &c->engine, err);
+    bcae_status s = nn_engine_create_for(opt ? opt->device : BCAE_DEVICE_AUTO, threads,
+                                         &c->engine, NULL, err);
     if (!s) s = bcae2d_runner_create(c->engine, &model->m, batch, 0, &c->runner, err);
     if (!s) s = bcae2d_runner_use_chain(c->runner, opt ? opt->precision : BCAE_PRECISION_FP32,
                                         NN_FIRST_SPARSE, err);

@@ -253,6 +253,22 @@ struct nn_engine {
 /* The CPU backend (oneDNN + own kernels). */
 bcae_status nn_cpu_engine_create(int threads, nn_engine **out, bcae_error *err);
 
+/* The CUDA backend (src/nn/cuda/, built with -DBCAE_CUDA=ON; issue 9).
+ * Only the device probe exists: BCAE_ERR_UNSUPPORTED "no CUDA device: ..."
+ * when the runtime finds none, and BCAE_ERR_UNSUPPORTED "the CUDA backend's
+ * operations are not implemented ..." when it finds one, so that no caller
+ * gets an engine without operations. A build without CUDA answers
+ * BCAE_ERR_UNSUPPORTED "built without CUDA (-DBCAE_CUDA=ON)". */
+bcae_status nn_cuda_engine_create(int device, nn_engine **out, bcae_error *err);
+/* 1 when this build has the CUDA backend compiled in, else 0. */
+int nn_cuda_compiled(void);
+
+/* The engine for a device choice: CPU -> the CPU backend; CUDA -> the CUDA
+ * backend (device 0) or its error; AUTO -> CUDA when it works, else the
+ * CPU backend with *fell_back = 1 (fell_back may be NULL). */
+bcae_status nn_engine_create_for(bcae_device dev, int threads, nn_engine **out,
+                                 int *fell_back, bcae_error *err);
+
 static inline size_t nn_tensor_floats(const nn_engine *e, int n, int c, int h, int w)
 {
     return e->ops->tensor_floats(e, n, c, h, w);

@@ -302,7 +302,7 @@ static bcae_status setup(trainer *t, const bcae_train_config *cfg, train_state *
         }
     }
     if (s) return s;
-    s = nn_cpu_engine_create(cfg->threads, &t->engine, err);
+    s = nn_engine_create_for(cfg->device, cfg->threads, &t->engine, NULL, err);
     if (!s) s = bcae2d_runner_create(t->engine, &t->model, cfg->batch_size, 1, &t->runner, err);
     if (s) return s;
     if (cfg->log_path) {

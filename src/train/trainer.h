@@ -33,6 +33,7 @@ typedef struct bcae_train_config {
     const char *resume;          /* checkpoint to continue from, or NULL */
     long max_steps;              /* stop (with a checkpoint) once the run reaches this
                                     global step; 0: run all epochs */
+    bcae_device device;          /* zero = AUTO */
 } bcae_train_config;
 
 void bcae_train_config_default(bcae_train_config *c);
