@@ -424,9 +424,6 @@ static dnnl_status_t load_weights(nn_chain *c, chain_step *s, const_dnnl_primiti
     if (!plain) return dnnl_out_of_memory;
     if (wdt == dnnl_s8) {
         for (int o = 0; o < co; o++) {
-            float m = 0.0f;
-            for (size_t j = 0; j < per; j++) m = fmaxf(m, fabsf(w[(size_t)o * per + j]));
-            wscale[o] = m > 0.0f ? m / 127.0f : 1.0f;
             for (size_t j = 0; j < per; j++)
                 ((int8_t *)plain)[(size_t)o * per + j] = f32_to_s8(w[(size_t)o * per + j] / wscale[o]);
         }
@@ -472,8 +469,8 @@ static dnnl_status_t load_bias(nn_chain *c, chain_step *s, const float *b, int c
 /* Plans a convolution step: src buffer -> dst buffer (or in place for
  * conv2), weights loaded, post-ops per kind. */
 static bcae_status plan_conv(nn_chain *c, int i, const nn_layer *l, int second, int stride,
-                             const float *w, const float *b, int k, int pad, int cin, int hin,
-                             int win, dnnl_memory_desc_t *src_md, bcae_error *err)
+                             const float *w, const float *b, int k, int pad, int cin,
+                             dnnl_memory_desc_t *src_md, bcae_error *err)
 {
     chain_step *s = &c->steps[i];
     const int n = c->d.n, co = s->c;
@@ -484,8 +481,6 @@ static bcae_status plan_conv(nn_chain *c, int i, const nn_layer *l, int second, 
     dnnl_post_ops_t ops = NULL;
     dnnl_primitive_desc_t pd = NULL;
     float *wscale = NULL, *oscale = NULL;
-    (void)hin;
-    (void)win;
     const dnnl_dims_t wd = {co, cin, k, k}, bd = {co}, strides = {stride, stride}, pads = {pad, pad};
     dnnl_data_type_t wdt = c->dt == dnnl_f32 ? dnnl_f32 : c->dt == dnnl_bf16 ? dnnl_bf16 : dnnl_s8;
     dnnl_memory_desc_t res_md;
@@ -529,8 +524,8 @@ static bcae_status plan_conv(nn_chain *c, int i, const nn_layer *l, int second, 
     }
     if (st != dnnl_success) goto done;
 
-    /* Output scales need the weight scales: quantise the weights first
-     * into a throwaway descriptor-independent form, then plan. */
+    /* The output scales need the weight scales (max |w| / 127 per output
+     * channel); load_weights quantises with the same ones. */
     if (c->dt == dnnl_s8) {
         size_t per = (size_t)cin * (size_t)k * (size_t)k;
         for (int o = 0; o < co; o++) {
@@ -687,8 +682,8 @@ static bcae_status plan_steps(nn_chain *c, bcae_error *err)
                     for (size_t y = 0; y < K; y++)
                         for (size_t x = 0; x < K; x++)
                             w[((o * ci + ic) * K + y) * K + x] = c->w_first[((ic * K + y) * K + x) * co + o];
-            rc = plan_conv(c, i, NULL, 0, 2, w, c->b_first, c->K, c->P, c->cin0, d->h, d->w,
-                           &src_md, err);
+            rc = plan_conv(c, i, NULL, 0, 2, w, c->b_first, c->K, c->P, c->cin0, &src_md,
+                           err);
             free(w);
             break;
         }
@@ -712,7 +707,6 @@ static bcae_status plan_steps(nn_chain *c, bcae_error *err)
             if (st == dnnl_success && scratch_size(pd) > 0)
                 st = dnnl_memory_create(&s->scratch, dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0),
                                         c->engine, DNNL_MEMORY_NONE);
-            if (st == dnnl_success && scratch_size(pd) > scratch) scratch = scratch_size(pd);
             if (pd) dnnl_primitive_desc_destroy(pd);
             if (attr) dnnl_primitive_attr_destroy(attr);
             if (st != dnnl_success) return chain_fail(err, "pooling", st);
@@ -725,7 +719,7 @@ static bcae_status plan_steps(nn_chain *c, bcae_error *err)
             st = md_nhwc(&src_md, d->n, prev->c, prev->h, prev->w, c->dt);
             if (st != dnnl_success) return chain_fail(err, "descriptor", st);
             rc = plan_conv(c, i, l, second, 1, second ? l->w2 : l->w, second ? l->b2 : l->b, l->k,
-                           l->pad, l->cin, prev->h, prev->w, &src_md, err);
+                           l->pad, l->cin, &src_md, err);
             if (second) li++;
             break;
         }
@@ -753,7 +747,6 @@ static bcae_status plan_steps(nn_chain *c, bcae_error *err)
             if (st == dnnl_success && scratch_size(pd) > 0)
                 st = dnnl_memory_create(&s->scratch, dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0),
                                         c->engine, DNNL_MEMORY_NONE);
-            if (st == dnnl_success && scratch_size(pd) > scratch) scratch = scratch_size(pd);
             if (pd) dnnl_primitive_desc_destroy(pd);
             if (attr) dnnl_primitive_attr_destroy(attr);
             if (st != dnnl_success) return chain_fail(err, "output reorder", st);
