@@ -7,6 +7,7 @@
 #include "cli.h"
 #include "model/runner.h"
 #include "train/optim.h"
+#include "verb3d.h"
 
 enum {
     MIN_REPS = 3,     /* a median of fewer says little */
@@ -27,8 +28,13 @@ static void usage(FILE *fp)
             "%d times; the figures use the median time of one batch.\n"
             "\n"
             "Options:\n"
-            "  -m, --model FILE     weights (safetensors, arch bcae-2d)\n"
+            "  -m, --model FILE     weights (safetensors, arch bcae-2d, bcae++, bcae-ht, bcae)\n"
             "      --m M, --n N, --d D  architecture of a random model (default 4, 8, 3)\n"
+            "      --arch A         a random model of another architecture: bcae-2d,\n"
+            "                       bcae++, bcae-ht or bcae\n"
+            "      --deconv D       3D models: transposed convolutions as auto (default),\n"
+            "                       direct (oneDNN deconvolution) or shuffle (Conv3d + 2x2\n"
+            "                       pixel shuffle, SPEC 6)\n"
             "  -b, --batch B        wedges per pass (default 4)\n"
             "  -t, --threads N      threads (BCAE_NUM_THREADS or all cores)\n"
             "  -p, --precision P    fp32 (bf16 and int8 are not implemented yet)\n"
@@ -224,7 +230,8 @@ int verb_bench(int argc, char **argv)
     double seconds = 3.0;
     uint64_t seed = 1;
     int train = 0, json = 0;
-    enum { O_M = 256, O_N, O_D, O_TRAIN, O_JSON, O_SEED };
+    enum { O_M = 256, O_N, O_D, O_TRAIN, O_JSON, O_SEED, O_ARCH, O_DECONV };
+    const char *arch = NULL, *deconv = "auto", *precision = "fp32";
     static const struct option opts[] = {
         {"model", required_argument, 0, 'm'},   {"m", required_argument, 0, O_M},
         {"n", required_argument, 0, O_N},       {"d", required_argument, 0, O_D},
@@ -232,6 +239,7 @@ int verb_bench(int argc, char **argv)
         {"precision", required_argument, 0, 'p'}, {"train", no_argument, 0, O_TRAIN},
         {"seconds", required_argument, 0, 's'}, {"seed", required_argument, 0, O_SEED},
         {"json", no_argument, 0, O_JSON},       {"help", no_argument, 0, 'h'},
+        {"arch", required_argument, 0, O_ARCH}, {"deconv", required_argument, 0, O_DECONV},
         {0, 0, 0, 0},
     };
     optind = 1;
@@ -255,7 +263,10 @@ int verb_bench(int argc, char **argv)
         case 't':
             if (cli_parse_long(verb, "--threads", optarg, 1, 4096, &threads_opt)) return CLI_EXIT_USAGE;
             break;
+        case O_ARCH: arch = optarg; break;
+        case O_DECONV: deconv = optarg; break;
         case 'p':
+            precision = optarg;
             if (!strcmp(optarg, "bf16") || !strcmp(optarg, "int8"))
                 return cli_usage_error(verb, "--precision %s is not implemented yet; this build "
                                              "runs fp32 only", optarg);
@@ -283,7 +294,25 @@ int verb_bench(int argc, char **argv)
     int threads = cli_threads(verb, threads_opt);
     if (threads < 0) return CLI_EXIT_USAGE;
     const int b = (int)batch;
-
+    /* BCAE++, BCAE-HT and BCAE run in verb_bench3d.c. */
+    if (arch && strcmp(arch, "bcae-2d") && bcae3d_arch_parse(arch) < 0)
+        return cli_usage_error(verb, "--arch expects bcae-2d, bcae++, bcae-ht or bcae, got '%s'",
+                               arch);
+    int is3d = arch ? strcmp(arch, "bcae-2d") != 0 : 0;
+    if (model_path) {
+        if (arch) return cli_usage_error(verb, "--model and --arch exclude each other");
+        is3d = cli_model_is_3d(verb, model_path);
+        if (is3d < 0) return CLI_EXIT_FAIL;
+    }
+    if (is3d) {
+        if (mm > 0 || nn > 0 || dd > 0)
+            return cli_usage_error(verb, "--m, --n, --d are for bcae-2d only");
+        if (strcmp(precision, "fp32"))
+            return cli_usage_error(verb, "--precision %s is not supported for 3D models yet",
+                                   precision);
+        bench3d_args a3 = {model_path, arch, b, threads, train, json, seconds, seed, deconv};
+        return bench3d_run(verb, &a3);
+    }
     bcae_error err;
     bcae2d_model model;
     if (model_path) {

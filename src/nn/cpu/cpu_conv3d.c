@@ -630,7 +630,7 @@ static int desc_valid(const nn_conv3d_desc *d)
     nn_conv3d_out_dims(d, out);
     for (int i = 0; i < 3; i++)
         if (d->k[i] < 1 || d->stride[i] < 1 || d->pad[i] < 0 || out[i] < 1) return 0;
-    return d->algo != NN_CONV3D_SHUFFLE || shuffle_applies(d);
+    return d->algo != NN_CONV3D_SHUFFLE || !d->transposed || shuffle_applies(d);
 }
 
 bcae_status cpu_conv3d_create(nn_engine *e, const nn_conv3d_desc *d, int training,
