@@ -238,7 +238,10 @@ r = run("forward", "--model", path("a.safetensors"), "--out", path("x"), bad)
 check(r.returncode == 1 and "bad.npy" in r.stderr, "wrong-shape wedge named")
 for args in (["forward"], ["forward", "--model", path("a.safetensors"), wedges[0]],
              ["train", "--data", data], ["train", "--out", "x"], ["train", "--bogus"],
-             ["train", "--data", data, "--out", "x", "--arch", "bcae++"],
+             ["train", "--data", data, "--out", "x", "--arch", "bcae-3d"],
+             ["train", "--data", data, "--out", "x", "--arch", "bcae++", "--m", "3"],
+             ["train", "--data", data, "--out", "x", "--arch", "bcae-ht", "--features", "2,4"],
+             ["train", "--data", data, "--out", "x", "--features", "2,4,4,8"],
              ["train", "--data", data, "--out", "x", "--batch-size", "0"]):
     r = run(*args)
     check(r.returncode == 2 and r.stderr, f"usage error {args}: {r.returncode}")

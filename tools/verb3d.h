@@ -5,6 +5,8 @@
 
 #include <stdint.h>
 
+#include "model/bcae3d.h"
+
 /* 1 if the weights file's arch is a 3D model; 0 if not; -1 (message
  * printed) if the file cannot be read. */
 int cli_model_is_3d(const char *verb, const char *path);

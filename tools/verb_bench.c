@@ -7,6 +7,7 @@
 #include "cli.h"
 #include "model/runner.h"
 #include "train/optim.h"
+#include "verb3d.h"
 
 enum {
     MIN_REPS = 3,     /* a median of fewer says little */
@@ -27,8 +28,13 @@ static void usage(FILE *fp)
             "%d times; the figures use the median time of one batch.\n"
             "\n"
             "Options:\n"
-            "  -m, --model FILE     weights (safetensors, arch bcae-2d)\n"
+            "  -m, --model FILE     weights (safetensors, arch bcae-2d, bcae++, bcae-ht, bcae)\n"
             "      --m M, --n N, --d D  architecture of a random model (default 4, 8, 3)\n"
+            "      --arch A         a random model of another architecture: bcae-2d,\n"
+            "                       bcae++, bcae-ht or bcae\n"
+            "      --deconv D       3D models: transposed convolutions as auto (default),\n"
+            "                       direct (oneDNN deconvolution) or shuffle (Conv3d + 2x2\n"
+            "                       pixel shuffle, SPEC 6)\n"
             "  -b, --batch B        wedges per pass (default 4)\n"
             "  -t, --threads N      threads (BCAE_NUM_THREADS or all cores)\n"
             CLI_DEVICE_HELP
@@ -233,8 +239,9 @@ int verb_bench(int argc, char **argv)
     int train = 0, json = 0;
     bcae_precision precision = BCAE_PRECISION_FP32;
     const char *encoder = "fused";
-    enum { O_M = 256, O_N, O_D, O_TRAIN, O_JSON, O_SEED, O_ENCODER, O_DEVICE };
+    enum { O_M = 256, O_N, O_D, O_TRAIN, O_JSON, O_SEED, O_ENCODER, O_DEVICE, O_ARCH, O_DECONV };
     bcae_device device = BCAE_DEVICE_AUTO;
+    const char *arch = NULL, *deconv = "auto";
     static const struct option opts[] = {
         {"model", required_argument, 0, 'm'},   {"m", required_argument, 0, O_M},
         {"n", required_argument, 0, O_N},       {"d", required_argument, 0, O_D},
@@ -244,6 +251,7 @@ int verb_bench(int argc, char **argv)
         {"seconds", required_argument, 0, 's'}, {"seed", required_argument, 0, O_SEED},
         {"json", no_argument, 0, O_JSON},       {"help", no_argument, 0, 'h'},
         {"encoder", required_argument, 0, O_ENCODER},
+        {"arch", required_argument, 0, O_ARCH}, {"deconv", required_argument, 0, O_DECONV},
         {0, 0, 0, 0},
     };
     optind = 1;
@@ -270,6 +278,8 @@ int verb_bench(int argc, char **argv)
         case 't':
             if (cli_parse_long(verb, "--threads", optarg, 1, 4096, &threads_opt)) return CLI_EXIT_USAGE;
             break;
+        case O_ARCH: arch = optarg; break;
+        case O_DECONV: deconv = optarg; break;
         case 'p': {
             bcae_error perr;
             if (bcae_precision_parse(optarg, &precision, &perr))
@@ -303,9 +313,31 @@ int verb_bench(int argc, char **argv)
         return cli_usage_error(verb, "--encoder %s runs fp32 only", encoder);
     int threads = cli_threads(verb, threads_opt);
     if (threads < 0) return CLI_EXIT_USAGE;
-    if (cli_device_resolve(verb, device, &device)) return CLI_EXIT_FAIL;
     const int b = (int)batch;
-
+    /* BCAE++, BCAE-HT and BCAE run in verb_bench3d.c. */
+    if (arch && strcmp(arch, "bcae-2d") && bcae3d_arch_parse(arch) < 0)
+        return cli_usage_error(verb, "--arch expects bcae-2d, bcae++, bcae-ht or bcae, got '%s'",
+                               arch);
+    int is3d = arch ? strcmp(arch, "bcae-2d") != 0 : 0;
+    if (model_path) {
+        if (arch) return cli_usage_error(verb, "--model and --arch exclude each other");
+        is3d = cli_model_is_3d(verb, model_path);
+        if (is3d < 0) return CLI_EXIT_FAIL;
+    }
+    if (is3d) {
+        if (mm > 0 || nn > 0 || dd > 0)
+            return cli_usage_error(verb, "--m, --n, --d are for bcae-2d only");
+        if (precision != BCAE_PRECISION_FP32)
+            return cli_usage_error(verb, "--precision %s is not supported for 3D models yet",
+                                   bcae_precision_name(precision));
+        if (strcmp(encoder, "fused"))
+            return cli_usage_error(verb, "--encoder is for bcae-2d only");
+        if (device == BCAE_DEVICE_CUDA)
+            return cli_usage_error(verb, "the 3D models run on the CPU only");
+        bench3d_args a3 = {model_path, arch, b, threads, train, json, seconds, seed, deconv};
+        return bench3d_run(verb, &a3);
+    }
+    if (cli_device_resolve(verb, device, &device)) return CLI_EXIT_FAIL;
     bcae_error err;
     bcae2d_model model;
     if (model_path) {

@@ -6,27 +6,32 @@
 
 #include "cli.h"
 #include "train/trainer.h"
+#include <stdio.h>
 
 static void usage(FILE *fp)
 {
     fprintf(fp,
             "Usage: bcae train --data DIR --out MODEL.safetensors [OPTIONS]\n"
-            "Train a BCAE-2D(m, n, d) on the train split of DIR (train.txt, or outer/train.txt)\n"
+            "Train a BCAE-2D(m, n, d), BCAE++, BCAE-HT or BCAE on the train split of DIR (train.txt, or outer/train.txt)\n"
             "with the focal + masked L1 losses, the dynamic coefficient, AdamW and the step\n"
             "learning-rate schedule of the paper. Validates on the test split after every\n"
             "epoch; rewrites MODEL and a checkpoint after every epoch.\n"
             "\n"
             "Model:\n"
-            "      --arch bcae-2d             architecture (only bcae-2d in this build)\n"
-            "      --m M --n N --d D          encoder blocks, decoder blocks, samplings (4, 8, 3)\n"
+            "      --arch A                   bcae-2d (default), bcae++, bcae-ht or bcae (the\n"
+            "                                 original, raw-ADC input; docs/MODELS.md)\n"
+            "      --m M --n N --d D          BCAE-2D: encoder blocks, decoder blocks,\n"
+            "                                 samplings (4, 8, 3)\n"
+            "      --features A,B,C,D         3D models: the four encoder widths (bcae++ and\n"
+            "                                 bcae: 8,16,32,32; bcae-ht: 2,4,4,8)\n"
             "      --clf-threshold H          classification threshold (0.5)\n"
             "      --init MODEL.safetensors   start from these weights\n"
             "      --clf-bias-init P          start the classifier's output bias at logit(P),\n"
             "                                 e.g. 0.1 (default: PyTorch's initialisation)\n"
             "Schedule:\n"
-            "      --num-epochs E             epochs (500)\n"
-            "      --num-warmup-epochs W      epochs at the initial learning rate (50)\n"
-            "      --sched-steps S            then x gamma every S epochs (10)\n"
+            "      --num-epochs E             epochs (500; 3D models 1000)\n"
+            "      --num-warmup-epochs W      epochs at the initial learning rate (50; 3D 100)\n"
+            "      --sched-steps S            then x gamma every S epochs (10; 3D 20)\n"
             "      --sched-gamma G            (0.95)\n"
             "      --learning-rate LR         AdamW learning rate (1e-3)\n"
             "      --batch-size B             wedges per step (4)\n"
@@ -92,15 +97,17 @@ int verb_train(int argc, char **argv)
     bcae_train_config_default(&cfg);
     long threads_opt = 0, lv;
     double dv;
-    int quiet = 0;
+    int quiet = 0, set_epochs = 0, set_warmup = 0, set_steps = 0, arch3d = -1, m_given = 0;
+    const char *features = NULL;
     enum {
         O_DATA = 256, O_ARCH, O_M, O_N, O_D, O_THR, O_INIT, O_BIAS, O_EPOCHS, O_WARMUP, O_STEPS,
         O_GAMMA, O_LR, O_BATCH, O_BPE, O_VBPE, O_SEED, O_NOSHUF, O_LOG, O_CKPT, O_CKPT_EVERY,
-        O_RESUME, O_MAX_STEPS, O_DEVICE
+        O_RESUME, O_MAX_STEPS, O_DEVICE, O_FEATURES
     };
     static const struct option opts[] = {
         {"data", required_argument, 0, O_DATA},
         {"arch", required_argument, 0, O_ARCH},
+        {"features", required_argument, 0, O_FEATURES},
         {"m", required_argument, 0, O_M},
         {"n", required_argument, 0, O_N},
         {"d", required_argument, 0, O_D},
@@ -146,18 +153,24 @@ int verb_train(int argc, char **argv)
         switch (c) {
         case O_DATA: cfg.data_dir = optarg; break;
         case O_ARCH:
-            if (strcmp(optarg, "bcae-2d"))
-                return cli_usage_error(verb, "--arch %s: this build trains bcae-2d only", optarg);
+            arch3d = strcmp(optarg, "bcae-2d") ? bcae3d_arch_parse(optarg) : -1;
+            if (strcmp(optarg, "bcae-2d") && arch3d < 0)
+                return cli_usage_error(verb, "--arch %s: expected bcae-2d, bcae++, bcae-ht or "
+                                             "bcae", optarg);
             break;
-        case O_M: LONGOPT("--m", 1, 32, cfg.model.m); break;
-        case O_N: LONGOPT("--n", 1, 32, cfg.model.n); break;
-        case O_D: LONGOPT("--d", 1, 6, cfg.model.d); break;
+        case O_FEATURES: features = optarg; break;
+        case O_M: LONGOPT("--m", 1, 32, cfg.model.m); m_given = 1; break;
+        case O_N: LONGOPT("--n", 1, 32, cfg.model.n); m_given = 1; break;
+        case O_D: LONGOPT("--d", 1, 6, cfg.model.d); m_given = 1; break;
         case O_THR: DBLOPT("--clf-threshold", 1e-6, 1 - 1e-6, cfg.model.clf_threshold); break;
         case O_INIT: cfg.init = optarg; break;
         case O_BIAS: DBLOPT("--clf-bias-init", 1e-6, 1 - 1e-6, cfg.clf_bias_init); break;
-        case O_EPOCHS: LONGOPT("--num-epochs", 1, 1000000, cfg.num_epochs); break;
-        case O_WARMUP: LONGOPT("--num-warmup-epochs", 0, 1000000, cfg.num_warmup_epochs); break;
-        case O_STEPS: LONGOPT("--sched-steps", 1, 1000000, cfg.sched_steps); break;
+        case O_EPOCHS: LONGOPT("--num-epochs", 1, 1000000, cfg.num_epochs); set_epochs = 1; break;
+        case O_WARMUP:
+            LONGOPT("--num-warmup-epochs", 0, 1000000, cfg.num_warmup_epochs);
+            set_warmup = 1;
+            break;
+        case O_STEPS: LONGOPT("--sched-steps", 1, 1000000, cfg.sched_steps); set_steps = 1; break;
         case O_GAMMA: DBLOPT("--sched-gamma", 1e-6, 1, cfg.sched_gamma); break;
         case O_LR: DBLOPT("--learning-rate", 1e-12, 10, cfg.learning_rate); break;
         case O_BATCH: LONGOPT("--batch-size", 1, 64, cfg.batch_size); break;
@@ -193,6 +206,27 @@ int verb_train(int argc, char **argv)
     if (!cfg.out) return cli_usage_error(verb, "--out MODEL.safetensors is required");
     if (cfg.init && cfg.resume)
         return cli_usage_error(verb, "--init and --resume exclude each other");
+    if (arch3d >= 0) {
+        if (m_given) return cli_usage_error(verb, "--m, --n, --d are for bcae-2d only");
+        float thr = cfg.model.clf_threshold;
+        bcae3d_config_default((bcae3d_arch)arch3d, &cfg.model3d);
+        cfg.model3d.clf_threshold = thr;
+        cfg.is3d = 1;
+        if (features) {
+            int *f = cfg.model3d.features;
+            char tail;
+            if (sscanf(features, "%d,%d,%d,%d%c", &f[0], &f[1], &f[2], &f[3], &tail) != 4)
+                return cli_usage_error(verb, "--features expects four comma-separated widths, "
+                                             "got '%s'", features);
+        }
+        /* SPEC section 4: BCAE++/HT train 1000 epochs, warmup 100, step 20. */
+        if (!set_epochs) cfg.num_epochs = 1000;
+        if (!set_warmup) cfg.num_warmup_epochs = 100;
+        if (!set_steps) cfg.sched_steps = 20;
+    } else if (features) {
+        return cli_usage_error(verb, "--features is for the 3D models (--arch bcae++, bcae-ht, "
+                                     "bcae)");
+    }
     cfg.threads = cli_threads(verb, threads_opt);
     if (cfg.threads < 0) return CLI_EXIT_USAGE;
     if (cli_device_resolve(verb, cfg.device, &cfg.device)) return CLI_EXIT_FAIL;

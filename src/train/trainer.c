@@ -10,9 +10,9 @@
 #include "core/error.h"
 #include "core/rng.h"
 #include "io/safetensors.h"
-#include "model/runner.h"
 #include "nn/engine.h"
 #include "train/optim.h"
+#include "train/train_model.h"
 
 #define COEF0 2000.0 /* initial dynamic coefficient of the segmentation loss */
 
@@ -51,7 +51,7 @@ static double now_s(void)
 #define CKPT_M "optim.exp_avg."
 #define CKPT_V "optim.exp_avg_sq."
 
-static bcae_status checkpoint_write(const char *path, const bcae2d_model *model, const float *m,
+static bcae_status checkpoint_write(const char *path, const train_model *model, const float *m,
                                     const float *v, const train_state *st,
                                     const bcae_train_config *cfg, bcae_error *err)
 {
@@ -64,7 +64,7 @@ static bcae_status checkpoint_write(const char *path, const bcae2d_model *model,
         return bcae_fail(err, BCAE_ERR_OUT_OF_MEMORY, "checkpoint: out of memory");
     }
     for (int i = 0; i < np; i++) {
-        const bcae_param *p = &model->params[i];
+        const train_param pp = train_model_param(model, i), *p = &pp;
         snprintf(names[2 * i], sizeof names[0], CKPT_M "%s", p->name);
         snprintf(names[2 * i + 1], sizeof names[0], CKPT_V "%s", p->name);
         const float *src[3] = {model->weights, m, v};
@@ -78,24 +78,24 @@ static bcae_status checkpoint_write(const char *path, const bcae2d_model *model,
             x->data = src[k] + p->offset;
         }
     }
-    char mm[16], nn[16], dd[16], thr[32], step[32], coef[48], seed[32], batch[16], bpe[32],
-        shuffle[8];
-    snprintf(mm, sizeof mm, "%d", model->cfg.m);
-    snprintf(nn, sizeof nn, "%d", model->cfg.n);
-    snprintf(dd, sizeof dd, "%d", model->cfg.d);
-    snprintf(thr, sizeof thr, "%g", (double)model->cfg.clf_threshold);
+    char step[32], coef[48], seed[32], batch[16], bpe[32], shuffle[8], bufs[8][64];
     snprintf(step, sizeof step, "%ld", st->step);
     snprintf(coef, sizeof coef, "%.17g", st->coef);
     snprintf(seed, sizeof seed, "%llu", (unsigned long long)cfg->seed);
     snprintf(batch, sizeof batch, "%d", cfg->batch_size);
     snprintf(bpe, sizeof bpe, "%ld", cfg->batches_per_epoch);
     snprintf(shuffle, sizeof shuffle, "%d", cfg->shuffle);
-    const char *keys[] = {"arch", "m", "n", "d", "log", "transform", "clf_threshold",
-                          "checkpoint", "step", "coef", "seed", "batch_size",
-                          "batches_per_epoch", "shuffle"};
-    const char *vals[] = {"bcae-2d", mm, nn, dd, "1", "1", thr, "1", step, coef, seed, batch,
-                          bpe, shuffle};
-    bcae_status s = bcae_st_write(path, e, (size_t)np * 3, keys, vals, 14, err);
+    /* The weights file's own metadata, then the loop position. */
+    const char *keys[16], *vals[16];
+    int nk = train_model_metadata(model, keys, vals, bufs);
+    const char *k2[] = {"checkpoint", "step", "coef", "seed", "batch_size", "batches_per_epoch",
+                        "shuffle"};
+    const char *v2[] = {"1", step, coef, seed, batch, bpe, shuffle};
+    for (int i = 0; i < 7; i++) {
+        keys[nk] = k2[i];
+        vals[nk++] = v2[i];
+    }
+    bcae_status s = bcae_st_write(path, e, (size_t)np * 3, keys, vals, (size_t)nk, err);
     free(e);
     free(names);
     return s;
@@ -113,7 +113,7 @@ static bcae_status meta_check(const char *path, const bcae_st_file *f, const cha
     return BCAE_OK;
 }
 
-static bcae_status checkpoint_read(const char *path, bcae2d_model *model, float *m, float *v,
+static bcae_status checkpoint_read(const char *path, train_model *model, float *m, float *v,
                                    train_state *st, const bcae_train_config *cfg,
                                    bcae_error *err)
 {
@@ -133,7 +133,7 @@ static bcae_status checkpoint_read(const char *path, bcae2d_model *model, float 
     if (!s) s = meta_check(path, &f, "batches_per_epoch", bpe, err);
     if (!s) s = meta_check(path, &f, "shuffle", shuffle, err);
     for (int i = 0; !s && i < model->nparams; i++) {
-        const bcae_param *p = &model->params[i];
+        const train_param pp = train_model_param(model, i), *p = &pp;
         char name[160];
         float *dst[3] = {model->weights, m, v};
         for (int k = 0; k < 3 && !s; k++) {
@@ -175,14 +175,16 @@ static void epoch_order(size_t *order, size_t n, uint64_t seed, int epoch, int s
 }
 
 static bcae_status load_batch(const bcae_dataset *ds, const size_t *idx, int b, uint16_t *adc,
-                              float *host, nn_engine *e, nn_tensor *input, bcae_error *err)
+                              float *host, nn_engine *e, train_model *model, bcae_error *err)
 {
+    const size_t per = train_model_input_floats(model);
     for (int i = 0; i < b; i++) {
         bcae_status s = bcae_dataset_load(ds, idx[i], adc, err);
         if (s) return s;
-        bcae_wedge_to_model(adc, host + (size_t)i * BCAE_MODEL_VOXELS);
+        train_model_wedge_to_input(model, adc, host + (size_t)i * per);
     }
-    e->ops->from_nchw(e, host, input);
+    nn_tensor input = train_model_input(model);
+    e->ops->from_nchw(e, host, &input);
     return BCAE_OK;
 }
 
@@ -190,9 +192,8 @@ static bcae_status load_batch(const bcae_dataset *ds, const size_t *idx, int b, 
 
 typedef struct trainer {
     const bcae_train_config *cfg;
-    bcae2d_model model;
+    train_model model;
     nn_engine *engine;
-    bcae2d_runner *runner;
     bcae_dataset *train, *test;
     float *grad, *m, *v, *host;
     uint16_t *adc;
@@ -203,7 +204,7 @@ typedef struct trainer {
 static void trainer_free(trainer *t)
 {
     if (t->log) fclose(t->log);
-    bcae2d_runner_destroy(t->runner);
+    train_model_destroy(&t->model); /* its runner before the engine */
     nn_engine_destroy(t->engine);
     bcae_dataset_close(t->train);
     bcae_dataset_close(t->test);
@@ -213,7 +214,6 @@ static void trainer_free(trainer *t)
     free(t->host);
     free(t->adc);
     free(t->order);
-    bcae2d_destroy(&t->model);
 }
 
 static bcae_status validate(trainer *t, int epoch, long step, double coef,
@@ -235,12 +235,11 @@ static bcae_status validate(trainer *t, int epoch, long step, double coef,
         for (int i = 0; i < cfg->batch_size; i++) idx[i] = (size_t)b * (size_t)cfg->batch_size + (size_t)i;
         double t0 = now_s();
         bcae_status s = load_batch(t->test, idx, cfg->batch_size, t->adc, t->host, t->engine,
-                                   bcae2d_runner_input(t->runner), err);
+                                   &t->model, err);
         if (s) return s;
-        bcae2d_runner_encode(t->runner);
-        bcae2d_runner_decode(t->runner);
+        train_model_forward(&t->model);
         nn_loss_sums ls;
-        bcae2d_runner_loss_sums(t->runner, &ls);
+        train_model_loss_sums(&t->model, &ls);
         tot.focal += ls.focal;
         tot.l1 += ls.l1;
         tot.voxels += ls.voxels;
@@ -272,13 +271,14 @@ static bcae_status setup(trainer *t, const bcae_train_config *cfg, train_state *
         return bcae_fail(err, BCAE_ERR_INVALID_ARGUMENT,
                          "%s: %zu training wedges, fewer than one batch of %d", cfg->data_dir,
                          bcae_dataset_size(t->train), cfg->batch_size);
-    s = bcae2d_create(&cfg->model, &t->model, err);
+    s = cfg->is3d ? train_model_create3d(&t->model, &cfg->model3d, err)
+                  : train_model_create2d(&t->model, &cfg->model, err);
     if (s) return s;
     size_t nf = t->model.nfloats;
     t->grad = calloc(nf, sizeof(float));
     t->m = calloc(nf, sizeof(float));
     t->v = calloc(nf, sizeof(float));
-    t->host = malloc((size_t)cfg->batch_size * BCAE_MODEL_VOXELS * sizeof(float));
+    t->host = malloc((size_t)cfg->batch_size * train_model_input_floats(&t->model) * sizeof(float));
     t->adc = malloc(BCAE_WEDGE_VOXELS * sizeof(uint16_t));
     t->order = malloc(bcae_dataset_size(t->train) * sizeof(size_t));
     if (!t->grad || !t->m || !t->v || !t->host || !t->adc || !t->order)
@@ -288,22 +288,26 @@ static bcae_status setup(trainer *t, const bcae_train_config *cfg, train_state *
     if (cfg->resume) {
         s = checkpoint_read(cfg->resume, &t->model, t->m, t->v, st, cfg, err);
     } else if (cfg->init) {
-        s = bcae2d_load_weights_into(cfg->init, &t->model, err);
+        s = train_model_load_weights_into(&t->model, cfg->init, err);
     } else {
-        bcae2d_init(&t->model, cfg->seed);
+        train_model_init(&t->model, cfg->seed);
         if (cfg->clf_bias_init > 0 && cfg->clf_bias_init < 1) {
             /* Start the classifier at the data's occupancy rather than at
              * 50%: the focal loss then begins near its minimum for an
              * uninformed guess instead of spending steps to get there. */
-            int b = bcae2d_find(&t->model, "decoder.decoder_clf.output_layer.bias");
+            int b = train_model_clf_bias(&t->model);
             float logit = logf(cfg->clf_bias_init / (1.0f - cfg->clf_bias_init));
-            for (size_t k = 0; b >= 0 && k < t->model.params[b].count; k++)
-                t->model.weights[t->model.params[b].offset + k] = logit;
+            train_param bp = b >= 0 ? train_model_param(&t->model, b) : (train_param){0};
+            for (size_t k = 0; b >= 0 && k < bp.count; k++)
+                t->model.weights[bp.offset + k] = logit;
         }
     }
     if (s) return s;
-    s = nn_engine_create_for(cfg->device, cfg->threads, &t->engine, NULL, err);
-    if (!s) s = bcae2d_runner_create(t->engine, &t->model, cfg->batch_size, 1, &t->runner, err);
+    if (t->model.is3d && cfg->device == BCAE_DEVICE_CUDA)
+        return bcae_fail(err, BCAE_ERR_UNSUPPORTED, "train: the 3D models run on the CPU only");
+    s = nn_engine_create_for(t->model.is3d ? BCAE_DEVICE_CPU : cfg->device, cfg->threads,
+                             &t->engine, NULL, err);
+    if (!s) s = train_model_runner(&t->model, t->engine, cfg->batch_size, err);
     if (s) return s;
     if (cfg->log_path) {
         /* A resumed run appends to its log; a new one starts it afresh. */
@@ -353,7 +357,6 @@ bcae_status bcae_train(const bcae_train_config *cfg_in, bcae_train_callback cb, 
     adamw_config_default(&opt);
     const long bpe = cfg.batches_per_epoch;
     const long total = bpe * cfg.num_epochs;
-    nn_tensor *input = bcae2d_runner_input(t.runner);
     double tp = 0, pos = 0, truth = 0;
     int epoch_prev = -1;
     long stop = cfg.max_steps > 0 && cfg.max_steps < total ? cfg.max_steps : total;
@@ -369,12 +372,11 @@ bcae_status bcae_train(const bcae_train_config *cfg_in, bcae_train_callback cb, 
                                cfg.sched_gamma);
         double t0 = now_s();
         s = load_batch(t.train, t.order + b * cfg.batch_size, cfg.batch_size, t.adc, t.host,
-                       t.engine, input, err);
+                       t.engine, &t.model, err);
         if (s) break;
-        bcae2d_runner_encode(t.runner);
-        bcae2d_runner_decode(t.runner);
+        train_model_forward(&t.model);
         nn_loss_sums ls;
-        bcae2d_runner_loss_sums(t.runner, &ls);
+        train_model_loss_sums(&t.model, &ls);
         double l_seg = ls.focal / ls.voxels, l_reg = ls.l1 / ls.voxels;
         /* The coefficient follows the losses of this very batch, before the
          * total is formed (the reference code's per-batch rule). */
@@ -390,11 +392,11 @@ bcae_status bcae_train(const bcae_train_config *cfg_in, bcae_train_callback cb, 
                           loss, st.step + 1, epoch);
             break;
         }
-        bcae2d_runner_backward(t.runner, (float)st.coef, t.grad);
+        train_model_backward(&t.model, (float)st.coef, t.grad);
         st.step++;
         adamw_step(&opt, lr, st.step, t.model.weights, t.grad, t.m, t.v, t.model.nfloats,
                    cfg.threads);
-        bcae2d_runner_sync_weights(t.runner);
+        train_model_sync(&t.model);
         tp += ls.true_pos;
         pos += ls.pos;
         truth += ls.truth;
@@ -423,12 +425,12 @@ bcae_status bcae_train(const bcae_train_config *cfg_in, bcae_train_callback cb, 
         int epoch_end = b == bpe - 1;
         if (epoch_end && t.test)
             s = validate(&t, epoch, st.step, st.coef, cb, ctx, err);
-        if (!s && epoch_end) s = bcae2d_save(cfg.out, &t.model, err);
+        if (!s && epoch_end) s = train_model_save(&t.model, cfg.out, err);
         if (!s && (epoch_end || st.step == stop ||
                    (cfg.checkpoint_every > 0 && st.step % cfg.checkpoint_every == 0)))
             s = checkpoint_write(ckpt, &t.model, t.m, t.v, &st, &cfg, err);
     }
-    if (!s) s = bcae2d_save(cfg.out, &t.model, err);
+    if (!s) s = train_model_save(&t.model, cfg.out, err);
     trainer_free(&t);
     return s;
 }

@@ -1,5 +1,5 @@
 /*
- * Training BCAE-2D (SPEC section 4): batches from a dataset, the focal and
+ * Training BCAE-2D or a 3D model (SPEC section 4): batches from a dataset, the focal and
  * masked-L1 losses with the dynamic coefficient, AdamW, the step schedule,
  * per-epoch validation, a CSV log, and checkpoints that resume to the
  * identical trajectory (same data order, same optimizer state, same
@@ -11,10 +11,13 @@
 #include <stdint.h>
 
 #include "model/bcae2d.h"
+#include "model/bcae3d.h"
 
 typedef struct bcae_train_config {
     const char *data_dir;
     bcae2d_config model;
+    int is3d;              /* train model3d (BCAE++, BCAE-HT, BCAE) instead of model */
+    bcae3d_config model3d;
     int num_epochs, num_warmup_epochs, sched_steps;
     float sched_gamma;
     int batch_size;

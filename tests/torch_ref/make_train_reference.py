@@ -34,7 +34,7 @@ COLUMNS = ["epoch", "step", "lr", "loss", "loss_seg", "loss_reg", "coef"]
 def train_reference(init_path, data_dir, steps, batch_size, learning_rate, batches_per_epoch=None,
                     warmup=50, lr_step=10, gamma=0.95, dtype=torch.float32):
     """Returns (model, rows): the trained model and one dict per step."""
-    model = B.load_model(init_path).to(dtype)
+    model = B.load_any_model(init_path).to(dtype)
     model.train()
     paths = B.manifest(data_dir, "train")
     if len(paths) < steps * batch_size:
@@ -49,7 +49,7 @@ def train_reference(init_path, data_dir, steps, batch_size, learning_rate, batch
     for k in range(steps):
         epoch = k // bpe
         batch = paths[k * batch_size:(k + 1) * batch_size]
-        x = torch.stack([B.wedge_to_input(B.load_wedge(p), dtype) for p in batch])
+        x = torch.stack([B.model_input(model, B.load_wedge(p), dtype) for p in batch])
         lr = opt.param_groups[0]["lr"]
         _, seg, reg = model(x)
         l_seg, l_reg = B.bcae_losses(seg, reg, x)

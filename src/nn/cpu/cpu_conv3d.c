@@ -263,6 +263,49 @@ static dnnl_status_t fwd_desc_init(dnnl_convolution_desc_t *desc, const nn_conv3
                                               strides, pads, pads);
 }
 
+/* How many of the passes this conv runs (forward; backward-data and
+ * -weights when training) oneDNN has only its reference kernel for, with
+ * these activation layouts; 4 if it cannot plan them at all. */
+static int ref_count(const nn_conv3d *c, const dnnl_memory_desc_t *src, const dnnl_memory_desc_t *w,
+                    const dnnl_memory_desc_t *b, const dnnl_memory_desc_t *dst,
+                    const dnnl_dims_t strides, const dnnl_dims_t pads,
+                    const_dnnl_primitive_attr_t attr)
+{
+    const int tr = c->d.transposed;
+    const dnnl_alg_kind_t alg = tr ? dnnl_deconvolution_direct : dnnl_convolution_direct;
+    dnnl_convolution_desc_t fd, bd, bw;
+    dnnl_primitive_desc_t f = NULL, pd = NULL;
+    if (fwd_desc_init(&fd, c, src, w, b, dst, strides, pads) != dnnl_success ||
+        dnnl_primitive_desc_create(&f, &fd, attr, c->engine, NULL) != dnnl_success)
+        return 4;
+    int refs = is_reference_impl(f);
+    if (c->training) {
+        dnnl_status_t st = tr ? dnnl_deconvolution_backward_data_desc_init(&bd, alg, src, w, dst,
+                                                                           strides, pads, pads)
+                              : dnnl_convolution_backward_data_desc_init(&bd, alg, src, w, dst,
+                                                                         strides, pads, pads);
+        if (st != dnnl_success ||
+            dnnl_primitive_desc_create(&pd, &bd, attr, c->engine, f) != dnnl_success)
+            refs = 4;
+        else
+            refs += is_reference_impl(pd);
+        if (pd) dnnl_primitive_desc_destroy(pd);
+        pd = NULL;
+        st = tr ? dnnl_deconvolution_backward_weights_desc_init(&bw, alg, src, w, b, dst, strides,
+                                                                pads, pads)
+                : dnnl_convolution_backward_weights_desc_init(&bw, alg, src, w, b, dst, strides,
+                                                              pads, pads);
+        if (st != dnnl_success ||
+            dnnl_primitive_desc_create(&pd, &bw, attr, c->engine, f) != dnnl_success)
+            refs = 4;
+        else
+            refs += is_reference_impl(pd);
+        if (pd) dnnl_primitive_desc_destroy(pd);
+    }
+    dnnl_primitive_desc_destroy(f);
+    return refs;
+}
+
 /* The forward / backward operation descriptors of a convolution or a
  * deconvolution share one layout in oneDNN 2.x (dnnl_deconvolution_desc_t
  * is dnnl_convolution_desc_t), so one variable holds either. */
@@ -303,38 +346,48 @@ static bcae_status plan_direct(nn_conv3d *c, c3_plan *p, bcae_error *err)
 
     dnnl_convolution_desc_t fwd_desc, bd_desc, bw_desc;
     dnnl_memory_desc_t src_use = src_md, dst_use = dst_md;
-    TRY(fwd_desc_init(&fwd_desc, c, &src_md, &any_w_md, &bias_md, &dst_md, strides, pads),
+    int best = ref_count(c, &src_md, &any_w_md, &bias_md, &dst_md, strides, pads, p->attr_plain);
+    if (best > 0) {
+        /* Other layout pairs: the AVX-512 kernels' 16 channels (padded), the
+         * AVX2 kernels' 8, plain layouts (GEMM-based kernels exist for every
+         * pass), oneDNN's own choice. The first with the fewest reference
+         * passes wins. (For 8 -> 16 channels in training, say, only the
+         * plain pair has real kernels for all three passes.) */
+        static const dnnl_format_tag_t pairs[][2] = {{dnnl_nCdhw16c, dnnl_nCdhw16c},
+                                                     {dnnl_ncdhw, dnnl_nCdhw16c},
+                                                     {dnnl_nCdhw8c, dnnl_nCdhw8c},
+                                                     {dnnl_ncdhw, dnnl_ncdhw},
+                                                     {dnnl_format_tag_any, dnnl_format_tag_any}};
+        for (size_t i = 0; i < sizeof pairs / sizeof pairs[0] && best > 0; i++) {
+            dnnl_memory_desc_t s_md, d_md;
+            TRY(dnnl_memory_desc_init_by_tag(&s_md, 5, src_dims, dnnl_f32, pairs[i][0]), "source");
+            TRY(dnnl_memory_desc_init_by_tag(&d_md, 5, dst_dims, dnnl_f32, pairs[i][1]),
+                "destination");
+            if (pairs[i][0] == dnnl_format_tag_any) {
+                dnnl_convolution_desc_t any_desc;
+                dnnl_primitive_desc_t pd = NULL;
+                TRY(fwd_desc_init(&any_desc, c, &s_md, &any_w_md, &bias_md, &d_md, strides, pads),
+                    "forward descriptor");
+                if (dnnl_primitive_desc_create(&pd, &any_desc, p->attr_plain, c->engine, NULL) !=
+                    dnnl_success)
+                    break;
+                s_md = *dnnl_primitive_desc_query_md(pd, dnnl_query_src_md, 0);
+                d_md = *dnnl_primitive_desc_query_md(pd, dnnl_query_dst_md, 0);
+                dnnl_primitive_desc_destroy(pd);
+            }
+            int refs = ref_count(c, &s_md, &any_w_md, &bias_md, &d_md, strides, pads,
+                                 p->attr_plain);
+            if (refs < best) {
+                best = refs;
+                src_use = s_md;
+                dst_use = d_md;
+            }
+        }
+    }
+    TRY(fwd_desc_init(&fwd_desc, c, &src_use, &any_w_md, &bias_md, &dst_use, strides, pads),
         "forward descriptor");
     TRY(dnnl_primitive_desc_create(&p->fwd[0], &fwd_desc, p->attr_plain, c->engine, NULL),
         "forward plan");
-    if (is_reference_impl(p->fwd[0])) {
-        /* Let oneDNN pick the activation layouts; keep them if that finds
-         * a real kernel. */
-        dnnl_memory_desc_t any_src, any_dst;
-        dnnl_convolution_desc_t any_desc;
-        dnnl_primitive_desc_t pd = NULL;
-        TRY(dnnl_memory_desc_init_by_tag(&any_src, 5, src_dims, dnnl_f32, dnnl_format_tag_any),
-            "source");
-        TRY(dnnl_memory_desc_init_by_tag(&any_dst, 5, dst_dims, dnnl_f32, dnnl_format_tag_any),
-            "destination");
-        TRY(fwd_desc_init(&any_desc, c, &any_src, &any_w_md, &bias_md, &any_dst, strides, pads),
-            "forward descriptor");
-        if (dnnl_primitive_desc_create(&pd, &any_desc, p->attr_plain, c->engine, NULL) ==
-                dnnl_success &&
-            !is_reference_impl(pd)) {
-            src_use = *dnnl_primitive_desc_query_md(pd, dnnl_query_src_md, 0);
-            dst_use = *dnnl_primitive_desc_query_md(pd, dnnl_query_dst_md, 0);
-            dnnl_primitive_desc_destroy(p->fwd[0]);
-            p->fwd[0] = NULL;
-            TRY(fwd_desc_init(&fwd_desc, c, &src_use, &any_w_md, &bias_md, &dst_use, strides,
-                              pads),
-                "forward descriptor");
-            TRY(dnnl_primitive_desc_create(&p->fwd[0], &fwd_desc, p->attr_plain, c->engine,
-                                           NULL),
-                "forward plan");
-        }
-        if (pd) dnnl_primitive_desc_destroy(pd);
-    }
     c->reorder_src = !dnnl_memory_desc_equal(&src_use, &src_md);
     c->reorder_dst = !dnnl_memory_desc_equal(&dst_use, &dst_md);
     TRY(dnnl_primitive_desc_create(&p->fwd[1], &fwd_desc, p->attr_leaky, c->engine, NULL),
@@ -577,7 +630,7 @@ static int desc_valid(const nn_conv3d_desc *d)
     nn_conv3d_out_dims(d, out);
     for (int i = 0; i < 3; i++)
         if (d->k[i] < 1 || d->stride[i] < 1 || d->pad[i] < 0 || out[i] < 1) return 0;
-    return d->algo != NN_CONV3D_SHUFFLE || shuffle_applies(d);
+    return d->algo != NN_CONV3D_SHUFFLE || !d->transposed || shuffle_applies(d);
 }
 
 bcae_status cpu_conv3d_create(nn_engine *e, const nn_conv3d_desc *d, int training,
