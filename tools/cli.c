@@ -126,6 +126,7 @@ void cli_progress_start(cli_progress *p, const char *label, const char *unit, ui
     p->label = label;
     p->unit = unit;
     p->total = total;
+    p->base = 0;
     p->start = cli_now();
     p->last_print = 0;
     p->tty = isatty(fileno(stderr));
@@ -135,7 +136,7 @@ void cli_progress_start(cli_progress *p, const char *label, const char *unit, ui
 static void progress_print(cli_progress *p, uint64_t done, const char *extra, int final)
 {
     double now = cli_now(), el = now - p->start;
-    double rate = el > 0 ? (double)done / el : 0;
+    double rate = el > 0 && done >= p->base ? (double)(done - p->base) / el : 0;
     double eta = rate > 0 && p->total >= done ? (double)(p->total - done) / rate : -1;
     char tel[32], teta[32];
     format_duration(tel, sizeof tel, el);

@@ -82,6 +82,7 @@ typedef struct cli_progress {
     const char *label;
     const char *unit;
     uint64_t total;
+    uint64_t base; /* done at start: a resumed job's rate counts only its own work */
     double start;
     double last_print;
     int tty;

@@ -70,6 +70,10 @@ static void on_progress(void *ctx, const bcae_train_progress *p)
             /* A resumed run starts mid-epoch: the bar counts from there. */
             snprintf(v->label, sizeof v->label, "epoch %d/%d", p->epoch + 1, v->epochs);
             cli_progress_start(&v->train, v->label, "steps", (uint64_t)p->batches, v->quiet);
+            /* The bar opens after this epoch's first step here: count that
+             * step's time in, and not the steps an earlier run did. */
+            v->train.base = (uint64_t)p->batch - 1;
+            v->train.start -= p->step_seconds;
             v->current = p->epoch;
         }
         snprintf(extra, sizeof extra, "loss %.4g seg %.4g reg %.4g coef %.3g prec %.3f rec %.3f",
