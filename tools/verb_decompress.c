@@ -154,7 +154,9 @@ int verb_decompress(int argc, char **argv)
         goto done;
     }
     cli_progress prog;
-    cli_progress_start(&prog, "decompress", "wedges", 0, quiet);
+    uint64_t expect = 0;
+    if (!bcae_ctr_peek_count(in_path, &expect)) expect = 0;
+    cli_progress_start(&prog, "decompress", "wedges", expect, quiet);
     size_t done_n = 0;
     double t0 = cli_now();
     for (int end = 0; !end;) {
@@ -184,7 +186,8 @@ int verb_decompress(int argc, char **argv)
             if (write_wedge(verb, out, rel[i], log_out, adc + i * V, log_out ? lg + i * V : NULL))
                 goto done;
         done_n += nb;
-        prog.total = done_n;
+        /* Without a count from the end marker the bar shows the wedges so far. */
+        if (prog.total < done_n) prog.total = done_n;
         cli_progress_update(&prog, done_n - 1, NULL);
     }
     prog.total = done_n;

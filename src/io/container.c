@@ -221,6 +221,17 @@ int bcae_ctr_decode_end(const unsigned char b[BCAE_CTR_END_BYTES], uint64_t *rec
     return 1;
 }
 
+int bcae_ctr_peek_count(const char *path, uint64_t *records)
+{
+    FILE *fp = fopen(path, "rb");
+    if (!fp) return 0;
+    unsigned char b[BCAE_CTR_END_BYTES];
+    int ok = fseeko(fp, -(off_t)BCAE_CTR_END_BYTES, SEEK_END) == 0 &&
+             fread(b, 1, sizeof b, fp) == sizeof b && bcae_ctr_decode_end(b, records);
+    fclose(fp);
+    return ok;
+}
+
 /* ------------------------------------------------------------------ */
 /* Reader                                                              */
 /* ------------------------------------------------------------------ */

@@ -152,6 +152,10 @@ typedef struct bcae_ctr_reader bcae_ctr_reader;
 
 /* Opens a file (or a FIFO) and reads and verifies its header. */
 bcae_status bcae_ctr_reader_open(const char *path, bcae_ctr_reader **out, bcae_error *err);
+/* A hint for progress bars: the record count of a complete file, read from
+ * its end marker alone (1 if it has a valid one, else 0: a FIFO, a cut
+ * file). The reader still checks the count when it gets there. */
+int bcae_ctr_peek_count(const char *path, uint64_t *records);
 /* The same over bytes in memory (not copied: they must outlive the reader;
  * `name` is used in messages). */
 bcae_status bcae_ctr_reader_open_mem(const void *buf, size_t len, const char *name,
