@@ -230,3 +230,34 @@ int cli_device_resolve(const char *verb, bcae_device dev, bcae_device *out)
     *out = BCAE_DEVICE_CPU;
     return 0;
 }
+
+void cli_codec_args_init(cli_codec_args *a)
+{
+    *a = (cli_codec_args){.batch = 4, .precision = BCAE_PRECISION_FP32,
+                          .device = BCAE_DEVICE_AUTO};
+}
+
+int cli_codec_option(const char *verb, int c, const char *arg, cli_codec_args *a)
+{
+    switch (c) {
+    case 'm': a->model_path = arg; return 1;
+    case 'b': return cli_parse_long(verb, "--batch", arg, 1, 64, &a->batch) ? -1 : 1;
+    case 't': return cli_parse_long(verb, "--threads", arg, 1, 4096, &a->threads_opt) ? -1 : 1;
+    case CLI_OPT_DEVICE: return cli_parse_device(verb, arg, &a->device) ? -1 : 1;
+    case 'q': a->quiet = 1; return 1;
+    case 'p': return cli_parse_precision(verb, arg, &a->precision) ? -1 : 1;
+    case CLI_OPT_HALF: a->precision = BCAE_PRECISION_BF16; return 1;
+    default: return 0;
+    }
+}
+
+int cli_codec_setup(const char *verb, cli_codec_args *a, bcae_codec_options *opt)
+{
+    if (!a->model_path && !(a->model_path = cli_default_model(verb))) return CLI_EXIT_FAIL;
+    int threads = cli_threads(verb, a->threads_opt);
+    if (threads < 0) return CLI_EXIT_USAGE;
+    if (cli_device_resolve(verb, a->device, &a->device)) return CLI_EXIT_FAIL;
+    *opt = (bcae_codec_options){.batch = (int)a->batch, .threads = threads,
+                                .precision = a->precision, .device = a->device};
+    return 0;
+}

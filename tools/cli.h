@@ -2,6 +2,7 @@
 #ifndef BCAE_TOOLS_CLI_H
 #define BCAE_TOOLS_CLI_H
 
+#include <getopt.h>
 #include <stdint.h>
 #include <stdio.h>
 
@@ -46,8 +47,6 @@ int cli_parse_u64(const char *verb, const char *opt, const char *s, uint64_t *ou
 int cli_parse_double(const char *verb, const char *opt, const char *s, double min,
                      double max, double *out);
 
-/* Thread count: --threads if given (> 0), else BCAE_NUM_THREADS, else 0
- * (OpenMP's default). Returns -1 and prints an error on a bad value. */
 /* --precision P / --half: the encoder's arithmetic. Returns 0, or prints a
  * usage error and returns CLI_EXIT_USAGE. */
 int cli_parse_precision(const char *verb, const char *arg, bcae_precision *out);
@@ -59,6 +58,8 @@ int cli_parse_precision(const char *verb, const char *arg, bcae_precision *out);
     "                      calibrated on one built-in simulated event). The code is\n"      \
     "                      stored as fp16 whatever the precision; decoders run in fp32.\n"  \
     "      --half          the same as --precision bf16\n"
+/* Thread count: --threads if given (> 0), else BCAE_NUM_THREADS, else 0
+ * (OpenMP's default). Returns -1 and prints an error on a bad value. */
 int cli_threads(const char *verb, long threads_opt);
 
 /* --device cpu|cuda|auto. Returns 0, or prints a usage error and returns
@@ -75,6 +76,35 @@ int cli_device_resolve(const char *verb, bcae_device dev, bcae_device *out);
     "                      one; the CUDA backend is not implemented yet: docs/CUDA.md)\n"
 /* The number of threads the work will actually use. */
 int cli_threads_effective(int threads);
+
+/* The options the codec verbs (compress, decompress, eval) share, parsed in
+ * one place so that they mean the same in each: -m/--model, -b/--batch,
+ * -t/--threads, --device, -q/--quiet and, where the verb lists them,
+ * -p/--precision and --half. */
+typedef struct cli_codec_args {
+    const char *model_path; /* NULL until given: then the default model */
+    long batch;
+    long threads_opt;
+    int quiet;
+    bcae_precision precision;
+    bcae_device device;
+} cli_codec_args;
+enum { CLI_OPT_DEVICE = 0x1000, CLI_OPT_HALF };
+#define CLI_CODEC_LONG_OPTIONS                                                              \
+    {"model", required_argument, 0, 'm'}, {"batch", required_argument, 0, 'b'},           \
+        {"threads", required_argument, 0, 't'},                                             \
+        {"device", required_argument, 0, CLI_OPT_DEVICE}, {"quiet", no_argument, 0, 'q'}
+#define CLI_PRECISION_LONG_OPTIONS                                                          \
+    {"precision", required_argument, 0, 'p'}, {"half", no_argument, 0, CLI_OPT_HALF}
+/* Batch 4, fp32, device auto, the rest unset. */
+void cli_codec_args_init(cli_codec_args *a);
+/* Takes one getopt_long result c (with its optarg): 1 if it was one of the
+ * shared options, 0 if not, -1 after printing a usage error for its value. */
+int cli_codec_option(const char *verb, int c, const char *arg, cli_codec_args *a);
+/* After the options: the default model if none was given, the threads and
+ * the device resolved, into codec options. Returns 0, or the exit code
+ * after printing why. */
+int cli_codec_setup(const char *verb, cli_codec_args *a, bcae_codec_options *opt);
 
 /* Progress on stderr: a bar with rate and ETA on a terminal, a line every
  * few seconds otherwise; silent when quiet. */

@@ -107,58 +107,47 @@ static int collect(const char *verb, char **args, int nargs, const char *split, 
 int verb_compress(int argc, char **argv)
 {
     const char *verb = "compress";
-    const char *model_path = NULL, *out = NULL, *split = "test";
-    long zstd = 0, batch = 4, threads_opt = 0;
-    int quiet = 0, append = 0;
-    bcae_precision precision = BCAE_PRECISION_FP32;
-    enum { O_SPLIT = 256, O_ZSTD, O_APPEND, O_HALF, O_DEVICE };
-    bcae_device device = BCAE_DEVICE_AUTO;
+    const char *out = NULL, *split = "test";
+    long zstd = 0;
+    int append = 0;
+    cli_codec_args ca;
+    cli_codec_args_init(&ca);
+    enum { O_SPLIT = 256, O_ZSTD, O_APPEND };
     static const struct option opts[] = {
-        {"model", required_argument, 0, 'm'}, {"out", required_argument, 0, 'o'},
-        {"append", no_argument, 0, O_APPEND}, {"split", required_argument, 0, O_SPLIT},
-        {"zstd", required_argument, 0, O_ZSTD}, {"batch", required_argument, 0, 'b'},
-        {"threads", required_argument, 0, 't'},
-        {"device", required_argument, 0, O_DEVICE}, {"quiet", no_argument, 0, 'q'},
-        {"help", no_argument, 0, 'h'},          {"precision", required_argument, 0, 'p'},
-        {"half", no_argument, 0, O_HALF},       {0, 0, 0, 0},
+        CLI_CODEC_LONG_OPTIONS,
+        CLI_PRECISION_LONG_OPTIONS,
+        {"out", required_argument, 0, 'o'},
+        {"append", no_argument, 0, O_APPEND},
+        {"split", required_argument, 0, O_SPLIT},
+        {"zstd", required_argument, 0, O_ZSTD},
+        {"help", no_argument, 0, 'h'},
+        {0, 0, 0, 0},
     };
     optind = 1;
     opterr = 0;
     int c;
     while ((c = getopt_long(argc, argv, ":m:o:b:t:p:qh", opts, NULL)) != -1) {
         switch (c) {
-        case 'm': model_path = optarg; break;
         case 'o': out = optarg; break;
         case O_APPEND: append = 1; break;
         case O_SPLIT: split = optarg; break;
         case O_ZSTD:
             if (cli_parse_long(verb, "--zstd", optarg, 0, 19, &zstd)) return CLI_EXIT_USAGE;
             break;
-        case 'b':
-            if (cli_parse_long(verb, "--batch", optarg, 1, 64, &batch)) return CLI_EXIT_USAGE;
-            break;
-        case O_DEVICE:
-            if (cli_parse_device(verb, optarg, &device)) return CLI_EXIT_USAGE;
-            break;
-        case 't':
-            if (cli_parse_long(verb, "--threads", optarg, 1, 4096, &threads_opt)) return CLI_EXIT_USAGE;
-            break;
-        case 'q': quiet = 1; break;
-        case 'p':
-            if (cli_parse_precision(verb, optarg, &precision)) return CLI_EXIT_USAGE;
-            break;
-        case O_HALF: precision = BCAE_PRECISION_BF16; break;
         case 'h': usage(stdout); return CLI_EXIT_OK;
         case ':': return cli_usage_error(verb, "option '%s' needs a value", argv[optind - 1]);
-        default: return cli_usage_error(verb, "unknown option '%s'", argv[optind - 1]);
+        default: {
+            int r = cli_codec_option(verb, c, optarg, &ca);
+            if (r < 0) return CLI_EXIT_USAGE;
+            if (!r) return cli_usage_error(verb, "unknown option '%s'", argv[optind - 1]);
+        }
         }
     }
-    if (!model_path && !(model_path = cli_default_model(verb))) return CLI_EXIT_FAIL;
     if (!out) return cli_usage_error(verb, "-o OUT.bcae is required");
     if (optind >= argc) return cli_usage_error(verb, "no input wedges or dataset");
-    int threads = cli_threads(verb, threads_opt);
-    if (threads < 0) return CLI_EXIT_USAGE;
-    if (cli_device_resolve(verb, device, &device)) return CLI_EXIT_FAIL;
+    bcae_codec_options opt;
+    int setup = cli_codec_setup(verb, &ca, &opt);
+    if (setup) return setup;
 
     bcae_error err;
     bcae_model *model = NULL;
@@ -192,9 +181,7 @@ int verb_compress(int argc, char **argv)
                           in[i].rel);
                 goto done;
             }
-    bcae_codec_options opt = {.batch = (int)batch, .threads = threads, .precision = precision,
-                              .device = device};
-    if (bcae_model_load(model_path, &model, &err) ||
+    if (bcae_model_load(ca.model_path, &model, &err) ||
         bcae_codec_create(model, &opt, &codec, &err)) {
         cli_fail(verb, &err);
         goto done;
@@ -210,7 +197,7 @@ int verb_compress(int argc, char **argv)
         cli_fail(verb, &err);
         goto done;
     }
-    const size_t V = BCAE_WEDGE_VOXELS, C = bcae_model_code_elements(model), B = (size_t)batch;
+    const size_t V = BCAE_WEDGE_VOXELS, C = bcae_model_code_elements(model), B = (size_t)ca.batch;
     adc = malloc(B * V * sizeof *adc);
     codes = malloc(B * C * sizeof *codes);
     if (!adc || !codes) {
@@ -219,7 +206,7 @@ int verb_compress(int argc, char **argv)
     }
     const size_t shape[3] = {BCAE_WEDGE_AZIMUTH, BCAE_WEDGE_Z, BCAE_WEDGE_LAYERS};
     cli_progress prog;
-    cli_progress_start(&prog, "compress", "wedges", n, quiet);
+    cli_progress_start(&prog, "compress", "wedges", n, ca.quiet);
     double t0 = cli_now();
     for (size_t w0 = 0; w0 < n; w0 += B) {
         size_t nb = n - w0 < B ? n - w0 : B;

@@ -58,53 +58,46 @@ static int write_wedge(const char *verb, const char *dir, const char *rel, int l
 int verb_decompress(int argc, char **argv)
 {
     const char *verb = "decompress";
-    const char *model_path = NULL, *out = NULL, *kind = "adc";
-    long batch = 4, threads_opt = 0;
-    int force = 0, quiet = 0;
-    enum { O_OUTPUT = 256, O_DEVICE };
-    bcae_device device = BCAE_DEVICE_AUTO;
+    const char *out = NULL, *kind = "adc";
+    int force = 0;
+    cli_codec_args ca;
+    cli_codec_args_init(&ca);
+    enum { O_OUTPUT = 256 };
     static const struct option opts[] = {
-        {"model", required_argument, 0, 'm'}, {"out", required_argument, 0, 'o'},
-        {"output", required_argument, 0, O_OUTPUT}, {"force", no_argument, 0, 'f'},
-        {"batch", required_argument, 0, 'b'}, {"threads", required_argument, 0, 't'},
-        {"device", required_argument, 0, O_DEVICE},
-        {"quiet", no_argument, 0, 'q'},       {"help", no_argument, 0, 'h'},
+        CLI_CODEC_LONG_OPTIONS,
+        {"out", required_argument, 0, 'o'},
+        {"output", required_argument, 0, O_OUTPUT},
+        {"force", no_argument, 0, 'f'},
+        {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},
     };
     optind = 1;
     opterr = 0;
     int c;
+    /* No -p: the decoders run in fp32 (docs/PRECISION.md). */
     while ((c = getopt_long(argc, argv, ":m:o:fb:t:qh", opts, NULL)) != -1) {
         switch (c) {
-        case 'm': model_path = optarg; break;
         case 'o': out = optarg; break;
         case O_OUTPUT: kind = optarg; break;
         case 'f': force = 1; break;
-        case 'b':
-            if (cli_parse_long(verb, "--batch", optarg, 1, 64, &batch)) return CLI_EXIT_USAGE;
-            break;
-        case O_DEVICE:
-            if (cli_parse_device(verb, optarg, &device)) return CLI_EXIT_USAGE;
-            break;
-        case 't':
-            if (cli_parse_long(verb, "--threads", optarg, 1, 4096, &threads_opt)) return CLI_EXIT_USAGE;
-            break;
-        case 'q': quiet = 1; break;
         case 'h': usage(stdout); return CLI_EXIT_OK;
         case ':': return cli_usage_error(verb, "option '%s' needs a value", argv[optind - 1]);
-        default: return cli_usage_error(verb, "unknown option '%s'", argv[optind - 1]);
+        default: {
+            int r = cli_codec_option(verb, c, optarg, &ca);
+            if (r < 0) return CLI_EXIT_USAGE;
+            if (!r) return cli_usage_error(verb, "unknown option '%s'", argv[optind - 1]);
+        }
         }
     }
-    if (!model_path && !(model_path = cli_default_model(verb))) return CLI_EXIT_FAIL;
     if (!out) return cli_usage_error(verb, "-o OUTDIR is required");
     if (strcmp(kind, "adc") && strcmp(kind, "log"))
         return cli_usage_error(verb, "--output must be adc or log, not '%s'", kind);
     if (argc - optind != 1) return cli_usage_error(verb, "expected one container file");
     const char *in_path = argv[optind];
     int log_out = !strcmp(kind, "log");
-    int threads = cli_threads(verb, threads_opt);
-    if (threads < 0) return CLI_EXIT_USAGE;
-    if (cli_device_resolve(verb, device, &device)) return CLI_EXIT_FAIL;
+    bcae_codec_options opt;
+    int setup = cli_codec_setup(verb, &ca, &opt);
+    if (setup) return setup;
 
     bcae_error err;
     bcae_model *model = NULL;
@@ -114,8 +107,7 @@ int verb_decompress(int argc, char **argv)
     float *lg = NULL;
     char(*rel)[BCAE_CTR_PATH_MAX + 1] = NULL;
     int rc = CLI_EXIT_FAIL;
-    bcae_codec_options opt = {.batch = (int)batch, .threads = threads, .device = device};
-    if (bcae_ctr_reader_open(in_path, &r, &err) || bcae_model_load(model_path, &model, &err)) {
+    if (bcae_ctr_reader_open(in_path, &r, &err) || bcae_model_load(ca.model_path, &model, &err)) {
         cli_fail(verb, &err);
         goto done;
     }
@@ -144,7 +136,7 @@ int verb_decompress(int argc, char **argv)
         cli_fail(verb, &err);
         goto done;
     }
-    const size_t V = BCAE_WEDGE_VOXELS, C = bcae_model_code_elements(model), B = (size_t)batch;
+    const size_t V = BCAE_WEDGE_VOXELS, C = bcae_model_code_elements(model), B = (size_t)ca.batch;
     codes = malloc(B * C * sizeof *codes);
     adc = malloc(B * V * sizeof *adc);
     lg = log_out ? malloc(B * V * sizeof *lg) : NULL;
@@ -156,7 +148,7 @@ int verb_decompress(int argc, char **argv)
     cli_progress prog;
     uint64_t expect = 0;
     if (!bcae_ctr_peek_count(in_path, &expect)) expect = 0;
-    cli_progress_start(&prog, "decompress", "wedges", expect, quiet);
+    cli_progress_start(&prog, "decompress", "wedges", expect, ca.quiet);
     size_t done_n = 0;
     double t0 = cli_now();
     for (int end = 0; !end;) {

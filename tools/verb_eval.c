@@ -36,20 +36,21 @@ static void usage(FILE *fp)
 int verb_eval(int argc, char **argv)
 {
     const char *verb = "eval";
-    const char *model_path = NULL, *data = NULL, *split = "test", *csv_path = NULL;
-    long limit = 0, batch = 4, threads_opt = 0;
-    int json = 0, quiet = 0;
-    bcae_precision precision = BCAE_PRECISION_FP32;
-    enum { O_SPLIT = 256, O_CSV, O_JSON, O_HALF, O_DEVICE };
-    bcae_device device = BCAE_DEVICE_AUTO;
+    const char *data = NULL, *split = "test", *csv_path = NULL;
+    long limit = 0;
+    int json = 0;
+    cli_codec_args ca;
+    cli_codec_args_init(&ca);
+    enum { O_SPLIT = 256, O_CSV, O_JSON };
     static const struct option opts[] = {
-        {"model", required_argument, 0, 'm'}, {"data", required_argument, 0, 'd'},
-        {"split", required_argument, 0, O_SPLIT}, {"limit", required_argument, 0, 'n'},
-        {"csv", required_argument, 0, O_CSV},   {"json", no_argument, 0, O_JSON},
-        {"batch", required_argument, 0, 'b'},   {"threads", required_argument, 0, 't'},
-        {"device", required_argument, 0, O_DEVICE},
-        {"quiet", no_argument, 0, 'q'},         {"help", no_argument, 0, 'h'},
-        {"precision", required_argument, 0, 'p'}, {"half", no_argument, 0, O_HALF},
+        CLI_CODEC_LONG_OPTIONS,
+        CLI_PRECISION_LONG_OPTIONS,
+        {"data", required_argument, 0, 'd'},
+        {"split", required_argument, 0, O_SPLIT},
+        {"limit", required_argument, 0, 'n'},
+        {"csv", required_argument, 0, O_CSV},
+        {"json", no_argument, 0, O_JSON},
+        {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},
     };
     optind = 1;
@@ -57,7 +58,6 @@ int verb_eval(int argc, char **argv)
     int c;
     while ((c = getopt_long(argc, argv, ":m:d:n:b:t:p:qh", opts, NULL)) != -1) {
         switch (c) {
-        case 'm': model_path = optarg; break;
         case 'd': data = optarg; break;
         case O_SPLIT: split = optarg; break;
         case 'n':
@@ -65,31 +65,20 @@ int verb_eval(int argc, char **argv)
             break;
         case O_CSV: csv_path = optarg; break;
         case O_JSON: json = 1; break;
-        case 'b':
-            if (cli_parse_long(verb, "--batch", optarg, 1, 64, &batch)) return CLI_EXIT_USAGE;
-            break;
-        case O_DEVICE:
-            if (cli_parse_device(verb, optarg, &device)) return CLI_EXIT_USAGE;
-            break;
-        case 't':
-            if (cli_parse_long(verb, "--threads", optarg, 1, 4096, &threads_opt)) return CLI_EXIT_USAGE;
-            break;
-        case 'q': quiet = 1; break;
-        case 'p':
-            if (cli_parse_precision(verb, optarg, &precision)) return CLI_EXIT_USAGE;
-            break;
-        case O_HALF: precision = BCAE_PRECISION_BF16; break;
         case 'h': usage(stdout); return CLI_EXIT_OK;
         case ':': return cli_usage_error(verb, "option '%s' needs a value", argv[optind - 1]);
-        default: return cli_usage_error(verb, "unknown option '%s'", argv[optind - 1]);
+        default: {
+            int r = cli_codec_option(verb, c, optarg, &ca);
+            if (r < 0) return CLI_EXIT_USAGE;
+            if (!r) return cli_usage_error(verb, "unknown option '%s'", argv[optind - 1]);
+        }
         }
     }
     if (optind < argc) return cli_usage_error(verb, "unexpected argument '%s'", argv[optind]);
-    if (!model_path && !(model_path = cli_default_model(verb))) return CLI_EXIT_FAIL;
     if (!data) return cli_usage_error(verb, "--data DIR is required");
-    int threads = cli_threads(verb, threads_opt);
-    if (threads < 0) return CLI_EXIT_USAGE;
-    if (cli_device_resolve(verb, device, &device)) return CLI_EXIT_FAIL;
+    bcae_codec_options opt;
+    int setup = cli_codec_setup(verb, &ca, &opt);
+    if (setup) return setup;
 
     bcae_error err;
     bcae_model *model = NULL;
@@ -99,16 +88,14 @@ int verb_eval(int argc, char **argv)
     float *x = NULL, *lg = NULL;
     bcae_atomic_file csv = {0};
     int have_csv = 0, rc = CLI_EXIT_FAIL;
-    bcae_codec_options opt = {.batch = (int)batch, .threads = threads, .precision = precision,
-                              .device = device};
-    if (bcae_model_load(model_path, &model, &err) || bcae_dataset_open(data, split, &ds, &err) ||
+    if (bcae_model_load(ca.model_path, &model, &err) || bcae_dataset_open(data, split, &ds, &err) ||
         bcae_codec_create(model, &opt, &codec, &err)) {
         cli_fail(verb, &err);
         goto done;
     }
     size_t n = bcae_dataset_size(ds);
     if (limit > 0 && (size_t)limit < n) n = (size_t)limit;
-    const size_t V = BCAE_WEDGE_VOXELS, C = bcae_model_code_elements(model), B = (size_t)batch;
+    const size_t V = BCAE_WEDGE_VOXELS, C = bcae_model_code_elements(model), B = (size_t)ca.batch;
     adc = malloc(B * V * sizeof *adc);
     codes = malloc(B * C * sizeof *codes);
     x = malloc(V * sizeof *x);
@@ -129,7 +116,7 @@ int verb_eval(int argc, char **argv)
     size_t counted[7] = {0};
     double encode_s = 0;
     cli_progress prog;
-    cli_progress_start(&prog, "eval", "wedges", n, quiet || json);
+    cli_progress_start(&prog, "eval", "wedges", n, ca.quiet || json);
     for (size_t w0 = 0; w0 < n; w0 += B) {
         size_t nb = n - w0 < B ? n - w0 : B;
         for (size_t i = 0; i < nb; i++)
@@ -192,9 +179,9 @@ int verb_eval(int argc, char **argv)
         cli_json_number(stdout, ratio);
         printf(", \"wedges\": %zu, \"encoder_wedges_per_s\": ", n);
         cli_json_number(stdout, wps);
-        printf(", \"encoder_precision\": \"%s\"}\n", bcae_precision_name(precision));
+        printf(", \"encoder_precision\": \"%s\"}\n", bcae_precision_name(opt.precision));
     } else {
-        printf("model          %s (%s)\n", model_path, bcae_model_arch(model));
+        printf("model          %s (%s)\n", ca.model_path, bcae_model_arch(model));
         printf("data           %s, split %s, %zu wedges\n", data, split, n);
         printf("occupancy      %.6f\n", sum.occupancy);
         printf("mse            %.6f\n", sum.mse);
@@ -205,7 +192,7 @@ int verb_eval(int argc, char **argv)
         printf("recall         %.6f\n", sum.recall);
         printf("ratio          %.3f  (16-bit wedge voxels / fp16 code elements)\n", ratio);
         printf("encoder        %.2f wedges/s on %d threads, batch %ld (%s, codes to fp16)\n",
-               wps, cli_threads_effective(threads), batch, bcae_precision_name(precision));
+               wps, cli_threads_effective(opt.threads), ca.batch, bcae_precision_name(opt.precision));
     }
     rc = CLI_EXIT_OK;
 done:
