@@ -190,8 +190,10 @@ size_t bcae_model_code_elements(const bcae_model *model);
  *  FP32: fp32 weights and activations.
  *  BF16: bf16 weights and activations, fp32 accumulation (AVX512-BF16 where
  *        the CPU has it; oneDNN emulates it elsewhere, slowly).
- *  INT8: u8 activations / s8 weights with per-channel scales from a
- *        post-training calibration, s32 accumulation (AVX512-VNNI). */
+ *  INT8: s8 activations (one scale per tensor, from a post-training
+ *        calibration) and s8 weights (one scale per output channel), s32
+ *        accumulation (AVX512-VNNI); the layers at the code's resolution
+ *        (after the last pooling) run in fp32 (docs/PRECISION.md). */
 typedef enum bcae_precision {
     BCAE_PRECISION_FP32 = 0,
     BCAE_PRECISION_BF16 = 1,

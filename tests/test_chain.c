@@ -113,7 +113,30 @@ int main(void)
     encode_with(e, &m, host, 1, BCAE_PRECISION_INT8, NN_FIRST_SPARSE, got);
     rel_errors(got, ref, code_n, &maxrel, &rmsrel);
     printf("int8:        max rel %.3g, rms rel %.3g\n", maxrel, rmsrel);
-    CHECK(maxrel <= 0.1 && rmsrel <= 0.05 && rmsrel > 1e-4);
+    /* The layers at the code's resolution run in fp32: with them in int8
+     * too the rms was 0.026 here. */
+    CHECK(maxrel <= 0.05 && rmsrel <= 0.02 && rmsrel > 1e-4);
+
+    /* With no pooling after the first layer (d = 1) everything is at the
+     * code's resolution: int8 up to the last block, which writes fp32. */
+    {
+        bcae2d_config c1 = {2, 2, 1, 0.5f};
+        bcae2d_model m1;
+        CHECK(bcae2d_create(&c1, &m1, &err) == BCAE_OK);
+        bcae2d_init(&m1, 12);
+        for (int i = 0; i < m1.nparams; i++)
+            if (strstr(m1.params[i].name, "rezero_alpha")) m1.weights[m1.params[i].offset] = 0.5f;
+        size_t n1 = (size_t)BATCH * BCAE2D_CHANNELS * 96 * 128;
+        float *ref1 = malloc(n1 * sizeof *ref1), *got1 = malloc(n1 * sizeof *got1);
+        encode_with(e, &m1, host, 0, BCAE_PRECISION_FP32, NN_FIRST_SPARSE, ref1);
+        encode_with(e, &m1, host, 1, BCAE_PRECISION_INT8, NN_FIRST_SPARSE, got1);
+        rel_errors(got1, ref1, n1, &maxrel, &rmsrel);
+        printf("int8, d = 1: max rel %.3g, rms rel %.3g\n", maxrel, rmsrel);
+        CHECK(maxrel <= 0.1 && rmsrel <= 0.05 && rmsrel > 1e-4);
+        free(ref1);
+        free(got1);
+        bcae2d_destroy(&m1);
+    }
 
     /* The dense first layer is an fp32 check only. */
     bcae2d_runner *r = NULL;

@@ -55,7 +55,8 @@ int cli_parse_precision(const char *verb, const char *arg, bcae_precision *out);
     "  -p, --precision P   arithmetic of the encoder: fp32 (default); bf16 (bf16 weights\n"  \
     "                      and activations, fp32 accumulation: AVX512-BF16); int8 (s8\n"   \
     "                      weights and activations, s32 accumulation: AVX512-VNNI,\n"     \
-    "                      calibrated on one built-in simulated event). The code is\n"      \
+    "                      calibrated on one built-in simulated event; the layers at\n"    \
+    "                      the code's resolution stay fp32). The code is\n"               \
     "                      stored as fp16 whatever the precision; decoders run in fp32.\n"  \
     "      --half          the same as --precision bf16\n"
 /* Thread count: --threads if given (> 0), else BCAE_NUM_THREADS, else 0

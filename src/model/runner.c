@@ -33,6 +33,11 @@ struct bcae2d_runner {
     size_t arena_floats;
     nn_chain *chain; /* when set, the encoder runs through it */
     nn_layer chain_layers[2 * BCAE2D_MAX_DEPTH + 2];
+    /* Training: the encoder's first convolution and pooling as one
+     * convolution (see fuse_first_weights); its kernel and the scratch for
+     * its weight gradient, both (cout, cin, k + 1, k + 1). */
+    int fuse_first;
+    float *w_fused, *dw_fused;
 };
 
 static nn_tensor shape(int n, int c, int h, int w)
@@ -55,6 +60,12 @@ static void place(arena_cursor *a, const nn_engine *e, nn_tensor *t)
     a->used += n;
 }
 
+/* Whether rn's first two ops (a convolution, then AvgPool2d) run as one. */
+static int fused_first(const bcae2d_runner *r, const run_net *rn)
+{
+    return r->fuse_first && rn == &r->nets[NET_ENCODER];
+}
+
 /* Lays out one network's tensors. Inference nets write into the rotating
  * buffers: ping-pong p[0]/p[1] for op outputs, p[2] for a1. */
 static void plan_net(bcae2d_runner *r, run_net *rn, const bcae2d_net *net, nn_tensor in,
@@ -69,8 +80,15 @@ static void plan_net(bcae2d_runner *r, run_net *rn, const bcae2d_net *net, nn_te
         const bcae2d_op *op = &net->ops[i];
         ro->op = op;
         ro->in = cur;
+        if (i == 1 && fused_first(r, rn)) { /* the pooling is done: pass through */
+            ro->out = cur;
+            continue;
+        }
         switch (op->kind) {
-        case OP_CONV: ro->out = shape(cur.n, op->cout, cur.h, cur.w); break;
+        case OP_CONV:
+            ro->out = shape(cur.n, op->cout, cur.h, cur.w);
+            if (i == 0 && fused_first(r, rn)) ro->out = shape(cur.n, op->cout, cur.h / 2, cur.w / 2);
+            break;
         case OP_POOL: ro->out = shape(cur.n, cur.c, cur.h / 2, cur.w / 2); break;
         case OP_UPSAMPLE: ro->out = shape(cur.n, cur.c, cur.h * 2, cur.w * 2); break;
         case OP_RESIDUAL:
@@ -144,6 +162,7 @@ static bcae_status create_convs(bcae2d_runner *r, bcae_error *err)
             const bcae2d_op *op = ro->op;
             if (op->kind != OP_CONV && op->kind != OP_RESIDUAL) continue;
             nn_conv2d_desc d = {ro->in.n, op->cin, op->cout, ro->in.h, ro->in.w, op->k, 1, op->pad};
+            if (i == 0 && fused_first(r, rn)) d.k = op->k + 1, d.stride = 2;
             bcae_status s = r->e->ops->conv2d_create(r->e, &d, r->training, &ro->c1, err);
             if (!s && op->kind == OP_RESIDUAL)
                 s = r->e->ops->conv2d_create(r->e, &d, r->training, &ro->c2, err);
@@ -164,12 +183,34 @@ bcae_status bcae2d_runner_create(nn_engine *e, const bcae2d_model *model, int ba
     r->e = e;
     r->model = model;
     r->batch = batch;
-    r->training = training;
+    r->training = training != 0;
+    /* The fusion needs the pooling right after an odd, "same"-padded
+     * convolution over an even-sized input (then the fused convolution's
+     * output is exactly the pooling's). */
+    const bcae2d_net *enc = &model->nets[NET_ENCODER];
+    r->fuse_first = training == BCAE2D_TRAIN && enc->nops >= 2 && enc->ops[0].kind == OP_CONV &&
+                    enc->ops[1].kind == OP_POOL && enc->ops[0].k % 2 == 1 &&
+                    enc->ops[0].pad == enc->ops[0].k / 2 && BCAE_WEDGE_AZIMUTH % 2 == 0 &&
+                    BCAE_MODEL_Z % 2 == 0;
+    if (r->fuse_first) {
+        size_t n = (size_t)enc->ops[0].cout * (size_t)enc->ops[0].cin * (size_t)(enc->ops[0].k + 1) *
+                   (size_t)(enc->ops[0].k + 1);
+        r->w_fused = malloc(n * sizeof(float));
+        r->dw_fused = malloc(n * sizeof(float));
+        if (!r->w_fused || !r->dw_fused) {
+            free(r->w_fused);
+            free(r->dw_fused);
+            free(r);
+            return bcae_fail(err, BCAE_ERR_OUT_OF_MEMORY, "runner: out of memory");
+        }
+    }
     arena_cursor count = {NULL, 0};
     plan(r, &count);
     r->arena_floats = count.used;
     r->arena = aligned_alloc(64, count.used * sizeof(float));
     if (!r->arena) {
+        free(r->w_fused);
+        free(r->dw_fused);
         free(r);
         return bcae_fail(err, BCAE_ERR_OUT_OF_MEMORY,
                          "runner: cannot allocate %zu MB of activations for batch %d",
@@ -199,6 +240,8 @@ void bcae2d_runner_destroy(bcae2d_runner *r)
             if (r->nets[k].ops[i].c2) r->e->ops->conv_destroy(r->nets[k].ops[i].c2);
         }
     free(r->arena);
+    free(r->w_fused);
+    free(r->dw_fused);
     free(r);
 }
 
@@ -209,6 +252,43 @@ nn_tensor *bcae2d_runner_code(bcae2d_runner *r) { return &r->code; }
 const nn_tensor *bcae2d_runner_seg_logit(const bcae2d_runner *r) { return &r->seg_logit; }
 const nn_tensor *bcae2d_runner_reg_raw(const bcae2d_runner *r) { return &r->reg_raw; }
 
+/* The kernel of a k x k convolution followed by AvgPool2d(2) as one
+ * (k + 1) x (k + 1) stride-2 convolution: the kernel convolved with a 2 x 2
+ * box of 1/4, wf[y][x] = 1/4 sum_{a,b in {0,1}} w[y - a][x - b]. */
+static void fuse_first_weights(const float *w, int co, int ci, int k, float *wf)
+{
+    const int K = k + 1;
+    for (size_t oi = 0; oi < (size_t)co * (size_t)ci; oi++) {
+        const float *src = w + oi * (size_t)k * (size_t)k;
+        float *dst = wf + oi * (size_t)K * (size_t)K;
+        for (int y = 0; y < K; y++)
+            for (int x = 0; x < K; x++) {
+                float s = 0.0f;
+                for (int a = 0; a < 2; a++)
+                    for (int b = 0; b < 2; b++) {
+                        int sy = y - a, sx = x - b;
+                        if (sy >= 0 && sy < k && sx >= 0 && sx < k) s += src[sy * k + sx];
+                    }
+                dst[y * K + x] = 0.25f * s;
+            }
+    }
+}
+
+/* The adjoint of fuse_first_weights: the gradient of the k x k kernel from
+ * that of the fused one, dw[y][x] += 1/4 sum_{a,b in {0,1}} dwf[y + a][x + b]. */
+static void unfuse_first_grad(const float *dwf, int co, int ci, int k, float *dw)
+{
+    const int K = k + 1;
+    for (size_t oi = 0; oi < (size_t)co * (size_t)ci; oi++) {
+        const float *src = dwf + oi * (size_t)K * (size_t)K;
+        float *dst = dw + oi * (size_t)k * (size_t)k;
+        for (int y = 0; y < k; y++)
+            for (int x = 0; x < k; x++)
+                dst[y * k + x] += 0.25f * (src[y * K + x] + src[y * K + x + 1] +
+                                           src[(y + 1) * K + x] + src[(y + 1) * K + x + 1]);
+    }
+}
+
 void bcae2d_runner_sync_weights(bcae2d_runner *r)
 {
     const float *w = r->model->weights;
@@ -217,7 +297,12 @@ void bcae2d_runner_sync_weights(bcae2d_runner *r)
         for (int i = 0; i < r->nets[k].nops; i++) {
             run_op *ro = &r->nets[k].ops[i];
             const bcae2d_op *op = ro->op;
-            if (ro->c1) r->e->ops->conv_set_weights(ro->c1, w + p[op->w].offset, w + p[op->b].offset);
+            if (ro->c1 && i == 0 && fused_first(r, &r->nets[k])) {
+                fuse_first_weights(w + p[op->w].offset, op->cout, op->cin, op->k, r->w_fused);
+                r->e->ops->conv_set_weights(ro->c1, r->w_fused, w + p[op->b].offset);
+            } else if (ro->c1) {
+                r->e->ops->conv_set_weights(ro->c1, w + p[op->w].offset, w + p[op->b].offset);
+            }
             if (ro->c2)
                 r->e->ops->conv_set_weights(ro->c2, w + p[op->w2].offset, w + p[op->b2].offset);
         }
@@ -232,7 +317,9 @@ static void net_forward(bcae2d_runner *r, run_net *rn)
         run_op *ro = &rn->ops[i];
         switch (ro->op->kind) {
         case OP_CONV: o->conv_forward(ro->c1, &ro->in, &ro->out, NN_POST_NONE); break;
-        case OP_POOL: o->avgpool2_forward(e, &ro->in, &ro->out); break;
+        case OP_POOL:
+            if (!(i == 1 && fused_first(r, rn))) o->avgpool2_forward(e, &ro->in, &ro->out);
+            break;
         case OP_UPSAMPLE: o->upsample2_forward(e, &ro->in, &ro->out); break;
         case OP_RESIDUAL: {
             float alpha = w[r->model->params[ro->op->alpha].offset];
@@ -340,10 +427,18 @@ static void net_backward(bcae2d_runner *r, run_net *rn, nn_tensor g, nn_tensor *
         run_op *ro = &rn->ops[i];
         const bcae2d_op *op = ro->op;
         int need_dx = i > 0 || dx_out;
+        if (i == 1 && fused_first(r, rn)) continue; /* the pooling is in op 0 */
         switch (op->kind) {
         case OP_CONV:
-            o->conv_backward_weights(ro->c1, &ro->in, &g, grad + p[op->w].offset,
-                                     grad + p[op->b].offset);
+            if (i == 0 && fused_first(r, rn)) {
+                size_t nw = (size_t)op->cout * (size_t)op->cin * (size_t)(op->k + 1) * (size_t)(op->k + 1);
+                memset(r->dw_fused, 0, nw * sizeof(float));
+                o->conv_backward_weights(ro->c1, &ro->in, &g, r->dw_fused, grad + p[op->b].offset);
+                unfuse_first_grad(r->dw_fused, op->cout, op->cin, op->k, grad + p[op->w].offset);
+            } else {
+                o->conv_backward_weights(ro->c1, &ro->in, &g, grad + p[op->w].offset,
+                                         grad + p[op->b].offset);
+            }
             if (need_dx) {
                 nn_tensor t = like(&ro->in, other(r, g.data));
                 o->conv_backward_data(ro->c1, &g, &t);

@@ -19,6 +19,12 @@ typedef struct bcae2d_runner bcae2d_runner;
 #define BCAE2D_FOCAL_GAMMA 2.0f
 #define BCAE2D_FOCAL_EPS 1e-8f
 
+/* training: 0 for inference, BCAE2D_TRAIN, or BCAE2D_TRAIN_UNFUSED.
+ * Training runners fuse the encoder's first convolution and the AvgPool2d
+ * after it into one k + 1, stride 2 convolution (SPEC section 6; exact up to
+ * float rounding, a third of the work forward and in the weight gradient);
+ * BCAE2D_TRAIN_UNFUSED runs them as two layers, a reference for tests. */
+enum { BCAE2D_TRAIN = 1, BCAE2D_TRAIN_UNFUSED = 2 };
 bcae_status bcae2d_runner_create(nn_engine *e, const bcae2d_model *model, int batch, int training,
                                  bcae2d_runner **out, bcae_error *err);
 void bcae2d_runner_destroy(bcae2d_runner *r);

@@ -30,6 +30,16 @@
  *    units), so bias_q = b / (s_in * s_w) and oscale = s_in * s_w / s_out;
  *    conv2's sum post-op rescales the block input by s_x / s_out. Pooling
  *    keeps its input's scale (an average stays in range).
+ *    The layers at the code's resolution (after the last pooling) run in
+ *    fp32: quantising their activations cost two thirds of int8's MAE
+ *    increase on the default model (one activation at a time, see
+ *    docs/PRECISION.md), and they hold 1/16 or less of the convolution
+ *    work each. The residual block before that pooling is the boundary: it
+ *    writes fp32 (its s8 input entering through a binary post-op, so in
+ *    units of that input's scale, which the next convolution folds into its
+ *    weights and its sum post-op). With no pooling after the first layer
+ *    the code's resolution is the whole chain; then only the last block
+ *    writes fp32, so that the code is not rounded to 8 bits.
  *
  * Threads as in cpu_conv.c: the engine's count is set around creation and
  * every execution, the caller's ICV restored after.
@@ -64,13 +74,14 @@ typedef enum step_kind {
 typedef struct chain_step {
     step_kind kind;
     int c, h, w;         /* output shape */
+    dnnl_data_type_t dt; /* output's data type */
     int src_buf, dst_buf; /* chain buffers; -1: the caller's x / y */
     dnnl_primitive_t prim;
     dnnl_memory_t scratch, src, dst, wei, bias;
-    float scale_out; /* int8: the output's scale */
-    /* int8, the last residual block: its output (the code) is written in
-     * fp32 and its input x (buffer res_buf) enters through a binary post-op
-     * instead of the in-place sum, so the code is not rounded to 8 bits. */
+    float scale_out; /* int8: the output's scale (value = scale * stored) */
+    /* int8, the boundary block's conv2 (see the top): it writes fp32 and its
+     * s8 input x (buffer res_buf) enters through a binary post-op instead of
+     * the in-place sum. */
     int f32_out, res_buf;
     dnnl_memory_t src1;
 } chain_step;
@@ -89,7 +100,6 @@ struct nn_chain {
     dnnl_stream_t stream;
     nn_engine *owner;
     dnnl_data_type_t dt;
-    size_t elem;
 
     chain_step *steps;
     int nsteps;
@@ -331,13 +341,13 @@ static void sparse_row_any(const float *x, const float *wf, const float *bias, f
 static void store_row(const nn_chain *c, const chain_step *s, const float *acc, int n, int p)
 {
     const int Ho = s->h, Wo = s->w, CO = c->cout0;
-    const float inv = c->dt == dnnl_s8 ? 1.0f / s->scale_out : 1.0f;
+    const float inv = s->dt == dnnl_s8 ? 1.0f / s->scale_out : 1.0f;
     void *out = c->buf[s->dst_buf];
     size_t base = (((size_t)n * (size_t)Ho + (size_t)p) * (size_t)Wo) * (size_t)CO;
     size_t cnt = (size_t)Wo * (size_t)CO;
-    if (c->dt == dnnl_f32) {
+    if (s->dt == dnnl_f32) {
         memcpy((float *)out + base, acc, cnt * sizeof(float));
-    } else if (c->dt == dnnl_bf16) {
+    } else if (s->dt == dnnl_bf16) {
         uint16_t *o = (uint16_t *)out + base;
         for (size_t i = 0; i < cnt; i++) o[i] = f32_to_bf16(acc[i]);
     } else {
@@ -409,7 +419,7 @@ static float scale_in(const nn_chain *c, int i)
 }
 
 /* Weights of a convolution in the primitive's format: plain OIHW f32 (or,
- * for int8, s8 with per-channel scales in wscale) reordered once. */
+ * with wscale, s8 with those per-channel scales) reordered once. */
 static dnnl_status_t load_weights(nn_chain *c, chain_step *s, const_dnnl_primitive_desc_t pd,
                                   const float *w, int co, int ci, int k, float *wscale)
 {
@@ -417,7 +427,7 @@ static dnnl_status_t load_weights(nn_chain *c, chain_step *s, const_dnnl_primiti
     const dnnl_dims_t wd = {co, ci, k, k};
     size_t count = (size_t)co * (size_t)ci * (size_t)k * (size_t)k, per = count / (size_t)co;
     dnnl_memory_desc_t plain_md;
-    dnnl_data_type_t wdt = c->dt == dnnl_s8 ? dnnl_s8 : dnnl_f32;
+    dnnl_data_type_t wdt = wscale ? dnnl_s8 : dnnl_f32;
     st = dnnl_memory_desc_init_by_tag(&plain_md, 4, wd, wdt, dnnl_oihw);
     if (st != dnnl_success) return st;
     void *plain = malloc(count * (wdt == dnnl_s8 ? 1 : 4));
@@ -480,29 +490,40 @@ static bcae_status plan_conv(nn_chain *c, int i, const nn_layer *l, int second, 
     dnnl_primitive_attr_t attr = NULL;
     dnnl_post_ops_t ops = NULL;
     dnnl_primitive_desc_t pd = NULL;
-    float *wscale = NULL, *oscale = NULL;
+    float *wscale = NULL, *oscale = NULL, *wfold = NULL;
     const dnnl_dims_t wd = {co, cin, k, k}, bd = {co}, strides = {stride, stride}, pads = {pad, pad};
-    dnnl_data_type_t wdt = c->dt == dnnl_f32 ? dnnl_f32 : c->dt == dnnl_bf16 ? dnnl_bf16 : dnnl_s8;
+    /* int8 arithmetic when the input is s8; an fp32 step of an int8 chain
+     * may still read an input in units of an int8 scale (see the top). */
+    const int q = src_md->data_type == dnnl_s8;
+    dnnl_data_type_t wdt = q ? dnnl_s8 : src_md->data_type == dnnl_bf16 ? dnnl_bf16 : dnnl_f32;
     dnnl_memory_desc_t res_md;
-    st = md_nhwc(&dst_md, n, co, s->h, s->w, s->f32_out ? dnnl_f32 : c->dt);
-    if (st == dnnl_success && s->f32_out) st = md_nhwc(&res_md, n, co, s->h, s->w, c->dt);
+    st = md_nhwc(&dst_md, n, co, s->h, s->w, s->dt);
+    if (st == dnnl_success && s->f32_out) st = md_nhwc(&res_md, n, co, s->h, s->w, dnnl_s8);
     if (st == dnnl_success) st = dnnl_memory_desc_init_by_tag(&w_md, 4, wd, wdt, dnnl_format_tag_any);
     if (st == dnnl_success) st = dnnl_memory_desc_init_by_tag(&b_md, 1, bd, dnnl_f32, dnnl_x);
     if (st == dnnl_success) st = make_attr(&attr);
     if (st == dnnl_success) st = dnnl_post_ops_create(&ops);
     if (st != dnnl_success) goto done;
 
-    float sin = scale_in(c, i), sprev = 1.0f;
-    if (c->dt == dnnl_s8) {
+    /* conv2 works in place on the block input, whose scale is that of the
+     * step before conv1. */
+    const float sin = scale_in(c, i), sprev = second ? scale_in(c, i - 1) : 1.0f;
+    const size_t wcount = (size_t)co * (size_t)cin * (size_t)k * (size_t)k;
+    if (q) {
         wscale = malloc((size_t)co * sizeof(float));
         oscale = malloc((size_t)co * sizeof(float));
         if (!wscale || !oscale) {
             st = dnnl_out_of_memory;
             goto done;
         }
-        /* conv2 works in place on the block input, whose scale is that of
-         * the step before conv1. */
-        if (second) sprev = scale_in(c, i - 1);
+    } else if (sin != 1.0f) {
+        wfold = malloc(wcount * sizeof(float));
+        if (!wfold) {
+            st = dnnl_out_of_memory;
+            goto done;
+        }
+        for (size_t j = 0; j < wcount; j++) wfold[j] = w[j] * sin;
+        w = wfold;
     }
     if (l && l->kind == NN_LAYER_RESIDUAL && s->f32_out) {
         /* alpha * h / s_x + q_x = (alpha * h + x) / s_x, in fp32; the output
@@ -516,7 +537,7 @@ static bcae_status plan_conv(nn_chain *c, int i, const nn_layer *l, int second, 
         if (second) {
             st = dnnl_post_ops_append_eltwise(ops, 1.0f, dnnl_eltwise_linear, l->alpha, 0.0f);
             if (st == dnnl_success)
-                st = dnnl_post_ops_append_sum(ops, c->dt == dnnl_s8 ? sprev / s->scale_out : 1.0f);
+                st = dnnl_post_ops_append_sum(ops, sprev / s->scale_out);
         }
         if (st == dnnl_success)
             st = dnnl_post_ops_append_eltwise(ops, 1.0f, dnnl_eltwise_relu, NN_LEAKY_SLOPE, 0.0f);
@@ -526,7 +547,7 @@ static bcae_status plan_conv(nn_chain *c, int i, const nn_layer *l, int second, 
 
     /* The output scales need the weight scales (max |w| / 127 per output
      * channel); load_weights quantises with the same ones. */
-    if (c->dt == dnnl_s8) {
+    if (q) {
         size_t per = (size_t)cin * (size_t)k * (size_t)k;
         for (int o = 0; o < co; o++) {
             float m = 0.0f;
@@ -546,7 +567,7 @@ static bcae_status plan_conv(nn_chain *c, int i, const nn_layer *l, int second, 
     if (st == dnnl_success) st = dnnl_primitive_create(&s->prim, pd);
     what = "convolution weights";
     if (st == dnnl_success) st = load_weights(c, s, pd, w, co, cin, k, wscale);
-    if (st == dnnl_success) st = load_bias(c, s, b, co, c->dt == dnnl_s8 ? wscale : NULL, sin);
+    if (st == dnnl_success) st = load_bias(c, s, b, co, wscale, sin);
     what = "convolution memory";
     if (st == dnnl_success) st = dnnl_memory_create(&s->src, src_md, c->engine, DNNL_MEMORY_NONE);
     if (st == dnnl_success) st = dnnl_memory_create(&s->dst, &dst_md, c->engine, DNNL_MEMORY_NONE);
@@ -562,6 +583,7 @@ done:
     if (attr) dnnl_primitive_attr_destroy(attr);
     free(wscale);
     free(oscale);
+    free(wfold);
     return st == dnnl_success ? BCAE_OK : chain_fail(err, what, st);
 }
 
@@ -572,38 +594,52 @@ static bcae_status lay_out_steps(nn_chain *c, bcae_error *err)
     int cap = 2 * d->nlayers + 2;
     c->steps = calloc((size_t)cap, sizeof *c->steps);
     if (!c->steps) return bcae_fail(err, BCAE_ERR_OUT_OF_MEMORY, "encoder chain: out of memory");
+    /* int8: the boundary block (see the top), the last residual block
+     * before the last pooling, or with no pooling after the first layer the
+     * last residual block. */
+    int boundary = -1, last_pool = -1;
+    for (int li = 2; li < d->nlayers; li++)
+        if (d->layers[li].kind == NN_LAYER_POOL2) last_pool = li;
+    if (c->dt == dnnl_s8)
+        for (int li = 2; li < d->nlayers; li++)
+            if (d->layers[li].kind == NN_LAYER_RESIDUAL && (last_pool < 0 || li < last_pool))
+                boundary = li;
+    dnnl_data_type_t dt = c->dt;
     int cur = 0, ch = d->layers[0].cout, h = d->h / 2, w = d->w / 2, ns = 0;
     chain_step *s = &c->steps[ns++];
     s->kind = d->first == NN_FIRST_DENSE ? STEP_FIRST_DENSE : STEP_FIRST_SPARSE;
-    s->c = ch, s->h = h, s->w = w, s->src_buf = -1, s->dst_buf = cur;
+    s->c = ch, s->h = h, s->w = w, s->src_buf = -1, s->dst_buf = cur, s->dt = dt;
     for (int li = 2; li < d->nlayers; li++) {
         const nn_layer *l = &d->layers[li];
         if (l->kind == NN_LAYER_POOL2) {
             s = &c->steps[ns++];
             h /= 2, w /= 2;
-            s->kind = STEP_POOL, s->c = ch, s->h = h, s->w = w;
-            s->src_buf = cur, s->dst_buf = 1 - cur;
-            cur = 1 - cur;
+            s->kind = STEP_POOL, s->c = ch, s->h = h, s->w = w, s->dt = dt;
+            s->src_buf = cur, s->dst_buf = cur == 0 ? 1 : 0;
+            cur = s->dst_buf;
         } else {
             s = &c->steps[ns++];
             s->kind = STEP_CONV1, s->c = ch, s->h = h, s->w = w, s->src_buf = cur, s->dst_buf = 2;
+            s->dt = dt;
             s = &c->steps[ns++];
             s->kind = STEP_CONV2, s->c = ch, s->h = h, s->w = w, s->src_buf = 2, s->dst_buf = cur;
+            s->dt = dt;
+            if (li == boundary) {
+                s->f32_out = 1, s->res_buf = cur;
+                s->dst_buf = cur = CHAIN_F32_BUF;
+                s->dt = dt = dnnl_f32;
+            }
         }
-    }
-    if (c->dt == dnnl_s8 && c->steps[ns - 1].kind == STEP_CONV2) {
-        c->steps[ns - 1].f32_out = 1;
-        c->steps[ns - 1].res_buf = cur;
-        c->steps[ns - 1].dst_buf = cur = CHAIN_F32_BUF;
     }
     s = &c->steps[ns++];
     s->kind = STEP_OUT, s->c = ch, s->h = h, s->w = w, s->src_buf = cur, s->dst_buf = -1;
+    s->dt = dnnl_f32;
     c->nsteps = ns;
     for (int i = 0; i < ns; i++) {
         chain_step *t = &c->steps[i];
         if (t->f32_out) t->scale_out = scale_in(c, i - 1); /* the block input's */
         else if (t->kind == STEP_POOL || t->kind == STEP_OUT) t->scale_out = scale_in(c, i);
-        else if (c->dt == dnnl_s8) t->scale_out = c->twin->amax[i] > 0.0f ? c->twin->amax[i] / 127.0f : 1.0f;
+        else if (t->dt == dnnl_s8) t->scale_out = c->twin->amax[i] > 0.0f ? c->twin->amax[i] / 127.0f : 1.0f;
         else t->scale_out = 1.0f;
     }
     return BCAE_OK;
@@ -614,20 +650,16 @@ static bcae_status plan_steps(nn_chain *c, bcae_error *err)
     const nn_chain_desc *d = &c->d;
     bcae_status rc = lay_out_steps(c, err);
     if (rc) return rc;
-    size_t most = 0;
+    size_t bytes[CHAIN_BUFFERS] = {0};
     for (int i = 0; i < c->nsteps; i++) {
-        size_t e = step_elems(c, &c->steps[i]);
-        if (e > most) most = e;
+        const chain_step *s = &c->steps[i];
+        if (s->dst_buf < 0) continue;
+        size_t e = step_elems(c, s) * dnnl_data_type_size(s->dt);
+        if (e > bytes[s->dst_buf]) bytes[s->dst_buf] = e;
     }
-    size_t bytes = (most * c->elem + CHAIN_ALIGN - 1) / CHAIN_ALIGN * CHAIN_ALIGN;
     for (int b = 0; b < CHAIN_BUFFERS; b++) {
-        size_t sz = bytes;
-        if (b == CHAIN_F32_BUF) {
-            const chain_step *last = &c->steps[c->nsteps - 1];
-            if (last->src_buf != CHAIN_F32_BUF) continue;
-            sz = (step_elems(c, last) * sizeof(float) + CHAIN_ALIGN - 1) / CHAIN_ALIGN * CHAIN_ALIGN;
-        }
-        c->buf[b] = aligned_alloc(CHAIN_ALIGN, sz);
+        if (!bytes[b]) continue;
+        c->buf[b] = aligned_alloc(CHAIN_ALIGN, (bytes[b] + CHAIN_ALIGN - 1) / CHAIN_ALIGN * CHAIN_ALIGN);
         if (!c->buf[b]) return bcae_fail(err, BCAE_ERR_OUT_OF_MEMORY, "encoder chain: out of memory");
     }
 
@@ -693,8 +725,8 @@ static bcae_status plan_steps(nn_chain *c, bcae_error *err)
             dnnl_primitive_attr_t attr = NULL;
             dnnl_primitive_desc_t pd = NULL;
             const dnnl_dims_t k2 = {2, 2}, zero = {0, 0};
-            st = md_nhwc(&src_md, d->n, prev->c, prev->h, prev->w, c->dt);
-            if (st == dnnl_success) st = md_nhwc(&dst_md, d->n, s->c, s->h, s->w, c->dt);
+            st = md_nhwc(&src_md, d->n, prev->c, prev->h, prev->w, prev->dt);
+            if (st == dnnl_success) st = md_nhwc(&dst_md, d->n, s->c, s->h, s->w, s->dt);
             if (st == dnnl_success) st = make_attr(&attr);
             if (st == dnnl_success)
                 st = dnnl_pooling_forward_desc_init(&pdsc, dnnl_forward_inference,
@@ -716,7 +748,7 @@ static bcae_status plan_steps(nn_chain *c, bcae_error *err)
         case STEP_CONV2: {
             const nn_layer *l = &d->layers[li];
             int second = s->kind == STEP_CONV2;
-            st = md_nhwc(&src_md, d->n, prev->c, prev->h, prev->w, c->dt);
+            st = md_nhwc(&src_md, d->n, prev->c, prev->h, prev->w, prev->dt);
             if (st != dnnl_success) return chain_fail(err, "descriptor", st);
             rc = plan_conv(c, i, l, second, 1, second ? l->w2 : l->w, second ? l->b2 : l->b, l->k,
                            l->pad, l->cin, &src_md, err);
@@ -728,16 +760,14 @@ static bcae_status plan_steps(nn_chain *c, bcae_error *err)
             dnnl_primitive_attr_t attr = NULL;
             dnnl_primitive_desc_t pd = NULL;
             const dnnl_dims_t dims = {d->n, s->c, s->h, s->w};
-            int from_f32 = s->src_buf == CHAIN_F32_BUF;
-            st = md_nhwc(&src_md, d->n, s->c, s->h, s->w, from_f32 ? dnnl_f32 : c->dt);
+            st = md_nhwc(&src_md, d->n, s->c, s->h, s->w, prev->dt);
             if (st == dnnl_success)
                 st = dnnl_memory_desc_init_by_tag(&dst_md, 4, dims, dnnl_f32,
                                                   cpu_block(s->c) == 16 ? dnnl_nChw16c
                                                   : cpu_block(s->c) == 8 ? dnnl_nChw8c
                                                                          : dnnl_nchw);
             if (st == dnnl_success) st = make_attr(&attr);
-            (void)from_f32;
-            if (st == dnnl_success && c->dt == dnnl_s8)
+            if (st == dnnl_success && s->scale_out != 1.0f)
                 st = dnnl_primitive_attr_set_output_scales(attr, 1, 0, &s->scale_out);
             if (st == dnnl_success)
                 st = dnnl_reorder_primitive_desc_create(&pd, &src_md, c->engine, &dst_md, c->engine, attr);
@@ -820,7 +850,6 @@ static nn_chain *chain_new(nn_engine *e, const nn_chain_desc *d)
                                                   : dnnl_f32;
     c->avx512 = d->first != NN_FIRST_SPARSE_PORTABLE && __builtin_cpu_supports("avx512f") &&
                 __builtin_cpu_supports("fma");
-    c->elem = c->dt == dnnl_f32 ? 4 : c->dt == dnnl_bf16 ? 2 : 1;
     return c;
 }
 
