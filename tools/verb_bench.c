@@ -43,7 +43,9 @@ static void usage(FILE *fp)
             "      --encoder E      fused (default): the encoder as one planned chain, its\n"
             "                       first conv and pooling fused and computed sparsely;\n"
             "                       dense: the same with the fused layer dense (fp32);\n"
-            "                       layers: layer by layer as training runs it (fp32)\n"
+            "                       layers: layer by layer as training runs it (fp32);\n"
+            "                       BCAE++/BCAE-HT: the 3D chain, block 0 sparse or dense\n"
+            "                       (the original BCAE runs layer by layer)\n"
             "      --train          also time one training step (forward, loss, backward,\n"
             "                       AdamW, weight sync) with a training runner at batch B\n"
             "  -s, --seconds S      minimum timed seconds per pass (default 3)\n"
@@ -330,11 +332,10 @@ int verb_bench(int argc, char **argv)
         if (precision != BCAE_PRECISION_FP32)
             return cli_usage_error(verb, "--precision %s is not supported for 3D models yet",
                                    bcae_precision_name(precision));
-        if (strcmp(encoder, "fused"))
-            return cli_usage_error(verb, "--encoder is for bcae-2d only");
         if (device == BCAE_DEVICE_CUDA)
             return cli_usage_error(verb, "the 3D models run on the CPU only");
-        bench3d_args a3 = {model_path, arch, b, threads, train, json, seconds, seed, deconv};
+        bench3d_args a3 = {model_path, arch, b, threads, train, json, seconds, seed, deconv,
+                           encoder};
         return bench3d_run(verb, &a3);
     }
     if (cli_device_resolve(verb, device, &device)) return CLI_EXIT_FAIL;

@@ -32,6 +32,9 @@
 #include <string.h>
 
 #include <immintrin.h>
+#ifdef BCAE_CHAIN3D_PROFILE
+#include <stdio.h>
+#endif
 
 #include "core/error.h"
 #include "nn/cpu/cpu_internal.h"
@@ -400,6 +403,27 @@ sparse_row_avx512(const nn_chain3d *c, const conv_step *s, const float *x, int n
     }
 }
 
+/* acc holds (ow + 2) slots of CO channels; a gather per 16 columns turns
+ * them into channel rows. */
+__attribute__((target(AVX512_TARGET))) static void sparse_store_avx512(const conv_step *s,
+                                                                         const float *acc, int n,
+                                                                         int od, int oh)
+{
+    const int CO = s->cout, Wo = s->ow;
+    const __m512i idx = _mm512_mullo_epi32(
+        _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0), _mm512_set1_epi32(CO));
+    for (int co = 0; co < CO; co++) {
+        const __m512 b = _mm512_set1_ps(s->bias[co]);
+        for (int q = 0; q < Wo; q += 16) {
+            const int left = Wo - q;
+            const __mmask16 m = left >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << left) - 1u);
+            __m512 v = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), m, idx,
+                                                acc + (size_t)(q + 1) * (size_t)CO + (size_t)co, 4);
+            epi_vec(s, n, co, od, oh, q, _mm512_add_ps(v, b), m);
+        }
+    }
+}
+
 static void run_sparse(nn_chain3d *c, const conv_step *s, const float *x)
 {
     const int N = c->d.n, CO = s->cout, Wo = s->ow;
@@ -411,8 +435,12 @@ static void run_sparse(nn_chain3d *c, const conv_step *s, const float *x)
         for (int n = 0; n < N; n++)
             for (int od = 0; od < s->od; od++)
                 for (int oh = 0; oh < s->oh; oh++) {
-                    if (c->avx512) sparse_row_avx512(c, s, x, n, od, oh, acc);
-                    else sparse_row_portable(c, s, x, n, od, oh, acc);
+                    if (c->avx512) {
+                        sparse_row_avx512(c, s, x, n, od, oh, acc);
+                        sparse_store_avx512(s, acc, n, od, oh);
+                        continue;
+                    }
+                    sparse_row_portable(c, s, x, n, od, oh, acc);
                     for (int co = 0; co < CO; co++) {
                         const float b = s->bias[co];
                         for (int q = 0; q < Wo; q++) tmp[q] = acc[(size_t)(q + 1) * (size_t)CO + (size_t)co] + b;
@@ -438,7 +466,28 @@ static void run_conv(nn_chain3d *c, const conv_step *s)
     }
 }
 
-/* The dense check path: the input copied into a PHASE activation. */
+/* One input row split into its even and odd columns, 32 at a time. */
+__attribute__((target(AVX512_TARGET))) static void phase_row_avx512(const float *r, int W,
+                                                                      float *row, int ob)
+{
+    const __m512i ie = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
+    const __m512i io = _mm512_add_epi32(ie, _mm512_set1_epi32(1));
+    for (int w0 = 0; w0 < W; w0 += 32) {
+        const int left = W - w0;
+        const __mmask16 m0 = left >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << left) - 1u);
+        const __mmask16 m1 = left >= 32   ? (__mmask16)0xffff
+                             : left <= 16 ? (__mmask16)0
+                                          : (__mmask16)((1u << (left - 16)) - 1u);
+        const __m512 a = _mm512_maskz_loadu_ps(m0, r + w0), b = _mm512_maskz_loadu_ps(m1, r + w0 + 16);
+        const int ne = left >= 32 ? 16 : (left + 1) / 2, no = left >= 32 ? 16 : left / 2;
+        _mm512_mask_storeu_ps(row + 1 + w0 / 2, (__mmask16)((1u << ne) - 1u),
+                              _mm512_permutex2var_ps(a, ie, b));
+        _mm512_mask_storeu_ps(row + ob + 1 + w0 / 2, (__mmask16)((1u << no) - 1u),
+                              _mm512_permutex2var_ps(a, io, b));
+    }
+}
+
+/* The dense path: the input copied into a PHASE activation. */
 static void input_to_phase(nn_chain3d *c, const float *x, act3 *a)
 {
     const int N = c->d.n, D = c->d.d, H = c->d.h, W = c->d.w;
@@ -448,7 +497,9 @@ static void input_to_phase(nn_chain3d *c, const float *x, act3 *a)
             for (int h = 0; h < H; h++) {
                 const float *r = x + (((size_t)n * (size_t)D + (size_t)d) * (size_t)H + (size_t)h) * (size_t)W;
                 float *row = act_row(a, n, 0, d, h);
-                for (int w = 0; w < W; w++) store_scalar(a, row, w, r[w]);
+                if (c->avx512) phase_row_avx512(r, W, row, a->ob);
+                else
+                    for (int w = 0; w < W; w++) store_scalar(a, row, w, r[w]);
             }
 }
 
@@ -623,7 +674,19 @@ void cpu_chain3d_forward(nn_chain3d *c, const nn_tensor5 *x, nn_tensor5 *y)
         return;
     }
     int saved = omp_get_max_threads();
+#ifdef BCAE_CHAIN3D_PROFILE
+    static double prof[32];
+    static int calls;
+    double t0 = omp_get_wtime();
+#endif
     for (int i = 0; i < c->nsteps; i++) {
+#ifdef BCAE_CHAIN3D_PROFILE
+        if (i) {
+            double t1 = omp_get_wtime();
+            prof[i - 1] += t1 - t0;
+            t0 = t1;
+        }
+#endif
         conv_step *s = &c->steps[i];
         if (i == 0 && c->sparse) {
             run_sparse(c, s, x->data);
@@ -636,4 +699,16 @@ void cpu_chain3d_forward(nn_chain3d *c, const nn_tensor5 *x, nn_tensor5 *y)
     omp_set_num_threads(c->threads);
     c->owner->ops->from_nchw(c->owner, c->out_plain, &fy);
     omp_set_num_threads(saved);
+#ifdef BCAE_CHAIN3D_PROFILE
+    prof[c->nsteps - 1] += omp_get_wtime() - t0;
+    if (++calls % 20 == 0) {
+        fprintf(stderr, "chain3d ms/call:");
+        for (int i = 0; i < c->nsteps; i++) {
+            const conv_step *s = &c->steps[i];
+            fprintf(stderr, " [%d %d->%d %dx%dx%d cb%d] %.2f", i, s->cin, s->cout, s->od, s->oh,
+                    s->ow, s->cb, 1e3 * prof[i] / calls);
+        }
+        fprintf(stderr, "\n");
+    }
+#endif
 }
