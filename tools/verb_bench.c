@@ -44,8 +44,10 @@ static void usage(FILE *fp)
             "                       first conv and pooling fused and computed sparsely;\n"
             "                       dense: the same with the fused layer dense (fp32);\n"
             "                       layers: layer by layer as training runs it (fp32);\n"
-            "                       BCAE++/BCAE-HT: the 3D chain, block 0 sparse or dense\n"
-            "                       (the original BCAE runs layer by layer)\n"
+            "                       sparse: as fused (bcae-2d); BCAE++/BCAE-HT: fused is\n"
+            "                       the 3D chain as the codec runs it, sparse / dense the\n"
+            "                       chain with block 0's strided convs sparse / dense (the\n"
+            "                       original BCAE always runs layer by layer)\n"
             "      --train          also time one training step (forward, loss, backward,\n"
             "                       AdamW, weight sync) with a training runner at batch B\n"
             "  -s, --seconds S      minimum timed seconds per pass (default 3)\n"
@@ -289,8 +291,10 @@ int verb_bench(int argc, char **argv)
             break;
         }
         case O_ENCODER:
-            if (strcmp(optarg, "fused") && strcmp(optarg, "dense") && strcmp(optarg, "layers"))
-                return cli_usage_error(verb, "--encoder expects fused, dense or layers, got '%s'",
+            if (strcmp(optarg, "fused") && strcmp(optarg, "sparse") && strcmp(optarg, "dense") &&
+                strcmp(optarg, "layers"))
+                return cli_usage_error(verb,
+                                       "--encoder expects fused, sparse, dense or layers, got '%s'",
                                        optarg);
             encoder = optarg;
             break;
@@ -311,7 +315,7 @@ int verb_bench(int argc, char **argv)
     if (optind < argc) return cli_usage_error(verb, "unexpected argument '%s'", argv[optind]);
     if (model_path && (mm > 0 || nn > 0 || dd > 0))
         return cli_usage_error(verb, "--model and --m/--n/--d exclude each other");
-    if (strcmp(encoder, "fused") && precision != BCAE_PRECISION_FP32)
+    if (strcmp(encoder, "fused") && strcmp(encoder, "sparse") && precision != BCAE_PRECISION_FP32)
         return cli_usage_error(verb, "--encoder %s runs fp32 only", encoder);
     int threads = cli_threads(verb, threads_opt);
     if (threads < 0) return CLI_EXIT_USAGE;

@@ -154,8 +154,13 @@ int bench3d_run(const char *verb, const bench3d_args *a)
     }
     const char *enc_used = "layers";
     if (strcmp(a->encoder, "layers") && model.cfg.arch != BCAE3D_ORIGINAL) {
-        nn_first_layer first = strcmp(a->encoder, "dense") ? NN_FIRST_SPARSE : NN_FIRST_DENSE;
-        if (bcae3d_runner_use_chain(r, first, &err)) {
+        bcae_status s;
+        if (!strcmp(a->encoder, "fused"))
+            s = bcae3d_runner_use_fast_encoder(r, &err);
+        else
+            s = bcae3d_runner_use_chain(r, strcmp(a->encoder, "dense") ? NN_FIRST_SPARSE : NN_FIRST_DENSE,
+                                        &err);
+        if (s) {
             cli_fail(verb, &err);
             goto done;
         }
