@@ -127,7 +127,7 @@ int main(void)
         return 1;
     }
     const int full[3] = {16, 192, 256}, odd[3] = {5, 40, 56}, odd2[3] = {3, 34, 50};
-    run_case(e, BCAE3D_HT, full, 2, 0.11, 1, 11);
+    run_case(e, BCAE3D_HT, full, 1, 0.11, 1, 11);
     run_case(e, BCAE3D_HT, odd, 3, 0.11, 1, 12);
     run_case(e, BCAE3D_HT, odd2, 1, 1.0, 1, 13);
     run_case(e, BCAE3D_HT, odd2, 2, 0.0, 1, 14);

@@ -44,9 +44,8 @@ const nn_tensor5 *bcae3d_runner_reg_raw(const bcae3d_runner *r);
  * layer-by-layer encoder then stays in use. */
 bcae_status bcae3d_runner_use_chain(bcae3d_runner *r, nn_first_layer first, bcae_error *err);
 /* The encoder chain as inference should run it: for BCAE++ / BCAE-HT with
- * the first-layer form that measured faster for the model's width (sparse
- * from 16 outputs of block 0's fused conv up, dense below: docs/MODELS.md);
- * the original BCAE keeps the layer-by-layer encoder (BCAE_OK). */
+ * the first-layer form that measured faster (dense, docs/MODELS.md); the
+ * original BCAE keeps the layer-by-layer encoder (BCAE_OK). */
 bcae_status bcae3d_runner_use_fast_encoder(bcae3d_runner *r, bcae_error *err);
 /* 1 when the encoder runs through a chain. */
 int bcae3d_runner_uses_chain(const bcae3d_runner *r);
