@@ -93,7 +93,7 @@ static inline float lrelu(float v) { return v > 0.0f ? v : NN_LEAKY_SLOPE * v; }
 
 static size_t round16(size_t v) { return (v + 15) & ~(size_t)15; }
 
-static void act_shape(act3 *a, int n, int c, int d, int h, int w, int layout)
+static void act_shape(act3 *a, int c, int d, int h, int w, int layout)
 {
     a->c = c, a->d = d, a->h = h, a->w = w;
     a->layout = layout;
@@ -107,7 +107,6 @@ static void act_shape(act3 *a, int n, int c, int d, int h, int w, int layout)
     }
     a->cs = (size_t)(d + 2) * (size_t)(h + 2) * (size_t)a->rs;
     a->ns = (size_t)c * a->cs;
-    (void)n;
 }
 
 static inline float *act_row(const act3 *a, int n, int c, int d, int h)
@@ -168,13 +167,15 @@ epi_vec(const conv_step *s, int n, int co, int od, int oh, int q, __m512 v, __mm
     }
     case EPI_REZERO: {
         const float *sr = act_row(s->side, n, co, od, oh) + 1 + q;
-        __m512 y = lrelu16(_mm512_fmadd_ps(_mm512_set1_ps(s->alpha), v, _mm512_maskz_loadu_ps(m, sr)));
+        const __m512 side = _mm512_maskz_loadu_ps(m, sr);
+        __m512 y = lrelu16(_mm512_fmadd_ps(_mm512_set1_ps(s->alpha), v, side));
         float *row = act_row(s->dst, n, co, od, oh);
         if (s->dst->layout == ROW_PLAIN) {
             _mm512_mask_storeu_ps(row + 1 + q, m, y);
         } else {
             /* Even columns to the low half, odd ones to the high half. */
-            const __m512i idx = _mm512_set_epi32(15, 13, 11, 9, 7, 5, 3, 1, 14, 12, 10, 8, 6, 4, 2, 0);
+            const __m512i idx =
+                _mm512_set_epi32(15, 13, 11, 9, 7, 5, 3, 1, 14, 12, 10, 8, 6, 4, 2, 0);
             __m512 p = _mm512_permutexvar_ps(idx, y);
             const unsigned valid = (unsigned)__builtin_popcount((unsigned)m);
             const __mmask8 me = (__mmask8)((1u << ((valid + 1) / 2)) - 1u);
@@ -348,6 +349,12 @@ __attribute__((target(AVX512_TARGET))) static void conv_rows_avx512(const conv_s
         }
 }
 
+/* Row (n, d, h) of the caller's plain (n, 1, D, H, W) input. */
+static inline const float *input_row(const float *x, int D, int H, int W, int n, int d, int h)
+{
+    return x + (((size_t)n * (size_t)D + (size_t)d) * (size_t)H + (size_t)h) * (size_t)W;
+}
+
 /* ---- the sparse first layer -------------------------------------------------------- */
 
 /* Output row (n, od, oh) of block 0's fused strided convolution (cin 1, CO =
@@ -379,7 +386,7 @@ static void sparse_row_portable(const nn_chain3d *c, const conv_step *s, const f
         for (int kh = 0; kh < 4; kh++) {
             const int h = 2 * oh + kh - 1;
             if (h < 0 || h >= H) continue;
-            const float *row = x + (((size_t)n * (size_t)D + (size_t)d) * (size_t)H + (size_t)h) * (size_t)W;
+            const float *row = input_row(x, D, H, W, n, d, h);
             const float *wk = s->wpk + (size_t)(kd * 4 + kh) * 4 * (size_t)CO;
             for (int w = 0; w < W; w++)
                 if (row[w] != 0.0f) sparse_taps(acc, wk, w, row[w], CO);
@@ -400,11 +407,11 @@ sparse_row_avx512(const nn_chain3d *c, const conv_step *s, const float *x, int n
         for (int kh = 0; kh < 4; kh++) {
             const int h = 2 * oh + kh - 1;
             if (h < 0 || h >= H) continue;
-            const float *row = x + (((size_t)n * (size_t)D + (size_t)d) * (size_t)H + (size_t)h) * (size_t)W;
+            const float *row = input_row(x, D, H, W, n, d, h);
             const float *wk = s->wpk + (size_t)(kd * 4 + kh) * 4 * (size_t)CO;
             for (int w0 = 0; w0 < W; w0 += 16) {
                 const int left = W - w0;
-                const __mmask16 lm = left >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << left) - 1u);
+                const __mmask16 lm = left >= 16 ? 0xffff : (__mmask16)((1u << left) - 1u);
                 unsigned m = _mm512_mask_cmp_ps_mask(lm, _mm512_maskz_loadu_ps(lm, row + w0), zero,
                                                      _CMP_NEQ_UQ);
                 while (m) {
@@ -416,13 +423,15 @@ sparse_row_avx512(const nn_chain3d *c, const conv_step *s, const float *x, int n
                     float *a0 = acc + (size_t)slot * (size_t)CO;
                     if (CO == 16) {
                         const __m512 xv = _mm512_set1_ps(v);
-                        _mm512_storeu_ps(a0, _mm512_fmadd_ps(xv, _mm512_loadu_ps(k0), _mm512_loadu_ps(a0)));
+                        _mm512_storeu_ps(
+                            a0, _mm512_fmadd_ps(xv, _mm512_loadu_ps(k0), _mm512_loadu_ps(a0)));
                         _mm512_storeu_ps(a0 - 16, _mm512_fmadd_ps(xv, _mm512_loadu_ps(k0 + 32),
                                                                   _mm512_loadu_ps(a0 - 16)));
                     } else if (CO == 4) {
                         const __m128 xv = _mm_set1_ps(v);
                         _mm_storeu_ps(a0, _mm_fmadd_ps(xv, _mm_loadu_ps(k0), _mm_loadu_ps(a0)));
-                        _mm_storeu_ps(a0 - 4, _mm_fmadd_ps(xv, _mm_loadu_ps(k0 + 8), _mm_loadu_ps(a0 - 4)));
+                        _mm_storeu_ps(a0 - 4, _mm_fmadd_ps(xv, _mm_loadu_ps(k0 + 8),
+                                                           _mm_loadu_ps(a0 - 4)));
                     } else {
                         sparse_taps(acc, wk, w, v, CO);
                     }
@@ -439,8 +448,8 @@ __attribute__((target(AVX512_TARGET))) static void sparse_store_avx512(const con
                                                                          int od, int oh)
 {
     const int CO = s->cout, Wo = s->ow;
-    const __m512i idx = _mm512_mullo_epi32(
-        _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0), _mm512_set1_epi32(CO));
+    const __m512i lane = _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0);
+    const __m512i idx = _mm512_mullo_epi32(lane, _mm512_set1_epi32(CO));
     for (int co = 0; co < CO; co++) {
         const __m512 b = _mm512_set1_ps(s->bias[co]);
         for (int q = 0; q < Wo; q += 16) {
@@ -472,7 +481,8 @@ static void run_sparse(nn_chain3d *c, const conv_step *s, const float *x)
                     sparse_row_portable(c, s, x, n, od, oh, acc);
                     for (int co = 0; co < CO; co++) {
                         const float b = s->bias[co];
-                        for (int q = 0; q < Wo; q++) tmp[q] = acc[(size_t)(q + 1) * (size_t)CO + (size_t)co] + b;
+                        for (int q = 0; q < Wo; q++)
+                            tmp[q] = acc[(size_t)(q + 1) * (size_t)CO + (size_t)co] + b;
                         epi_scalar(s, n, co, od, oh, tmp, Wo);
                     }
                 }
@@ -509,7 +519,8 @@ __attribute__((target(AVX512_TARGET))) static void phase_row_avx512(const float 
         const __mmask16 m1 = left >= 32   ? (__mmask16)0xffff
                              : left <= 16 ? (__mmask16)0
                                           : (__mmask16)((1u << (left - 16)) - 1u);
-        const __m512 a = _mm512_maskz_loadu_ps(m0, r + w0), b = _mm512_maskz_loadu_ps(m1, r + w0 + 16);
+        const __m512 a = _mm512_maskz_loadu_ps(m0, r + w0);
+        const __m512 b = _mm512_maskz_loadu_ps(m1, r + w0 + 16);
         const int ne = left >= 32 ? 16 : (left + 1) / 2, no = left >= 32 ? 16 : left / 2;
         _mm512_mask_storeu_ps(row + 1 + w0 / 2, (__mmask16)((1u << ne) - 1u),
                               _mm512_permutex2var_ps(a, ie, b));
@@ -526,7 +537,7 @@ static void input_to_phase(nn_chain3d *c, const float *x, act3 *a)
     for (int n = 0; n < N; n++)
         for (int d = 0; d < D; d++)
             for (int h = 0; h < H; h++) {
-                const float *r = x + (((size_t)n * (size_t)D + (size_t)d) * (size_t)H + (size_t)h) * (size_t)W;
+                const float *r = input_row(x, D, H, W, n, d, h);
                 float *row = act_row(a, n, 0, d, h);
                 if (c->avx512) phase_row_avx512(r, W, row, a->ob);
                 else
@@ -550,7 +561,7 @@ static void pack(float *dst, const float *w, int cout, int cin, int taps, int ct
 static act3 *new_act(nn_chain3d *c, int ch, int d, int h, int w, int layout)
 {
     act3 *a = &c->acts[c->nacts++];
-    act_shape(a, c->d.n, ch, d, h, w, layout);
+    act_shape(a, ch, d, h, w, layout);
     size_t bytes = ((size_t)c->d.n * a->ns + C3_SLACK) * sizeof(float);
     a->data = aligned_alloc(C3_ALIGN, (bytes + C3_ALIGN - 1) / C3_ALIGN * C3_ALIGN);
     if (a->data) memset(a->data, 0, bytes);
@@ -643,7 +654,8 @@ bcae_status cpu_chain3d_create(nn_engine *e, const nn_chain3d_desc *d, nn_chain3
         const int last = i == d->nblocks - 1;
         act3 *m = new_act(c, b->cout, od[0], od[1], od[2], ROW_PLAIN);
         act3 *sd = m ? new_act(c, b->cout, od[0], od[1], od[2], ROW_PLAIN) : NULL;
-        act3 *y = sd ? new_act(c, b->cout, od[0], od[1], od[2], last ? ROW_PLAIN : ROW_PHASE) : NULL;
+        const int ylayout = last ? ROW_PLAIN : ROW_PHASE; /* the next conv is strided */
+        act3 *y = sd ? new_act(c, b->cout, od[0], od[1], od[2], ylayout) : NULL;
         if (!y) goto oom;
         conv_step *s0 = new_step(c, src, b->cin, 2 * b->cout, 1, od, EPI_SPLIT);
         conv_step *s3 = new_step(c, m, b->cout, b->cout, 0, od, EPI_REZERO);
@@ -679,7 +691,8 @@ bcae_status cpu_chain3d_create(nn_engine *e, const nn_chain3d_desc *d, nn_chain3
     pack(so->wpk, d->w_out, d->out_cout, d->out_cin, 27, d->out_cout, 0);
     memcpy(so->bias, d->b_out, (size_t)d->out_cout * sizeof(float));
     choose_tile(so);
-    c->out_floats = (size_t)d->n * (size_t)d->out_cout * (size_t)dims[0] * (size_t)dims[1] * (size_t)dims[2];
+    c->out_floats = (size_t)d->n * (size_t)d->out_cout * (size_t)dims[0] * (size_t)dims[1] *
+                    (size_t)dims[2];
     c->out_plain = malloc(c->out_floats * sizeof(float));
     so->out = c->out_plain;
     c->acc_per_thread = round16(widest);
