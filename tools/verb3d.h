@@ -20,7 +20,8 @@ typedef struct bench3d_args {
     int batch, threads, train, json;
     double seconds;
     uint64_t seed;
-    const char *algo; /* "auto", "direct", "shuffle" */
+    const char *algo;    /* "auto", "direct", "shuffle" */
+    const char *encoder; /* "fused", "dense", "layers" */
 } bench3d_args;
 
 int bench3d_run(const char *verb, const bench3d_args *a);

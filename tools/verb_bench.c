@@ -43,7 +43,11 @@ static void usage(FILE *fp)
             "      --encoder E      fused (default): the encoder as one planned chain, its\n"
             "                       first conv and pooling fused and computed sparsely;\n"
             "                       dense: the same with the fused layer dense (fp32);\n"
-            "                       layers: layer by layer as training runs it (fp32)\n"
+            "                       layers: layer by layer as training runs it (fp32);\n"
+            "                       sparse: as fused (bcae-2d); BCAE++/BCAE-HT: fused is\n"
+            "                       the 3D chain as the codec runs it, sparse / dense the\n"
+            "                       chain with block 0's strided convs sparse / dense (the\n"
+            "                       original BCAE always runs layer by layer)\n"
             "      --train          also time one training step (forward, loss, backward,\n"
             "                       AdamW, weight sync) with a training runner at batch B\n"
             "  -s, --seconds S      minimum timed seconds per pass (default 3)\n"
@@ -287,8 +291,10 @@ int verb_bench(int argc, char **argv)
             break;
         }
         case O_ENCODER:
-            if (strcmp(optarg, "fused") && strcmp(optarg, "dense") && strcmp(optarg, "layers"))
-                return cli_usage_error(verb, "--encoder expects fused, dense or layers, got '%s'",
+            if (strcmp(optarg, "fused") && strcmp(optarg, "sparse") && strcmp(optarg, "dense") &&
+                strcmp(optarg, "layers"))
+                return cli_usage_error(verb,
+                                       "--encoder expects fused, sparse, dense or layers, got '%s'",
                                        optarg);
             encoder = optarg;
             break;
@@ -309,7 +315,7 @@ int verb_bench(int argc, char **argv)
     if (optind < argc) return cli_usage_error(verb, "unexpected argument '%s'", argv[optind]);
     if (model_path && (mm > 0 || nn > 0 || dd > 0))
         return cli_usage_error(verb, "--model and --m/--n/--d exclude each other");
-    if (strcmp(encoder, "fused") && precision != BCAE_PRECISION_FP32)
+    if (strcmp(encoder, "fused") && strcmp(encoder, "sparse") && precision != BCAE_PRECISION_FP32)
         return cli_usage_error(verb, "--encoder %s runs fp32 only", encoder);
     int threads = cli_threads(verb, threads_opt);
     if (threads < 0) return CLI_EXIT_USAGE;
@@ -330,11 +336,10 @@ int verb_bench(int argc, char **argv)
         if (precision != BCAE_PRECISION_FP32)
             return cli_usage_error(verb, "--precision %s is not supported for 3D models yet",
                                    bcae_precision_name(precision));
-        if (strcmp(encoder, "fused"))
-            return cli_usage_error(verb, "--encoder is for bcae-2d only");
         if (device == BCAE_DEVICE_CUDA)
             return cli_usage_error(verb, "the 3D models run on the CPU only");
-        bench3d_args a3 = {model_path, arch, b, threads, train, json, seconds, seed, deconv};
+        bench3d_args a3 = {model_path, arch, b, threads, train, json, seconds, seed, deconv,
+                           encoder};
         return bench3d_run(verb, &a3);
     }
     if (cli_device_resolve(verb, device, &device)) return CLI_EXIT_FAIL;

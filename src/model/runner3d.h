@@ -36,6 +36,20 @@ nn_tensor5 *bcae3d_runner_code(bcae3d_runner *r);       /* (batch, 8, code_dims)
 const nn_tensor5 *bcae3d_runner_seg_logit(const bcae3d_runner *r); /* (batch, 1, in_dims) */
 const nn_tensor5 *bcae3d_runner_reg_raw(const bcae3d_runner *r);
 
+/* Inference runners of BCAE++ / BCAE-HT: run the encoder as one planned
+ * chain from now on (nn_chain3d_desc; first: NN_FIRST_SPARSE, _DENSE, or
+ * _SPARSE_PORTABLE = sparse with no CPU-specific kernel anywhere). The
+ * weights are read now: call again after they change. BCAE_ERR_UNSUPPORTED
+ * for the original BCAE (InstanceNorm) or a backend without chains; the
+ * layer-by-layer encoder then stays in use. */
+bcae_status bcae3d_runner_use_chain(bcae3d_runner *r, nn_first_layer first, bcae_error *err);
+/* The encoder chain as inference should run it: for BCAE++ / BCAE-HT with
+ * the first-layer form that measured faster (dense, docs/MODELS.md); the
+ * original BCAE keeps the layer-by-layer encoder (BCAE_OK). */
+bcae_status bcae3d_runner_use_fast_encoder(bcae3d_runner *r, bcae_error *err);
+/* 1 when the encoder runs through a chain. */
+int bcae3d_runner_uses_chain(const bcae3d_runner *r);
+
 void bcae3d_runner_encode(bcae3d_runner *r);
 void bcae3d_runner_decode(bcae3d_runner *r);
 

@@ -141,6 +141,32 @@ static inline void nn_conv3d_out_dims(const nn_conv3d_desc *d, int out[3])
 
 #define NN_INSTANCE_NORM_EPS 1e-5f
 
+/* An inference-only 3D encoder (BCAE++ / BCAE-HT form, SPEC section 3)
+ * planned as one unit: blocks of main = conv0 -> LeakyReLU -> conv3,
+ * side = conv0' -> LeakyReLU, y = LeakyReLU(alpha * main + side), with
+ * conv0 / conv0' Conv3d(k (3,4,4), s (1,2,2), p 1) and conv3 Conv3d(k3, p1),
+ * then an output Conv3d(k3, p1) without activation. The input has one
+ * channel. Weights are read once, at create. */
+typedef struct nn_block3d {
+    int cin, cout;
+    const float *w0, *b0; /* main_block.0 (cout, cin, 3, 4, 4), (cout) */
+    const float *ws, *bs; /* side_block.0, same shapes */
+    const float *w3, *b3; /* main_block.3 (cout, cout, 3, 3, 3), (cout) */
+    float alpha;          /* rezero_alpha */
+} nn_block3d;
+
+typedef struct nn_chain3d_desc {
+    int n, d, h, w; /* the 1-channel input (n, 1, d, h, w) */
+    const nn_block3d *blocks;
+    int nblocks;
+    int out_cin, out_cout;
+    const float *w_out, *b_out; /* (out_cout, out_cin, 3, 3, 3), (out_cout) */
+    nn_first_layer first;       /* block 0's strided convolutions: sparse or dense */
+    int portable;               /* 1: no CPU-specific kernels anywhere (a check) */
+} nn_chain3d_desc;
+
+typedef struct nn_chain3d nn_chain3d;
+
 typedef struct nn_ops {
     const char *name;
     void (*destroy)(nn_engine *e);
@@ -242,6 +268,12 @@ typedef struct nn_ops {
     /* dx from the forward's output y, its stats and dy. dx may alias dy. */
     void (*instance_norm_backward)(nn_engine *e, const nn_tensor5 *y, const float *stats,
                                    const nn_tensor5 *dy, nn_tensor5 *dx);
+    /* 3D inference chains (see nn_chain3d_desc): y = chain(x), x of shape
+     * (n, 1, d, h, w), y the output convolution's (n, out_cout, ...). */
+    bcae_status (*chain3d_create)(nn_engine *e, const nn_chain3d_desc *d, nn_chain3d **out,
+                                  bcae_error *err);
+    void (*chain3d_destroy)(nn_chain3d *c);
+    void (*chain3d_forward)(nn_chain3d *c, const nn_tensor5 *x, nn_tensor5 *y);
 } nn_ops;
 
 struct nn_engine {

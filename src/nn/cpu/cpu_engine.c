@@ -65,6 +65,9 @@ static const nn_ops CPU_OPS = {
     .conv3d_algo = cpu_conv3d_algo,
     .instance_norm_forward = cpu_instance_norm_forward,
     .instance_norm_backward = cpu_instance_norm_backward,
+    .chain3d_create = cpu_chain3d_create,
+    .chain3d_destroy = cpu_chain3d_destroy,
+    .chain3d_forward = cpu_chain3d_forward,
 };
 
 bcae_status nn_cpu_engine_create(int threads, nn_engine **out, bcae_error *err)

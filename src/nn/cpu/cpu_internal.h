@@ -92,6 +92,12 @@ void cpu_conv3d_backward_data(nn_conv3d *c, const nn_tensor5 *dy, nn_tensor5 *dx
 void cpu_conv3d_backward_weights(nn_conv3d *c, const nn_tensor5 *x, const nn_tensor5 *dy,
                                  float *dweight, float *dbias);
 
+/* cpu_chain3d.c: inference chains of the 3D encoders (BCAE++, BCAE-HT). */
+bcae_status cpu_chain3d_create(nn_engine *e, const nn_chain3d_desc *d, nn_chain3d **out,
+                               bcae_error *err);
+void cpu_chain3d_destroy(nn_chain3d *c);
+void cpu_chain3d_forward(nn_chain3d *c, const nn_tensor5 *x, nn_tensor5 *y);
+
 /* cpu_norm.c: InstanceNorm3d. */
 void cpu_instance_norm_forward(nn_engine *e, const nn_tensor5 *x, nn_tensor5 *y, float eps,
                                float *stats);
