@@ -65,6 +65,7 @@ static const nn_ops CPU_OPS = {
     .conv3d_algo = cpu_conv3d_algo,
     .instance_norm_forward = cpu_instance_norm_forward,
     .instance_norm_backward = cpu_instance_norm_backward,
+    .conv_winograd = cpu_conv_winograd,
 };
 
 bcae_status nn_cpu_engine_create(int threads, nn_engine **out, bcae_error *err)
