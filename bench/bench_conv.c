@@ -4,9 +4,12 @@
  * dense convolution as a "peak" reference for what oneDNN reaches on this
  * machine with these threads.
  *
- *   bench_conv [--threads T] [--min-time SECONDS] [--only TEXT]
+ *   bench_conv [--threads T] [--min-time SECONDS] [--only TEXT] [--direct]
  *
- * --only runs just the layers whose name contains TEXT.
+ * --only runs just the layers whose name contains TEXT. --direct plans every
+ * conv with the direct algorithm (default: the engine's choice, Winograd for
+ * the 3x3 stride-1 forward and backward-data); the last column names the
+ * passes that ran Winograd (f = forward, d = backward-data, w = weights).
  *
  * Each pass runs once untimed (first-touch, caches), then repeatedly until
  * --min-time (default 0.3 s) has passed and at least 5 times (at most
@@ -31,14 +34,14 @@ typedef struct bench_shape {
 
 /* BCAE-2D(4, 8, 3) at batch 4: its encoder's and decoders' conv shapes. */
 static const bench_shape SHAPES[] = {
-    {"init_conv 7x7", {4, 16, 32, 192, 256, 7, 1, 3}},
-    {"init_conv+pool as k8 s2", {4, 16, 32, 192, 256, 8, 2, 3}},
-    {"res 3x3 @192x256", {4, 32, 32, 192, 256, 3, 1, 1}},
-    {"res 3x3 @96x128", {4, 32, 32, 96, 128, 3, 1, 1}},
-    {"res 3x3 @48x64", {4, 32, 32, 48, 64, 3, 1, 1}},
-    {"res 3x3 @24x32", {4, 32, 32, 24, 32, 3, 1, 1}},
-    {"output 1x1", {4, 32, 16, 192, 256, 1, 1, 0}},
-    {"peak ref 256ch 3x3", {4, 256, 256, 64, 64, 3, 1, 1}},
+    {"init_conv 7x7", {4, 16, 32, 192, 256, 7, 1, 3, NN_CONV2D_AUTO}},
+    {"init_conv+pool as k8 s2", {4, 16, 32, 192, 256, 8, 2, 3, NN_CONV2D_AUTO}},
+    {"res 3x3 @192x256", {4, 32, 32, 192, 256, 3, 1, 1, NN_CONV2D_AUTO}},
+    {"res 3x3 @96x128", {4, 32, 32, 96, 128, 3, 1, 1, NN_CONV2D_AUTO}},
+    {"res 3x3 @48x64", {4, 32, 32, 48, 64, 3, 1, 1, NN_CONV2D_AUTO}},
+    {"res 3x3 @24x32", {4, 32, 32, 24, 32, 3, 1, 1, NN_CONV2D_AUTO}},
+    {"output 1x1", {4, 32, 16, 192, 256, 1, 1, 0, NN_CONV2D_AUTO}},
+    {"peak ref 256ch 3x3", {4, 256, 256, 64, 64, 3, 1, 1, NN_CONV2D_AUTO}},
 };
 
 static double now_s(void)
@@ -82,6 +85,7 @@ int main(int argc, char **argv)
     int threads = 2;
     double min_time = 0.3;
     const char *only = NULL;
+    int direct = 0;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--threads") && i + 1 < argc) {
             threads = atoi(argv[++i]);
@@ -89,8 +93,10 @@ int main(int argc, char **argv)
             min_time = atof(argv[++i]);
         } else if (!strcmp(argv[i], "--only") && i + 1 < argc) {
             only = argv[++i];
+        } else if (!strcmp(argv[i], "--direct")) {
+            direct = 1;
         } else {
-            fprintf(stderr, "usage: %s [--threads T] [--min-time SECONDS] [--only TEXT]\n",
+            fprintf(stderr, "usage: %s [--threads T] [--min-time SECONDS] [--only TEXT] [--direct]\n",
                     argv[0]);
             return 2;
         }
@@ -102,11 +108,14 @@ int main(int argc, char **argv)
         fprintf(stderr, "bench_conv: %s\n", err.message);
         return 1;
     }
+    if (direct) e->conv2d_algo = NN_CONV2D_DIRECT;
     const dnnl_version_t *v = dnnl_version();
-    printf("bench_conv: %s, oneDNN %d.%d.%d, %d threads, fp32, >= %.2f s per pass\n\n",
-           e->ops->name, v->major, v->minor, v->patch, threads, min_time);
-    printf("%-24s %-22s %7s | %9s %7s | %9s %7s | %9s %7s\n", "layer", "shape (N,Ci->Co,HxW)",
-           "GFLOP", "fwd ms", "GF/s", "bwd-d ms", "GF/s", "bwd-w ms", "GF/s");
+    printf("bench_conv: %s, oneDNN %d.%d.%d, %d threads, fp32, %s, >= %.2f s per pass\n\n",
+           e->ops->name, v->major, v->minor, v->patch, threads,
+           direct ? "direct only" : "Winograd where chosen", min_time);
+    printf("%-24s %-22s %7s | %9s %7s | %9s %7s | %9s %7s | %s\n", "layer",
+           "shape (N,Ci->Co,HxW)", "GFLOP", "fwd ms", "GF/s", "bwd-d ms", "GF/s", "bwd-w ms",
+           "GF/s", "wino");
 
     int status = 0;
     unsigned seed = 12345u;
@@ -154,9 +163,12 @@ int main(int argc, char **argv)
         char shape[64];
         snprintf(shape, sizeof shape, "%d,%d->%d,%dx%d k%d s%d", d->n, d->cin, d->cout, d->h,
                  d->w, d->k, d->stride);
-        printf("%-24s %-22s %7.3f | %9.2f %7.1f | %9.2f %7.1f | %9.2f %7.1f\n", SHAPES[s].role,
-               shape, gflop, ms[0], gflop / ms[0] * 1e3, ms[1], gflop / ms[1] * 1e3, ms[2],
-               gflop / ms[2] * 1e3);
+        int wino = e->ops->conv_winograd ? e->ops->conv_winograd(c) : 0;
+        printf("%-24s %-22s %7.3f | %9.2f %7.1f | %9.2f %7.1f | %9.2f %7.1f | %s%s%s%s\n",
+               SHAPES[s].role, shape, gflop, ms[0], gflop / ms[0] * 1e3, ms[1],
+               gflop / ms[1] * 1e3, ms[2], gflop / ms[2] * 1e3,
+               wino & NN_PASS_FORWARD ? "f" : "", wino & NN_PASS_BACKWARD_DATA ? "d" : "",
+               wino & NN_PASS_BACKWARD_WEIGHTS ? "w" : "", wino ? "" : "-");
         fflush(stdout);
 
         e->ops->conv_destroy(c);

@@ -50,6 +50,9 @@ static void usage(FILE *fp)
             "                       original BCAE always runs layer by layer)\n"
             "      --train          also time one training step (forward, loss, backward,\n"
             "                       AdamW, weight sync) with a training runner at batch B\n"
+            "      --conv-algo A    2D convolutions: auto (default; Winograd for the 3x3\n"
+            "                       stride-1 forward and backward-data where oneDNN has it)\n"
+            "                       or direct (direct everywhere, the reference)\n"
             "  -s, --seconds S      minimum timed seconds per pass (default 3)\n"
             "      --seed N         seed of the random weights (default 1)\n"
             "      --json           print one JSON object as the last line of stdout with\n"
@@ -243,9 +246,10 @@ int verb_bench(int argc, char **argv)
     int train = 0, json = 0;
     bcae_precision precision = BCAE_PRECISION_FP32;
     const char *encoder = "fused";
-    enum { O_M = 256, O_N, O_D, O_TRAIN, O_JSON, O_SEED, O_ENCODER, O_DEVICE, O_ARCH, O_DECONV };
+    enum { O_M = 256, O_N, O_D, O_TRAIN, O_JSON, O_SEED, O_ENCODER, O_DEVICE, O_ARCH, O_DECONV, O_CONV_ALGO };
     bcae_device device = BCAE_DEVICE_AUTO;
     const char *arch = NULL, *deconv = "auto";
+    nn_conv2d_algo conv_algo = NN_CONV2D_AUTO;
     static const struct option opts[] = {
         {"model", required_argument, 0, 'm'},   {"m", required_argument, 0, O_M},
         {"n", required_argument, 0, O_N},       {"d", required_argument, 0, O_D},
@@ -256,6 +260,7 @@ int verb_bench(int argc, char **argv)
         {"json", no_argument, 0, O_JSON},       {"help", no_argument, 0, 'h'},
         {"encoder", required_argument, 0, O_ENCODER},
         {"arch", required_argument, 0, O_ARCH}, {"deconv", required_argument, 0, O_DECONV},
+        {"conv-algo", required_argument, 0, O_CONV_ALGO},
         {0, 0, 0, 0},
     };
     optind = 1;
@@ -284,6 +289,12 @@ int verb_bench(int argc, char **argv)
             break;
         case O_ARCH: arch = optarg; break;
         case O_DECONV: deconv = optarg; break;
+        case O_CONV_ALGO:
+            if (strcmp(optarg, "auto") && strcmp(optarg, "direct"))
+                return cli_usage_error(verb, "--conv-algo expects auto or direct, got '%s'",
+                                       optarg);
+            conv_algo = strcmp(optarg, "direct") ? NN_CONV2D_AUTO : NN_CONV2D_DIRECT;
+            break;
         case 'p': {
             bcae_error perr;
             if (bcae_precision_parse(optarg, &precision, &perr))
@@ -370,8 +381,9 @@ int verb_bench(int argc, char **argv)
         cli_error(verb, "out of memory");
         goto done;
     }
-    if (nn_engine_create_for(device, threads, &e, NULL, &err) ||
-        bcae2d_runner_create(e, &model, b, 0, &r, &err)) {
+    if (nn_engine_create_for(device, threads, &e, NULL, &err) == BCAE_OK)
+        e->conv2d_algo = conv_algo; /* before any conv is planned */
+    if (!e || bcae2d_runner_create(e, &model, b, 0, &r, &err)) {
         cli_fail(verb, &err);
         goto done;
     }
@@ -395,9 +407,10 @@ int verb_bench(int argc, char **argv)
 
     const int eff_threads = cli_threads_effective(threads);
     printf("bcae bench: BCAE-2D(%d,%d,%d) %s, engine %s, %d threads, encoder %s %s, "
-           "decoders fp32, batch %d, >= %g s per pass\n",
+           "decoders fp32, batch %d, conv algorithm %s, >= %g s per pass\n",
            model.cfg.m, model.cfg.n, model.cfg.d, model_path ? model_path : "random weights",
-           e->ops->name, eff_threads, encoder, bcae_precision_name(precision), b, seconds);
+           e->ops->name, eff_threads, encoder, bcae_precision_name(precision), b,
+           conv_algo == NN_CONV2D_DIRECT ? "direct" : "auto", seconds);
     printf("input: %.1f%% non-zero, code (%d, %d, %d), inference arena %.1f MiB\n\n",
            100.0 * occupancy, BCAE2D_CHANNELS, bcae2d_code_h(&model), bcae2d_code_w(&model),
            (double)bcae2d_runner_arena_bytes(r) / (1 << 20));
@@ -468,9 +481,9 @@ int verb_bench(int argc, char **argv)
         json_field("seconds", seconds, &first);
         json_field("occupancy", occupancy, &first);
         printf(",\"precision\":\"%s\",\"encoder\":\"%s\",\"arch\":\"bcae-2d\",\"m\":%d,\"n\":%d,\"d\":%d,"
-               "\"engine\":\"%s\"}\n",
+               "\"engine\":\"%s\",\"conv_algo\":\"%s\"}\n",
                bcae_precision_name(precision), encoder, model.cfg.m, model.cfg.n, model.cfg.d,
-               e->ops->name);
+               e->ops->name, conv_algo == NN_CONV2D_DIRECT ? "direct" : "auto");
     }
     rc = CLI_EXIT_OK;
 done:

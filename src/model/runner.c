@@ -161,7 +161,8 @@ static bcae_status create_convs(bcae2d_runner *r, bcae_error *err)
             run_op *ro = &rn->ops[i];
             const bcae2d_op *op = ro->op;
             if (op->kind != OP_CONV && op->kind != OP_RESIDUAL) continue;
-            nn_conv2d_desc d = {ro->in.n, op->cin, op->cout, ro->in.h, ro->in.w, op->k, 1, op->pad};
+            nn_conv2d_desc d = {ro->in.n, op->cin,  op->cout, ro->in.h,      ro->in.w,
+                                op->k,    1,        op->pad,  NN_CONV2D_AUTO};
             if (i == 0 && fused_first(r, rn)) d.k = op->k + 1, d.stride = 2;
             bcae_status s = r->e->ops->conv2d_create(r->e, &d, r->training, &ro->c1, err);
             if (!s && op->kind == OP_RESIDUAL)

@@ -32,12 +32,27 @@ typedef struct nn_tensor {
     float *data; /* backend storage, nn_tensor_floats(engine, n, c, h, w) floats */
 } nn_tensor;
 
+/* Which algorithm a 2D convolution may use. AUTO: the engine's choice
+ * (nn_engine.conv2d_algo, itself AUTO by default: on the CPU, Winograd
+ * F(4x4, 3x3) for the 3x3 stride-1 passes where oneDNN has a JIT kernel and
+ * it measured faster, else direct; docs/TRAINING.md). DIRECT: direct for
+ * every pass (the reference the Winograd results are tested against). */
+typedef enum nn_conv2d_algo {
+    NN_CONV2D_AUTO = 0,
+    NN_CONV2D_DIRECT = 1
+} nn_conv2d_algo;
+
 /* A 2D convolution with bias: square kernel k, stride s, zero padding p on
- * every side. Output h_out = (h + 2p - k) / s + 1 (same for w). */
+ * every side. Output h_out = (h + 2p - k) / s + 1 (same for w). algo left
+ * zero is NN_CONV2D_AUTO. */
 typedef struct nn_conv2d_desc {
     int n, cin, cout, h, w;
     int k, stride, pad;
+    nn_conv2d_algo algo;
 } nn_conv2d_desc;
+
+/* Passes of a planned 2D convolution, as bits (nn_ops.conv_winograd). */
+enum { NN_PASS_FORWARD = 1, NN_PASS_BACKWARD_DATA = 2, NN_PASS_BACKWARD_WEIGHTS = 4 };
 
 /* What conv_forward fuses after the convolution and bias. */
 typedef enum nn_post_op {
@@ -274,11 +289,19 @@ typedef struct nn_ops {
                                   bcae_error *err);
     void (*chain3d_destroy)(nn_chain3d *c);
     void (*chain3d_forward)(nn_chain3d *c, const nn_tensor5 *x, nn_tensor5 *y);
+    /* The passes of a planned 2D conv that run Winograd (NN_PASS_* bits);
+     * 0 when all run direct. NULL in backends without Winograd. */
+    int (*conv_winograd)(const nn_conv *c);
 } nn_ops;
 
 struct nn_engine {
     const nn_ops *ops;
     int threads; /* <= 0: the runtime's default */
+    /* Algorithm for convs whose desc says NN_CONV2D_AUTO; set it right after
+     * creating the engine, before planning (NN_CONV2D_DIRECT forces direct
+     * everywhere, e.g. `bcae bench --conv-algo direct`). Planned convs keep
+     * the algorithm they were planned with. */
+    nn_conv2d_algo conv2d_algo;
     void *impl;  /* the backend's own state */
 };
 

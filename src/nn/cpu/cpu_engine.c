@@ -68,6 +68,7 @@ static const nn_ops CPU_OPS = {
     .chain3d_create = cpu_chain3d_create,
     .chain3d_destroy = cpu_chain3d_destroy,
     .chain3d_forward = cpu_chain3d_forward,
+    .conv_winograd = cpu_conv_winograd,
 };
 
 bcae_status nn_cpu_engine_create(int threads, nn_engine **out, bcae_error *err)

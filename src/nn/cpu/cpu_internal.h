@@ -42,6 +42,7 @@ void cpu_conv_forward(nn_conv *c, const nn_tensor *x, nn_tensor *y, nn_post_op p
 void cpu_conv_backward_data(nn_conv *c, const nn_tensor *dy, nn_tensor *dx);
 void cpu_conv_backward_weights(nn_conv *c, const nn_tensor *x, const nn_tensor *dy,
                                float *dweight, float *dbias);
+int cpu_conv_winograd(const nn_conv *c);
 
 /* cpu_chain.c: inference chains (the fused encoder). */
 bcae_status cpu_chain_create(nn_engine *e, const nn_chain_desc *d, nn_chain **out,
