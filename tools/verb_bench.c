@@ -349,6 +349,8 @@ int verb_bench(int argc, char **argv)
                                    bcae_precision_name(precision));
         if (device == BCAE_DEVICE_CUDA)
             return cli_usage_error(verb, "the 3D models run on the CPU only");
+        if (conv_algo != NN_CONV2D_AUTO)
+            return cli_usage_error(verb, "--conv-algo is for bcae-2d only");
         bench3d_args a3 = {model_path, arch, b, threads, train, json, seconds, seed, deconv,
                            encoder};
         return bench3d_run(verb, &a3);
