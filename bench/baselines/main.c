@@ -487,9 +487,11 @@ int main(int argc, char **argv)
             m->kind = BL_BCAE;
             m->model = loaded[i];
             m->level = z ? 3 : 0;
-            if (eq) snprintf(m->family, sizeof m->family, "%.*s", (int)(eq - models[i]), models[i]);
-            else snprintf(m->family, sizeof m->family, "BCAE");
-            snprintf(m->name, sizeof m->name, "%s%s", m->family, z ? " + zstd 3" : "");
+            char family[sizeof m->family];
+            if (eq) snprintf(family, sizeof family, "%.*s", (int)(eq - models[i]), models[i]);
+            else snprintf(family, sizeof family, "BCAE");
+            memcpy(m->family, family, sizeof family);
+            snprintf(m->name, sizeof m->name, "%s%s", family, z ? " + zstd 3" : "");
         }
     }
 
