@@ -434,7 +434,9 @@ bcae_status bcae3d_runner_use_decoder_chain(bcae3d_runner *r, nn_deconv_form for
 bcae_status bcae3d_runner_use_fast_decoder(bcae3d_runner *r, bcae_error *err)
 {
     if (r->model->cfg.arch == BCAE3D_ORIGINAL) return BCAE_OK;
-    return bcae3d_runner_use_decoder_chain(r, NN_DECONV_SHUFFLE, 0, err);
+    /* The row split (1.5x the deconvolution's multiplications) measured 3-6%
+     * faster than the shuffle form (2.25x) at 1 and 2 threads, batch 4. */
+    return bcae3d_runner_use_decoder_chain(r, NN_DECONV_ROWS, 0, err);
 }
 
 int bcae3d_runner_uses_decoder_chain(const bcae3d_runner *r) { return r->dechain != NULL; }
