@@ -48,6 +48,10 @@ static void usage(FILE *fp)
             "                       the 3D chain as the codec runs it, sparse / dense the\n"
             "                       chain with block 0's strided convs sparse / dense (the\n"
             "                       original BCAE always runs layer by layer)\n"
+            "      --decoder D      BCAE++/BCAE-HT: fused (default): the decoders as one\n"
+            "                       planned chain as the codec runs them; shuffle / rows:\n"
+            "                       the chain with the transposed convs in shuffle or\n"
+            "                       row-split form; layers: layer by layer\n"
             "      --train          also time one training step (forward, loss, backward,\n"
             "                       AdamW, weight sync) with a training runner at batch B\n"
             "      --conv-algo A    2D convolutions: auto (default; Winograd for the 3x3\n"
@@ -245,8 +249,9 @@ int verb_bench(int argc, char **argv)
     uint64_t seed = 1;
     int train = 0, json = 0;
     bcae_precision precision = BCAE_PRECISION_FP32;
-    const char *encoder = "fused";
-    enum { O_M = 256, O_N, O_D, O_TRAIN, O_JSON, O_SEED, O_ENCODER, O_DEVICE, O_ARCH, O_DECONV, O_CONV_ALGO };
+    const char *encoder = "fused", *decoder = "fused";
+    enum { O_M = 256, O_N, O_D, O_TRAIN, O_JSON, O_SEED, O_ENCODER, O_DEVICE, O_ARCH, O_DECONV,
+           O_CONV_ALGO, O_DECODER };
     bcae_device device = BCAE_DEVICE_AUTO;
     const char *arch = NULL, *deconv = "auto";
     nn_conv2d_algo conv_algo = NN_CONV2D_AUTO;
@@ -259,6 +264,7 @@ int verb_bench(int argc, char **argv)
         {"seconds", required_argument, 0, 's'}, {"seed", required_argument, 0, O_SEED},
         {"json", no_argument, 0, O_JSON},       {"help", no_argument, 0, 'h'},
         {"encoder", required_argument, 0, O_ENCODER},
+        {"decoder", required_argument, 0, O_DECODER},
         {"arch", required_argument, 0, O_ARCH}, {"deconv", required_argument, 0, O_DECONV},
         {"conv-algo", required_argument, 0, O_CONV_ALGO},
         {0, 0, 0, 0},
@@ -309,6 +315,14 @@ int verb_bench(int argc, char **argv)
                                        optarg);
             encoder = optarg;
             break;
+        case O_DECODER:
+            if (strcmp(optarg, "fused") && strcmp(optarg, "shuffle") && strcmp(optarg, "rows") &&
+                strcmp(optarg, "layers"))
+                return cli_usage_error(verb,
+                                       "--decoder expects fused, shuffle, rows or layers, got '%s'",
+                                       optarg);
+            decoder = optarg;
+            break;
         case O_TRAIN: train = 1; break;
         case 's':
             if (cli_parse_double(verb, "--seconds", optarg, 0.0, 86400.0, &seconds))
@@ -352,9 +366,11 @@ int verb_bench(int argc, char **argv)
         if (conv_algo != NN_CONV2D_AUTO)
             return cli_usage_error(verb, "--conv-algo is for bcae-2d only");
         bench3d_args a3 = {model_path, arch, b, threads, train, json, seconds, seed, deconv,
-                           encoder};
+                           encoder, decoder};
         return bench3d_run(verb, &a3);
     }
+    if (strcmp(decoder, "fused"))
+        return cli_usage_error(verb, "--decoder is for bcae++ and bcae-ht only");
     if (cli_device_resolve(verb, device, &device)) return CLI_EXIT_FAIL;
     bcae_error err;
     bcae2d_model model;

@@ -166,6 +166,20 @@ int bench3d_run(const char *verb, const bench3d_args *a)
         }
         enc_used = a->encoder;
     }
+    const char *dec_used = "layers";
+    if (strcmp(a->decoder, "layers") && model.cfg.arch != BCAE3D_ORIGINAL) {
+        bcae_status s;
+        if (!strcmp(a->decoder, "fused"))
+            s = bcae3d_runner_use_fast_decoder(r, &err);
+        else
+            s = bcae3d_runner_use_decoder_chain(
+                r, strcmp(a->decoder, "rows") ? NN_DECONV_SHUFFLE : NN_DECONV_ROWS, 0, &err);
+        if (s) {
+            cli_fail(verb, &err);
+            goto done;
+        }
+        dec_used = a->decoder;
+    }
     if (fill_input(e, &model, r, b)) {
         cli_error(verb, "out of memory");
         goto done;
@@ -173,11 +187,11 @@ int bench3d_run(const char *verb, const bench3d_args *a)
     const int eff = cli_threads_effective(a->threads);
     const double fe = bcae3d_encoder_flops(&model), fd = bcae3d_decoder_flops(&model);
     printf("bcae bench: %s (features %d,%d,%d,%d) %s, engine %s, %d threads, fp32, batch %d, "
-           "encoder %s, transposed convs %s, >= %g s per pass\n",
+           "encoder %s, decoders %s, transposed convs %s, >= %g s per pass\n",
            bcae3d_arch_name(model.cfg.arch), model.cfg.features[0], model.cfg.features[1],
            model.cfg.features[2], model.cfg.features[3],
            a->model_path ? a->model_path : "random weights", e->ops->name, eff, b, enc_used,
-           a->algo, a->seconds);
+           dec_used, a->algo, a->seconds);
     printf("code (8, %d, %d, %d), inference arena %.1f MiB\n\n", model.code_dims[0],
            model.code_dims[1], model.code_dims[2],
            (double)bcae3d_runner_arena_bytes(r) / (1 << 20));
@@ -237,8 +251,10 @@ int bench3d_run(const char *verb, const bench3d_args *a)
         json_field("batch", b, &first);
         json_field("seconds", a->seconds, &first);
         printf(",\"precision\":\"fp32\",\"arch\":\"%s\",\"deconv\":\"%s\",\"encoder\":\"%s\","
+               "\"decoder\":\"%s\","
                "\"engine\":\"%s\"}\n",
-               bcae3d_arch_name(model.cfg.arch), a->algo, enc_used, e->ops->name);
+               bcae3d_arch_name(model.cfg.arch), a->algo, enc_used, dec_used,
+               e->ops->name);
     }
     rc = CLI_EXIT_OK;
 done:

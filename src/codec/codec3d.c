@@ -103,6 +103,7 @@ bcae_status codec3d_create(const bcae3d_model *m, int batch, int threads, codec3
     bcae_status s = nn_cpu_engine_create(threads, &c->e, err);
     if (!s) s = bcae3d_runner_create(c->e, m, batch, 0, NN_CONV3D_AUTO, &c->r, err);
     if (!s) s = bcae3d_runner_use_fast_encoder(c->r, err);
+    if (!s) s = bcae3d_runner_use_fast_decoder(c->r, err);
     if (!s) {
         c->trecon = *bcae3d_runner_input(c->r);
         size_t tf = nn_tensor_floats(c->e, c->trecon.n, c->trecon.c, c->trecon.d * c->trecon.h,

@@ -40,6 +40,7 @@ struct bcae3d_runner {
     size_t arena_floats, stats_floats;
     float *stats;
     nn_chain3d *chain; /* when set, the encoder runs through it */
+    nn_dechain3d *dechain; /* when set, the decoders run through it */
 };
 
 static nn_tensor5 shape5(int n, int c, const int dims[3])
@@ -237,6 +238,7 @@ void bcae3d_runner_destroy(bcae3d_runner *r)
     if (!r) return;
     const nn_ops *o = r->e->ops;
     if (r->chain) o->chain3d_destroy(r->chain);
+    if (r->dechain) o->dechain3d_destroy(r->dechain);
     for (int k = 0; k < NET3D_COUNT; k++) {
         run_net *rn = &r->nets[k];
         for (int i = 0; i < rn->nblocks; i++) {
@@ -334,25 +336,21 @@ bcae_status bcae3d_runner_use_fast_encoder(bcae3d_runner *r, bcae_error *err)
     return bcae3d_runner_use_chain(r, NN_FIRST_DENSE, err);
 }
 
-bcae_status bcae3d_runner_use_chain(bcae3d_runner *r, nn_first_layer first, bcae_error *err)
+/* The blocks of one network in the chains' form; BCAE_ERR_UNSUPPORTED
+ * for any other block geometry. */
+static bcae_status chain_blocks(const bcae3d_model *m, const bcae3d_net *net, int transposed,
+                                nn_block3d *blocks, bcae_error *err)
 {
-    if (r->training)
-        return bcae_fail(err, BCAE_ERR_INVALID_ARGUMENT,
-                         "the fused encoder is for inference runners only");
-    if (!r->e->ops->chain3d_create)
-        return bcae_fail(err, BCAE_ERR_UNSUPPORTED, "backend %s has no fused 3D encoder",
-                         r->e->ops->name);
-    const bcae3d_net *net = &r->model->nets[NET3D_ENCODER];
-    const float *w = r->model->weights;
-    const bcae3d_param *p = r->model->params;
-    nn_block3d blocks[BCAE3D_BLOCKS];
+    const float *w = m->weights;
+    const bcae3d_param *p = m->params;
+    static const int k[3] = {3, 4, 4}, st[3] = {1, 2, 2}, pd[3] = {1, 1, 1};
     for (int i = 0; i < net->nblocks; i++) {
         const bcae3d_block *b = &net->blocks[i];
-        static const int k[3] = {3, 4, 4}, st[3] = {1, 2, 2}, pd[3] = {1, 1, 1};
-        if (b->norm || b->transposed || memcmp(b->k, k, sizeof k) ||
+        if (b->norm || b->transposed != transposed || memcmp(b->k, k, sizeof k) ||
             memcmp(b->stride, st, sizeof st) || memcmp(b->pad, pd, sizeof pd))
             return bcae_fail(err, BCAE_ERR_UNSUPPORTED,
-                             "the fused 3D encoder runs BCAE++ and BCAE-HT blocks only");
+                             "the fused 3D %s runs BCAE++ and BCAE-HT blocks only",
+                             transposed ? "decoders" : "encoder");
         blocks[i] = (nn_block3d){b->cin,
                                  b->cout,
                                  w + p[b->w0].offset,
@@ -365,7 +363,24 @@ bcae_status bcae3d_runner_use_chain(bcae3d_runner *r, nn_first_layer first, bcae
     }
     if (net->out_act)
         return bcae_fail(err, BCAE_ERR_UNSUPPORTED,
-                         "the fused 3D encoder has no output activation or norm");
+                         "the fused 3D models have no output activation or norm");
+    return BCAE_OK;
+}
+
+bcae_status bcae3d_runner_use_chain(bcae3d_runner *r, nn_first_layer first, bcae_error *err)
+{
+    if (r->training)
+        return bcae_fail(err, BCAE_ERR_INVALID_ARGUMENT,
+                         "the fused encoder is for inference runners only");
+    if (!r->e->ops->chain3d_create)
+        return bcae_fail(err, BCAE_ERR_UNSUPPORTED, "backend %s has no fused 3D encoder",
+                         r->e->ops->name);
+    const bcae3d_net *net = &r->model->nets[NET3D_ENCODER];
+    const float *w = r->model->weights;
+    const bcae3d_param *p = r->model->params;
+    nn_block3d blocks[BCAE3D_BLOCKS];
+    bcae_status bs = chain_blocks(r->model, net, 0, blocks, err);
+    if (bs) return bs;
     nn_chain3d_desc d = {r->input.n,
                          r->input.d,
                          r->input.h,
@@ -386,8 +401,53 @@ bcae_status bcae3d_runner_use_chain(bcae3d_runner *r, nn_first_layer first, bcae
     return BCAE_OK;
 }
 
+bcae_status bcae3d_runner_use_decoder_chain(bcae3d_runner *r, nn_deconv_form form, int portable,
+                                            bcae_error *err)
+{
+    if (r->training)
+        return bcae_fail(err, BCAE_ERR_INVALID_ARGUMENT,
+                         "the fused decoders are for inference runners only");
+    if (!r->e->ops->dechain3d_create)
+        return bcae_fail(err, BCAE_ERR_UNSUPPORTED, "backend %s has no fused 3D decoders",
+                         r->e->ops->name);
+    const bcae3d_model *m = r->model;
+    const float *w = m->weights;
+    const bcae3d_param *p = m->params;
+    nn_block3d blocks[2][BCAE3D_BLOCKS];
+    nn_dechain3d_desc d = {r->code.n, r->code.c, r->code.d, r->code.h, r->code.w,
+                           {{0}}, 2, form, portable};
+    for (int k = 0; k < 2; k++) {
+        const bcae3d_net *net = &m->nets[NET3D_CLF + k];
+        bcae_status s = chain_blocks(m, net, 1, blocks[k], err);
+        if (s) return s;
+        d.heads[k] = (nn_dechain3d_head){blocks[k], net->nblocks, net->out_cin, net->out_cout,
+                                         w + p[net->out_w].offset, w + p[net->out_b].offset};
+    }
+    nn_dechain3d *c = NULL;
+    bcae_status s = r->e->ops->dechain3d_create(r->e, &d, &c, err);
+    if (s) return s;
+    if (r->dechain) r->e->ops->dechain3d_destroy(r->dechain);
+    r->dechain = c;
+    return BCAE_OK;
+}
+
+bcae_status bcae3d_runner_use_fast_decoder(bcae3d_runner *r, bcae_error *err)
+{
+    if (r->model->cfg.arch == BCAE3D_ORIGINAL) return BCAE_OK;
+    /* The row split (1.5x the deconvolution's multiplications) measured 3-6%
+     * faster than the shuffle form (2.25x) at 1 and 2 threads, batch 4. */
+    return bcae3d_runner_use_decoder_chain(r, NN_DECONV_ROWS, 0, err);
+}
+
+int bcae3d_runner_uses_decoder_chain(const bcae3d_runner *r) { return r->dechain != NULL; }
+
 void bcae3d_runner_decode(bcae3d_runner *r)
 {
+    if (r->dechain) {
+        nn_tensor5 *out[2] = {&r->seg_logit, &r->reg_raw};
+        r->e->ops->dechain3d_forward(r->dechain, &r->code, out);
+        return;
+    }
     net_forward(r, &r->nets[NET3D_CLF]);
     net_forward(r, &r->nets[NET3D_REG]);
 }

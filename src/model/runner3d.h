@@ -50,6 +50,18 @@ bcae_status bcae3d_runner_use_fast_encoder(bcae3d_runner *r, bcae_error *err);
 /* 1 when the encoder runs through a chain. */
 int bcae3d_runner_uses_chain(const bcae3d_runner *r);
 
+/* The decoders (both heads) run as one planned inference chain from now on
+ * (nn_dechain3d_desc; form: the transposed convs' shuffle or row-split form;
+ * portable: no CPU-specific kernels). The outputs are the same raw tensors
+ * as the layer path's (seg_logit, reg_raw). Weights are read now.
+ * BCAE_ERR_UNSUPPORTED for the original BCAE or a backend without it. */
+bcae_status bcae3d_runner_use_decoder_chain(bcae3d_runner *r, nn_deconv_form form, int portable,
+                                            bcae_error *err);
+/* The decoder chain in the form that measured faster; the original BCAE
+ * keeps the layer-by-layer decoders (BCAE_OK). */
+bcae_status bcae3d_runner_use_fast_decoder(bcae3d_runner *r, bcae_error *err);
+int bcae3d_runner_uses_decoder_chain(const bcae3d_runner *r);
+
 void bcae3d_runner_encode(bcae3d_runner *r);
 void bcae3d_runner_decode(bcae3d_runner *r);
 

@@ -182,6 +182,35 @@ typedef struct nn_chain3d_desc {
 
 typedef struct nn_chain3d nn_chain3d;
 
+/* An inference-only pair of 3D decoders (BCAE++ / BCAE-HT form, SPEC
+ * section 3) reading one code: per head, blocks as above but with conv0 /
+ * conv0' ConvTranspose3d(k (3,4,4), s (1,2,2), p 1) (weights (cin, cout, 3,
+ * 4, 4), nn_block3d's w0 and ws), then an output Conv3d(k3, p1) without
+ * activation (the raw logits / regression output). The heads must have the
+ * same channel counts (they share activation buffers and run one after the
+ * other). Weights are read once, at create. */
+typedef enum nn_deconv_form {
+    NN_DECONV_SHUFFLE = 0, /* Conv3d(k3) with 4x the outputs + 2x2 shuffle in the epilogue */
+    NN_DECONV_ROWS = 1     /* split by output row parity: two Conv3d(k (3,2,3)), 2x outputs */
+} nn_deconv_form;
+
+typedef struct nn_dechain3d_head {
+    const nn_block3d *blocks;
+    int nblocks;
+    int out_cin, out_cout;
+    const float *w_out, *b_out;
+} nn_dechain3d_head;
+
+typedef struct nn_dechain3d_desc {
+    int n, c, d, h, w; /* the code (n, c, d, h, w) */
+    nn_dechain3d_head heads[2];
+    int nheads;
+    nn_deconv_form form;
+    int portable; /* 1: no CPU-specific kernels (a check) */
+} nn_dechain3d_desc;
+
+typedef struct nn_dechain3d nn_dechain3d;
+
 typedef struct nn_ops {
     const char *name;
     void (*destroy)(nn_engine *e);
@@ -292,6 +321,11 @@ typedef struct nn_ops {
     /* The passes of a planned 2D conv that run Winograd (NN_PASS_* bits);
      * 0 when all run direct. NULL in backends without Winograd. */
     int (*conv_winograd)(const nn_conv *c);
+    /* out[k] = head k of the decoder chain (nn_dechain3d_desc) on the code. */
+    bcae_status (*dechain3d_create)(nn_engine *e, const nn_dechain3d_desc *d, nn_dechain3d **out,
+                                    bcae_error *err);
+    void (*dechain3d_destroy)(nn_dechain3d *c);
+    void (*dechain3d_forward)(nn_dechain3d *c, const nn_tensor5 *code, nn_tensor5 *const *out);
 } nn_ops;
 
 struct nn_engine {

@@ -43,37 +43,7 @@
 #include "core/error.h"
 #include "nn/cpu/cpu_internal.h"
 
-#define AVX512_TARGET "avx512f,avx512vl,avx512dq,fma"
-
-enum { C3_ALIGN = 64, C3_SLACK = 256 /* floats after every buffer: vector over-reads */ };
-enum { ROW_PLAIN = 0, ROW_PHASE = 1 };
-enum { EPI_SPLIT = 0, EPI_REZERO = 1, EPI_OUT = 2 };
-
-/* An activation in the chain's layout: (n, c, d + 2, h + 2, rs), zero in the
- * padding. PLAIN rows hold column w at 1 + w; PHASE rows hold column 2j at
- * 1 + j and column 2j + 1 at ob + 1 + j. */
-typedef struct act3 {
-    int c, d, h, w;
-    int layout, rs, ob;
-    size_t cs, ns; /* channel and sample strides */
-    float *data;
-} act3;
-
-typedef struct conv_step {
-    const act3 *src; /* NULL: the sparse first layer, reading the caller's input */
-    int cin, cout, kd, kh, kw, sh;
-    int off[4];           /* row offset of tap kw for output column 0 */
-    int od, oh, ow;       /* output dims */
-    float *wpk;           /* [ci][kd][kh][kw][cout] */
-    float *bias;          /* cout */
-    int epi;
-    int cb, r, wv;        /* register tile: channels, rows, vectors of 16 columns */
-    void (*fn[2][9])(const struct conv_step *, int, int, int, int, int); /* [R rows / 1][wv] */
-    act3 *dst, *dst_side; /* SPLIT: halves; REZERO: dst (side in side) */
-    const act3 *side;
-    float alpha;
-    float *out; /* OUT: plain (n, cout, od, oh, ow) */
-} conv_step;
+#include "nn/cpu/cpu_chain3d.h"
 
 struct nn_chain3d {
     nn_chain3d_desc d;
@@ -89,32 +59,6 @@ struct nn_chain3d {
     size_t acc_per_thread;
 };
 
-static inline float lrelu(float v) { return v > 0.0f ? v : NN_LEAKY_SLOPE * v; }
-
-static size_t round16(size_t v) { return (v + 15) & ~(size_t)15; }
-
-static void act_shape(act3 *a, int c, int d, int h, int w, int layout)
-{
-    a->c = c, a->d = d, a->h = h, a->w = w;
-    a->layout = layout;
-    if (layout == ROW_PLAIN) {
-        a->ob = 0;
-        a->rs = (int)round16((size_t)w + 2);
-    } else {
-        const int e = (w + 1) / 2, o = w / 2;
-        a->ob = e + 2;
-        a->rs = (int)round16((size_t)a->ob + (size_t)o + 2);
-    }
-    a->cs = (size_t)(d + 2) * (size_t)(h + 2) * (size_t)a->rs;
-    a->ns = (size_t)c * a->cs;
-}
-
-static inline float *act_row(const act3 *a, int n, int c, int d, int h)
-{
-    return a->data + (size_t)n * a->ns + (size_t)c * a->cs +
-           ((size_t)(d + 1) * (size_t)(a->h + 2) + (size_t)(h + 1)) * (size_t)a->rs;
-}
-
 /* ---- epilogues, one value at a time (portable) and one vector at a time -------- */
 
 static inline void store_scalar(const act3 *a, float *row, int q, float v)
@@ -124,9 +68,24 @@ static inline void store_scalar(const act3 *a, float *row, int q, float v)
     else row[1 + q / 2] = v;
 }
 
+/* SHUFFLE: output channel co of a transposed conv's shuffle form is
+ * (half, o, a, b) with b fastest, a over the step's na row phases; it lands at
+ * row 2 oh + a, columns 2 q + b of channel o of the half's activation. */
+static inline float *shuffle_row(const conv_step *s, int n, int co, int od, int oh)
+{
+    const int p = co / 2, a = s->a0 + p % s->na, o = p / s->na;
+    const act3 *dst = o < s->f ? s->dst : s->dst_side;
+    return act_row(dst, n, o < s->f ? o : o - s->f, od, 2 * oh + a);
+}
+
 static void epi_scalar(const conv_step *s, int n, int co, int od, int oh, const float *v, int cnt)
 {
     switch (s->epi) {
+    case EPI_SHUFFLE: {
+        float *row = shuffle_row(s, n, co, od, oh) + 1 + (co & 1);
+        for (int q = 0; q < cnt; q++) row[2 * q] = lrelu(v[q]);
+        break;
+    }
     case EPI_SPLIT: {
         const int f = s->cout / 2;
         const act3 *a = co < f ? s->dst : s->dst_side;
@@ -193,15 +152,35 @@ epi_vec(const conv_step *s, int n, int co, int od, int oh, int q, __m512 v, __mm
     }
 }
 
+/* SHUFFLE: channels co (b = 0) and co + 1 (b = 1) interleaved into 32
+ * output columns 2q .. 2q + 31. */
+__attribute__((target(AVX512_TARGET))) static inline void
+epi_shuffle(const conv_step *s, int n, int co, int od, int oh, int q, __m512 v0, __m512 v1,
+            __mmask16 m)
+{
+    const __m512i lo = _mm512_set_epi32(23, 7, 22, 6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
+    const __m512i hi = _mm512_add_epi32(lo, _mm512_set1_epi32(8));
+    const unsigned valid = 2u * (unsigned)__builtin_popcount((unsigned)m);
+    const __mmask16 m0 = valid >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << valid) - 1u);
+    const __mmask16 m1 = valid >= 32   ? (__mmask16)0xffff
+                         : valid <= 16 ? (__mmask16)0
+                                       : (__mmask16)((1u << (valid - 16)) - 1u);
+    float *row = shuffle_row(s, n, co, od, oh) + 1 + 2 * q;
+    v0 = lrelu16(v0), v1 = lrelu16(v1);
+    _mm512_mask_storeu_ps(row, m0, _mm512_permutex2var_ps(v0, lo, v1));
+    _mm512_mask_storeu_ps(row + 16, m1, _mm512_permutex2var_ps(v0, hi, v1));
+}
+
 /* ---- the direct convolution ------------------------------------------------------- */
 
 static inline const float *src_row(const conv_step *s, int n, int ci, int od, int oh, int kd,
                                    int kh)
 {
-    /* Padded input row (od + kd - 1, sh * oh + kh - 1), i.e. act_row(.., -1 ..). */
+    /* Padded input row (od + kd - 1, sh * oh + h0 + kh - 1), i.e. act_row(.., -1 ..). */
     const act3 *a = s->src;
     return a->data + (size_t)n * a->ns + (size_t)ci * a->cs +
-           ((size_t)(od + kd) * (size_t)(a->h + 2) + (size_t)(s->sh * oh + kh)) * (size_t)a->rs;
+           ((size_t)(od + kd) * (size_t)(a->h + 2) + (size_t)(s->sh * oh + s->h0 + kh)) *
+               (size_t)a->rs;
 }
 
 /* One output row, all channels, in plain C. */
@@ -263,6 +242,12 @@ tile(const conv_step *s, int n, int od, int oh, int c0, int q0, const int CB, co
         _Pragma("GCC unroll 8") for (int v = 0; v < WV; v++) {
             const int q = q0 + 16 * v, left = s->ow - q;
             const __mmask16 m = left >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << left) - 1u);
+            if (s->epi == EPI_SHUFFLE) {
+                _Pragma("GCC unroll 8") for (int c = 0; c + 1 < CB; c += 2)
+                    epi_shuffle(s, n, c0 + c, od, oh + r, q, acc[c][r * WV + v],
+                                acc[c + 1][r * WV + v], m);
+                continue;
+            }
             _Pragma("GCC unroll 16") for (int c = 0; c < CB; c++)
                 epi_vec(s, n, c0 + c, od, oh + r, q, acc[c][r * WV + v], m);
         }
@@ -314,13 +299,14 @@ static double tile_cycles(int cb, int r, int wv)
  * output (two FMAs and two loads a cycle, a little per tap for addresses),
  * counting the lanes a shape wastes and the leftover rows it runs one by
  * one. */
-static void choose_tile(conv_step *s)
+void c3_choose_tile(conv_step *s)
 {
     const int nv = (s->ow + 15) / 16;
     double best = 1e300;
     for (int k = 0; k < TILE_KIND_COUNT; k++) {
         const tile_kind *t = &TILE_KINDS[k];
         if (s->cout % t->cb || t->wv > nv || t->r > s->oh) continue;
+        if (s->epi == EPI_SHUFFLE && t->cb % 2) continue;
         const double cost = (double)(s->cout / t->cb) * ((nv + t->wv - 1) / t->wv) *
                             ((s->oh / t->r) * tile_cycles(t->cb, t->r, t->wv) +
                              (s->oh % t->r) * tile_cycles(t->cb, 1, t->wv));
@@ -489,19 +475,19 @@ static void run_sparse(nn_chain3d *c, const conv_step *s, const float *x)
     }
 }
 
-static void run_conv(nn_chain3d *c, const conv_step *s)
+void c3_run_conv(const conv_step *s, int N, int threads, int avx512, float *scratch,
+                 size_t per_thread)
 {
-    const int N = c->d.n;
-#pragma omp parallel num_threads(c->threads)
+#pragma omp parallel num_threads(threads)
     {
-        float *tmp = c->acc + (size_t)omp_get_thread_num() * c->acc_per_thread;
-        const int R = c->avx512 ? s->r : 1, groups = (s->oh + R - 1) / R;
+        float *tmp = scratch + (size_t)omp_get_thread_num() * per_thread;
+        const int R = avx512 ? s->r : 1, groups = (s->oh + R - 1) / R;
 #pragma omp for collapse(3) schedule(dynamic, 1)
         for (int n = 0; n < N; n++)
             for (int od = 0; od < s->od; od++)
                 for (int g = 0; g < groups; g++) {
                     const int oh = g * R, rows = s->oh - oh < R ? s->oh - oh : R;
-                    if (c->avx512) conv_rows_avx512(s, n, od, oh, rows);
+                    if (avx512) conv_rows_avx512(s, n, od, oh, rows);
                     else conv_row_portable(s, n, od, oh, tmp);
                 }
     }
@@ -547,9 +533,7 @@ static void input_to_phase(nn_chain3d *c, const float *x, act3 *a)
 
 /* ---- planning ---------------------------------------------------------------------- */
 
-/* Packs conv weights (cout, cin, kd, kh, kw) into dst [ci][kd][kh][kw][co_off + co]
- * of a kernel with ctot output channels. */
-static void pack(float *dst, const float *w, int cout, int cin, int taps, int ctot, int co_off)
+void c3_pack(float *dst, const float *w, int cout, int cin, int taps, int ctot, int co_off)
 {
     for (int o = 0; o < cout; o++)
         for (int i = 0; i < cin; i++)
@@ -558,14 +542,19 @@ static void pack(float *dst, const float *w, int cout, int cin, int taps, int ct
                     w[((size_t)o * (size_t)cin + (size_t)i) * (size_t)taps + (size_t)t];
 }
 
+int c3_act_alloc(act3 *a, int n, int c, int d, int h, int w, int layout)
+{
+    act_shape(a, c, d, h, w, layout);
+    size_t bytes = ((size_t)n * a->ns + C3_SLACK) * sizeof(float);
+    a->data = aligned_alloc(C3_ALIGN, (bytes + C3_ALIGN - 1) / C3_ALIGN * C3_ALIGN);
+    if (a->data) memset(a->data, 0, bytes);
+    return a->data ? 0 : -1;
+}
+
 static act3 *new_act(nn_chain3d *c, int ch, int d, int h, int w, int layout)
 {
     act3 *a = &c->acts[c->nacts++];
-    act_shape(a, ch, d, h, w, layout);
-    size_t bytes = ((size_t)c->d.n * a->ns + C3_SLACK) * sizeof(float);
-    a->data = aligned_alloc(C3_ALIGN, (bytes + C3_ALIGN - 1) / C3_ALIGN * C3_ALIGN);
-    if (a->data) memset(a->data, 0, bytes);
-    return a->data ? a : NULL;
+    return c3_act_alloc(a, c->d.n, ch, d, h, w, layout) ? NULL : a;
 }
 
 static conv_step *new_step(nn_chain3d *c, const act3 *src, int cin, int cout, int strided,
@@ -604,7 +593,7 @@ void cpu_chain3d_destroy(nn_chain3d *c)
     free(c);
 }
 
-static int cpu_has_avx512(void)
+int c3_has_avx512(void)
 {
     return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
            __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("fma");
@@ -628,7 +617,7 @@ bcae_status cpu_chain3d_create(nn_engine *e, const nn_chain3d_desc *d, nn_chain3
     c->d.blocks = NULL;
     c->owner = e;
     c->threads = cpu_threads(e);
-    c->avx512 = !d->portable && cpu_has_avx512();
+    c->avx512 = !d->portable && c3_has_avx512();
     c->sparse = d->first != NN_FIRST_DENSE;
     int dims[3] = {d->d, d->h, d->w};
     const act3 *src = NULL;
@@ -660,20 +649,20 @@ bcae_status cpu_chain3d_create(nn_engine *e, const nn_chain3d_desc *d, nn_chain3
         conv_step *s0 = new_step(c, src, b->cin, 2 * b->cout, 1, od, EPI_SPLIT);
         conv_step *s3 = new_step(c, m, b->cout, b->cout, 0, od, EPI_REZERO);
         if (!s0->wpk || !s0->bias || !s3->wpk || !s3->bias) goto oom;
-        pack(s0->wpk, b->w0, b->cout, b->cin, 48, 2 * b->cout, 0);
-        pack(s0->wpk, b->ws, b->cout, b->cin, 48, 2 * b->cout, b->cout);
+        c3_pack(s0->wpk, b->w0, b->cout, b->cin, 48, 2 * b->cout, 0);
+        c3_pack(s0->wpk, b->ws, b->cout, b->cin, 48, 2 * b->cout, b->cout);
         memcpy(s0->bias, b->b0, (size_t)b->cout * sizeof(float));
         memcpy(s0->bias + b->cout, b->bs, (size_t)b->cout * sizeof(float));
         s0->dst = m;
         s0->dst_side = sd;
-        pack(s3->wpk, b->w3, b->cout, b->cout, 27, b->cout, 0);
+        c3_pack(s3->wpk, b->w3, b->cout, b->cout, 27, b->cout, 0);
         memcpy(s3->bias, b->b3, (size_t)b->cout * sizeof(float));
         s3->side = sd;
         s3->dst = y;
         s3->alpha = b->alpha;
         for (int k = 0; k < 2; k++) {
             conv_step *s = k ? s3 : s0;
-            choose_tile(s);
+            c3_choose_tile(s);
             size_t need = (size_t)(s->ow + 2) * (size_t)(s->cout + 1) + 16;
             if (need > widest) widest = need;
         }
@@ -688,9 +677,9 @@ bcae_status cpu_chain3d_create(nn_engine *e, const nn_chain3d_desc *d, nn_chain3
     }
     conv_step *so = new_step(c, src, d->out_cin, d->out_cout, 0, dims, EPI_OUT);
     if (!so->wpk || !so->bias) goto oom;
-    pack(so->wpk, d->w_out, d->out_cout, d->out_cin, 27, d->out_cout, 0);
+    c3_pack(so->wpk, d->w_out, d->out_cout, d->out_cin, 27, d->out_cout, 0);
     memcpy(so->bias, d->b_out, (size_t)d->out_cout * sizeof(float));
-    choose_tile(so);
+    c3_choose_tile(so);
     c->out_floats = (size_t)d->n * (size_t)d->out_cout * (size_t)dims[0] * (size_t)dims[1] *
                     (size_t)dims[2];
     c->out_plain = malloc(c->out_floats * sizeof(float));
@@ -725,7 +714,7 @@ void cpu_chain3d_forward(nn_chain3d *c, const nn_tensor5 *x, nn_tensor5 *y)
             continue;
         }
         if (i == 0) input_to_phase(c, x->data, &c->acts[0]);
-        run_conv(c, s);
+        c3_run_conv(s, c->d.n, c->threads, c->avx512, c->acc, c->acc_per_thread);
     }
     nn_tensor fy = nn_tensor5_flat(y);
     omp_set_num_threads(c->threads);

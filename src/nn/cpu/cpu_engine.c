@@ -69,6 +69,9 @@ static const nn_ops CPU_OPS = {
     .chain3d_destroy = cpu_chain3d_destroy,
     .chain3d_forward = cpu_chain3d_forward,
     .conv_winograd = cpu_conv_winograd,
+    .dechain3d_create = cpu_dechain3d_create,
+    .dechain3d_destroy = cpu_dechain3d_destroy,
+    .dechain3d_forward = cpu_dechain3d_forward,
 };
 
 bcae_status nn_cpu_engine_create(int threads, nn_engine **out, bcae_error *err)

@@ -99,6 +99,12 @@ bcae_status cpu_chain3d_create(nn_engine *e, const nn_chain3d_desc *d, nn_chain3
 void cpu_chain3d_destroy(nn_chain3d *c);
 void cpu_chain3d_forward(nn_chain3d *c, const nn_tensor5 *x, nn_tensor5 *y);
 
+/* cpu_dechain3d.c: inference chains of the 3D decoders (BCAE++, BCAE-HT). */
+bcae_status cpu_dechain3d_create(nn_engine *e, const nn_dechain3d_desc *d, nn_dechain3d **out,
+                                 bcae_error *err);
+void cpu_dechain3d_destroy(nn_dechain3d *c);
+void cpu_dechain3d_forward(nn_dechain3d *c, const nn_tensor5 *code, nn_tensor5 *const *out);
+
 /* cpu_norm.c: InstanceNorm3d. */
 void cpu_instance_norm_forward(nn_engine *e, const nn_tensor5 *x, nn_tensor5 *y, float eps,
                                float *stats);
