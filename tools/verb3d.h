@@ -23,6 +23,7 @@ typedef struct bench3d_args {
     const char *algo;    /* "auto", "direct", "shuffle" */
     const char *encoder; /* "fused", "dense", "layers" */
     const char *decoder; /* "fused", "shuffle", "rows", "layers" */
+    const char *conv3d;  /* "auto", "onednn" */
 } bench3d_args;
 
 int bench3d_run(const char *verb, const bench3d_args *a);

@@ -35,6 +35,8 @@ static void usage(FILE *fp)
             "      --deconv D       3D models: transposed convolutions as auto (default),\n"
             "                       direct (oneDNN deconvolution) or shuffle (Conv3d + 2x2\n"
             "                       pixel shuffle, SPEC 6)\n"
+            "      --conv3d K       3D models: small Conv3d k3 s1 p1 layers on auto\n"
+            "                       (default; own direct kernels) or onednn\n"
             "  -b, --batch B        wedges per pass (default 4)\n"
             "  -t, --threads N      threads (BCAE_NUM_THREADS or all cores)\n"
             CLI_DEVICE_HELP
@@ -251,9 +253,9 @@ int verb_bench(int argc, char **argv)
     bcae_precision precision = BCAE_PRECISION_FP32;
     const char *encoder = "fused", *decoder = "fused";
     enum { O_M = 256, O_N, O_D, O_TRAIN, O_JSON, O_SEED, O_ENCODER, O_DEVICE, O_ARCH, O_DECONV,
-           O_CONV_ALGO, O_DECODER };
+           O_CONV_ALGO, O_DECODER, O_CONV3D };
     bcae_device device = BCAE_DEVICE_AUTO;
-    const char *arch = NULL, *deconv = "auto";
+    const char *arch = NULL, *deconv = "auto", *conv3d = "auto";
     nn_conv2d_algo conv_algo = NN_CONV2D_AUTO;
     static const struct option opts[] = {
         {"model", required_argument, 0, 'm'},   {"m", required_argument, 0, O_M},
@@ -267,6 +269,7 @@ int verb_bench(int argc, char **argv)
         {"decoder", required_argument, 0, O_DECODER},
         {"arch", required_argument, 0, O_ARCH}, {"deconv", required_argument, 0, O_DECONV},
         {"conv-algo", required_argument, 0, O_CONV_ALGO},
+        {"conv3d", required_argument, 0, O_CONV3D},
         {0, 0, 0, 0},
     };
     optind = 1;
@@ -295,6 +298,11 @@ int verb_bench(int argc, char **argv)
             break;
         case O_ARCH: arch = optarg; break;
         case O_DECONV: deconv = optarg; break;
+        case O_CONV3D:
+            if (strcmp(optarg, "auto") && strcmp(optarg, "onednn"))
+                return cli_usage_error(verb, "--conv3d expects auto or onednn, got '%s'", optarg);
+            conv3d = optarg;
+            break;
         case O_CONV_ALGO:
             if (strcmp(optarg, "auto") && strcmp(optarg, "direct"))
                 return cli_usage_error(verb, "--conv-algo expects auto or direct, got '%s'",
@@ -366,11 +374,13 @@ int verb_bench(int argc, char **argv)
         if (conv_algo != NN_CONV2D_AUTO)
             return cli_usage_error(verb, "--conv-algo is for bcae-2d only");
         bench3d_args a3 = {model_path, arch, b, threads, train, json, seconds, seed, deconv,
-                           encoder, decoder};
+                           encoder, decoder, conv3d};
         return bench3d_run(verb, &a3);
     }
     if (strcmp(decoder, "fused"))
         return cli_usage_error(verb, "--decoder is for bcae++ and bcae-ht only");
+    if (strcmp(conv3d, "auto"))
+        return cli_usage_error(verb, "--conv3d is for the 3D models");
     if (cli_device_resolve(verb, device, &device)) return CLI_EXIT_FAIL;
     bcae_error err;
     bcae2d_model model;

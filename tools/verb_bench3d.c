@@ -147,8 +147,9 @@ int bench3d_run(const char *verb, const bench3d_args *a)
         cli_error(verb, "out of memory");
         goto done;
     }
-    if (nn_cpu_engine_create(a->threads, &e, &err) ||
-        bcae3d_runner_create(e, &model, b, 0, algo, &r, &err)) {
+    if (nn_cpu_engine_create(a->threads, &e, &err) == BCAE_OK)
+        e->conv3d_onednn = !strcmp(a->conv3d, "onednn"); /* before any conv is planned */
+    if (!e || bcae3d_runner_create(e, &model, b, 0, algo, &r, &err)) {
         cli_fail(verb, &err);
         goto done;
     }
@@ -187,11 +188,11 @@ int bench3d_run(const char *verb, const bench3d_args *a)
     const int eff = cli_threads_effective(a->threads);
     const double fe = bcae3d_encoder_flops(&model), fd = bcae3d_decoder_flops(&model);
     printf("bcae bench: %s (features %d,%d,%d,%d) %s, engine %s, %d threads, fp32, batch %d, "
-           "encoder %s, decoders %s, transposed convs %s, >= %g s per pass\n",
+           "encoder %s, decoders %s, transposed convs %s, small convs %s, >= %g s per pass\n",
            bcae3d_arch_name(model.cfg.arch), model.cfg.features[0], model.cfg.features[1],
            model.cfg.features[2], model.cfg.features[3],
            a->model_path ? a->model_path : "random weights", e->ops->name, eff, b, enc_used,
-           dec_used, a->algo, a->seconds);
+           dec_used, a->algo, a->conv3d, a->seconds);
     printf("code (8, %d, %d, %d), inference arena %.1f MiB\n\n", model.code_dims[0],
            model.code_dims[1], model.code_dims[2],
            (double)bcae3d_runner_arena_bytes(r) / (1 << 20));
@@ -251,9 +252,9 @@ int bench3d_run(const char *verb, const bench3d_args *a)
         json_field("batch", b, &first);
         json_field("seconds", a->seconds, &first);
         printf(",\"precision\":\"fp32\",\"arch\":\"%s\",\"deconv\":\"%s\",\"encoder\":\"%s\","
-               "\"decoder\":\"%s\","
+               "\"decoder\":\"%s\",\"conv3d\":\"%s\","
                "\"engine\":\"%s\"}\n",
-               bcae3d_arch_name(model.cfg.arch), a->algo, enc_used, dec_used,
+               bcae3d_arch_name(model.cfg.arch), a->algo, enc_used, dec_used, a->conv3d,
                e->ops->name);
     }
     rc = CLI_EXIT_OK;

@@ -336,6 +336,10 @@ struct nn_engine {
      * everywhere, e.g. `bcae bench --conv-algo direct`). Planned convs keep
      * the algorithm they were planned with. */
     nn_conv2d_algo conv2d_algo;
+    /* 1: every 3D convolution through oneDNN, also the small k3 s1 p1 ones
+     * the CPU backend otherwise runs with its own direct kernels (tests,
+     * `bcae bench --conv3d onednn`). Same rule: set before planning. */
+    int conv3d_onednn;
     void *impl;  /* the backend's own state */
 };
 

@@ -23,6 +23,10 @@
  *    when cout is a multiple of the block size, so the shuffle copies runs.
  *    It multiplies 2.25x more than the deconvolution needs but runs as a
  *    plain, well-tuned convolution.
+ *  - small (Conv3d k3 s1 p1, at most C3S_MAX_CHANNELS channels in and out):
+ *    our own direct kernels, cpu_conv3d_small.c, where oneDNN has only its
+ *    im2col + GEMM path (nn_engine.conv3d_onednn forces oneDNN). The shuffle
+ *    form's inner convolution takes this path too when it qualifies.
  * NN_CONV3D_AUTO picks shuffle where it applies (bench/RESULTS.md measures
  * both; tests/test_conv3d.c checks them against each other and against a
  * float64 reference).
@@ -82,6 +86,9 @@ struct nn_conv3d {
     int reorder_src, reorder_dst;
     c3_step src_in, src_out, dst_in, dst_out;
     dnnl_memory_t x_priv, y_priv;
+
+    /* small: own direct kernels instead of everything above */
+    c3s *small;
 
     /* shuffle: the inner Conv3d and its private buffers */
     nn_conv3d *inner;
@@ -662,6 +669,8 @@ bcae_status cpu_conv3d_create(nn_engine *e, const nn_conv3d_desc *d, int trainin
     bcae_status rc;
     if (c->algo == NN_CONV3D_SHUFFLE) {
         rc = plan_shuffle(c, err);
+    } else if (!e->conv3d_onednn && c3s_applies(d)) {
+        rc = c3s_create(d, c->training, c->threads, &c->small, err);
     } else {
         c3_plan plan = {0};
         int saved = omp_get_max_threads();
@@ -693,6 +702,7 @@ void cpu_conv3d_destroy(nn_conv3d *c)
     for (size_t i = 0; i < sizeof mems / sizeof mems[0]; i++)
         if (mems[i]) dnnl_memory_destroy(mems[i]);
     free(c->scratch_buf);
+    c3s_destroy(c->small);
     cpu_conv3d_destroy(c->inner);
     free(c->w_inner);
     free(c->b_inner);
@@ -708,6 +718,10 @@ void cpu_conv3d_set_weights(nn_conv3d *c, const float *weight, const float *bias
 {
     if (c->algo == NN_CONV3D_SHUFFLE) {
         shuffle_set_weights(c, weight, bias);
+        return;
+    }
+    if (c->small) {
+        c3s_set_weights(c->small, weight, bias);
         return;
     }
     dnnl_memory_set_data_handle(c->w_plain, (void *)(uintptr_t)weight);
@@ -738,6 +752,10 @@ void cpu_conv3d_forward(nn_conv3d *c, const nn_tensor5 *x, nn_tensor5 *y, nn_pos
         shuffle_move(c->e, c->t, y->data, &c->d, 1);
         return;
     }
+    if (c->small) {
+        c3s_forward(c->small, x->data, y->data, v);
+        return;
+    }
     dnnl_memory_set_data_handle(c->x, x->data);
     dnnl_memory_set_data_handle(c->y, y->data);
     int ok = 1;
@@ -761,6 +779,10 @@ void cpu_conv3d_backward_data(nn_conv3d *c, const nn_tensor5 *dy, nn_tensor5 *dx
         nn_tensor5 t = inner_tensor(c);
         shuffle_move(c->e, c->t, dy->data, &c->d, 0);
         cpu_conv3d_backward_data(c->inner, &t, dx);
+        return;
+    }
+    if (c->small) {
+        c3s_backward_data(c->small, dy->data, dx->data);
         return;
     }
     dnnl_memory_set_data_handle(c->dy, dy->data);
@@ -794,6 +816,10 @@ void cpu_conv3d_backward_weights(nn_conv3d *c, const nn_tensor5 *x, const nn_ten
         FOR_EACH_SHUFFLE_TAP(cin, cout, dweight[wt] += c->dw_inner[wi]);
         for (int p = 0; p < 4; p++)
             for (int o = 0; o < cout; o++) dbias[o] += c->db_inner[p * cout + o];
+        return;
+    }
+    if (c->small) {
+        c3s_backward_weights(c->small, x->data, dy->data, dweight, dbias);
         return;
     }
     dnnl_memory_set_data_handle(c->x, x->data);

@@ -44,6 +44,21 @@ void cpu_conv_backward_weights(nn_conv *c, const nn_tensor *x, const nn_tensor *
                                float *dweight, float *dbias);
 int cpu_conv_winograd(const nn_conv *c);
 
+/* cpu_conv3d_small.c: direct kernels for Conv3d k3 s1 p1 with at most
+ * C3S_MAX_CHANNELS channels in and out (cpu_conv3d.c runs them instead of
+ * oneDNN unless nn_engine.conv3d_onednn). Activations in the caller's
+ * layouts; backward-weights adds into dweight / dbias. */
+enum { C3S_MAX_CHANNELS = 16 };
+typedef struct c3s c3s;
+int c3s_applies(const nn_conv3d_desc *d);
+bcae_status c3s_create(const nn_conv3d_desc *d, int training, int threads, c3s **out,
+                       bcae_error *err);
+void c3s_destroy(c3s *s);
+void c3s_set_weights(c3s *s, const float *weight, const float *bias);
+void c3s_forward(c3s *s, const float *x, float *y, int leaky);
+void c3s_backward_data(c3s *s, const float *dy, float *dx);
+void c3s_backward_weights(c3s *s, const float *x, const float *dy, float *dweight, float *dbias);
+
 /* cpu_chain.c: inference chains (the fused encoder). */
 bcae_status cpu_chain_create(nn_engine *e, const nn_chain_desc *d, nn_chain **out,
                              bcae_error *err);
