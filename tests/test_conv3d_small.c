@@ -62,17 +62,20 @@ static void compare(const char *name, const char *what, const float *got, const 
               name, what, worst, worst_i, (double)got[worst_i], (double)ref[worst_i]);
 }
 
-static void check_small(nn_engine *e, int n, int cin, int cout, int d, int h, int w)
+static void check_small_path(nn_engine *e, int portable, int n, int cin, int cout, int d, int h,
+                             int w)
 {
-    char name[120];
-    snprintf(name, sizeof name, "conv3d %d->%d k3 s1 p1 on %dx%dx%dx%dx%d", cin, cout, n, cin, d,
-             h, w);
+    char name[140];
+    snprintf(name, sizeof name, "conv3d %d->%d k3 s1 p1 on %dx%dx%dx%dx%d (%s)", cin, cout, n, cin,
+             d, h, w, portable ? "portable" : "AVX-512 where present");
     nn_conv3d_desc desc = {n, cin, cout, d, h, w, {3, 3, 3}, {1, 1, 1}, {1, 1, 1}, 0,
                            NN_CONV3D_AUTO};
     nn_conv3d *own = NULL, *ref = NULL;
     bcae_error err;
     e->conv3d_onednn = 0;
+    e->conv3d_portable = portable;
     bcae_status s = e->ops->conv3d_create(e, &desc, 1, &own, &err);
+    e->conv3d_portable = 0;
     e->conv3d_onednn = 1;
     if (!s) s = e->ops->conv3d_create(e, &desc, 1, &ref, &err);
     e->conv3d_onednn = 0;
@@ -122,6 +125,14 @@ static void check_small(nn_engine *e, int n, int cin, int cout, int d, int h, in
     free(wt), free(b);
     e->ops->conv3d_destroy(own);
     e->ops->conv3d_destroy(ref);
+}
+
+/* Both paths of the own kernels against oneDNN: the AVX-512 one (where the
+ * CPU has it) and the portable C one that other machines run. */
+static void check_small(nn_engine *e, int n, int cin, int cout, int d, int h, int w)
+{
+    check_small_path(e, 0, n, cin, cout, d, h, w);
+    check_small_path(e, 1, n, cin, cout, d, h, w);
 }
 
 int main(void)

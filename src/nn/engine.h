@@ -340,6 +340,9 @@ struct nn_engine {
      * the CPU backend otherwise runs with its own direct kernels (tests,
      * `bcae bench --conv3d onednn`). Same rule: set before planning. */
     int conv3d_onednn;
+    /* 1: those own kernels take their portable C path even where AVX-512
+     * is there (tests: the path machines without AVX-512 run). */
+    int conv3d_portable;
     void *impl;  /* the backend's own state */
 };
 

@@ -670,7 +670,7 @@ bcae_status cpu_conv3d_create(nn_engine *e, const nn_conv3d_desc *d, int trainin
     if (c->algo == NN_CONV3D_SHUFFLE) {
         rc = plan_shuffle(c, err);
     } else if (!e->conv3d_onednn && c3s_applies(d)) {
-        rc = c3s_create(d, c->training, c->threads, &c->small, err);
+        rc = c3s_create(d, c->training, c->threads, e->conv3d_portable, &c->small, err);
     } else {
         c3_plan plan = {0};
         int saved = omp_get_max_threads();

@@ -93,7 +93,7 @@ void c3s_destroy(c3s *s)
     free(s);
 }
 
-bcae_status c3s_create(const nn_conv3d_desc *d, int training, int threads, c3s **out,
+bcae_status c3s_create(const nn_conv3d_desc *d, int training, int threads, int portable, c3s **out,
                        bcae_error *err)
 {
     *out = NULL;
@@ -102,7 +102,7 @@ bcae_status c3s_create(const nn_conv3d_desc *d, int training, int threads, c3s *
     s->n = d->n, s->cin = d->cin, s->cout = d->cout, s->D = d->d, s->H = d->h, s->W = d->w;
     s->training = training;
     s->threads = threads > 0 ? threads : omp_get_max_threads();
-    s->avx512 = cpu_has_avx512();
+    s->avx512 = !portable && cpu_has_avx512();
     /* Column w at 1 + w; a vector starting at column q0 + kw (q0 < W rounded
      * up to 16, kw <= 2) stays inside the row. */
     s->rs = ((s->W + 15) / 16) * 16 + 16;

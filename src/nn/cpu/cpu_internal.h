@@ -51,7 +51,7 @@ int cpu_conv_winograd(const nn_conv *c);
 enum { C3S_MAX_CHANNELS = 16 };
 typedef struct c3s c3s;
 int c3s_applies(const nn_conv3d_desc *d);
-bcae_status c3s_create(const nn_conv3d_desc *d, int training, int threads, c3s **out,
+bcae_status c3s_create(const nn_conv3d_desc *d, int training, int threads, int portable, c3s **out,
                        bcae_error *err);
 void c3s_destroy(c3s *s);
 void c3s_set_weights(c3s *s, const float *weight, const float *bias);
