@@ -26,6 +26,20 @@ typedef struct bench3d_args {
     const char *conv3d;  /* "auto", "onednn" */
 } bench3d_args;
 
+/* Timing of one bench pass (verb_bench.c), for both bench verbs: one
+ * untimed run, then runs until `seconds` have passed and at least
+ * BENCH_MIN_REPS were timed; samples holds BENCH_MAX_REPS. */
+enum {
+    BENCH_MIN_REPS = 3,     /* a median of fewer says little */
+    BENCH_MAX_REPS = 100000 /* bounds the sample array of a very fast pass */
+};
+typedef struct bench_pass_stats {
+    long reps;
+    double median_s, min_s;
+} bench_pass_stats;
+void bench_time_pass(void (*fn)(void *ctx), void *ctx, double seconds, double *samples,
+                     bench_pass_stats *st);
+
 int bench3d_run(const char *verb, const bench3d_args *a);
 
 #endif

@@ -9,11 +9,6 @@
 #include "train/optim.h"
 #include "verb3d.h"
 
-enum {
-    MIN_REPS = 3,     /* a median of fewer says little */
-    MAX_REPS = 100000 /* bounds the sample array of a very fast pass */
-};
-
 static void usage(FILE *fp)
 {
     fprintf(fp,
@@ -72,7 +67,7 @@ static void usage(FILE *fp)
             "does less arithmetic than it is credited with); wedge GB/s = wedges/s x 16*192*249 voxels x 2 bytes.\n"
             "A training step counts forward + backward-weights + backward-data FLOPs (no\n"
             "backward-data for the first convolution, whose input needs no gradient).\n",
-            MIN_REPS);
+            BENCH_MIN_REPS);
 }
 
 /* Share of non-zero voxels of the synthetic input (SPEC 1: ~10.8% in the
@@ -132,24 +127,17 @@ static double fill_input(nn_engine *e, bcae2d_runner *r, int batch)
 
 /* ---- timing --------------------------------------------------------------- */
 
-typedef void (*pass_fn)(void *ctx);
-
-typedef struct pass_stats {
-    long reps;
-    double median_s, min_s;
-} pass_stats;
-
 static int compare_double(const void *a, const void *b)
 {
     double x = *(const double *)a, y = *(const double *)b;
     return (x > y) - (x < y);
 }
 
-/* One untimed run (first touch of buffers, oneDNN's lazy set-up), then runs
- * until `seconds` have passed and at least MIN_REPS were timed. The median
- * rather than the mean: on a shared machine a run that lost its core to
- * another process would otherwise move the result. */
-static void time_pass(pass_fn fn, void *ctx, double seconds, double *samples, pass_stats *st)
+/* The first run pays first touch of buffers and oneDNN's lazy set-up. The
+ * median rather than the mean: on a shared machine a run that lost its core
+ * to another process would otherwise move the result. */
+void bench_time_pass(void (*fn)(void *ctx), void *ctx, double seconds, double *samples,
+                     bench_pass_stats *st)
 {
     fn(ctx);
     long reps = 0;
@@ -158,7 +146,7 @@ static void time_pass(pass_fn fn, void *ctx, double seconds, double *samples, pa
         double t0 = cli_now();
         fn(ctx);
         samples[reps++] = cli_now() - t0;
-    } while (reps < MAX_REPS && (reps < MIN_REPS || cli_now() - start < seconds));
+    } while (reps < BENCH_MAX_REPS && (reps < BENCH_MIN_REPS || cli_now() - start < seconds));
     qsort(samples, (size_t)reps, sizeof *samples, compare_double);
     st->reps = reps;
     st->median_s = reps % 2 ? samples[reps / 2] : 0.5 * (samples[reps / 2 - 1] + samples[reps / 2]);
@@ -216,7 +204,7 @@ static double train_flops(const bcae2d_model *model)
 
 typedef struct row {
     const char *name;
-    pass_stats st;
+    bench_pass_stats st;
     double flops; /* per wedge */
     double wedges_per_s, gflops, gbytes_per_s;
 } row;
@@ -404,7 +392,7 @@ int verb_bench(int argc, char **argv)
     int rc = CLI_EXIT_FAIL;
     row rows[3] = {{0}};
     int nrows = 0;
-    samples = malloc(MAX_REPS * sizeof *samples);
+    samples = malloc(BENCH_MAX_REPS * sizeof *samples);
     if (!samples) {
         cli_error(verb, "out of memory");
         goto done;
@@ -447,13 +435,13 @@ int verb_bench(int argc, char **argv)
     fflush(stdout);
 
     rows[nrows] = (row){"encode", {0}, bcae2d_encoder_flops(&model), 0, 0, 0};
-    time_pass(run_encode, r, seconds, samples, &rows[nrows].st);
+    bench_time_pass(run_encode, r, seconds, samples, &rows[nrows].st);
     row_finish(&rows[nrows], b);
     print_row(&rows[nrows++]);
     fflush(stdout);
     /* The decoders read the code the encoder left: the same every run. */
     rows[nrows] = (row){"decode", {0}, bcae2d_decoder_flops(&model), 0, 0, 0};
-    time_pass(run_decode, r, seconds, samples, &rows[nrows].st);
+    bench_time_pass(run_decode, r, seconds, samples, &rows[nrows].st);
     row_finish(&rows[nrows], b);
     print_row(&rows[nrows++]);
     fflush(stdout);
@@ -480,7 +468,7 @@ int verb_bench(int argc, char **argv)
         tc.coef = 2000.0;
         tc.threads = threads;
         rows[nrows] = (row){"train step", {0}, train_flops(&model), 0, 0, 0};
-        time_pass(run_train_step, &tc, seconds, samples, &rows[nrows].st);
+        bench_time_pass(run_train_step, &tc, seconds, samples, &rows[nrows].st);
         row_finish(&rows[nrows], b);
         print_row(&rows[nrows++]);
         printf("(training arena %.1f MiB)\n", (double)bcae2d_runner_arena_bytes(r) / (1 << 20));

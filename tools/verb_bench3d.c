@@ -8,8 +8,6 @@
 #include "train/optim.h"
 #include "verb3d.h"
 
-enum { MIN_REPS = 3, MAX_REPS = 100000 };
-
 /* The synthetic wedges of verb_bench.c (same hash, occupancy and seed, so
  * bench/compare_torch_3d.py builds the same input). */
 #define BENCH_OCCUPANCY 0.11
@@ -54,28 +52,14 @@ static int fill_input(nn_engine *e, const bcae3d_model *m, bcae3d_runner *r, int
     return 0;
 }
 
-typedef void (*pass_fn)(void *ctx);
-
-static int cmp_double(const void *a, const void *b)
+/* bench_time_pass's median, with the count of timed runs. */
+static double time_pass(void (*fn)(void *ctx), void *ctx, double seconds, double *samples,
+                        long *reps_out)
 {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-/* One untimed run, then at least MIN_REPS timed and `seconds`; the median. */
-static double time_pass(pass_fn fn, void *ctx, double seconds, double *samples, long *reps_out)
-{
-    fn(ctx);
-    long reps = 0;
-    double start = cli_now();
-    do {
-        double t0 = cli_now();
-        fn(ctx);
-        samples[reps++] = cli_now() - t0;
-    } while (reps < MAX_REPS && (reps < MIN_REPS || cli_now() - start < seconds));
-    qsort(samples, (size_t)reps, sizeof *samples, cmp_double);
-    *reps_out = reps;
-    return reps % 2 ? samples[reps / 2] : 0.5 * (samples[reps / 2 - 1] + samples[reps / 2]);
+    bench_pass_stats st;
+    bench_time_pass(fn, ctx, seconds, samples, &st);
+    *reps_out = st.reps;
+    return st.median_s;
 }
 
 static void run_encode(void *ctx) { bcae3d_runner_encode(ctx); }
@@ -142,7 +126,7 @@ int bench3d_run(const char *verb, const bench3d_args *a)
     train_ctx tc = {0};
     int rc = CLI_EXIT_FAIL;
     const int b = a->batch;
-    double *samples = malloc(MAX_REPS * sizeof *samples);
+    double *samples = malloc(BENCH_MAX_REPS * sizeof *samples);
     if (!samples) {
         cli_error(verb, "out of memory");
         goto done;
