@@ -176,8 +176,7 @@ static void run_train_step(void *p)
     nn_loss_sums ls;
     bcae2d_runner_loss_sums(t->runner, &ls);
     double l_seg = ls.focal / ls.voxels, l_reg = ls.l1 / ls.voxels;
-    /* SPEC 4's per-batch coefficient, reset when L_seg is not finite. */
-    t->coef = isfinite(l_seg) ? (0.5 * t->coef + l_reg / l_seg) / 1.5 : 2000.0;
+    t->coef = train_coef_update(t->coef, l_reg, l_seg);
     bcae2d_runner_backward(t->runner, (float)t->coef, t->grad);
     t->step++;
     adamw_step(&t->opt, t->opt.lr, t->step, t->model->weights, t->grad, t->m, t->v,
@@ -465,7 +464,7 @@ int verb_bench(int argc, char **argv)
         tc.runner = r;
         tc.model = &model;
         adamw_config_default(&tc.opt);
-        tc.coef = 2000.0;
+        tc.coef = TRAIN_COEF0;
         tc.threads = threads;
         rows[nrows] = (row){"train step", {0}, train_flops(&model), 0, 0, 0};
         bench_time_pass(run_train_step, &tc, seconds, samples, &rows[nrows].st);

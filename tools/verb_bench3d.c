@@ -83,7 +83,7 @@ static void run_train_step(void *p)
     nn_loss_sums ls;
     bcae3d_runner_loss_sums(t->r, &ls);
     double l_seg = ls.focal / ls.voxels, l_reg = ls.l1 / ls.voxels;
-    t->coef = isfinite(l_seg) ? (0.5 * t->coef + l_reg / l_seg) / 1.5 : 2000.0;
+    t->coef = train_coef_update(t->coef, l_reg, l_seg);
     bcae3d_runner_backward(t->r, (float)t->coef, t->grad);
     t->step++;
     adamw_step(&t->opt, t->opt.lr, t->step, t->m->weights, t->grad, t->mo, t->v, t->m->nfloats,
@@ -209,7 +209,7 @@ int bench3d_run(const char *verb, const bench3d_args *a)
         tc.r = r;
         tc.m = &model;
         adamw_config_default(&tc.opt);
-        tc.coef = 2000.0;
+        tc.coef = TRAIN_COEF0;
         tc.threads = a->threads;
         t_train = time_pass(run_train_step, &tc, a->seconds, samples, &reps);
         printf("%-11s %6ld %10.2f %10.2f %9.3f %9.1f\n", "train step", reps, 1e3 * t_train,

@@ -42,3 +42,8 @@ float lr_schedule(float lr0, int epoch, int warmup, int step, float gamma)
     int decays = (epoch - warmup) / step + 1;
     return lr0 * powf(gamma, (float)decays);
 }
+
+double train_coef_update(double coef, double l_reg, double l_seg)
+{
+    return isfinite(l_seg) ? (0.5 * coef + l_reg / l_seg) / 1.5 : TRAIN_COEF0;
+}

@@ -21,4 +21,11 @@ void adamw_step(const adamw_config *c, float lr, long t, float *w, const float *
  * milestones range(warmup, epochs, step), stepped once per epoch). */
 float lr_schedule(float lr0, int epoch, int warmup, int step, float gamma);
 
+/* SPEC section 4's dynamic coefficient of the segmentation loss: starts at
+ * TRAIN_COEF0; each batch, before the total is formed,
+ * c <- (0.5 c + L_reg / L_seg) / 1.5, reset to TRAIN_COEF0 when L_seg is not
+ * finite. One rule for `bcae train` and the benches' training steps. */
+#define TRAIN_COEF0 2000.0
+double train_coef_update(double coef, double l_reg, double l_seg);
+
 #endif

@@ -14,7 +14,6 @@
 #include "train/optim.h"
 #include "train/train_model.h"
 
-#define COEF0 2000.0 /* initial dynamic coefficient of the segmentation loss */
 
 void bcae_train_config_default(bcae_train_config *c)
 {
@@ -284,7 +283,7 @@ static bcae_status setup(trainer *t, const bcae_train_config *cfg, train_state *
     if (!t->grad || !t->m || !t->v || !t->host || !t->adc || !t->order)
         return bcae_fail(err, BCAE_ERR_OUT_OF_MEMORY, "train: out of memory");
     st->step = 0;
-    st->coef = COEF0;
+    st->coef = TRAIN_COEF0;
     if (cfg->resume) {
         s = checkpoint_read(cfg->resume, &t->model, t->m, t->v, st, cfg, err);
     } else if (cfg->init) {
@@ -333,7 +332,7 @@ bcae_status bcae_train(const bcae_train_config *cfg_in, bcae_train_callback cb, 
     trainer t;
     memset(&t, 0, sizeof t);
     t.cfg = &cfg;
-    train_state st = {0, COEF0};
+    train_state st = {0, TRAIN_COEF0};
     /* batches_per_epoch must be known before a checkpoint is compared. */
     bcae_dataset *probe = NULL;
     bcae_status s = bcae_dataset_open(cfg.data_dir, "train", &probe, err);
@@ -380,10 +379,7 @@ bcae_status bcae_train(const bcae_train_config *cfg_in, bcae_train_callback cb, 
         double l_seg = ls.focal / ls.voxels, l_reg = ls.l1 / ls.voxels;
         /* The coefficient follows the losses of this very batch, before the
          * total is formed (the reference code's per-batch rule). */
-        if (!isfinite(l_seg))
-            st.coef = COEF0;
-        else
-            st.coef = (0.5 * st.coef + l_reg / l_seg) / 1.5;
+        st.coef = train_coef_update(st.coef, l_reg, l_seg);
         double loss = l_reg + st.coef * l_seg;
         if (!isfinite(loss)) {
             s = bcae_fail(err, BCAE_ERR_RANGE,
