@@ -248,6 +248,24 @@ void bcae_codec_free(bcae_codec *codec);
  * fp16 values each (as uint16 bit patterns). */
 bcae_status bcae_encode(bcae_codec *codec, const uint16_t *adc, size_t n, uint16_t *codes,
                         bcae_error *err);
+/* Shape of one wedge's cropped one-channel network output (bcae_forward's
+ * seg, reg, recon), e.g. (16, 192, 249) for BCAE-2D, (1, 16, 192, 249) for
+ * BCAE++ / BCAE-HT, (1, 192, 249, 16) for BCAE; returns the number of dims.
+ * The product is always BCAE_WEDGE_VOXELS. */
+int bcae_model_output_shape(const bcae_model *model, size_t shape[4]);
+
+/* The exact pipeline, for comparing implementations: encodes n wedges and
+ * decodes each code as the encoder produced it (rounded to IEEE fp16 first
+ * when half, as the compressor stores it). Writes the codes as float
+ * (n * bcae_model_code_elements()) and per wedge the classifier's sigmoid
+ * probabilities (seg), the regression output after its transform (reg) and
+ * the reconstruction reg * (seg > threshold) (recon), each
+ * BCAE_WEDGE_VOXELS floats in the model's units (log2(ADC+1), or raw ADC
+ * for the original BCAE) and bcae_model_output_shape(). Any output may be
+ * NULL. */
+bcae_status bcae_forward(bcae_codec *codec, const uint16_t *adc, size_t n, int half, float *code,
+                         float *seg, float *reg, float *recon, bcae_error *err);
+
 /* Decodes n codes into n wedges of raw ADC (file layout; may be NULL) and/or
  * the reconstruction in log2(ADC+1) (file layout, float; may be NULL). */
 bcae_status bcae_decode(bcae_codec *codec, const uint16_t *codes, size_t n, uint16_t *adc,
@@ -318,6 +336,60 @@ void bcae_simulator_destroy(bcae_simulator *sim);
 bcae_status bcae_simulator_run(bcae_simulator *sim, uint64_t seed, uint64_t event,
                                uint16_t *wedges, int threads, bcae_sim_event_info *info,
                                bcae_error *err);
+
+/* ------------------------------------------------------------------ */
+/* Training (SPEC section 4; docs/TRAINING.md)                         */
+/* ------------------------------------------------------------------ */
+
+/* Batches from a dataset, the focal and masked-L1 losses with the dynamic
+ * coefficient, AdamW, the step schedule, per-epoch validation, a CSV log,
+ * and checkpoints that resume to the identical trajectory (same data order,
+ * optimizer state and coefficient; bit-identical for the same thread count). */
+typedef struct bcae_train_config {
+    const char *data_dir; /* a dataset folder (bcae_dataset_open) */
+    const char *arch;     /* "bcae-2d" (default), "bcae++", "bcae-ht", "bcae" */
+    int m, n, d;          /* BCAE-2D(m, n, d); 0: (4, 8, 3) */
+    int features[4];      /* 3D encoder widths; 0: the architecture's own */
+    float clf_threshold;  /* 0: 0.5 */
+    int num_epochs, num_warmup_epochs, sched_steps;
+    float sched_gamma;
+    int batch_size;
+    float learning_rate;
+    long batches_per_epoch;            /* 0: all full batches of the train split */
+    long validation_batches_per_epoch; /* batches of the test split, 0: none */
+    uint64_t seed;
+    int shuffle;
+    int threads;
+    float clf_bias_init; /* probability p: classifier output bias = logit(p); <= 0: default init */
+    const char *init;    /* weights to start from, or NULL */
+    const char *out;     /* the trained model, rewritten after every epoch */
+    const char *log_path;        /* CSV, one row per step, or NULL */
+    const char *checkpoint_path; /* NULL: OUT.ckpt */
+    long checkpoint_every;       /* steps; 0: only at the end of each epoch */
+    const char *resume;          /* checkpoint to continue from, or NULL */
+    long max_steps;              /* stop (with a checkpoint) once the run reaches this
+                                    global step; 0: run all epochs */
+    bcae_device device;          /* zero = AUTO */
+} bcae_train_config;
+
+void bcae_train_config_default(bcae_train_config *c);
+
+typedef struct bcae_train_progress {
+    int validation;     /* 0 while training, 1 during validation */
+    int epoch;          /* 0-based */
+    long step;          /* global training step, 1-based */
+    long batch, batches; /* within this epoch / phase */
+    double loss, loss_seg, loss_reg, coef, lr;
+    double precision, recall; /* running over the epoch / phase */
+    double mae;              /* validation: mean |recon - x| */
+    double step_seconds;
+    int epoch_done; /* set once at the end of each phase */
+} bcae_train_progress;
+
+typedef void (*bcae_train_callback)(void *ctx, const bcae_train_progress *p);
+
+bcae_status bcae_train(const bcae_train_config *cfg, bcae_train_callback cb, void *ctx,
+                       bcae_error *err);
 
 #ifdef __cplusplus
 }

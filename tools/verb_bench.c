@@ -5,9 +5,19 @@
 #include <string.h>
 
 #include "cli.h"
-#include "model/runner.h"
-#include "train/optim.h"
-#include "verb3d.h"
+#include "model/model.h"
+#include "train/train_step.h"
+
+/* One untimed run, then runs until `seconds` have passed and at least
+ * BENCH_MIN_REPS were timed; samples holds BENCH_MAX_REPS. */
+enum {
+    BENCH_MIN_REPS = 3,     /* a median of fewer says little */
+    BENCH_MAX_REPS = 100000 /* bounds the sample array of a very fast pass */
+};
+typedef struct bench_pass_stats {
+    long reps;
+    double median_s, min_s;
+} bench_pass_stats;
 
 static void usage(FILE *fp)
 {
@@ -104,28 +114,23 @@ static void synth_wedge(uint16_t *adc, uint64_t index)
 
 /* Fills the runner's input with wedges 0 .. batch-1. Returns the share of
  * non-zero voxels, or -1 when out of memory. */
-static double fill_input(nn_engine *e, bcae2d_runner *r, int batch)
+static double fill_input(model_runner *r)
 {
-    float *host = malloc((size_t)batch * BCAE_MODEL_VOXELS * sizeof *host);
-    uint16_t *adc = malloc(BCAE_WEDGE_VOXELS * sizeof *adc);
-    if (!host || !adc) {
-        free(host);
-        free(adc);
-        return -1;
-    }
+    float *host = malloc((size_t)r->batch * r->model->input_floats * sizeof *host);
+    uint16_t *adc = malloc((size_t)r->batch * BCAE_WEDGE_VOXELS * sizeof *adc);
     size_t nonzero = 0;
-    for (int b = 0; b < batch; b++) {
-        synth_wedge(adc, (uint64_t)b);
-        for (size_t i = 0; i < BCAE_WEDGE_VOXELS; i++) nonzero += adc[i] != 0;
-        bcae_wedge_to_model(adc, host + (size_t)b * BCAE_MODEL_VOXELS);
+    if (host && adc) {
+        for (int b = 0; b < r->batch; b++) synth_wedge(adc + (size_t)b * BCAE_WEDGE_VOXELS, (uint64_t)b);
+        for (size_t i = 0; i < (size_t)r->batch * BCAE_WEDGE_VOXELS; i++) nonzero += adc[i] != 0;
     }
-    e->ops->from_nchw(e, host, bcae2d_runner_input(r));
+    int ok = host && adc && !model_runner_load_wedges(r, adc, (size_t)r->batch, 0, host, NULL);
     free(host);
     free(adc);
-    return (double)nonzero / ((double)batch * BCAE_WEDGE_VOXELS);
+    return ok ? (double)nonzero / ((double)r->batch * BCAE_WEDGE_VOXELS) : -1;
 }
 
 /* ---- timing --------------------------------------------------------------- */
+
 
 static int compare_double(const void *a, const void *b)
 {
@@ -136,8 +141,8 @@ static int compare_double(const void *a, const void *b)
 /* The first run pays first touch of buffers and oneDNN's lazy set-up. The
  * median rather than the mean: on a shared machine a run that lost its core
  * to another process would otherwise move the result. */
-void bench_time_pass(void (*fn)(void *ctx), void *ctx, double seconds, double *samples,
-                     bench_pass_stats *st)
+static void bench_time_pass(void (*fn)(void *ctx), void *ctx, double seconds, double *samples,
+                            bench_pass_stats *st)
 {
     fn(ctx);
     long reps = 0;
@@ -153,50 +158,25 @@ void bench_time_pass(void (*fn)(void *ctx), void *ctx, double seconds, double *s
     st->min_s = samples[0];
 }
 
-static void run_encode(void *ctx) { bcae2d_runner_encode(ctx); }
-static void run_decode(void *ctx) { bcae2d_runner_decode(ctx); }
-
-/* One training step as bcae train takes it (src/train/trainer.c), minus the
- * batch loading: the input stays in the runner. */
-typedef struct train_ctx {
-    bcae2d_runner *runner;
-    bcae2d_model *model;
-    float *grad, *m, *v; /* model->nfloats each */
-    adamw_config opt;
-    long step;
-    double coef;
-    int threads;
-} train_ctx;
-
-static void run_train_step(void *p)
+static void run_encode(void *ctx)
 {
-    train_ctx *t = p;
-    bcae2d_runner_encode(t->runner);
-    bcae2d_runner_decode(t->runner);
-    nn_loss_sums ls;
-    bcae2d_runner_loss_sums(t->runner, &ls);
-    double l_seg = ls.focal / ls.voxels, l_reg = ls.l1 / ls.voxels;
-    t->coef = train_coef_update(t->coef, l_reg, l_seg);
-    bcae2d_runner_backward(t->runner, (float)t->coef, t->grad);
-    t->step++;
-    adamw_step(&t->opt, t->opt.lr, t->step, t->model->weights, t->grad, t->m, t->v,
-               t->model->nfloats, t->threads);
-    bcae2d_runner_sync_weights(t->runner);
+    model_runner *r = ctx;
+    r->ops->encode(r, NULL);
 }
 
-/* FLOPs of one wedge's training step: forward, backward-weights and
- * backward-data of every convolution, except the backward-data of the
- * encoder's first one (the input needs no gradient, and the runner skips it). */
-static double train_flops(const bcae2d_model *model)
+static void run_decode(void *ctx)
 {
-    double fwd = bcae2d_encoder_flops(model) + bcae2d_decoder_flops(model);
-    double first = 0;
-    const bcae2d_net *enc = &model->nets[NET_ENCODER];
-    if (enc->nops > 0 && enc->ops[0].kind == OP_CONV) {
-        const bcae2d_op *op = &enc->ops[0];
-        first = 2.0 * op->cin * op->cout * op->k * op->k * BCAE_WEDGE_AZIMUTH * BCAE_MODEL_Z;
-    }
-    return 3.0 * fwd - first;
+    model_runner *r = ctx;
+    r->ops->decode(r, NULL);
+}
+
+/* One training step as bcae train takes it (src/train/train_step.c), minus
+ * the batch loading: the input stays in the runner. */
+static void run_train_step(void *p)
+{
+    train_step *t = p;
+    train_step_result res;
+    train_step_run(t, t->opt.lr, &res, NULL);
 }
 
 /* ---- report --------------------------------------------------------------- */
@@ -266,10 +246,10 @@ int verb_bench(int argc, char **argv)
         switch (c) {
         case 'm': model_path = optarg; break;
         case O_M:
-            if (cli_parse_long(verb, "--m", optarg, 1, BCAE2D_MAX_DEPTH / 2, &mm)) return CLI_EXIT_USAGE;
+            if (cli_parse_long(verb, "--m", optarg, 1, 32, &mm)) return CLI_EXIT_USAGE;
             break;
         case O_N:
-            if (cli_parse_long(verb, "--n", optarg, 1, BCAE2D_MAX_DEPTH / 2, &nn)) return CLI_EXIT_USAGE;
+            if (cli_parse_long(verb, "--n", optarg, 1, 32, &nn)) return CLI_EXIT_USAGE;
             break;
         case O_D:
             if (cli_parse_long(verb, "--d", optarg, 1, 6, &dd)) return CLI_EXIT_USAGE;
@@ -335,111 +315,143 @@ int verb_bench(int argc, char **argv)
     if (optind < argc) return cli_usage_error(verb, "unexpected argument '%s'", argv[optind]);
     if (model_path && (mm > 0 || nn > 0 || dd > 0))
         return cli_usage_error(verb, "--model and --m/--n/--d exclude each other");
+    if (model_path && arch) return cli_usage_error(verb, "--model and --arch exclude each other");
     if (strcmp(encoder, "fused") && strcmp(encoder, "sparse") && precision != BCAE_PRECISION_FP32)
         return cli_usage_error(verb, "--encoder %s runs fp32 only", encoder);
     int threads = cli_threads(verb, threads_opt);
     if (threads < 0) return CLI_EXIT_USAGE;
     const int b = (int)batch;
-    /* BCAE++, BCAE-HT and BCAE run in verb_bench3d.c. */
-    if (arch && strcmp(arch, "bcae-2d") && bcae3d_arch_parse(arch) < 0)
-        return cli_usage_error(verb, "--arch expects bcae-2d, bcae++, bcae-ht or bcae, got '%s'",
-                               arch);
-    int is3d = arch ? strcmp(arch, "bcae-2d") != 0 : 0;
-    if (model_path) {
-        if (arch) return cli_usage_error(verb, "--model and --arch exclude each other");
-        is3d = cli_model_is_3d(verb, model_path);
-        if (is3d < 0) return CLI_EXIT_FAIL;
-    }
-    if (is3d) {
-        if (mm > 0 || nn > 0 || dd > 0)
-            return cli_usage_error(verb, "--m, --n, --d are for bcae-2d only");
-        if (precision != BCAE_PRECISION_FP32)
-            return cli_usage_error(verb, "--precision %s is not supported for 3D models yet",
-                                   bcae_precision_name(precision));
-        if (device == BCAE_DEVICE_CUDA)
-            return cli_usage_error(verb, "the 3D models run on the CPU only");
-        if (conv_algo != NN_CONV2D_AUTO)
-            return cli_usage_error(verb, "--conv-algo is for bcae-2d only");
-        bench3d_args a3 = {model_path, arch, b, threads, train, json, seconds, seed, deconv,
-                           encoder, decoder, conv3d};
-        return bench3d_run(verb, &a3);
-    }
-    if (strcmp(decoder, "fused"))
-        return cli_usage_error(verb, "--decoder is for bcae++ and bcae-ht only");
-    if (strcmp(conv3d, "auto"))
-        return cli_usage_error(verb, "--conv3d is for the 3D models");
-    if (cli_device_resolve(verb, device, &device)) return CLI_EXIT_FAIL;
     bcae_error err;
-    bcae2d_model model;
+    bcae_model *model = NULL;
     if (model_path) {
-        if (bcae2d_load(model_path, &model, &err)) return cli_fail(verb, &err);
+        if (bcae_model_load(model_path, &model, &err)) return cli_fail(verb, &err);
     } else {
-        bcae2d_config cfg = {mm > 0 ? (int)mm : 4, nn > 0 ? (int)nn : 8, dd > 0 ? (int)dd : 3,
-                             0.5f};
-        /* bcae2d_create's own check (d <= m, n) is a usage error here. */
-        if (bcae2d_create(&cfg, &model, &err)) {
+        const model_arch *a = model_arch_find(arch ? arch : "bcae-2d");
+        if (!a)
+            return cli_usage_error(verb, "--arch expects %s, got '%s'", model_arch_names(), arch);
+        if (a != model_arch_find("bcae-2d") && (mm > 0 || nn > 0 || dd > 0))
+            return cli_usage_error(verb, "--m, --n, --d are for bcae-2d only");
+        model_config mc = {mm > 0 ? (int)mm : 0, nn > 0 ? (int)nn : 0, dd > 0 ? (int)dd : 0,
+                           {0}, 0, MODEL_INPUT_DEFAULT};
+        /* The architecture's own check (d <= m, n) is a usage error here. */
+        if (model_create(a, &mc, &model, &err)) {
             cli_error(verb, "%s", err.message);
             return CLI_EXIT_USAGE;
         }
-        bcae2d_init(&model, seed);
+        model_init(model, seed);
     }
+    const int is2d = !strcmp(model->arch->name, "bcae-2d");
+    int rc = CLI_EXIT_USAGE;
+    runner_options ropt = {precision, RUNNER_ENCODER_FAST, RUNNER_DECODER_FAST, NN_CONV3D_AUTO};
+    /* Options that only one family has are refused rather than ignored. */
+    if (is2d) {
+        if (strcmp(decoder, "fused")) {
+            cli_error(verb, "--decoder is for bcae++ and bcae-ht only");
+            goto done_model;
+        }
+        if (strcmp(conv3d, "auto") || strcmp(deconv, "auto")) {
+            cli_error(verb, "--conv3d and --deconv are for the 3D models");
+            goto done_model;
+        }
+    } else {
+        if (precision != BCAE_PRECISION_FP32) {
+            cli_error(verb, "--precision %s is not supported for 3D models yet",
+                      bcae_precision_name(precision));
+            goto done_model;
+        }
+        if (conv_algo != NN_CONV2D_AUTO) {
+            cli_error(verb, "--conv-algo is for bcae-2d only");
+            goto done_model;
+        }
+        if (!strcmp(deconv, "direct")) ropt.conv3d_algo = NN_CONV3D_DIRECT;
+        else if (!strcmp(deconv, "shuffle")) ropt.conv3d_algo = NN_CONV3D_SHUFFLE;
+        else if (strcmp(deconv, "auto")) {
+            cli_error(verb, "--deconv expects auto, direct or shuffle, got '%s'", deconv);
+            goto done_model;
+        }
+        if (ropt.conv3d_algo == NN_CONV3D_SHUFFLE && !strcmp(model->arch->name, "bcae")) {
+            cli_error(verb, "--deconv shuffle needs kernel (3,4,4) stride (1,2,2): bcae++ or "
+                            "bcae-ht");
+            goto done_model;
+        }
+        if (!strcmp(decoder, "shuffle")) ropt.decoder = RUNNER_DECODER_SHUFFLE;
+        else if (!strcmp(decoder, "rows")) ropt.decoder = RUNNER_DECODER_ROWS;
+        else if (!strcmp(decoder, "layers")) ropt.decoder = RUNNER_DECODER_LAYERS;
+    }
+    if (!strcmp(encoder, "layers")) ropt.encoder = RUNNER_ENCODER_LAYERS;
+    else if (!strcmp(encoder, "dense")) ropt.encoder = RUNNER_ENCODER_DENSE;
+    else if (!strcmp(encoder, "sparse")) ropt.encoder = RUNNER_ENCODER_SPARSE;
+    /* The original BCAE has no chains: it always runs layer by layer. */
+    if (!strcmp(model->arch->name, "bcae")) {
+        ropt.encoder = RUNNER_ENCODER_LAYERS;
+        ropt.decoder = RUNNER_DECODER_LAYERS;
+    }
+    rc = CLI_EXIT_FAIL;
+    if (cli_device_resolve(verb, device, &device)) goto done_model;
 
     nn_engine *e = NULL;
-    bcae2d_runner *r = NULL;
+    model_runner *r = NULL;
     double *samples = NULL;
-    train_ctx tc = {0};
-    int rc = CLI_EXIT_FAIL;
+    train_step tc = {0};
     row rows[3] = {{0}};
     int nrows = 0;
+    char enc_used[64], dec_used[64];
     samples = malloc(BENCH_MAX_REPS * sizeof *samples);
     if (!samples) {
         cli_error(verb, "out of memory");
         goto done;
     }
-    if (nn_engine_create_for(device, threads, &e, NULL, &err) == BCAE_OK)
-        e->conv2d_algo = conv_algo; /* before any conv is planned */
-    if (!e || bcae2d_runner_create(e, &model, b, 0, &r, &err)) {
+    if (nn_engine_create_for(device, threads, &e, NULL, &err) == BCAE_OK) {
+        /* Before any convolution is planned. */
+        e->conv2d_algo = conv_algo;
+        e->conv3d_onednn = !strcmp(conv3d, "onednn");
+    }
+    if (!e || model_runner_create(e, model, b, RUNNER_INFERENCE, &ropt, &r, &err)) {
         cli_fail(verb, &err);
         goto done;
     }
-    double occupancy = fill_input(e, r, b);
+    double occupancy = fill_input(r);
+    /* int8 is calibrated on the timed input itself. */
+    if (occupancy >= 0 && r->needs_calibration &&
+        (r->ops->calibrate(r, &err) || r->ops->finish(r, &err))) {
+        cli_fail(verb, &err);
+        goto done;
+    }
     if (occupancy < 0) {
         cli_error(verb, "out of memory");
         goto done;
     }
-    if (strcmp(encoder, "layers")) {
-        nn_first_layer first = strcmp(encoder, "dense") ? NN_FIRST_SPARSE : NN_FIRST_DENSE;
-        if (bcae2d_runner_use_chain(r, precision, first, &err)) {
-            cli_fail(verb, &err);
-            goto done;
-        }
-        bcae2d_runner_calibrate(r);
-        if (bcae2d_runner_finish(r, &err)) {
-            cli_fail(verb, &err);
-            goto done;
-        }
-    }
+    r->ops->describe(r, 0, enc_used, sizeof enc_used);
+    r->ops->describe(r, 1, dec_used, sizeof dec_used);
 
     const int eff_threads = cli_threads_effective(threads);
-    printf("bcae bench: BCAE-2D(%d,%d,%d) %s, engine %s, %d threads, encoder %s %s, "
-           "decoders fp32, batch %d, conv algorithm %s, >= %g s per pass\n",
-           model.cfg.m, model.cfg.n, model.cfg.d, model_path ? model_path : "random weights",
-           e->ops->name, eff_threads, encoder, bcae_precision_name(precision), b,
-           conv_algo == NN_CONV2D_DIRECT ? "direct" : "auto", seconds);
-    printf("input: %.1f%% non-zero, code (%d, %d, %d), inference arena %.1f MiB\n\n",
-           100.0 * occupancy, BCAE2D_CHANNELS, bcae2d_code_h(&model), bcae2d_code_w(&model),
-           (double)bcae2d_runner_arena_bytes(r) / (1 << 20));
+    char shape[96] = "";
+    if (is2d)
+        snprintf(shape, sizeof shape, "(%d,%d,%d)", model->cfg.m, model->cfg.n, model->cfg.d);
+    else
+        snprintf(shape, sizeof shape, " (features %d,%d,%d,%d)", model->cfg.features[0],
+                 model->cfg.features[1], model->cfg.features[2], model->cfg.features[3]);
+    printf("bcae bench: %s%s %s, engine %s, %d threads, encoder %s %s, decoders %s fp32, "
+           "batch %d, conv algorithm %s, transposed convs %s, small 3D convs %s, >= %g s per "
+           "pass\n",
+           model->arch->title, shape, model_path ? model_path : "random weights", e->ops->name,
+           eff_threads, enc_used, bcae_precision_name(precision), dec_used, b,
+           conv_algo == NN_CONV2D_DIRECT ? "direct" : "auto", deconv, conv3d, seconds);
+    printf("input: %.1f%% non-zero, code (", 100.0 * occupancy);
+    for (int i = 0; i < model->code_ndim; i++)
+        printf(i ? ", %zu" : "%zu", model->code_shape[i]);
+    printf("), inference arena %.1f MiB\n\n", (double)r->ops->arena_bytes(r) / (1 << 20));
     printf("%-11s %6s %10s %10s %10s %9s %9s %8s\n", "pass", "reps", "median ms", "min ms",
            "wedges/s", "GFLOP/w", "GFLOP/s", "wedge GB/s");
     fflush(stdout);
 
-    rows[nrows] = (row){"encode", {0}, bcae2d_encoder_flops(&model), 0, 0, 0};
+    rows[nrows] = (row){"encode", {0}, model->arch->encoder_flops(model), 0, 0, 0};
     bench_time_pass(run_encode, r, seconds, samples, &rows[nrows].st);
     row_finish(&rows[nrows], b);
     print_row(&rows[nrows++]);
     fflush(stdout);
     /* The decoders read the code the encoder left: the same every run. */
-    rows[nrows] = (row){"decode", {0}, bcae2d_decoder_flops(&model), 0, 0, 0};
+    rows[nrows] = (row){"decode", {0}, model->arch->decoder_flops(model), 0, 0, 0};
     bench_time_pass(run_decode, r, seconds, samples, &rows[nrows].st);
     row_finish(&rows[nrows], b);
     print_row(&rows[nrows++]);
@@ -448,29 +460,22 @@ int verb_bench(int argc, char **argv)
     if (train) {
         /* The inference runner's memory goes back before the (larger)
          * training runner is planned. */
-        bcae2d_runner_destroy(r);
+        model_runner_destroy(r);
         r = NULL;
-        if (bcae2d_runner_create(e, &model, b, 1, &r, &err)) {
+        if (model_runner_create(e, model, b, RUNNER_TRAIN, &ropt, &r, &err) ||
+            train_step_init(&tc, model, r, threads, &err)) {
             cli_fail(verb, &err);
             goto done;
         }
-        tc.grad = calloc(model.nfloats, sizeof(float));
-        tc.m = calloc(model.nfloats, sizeof(float));
-        tc.v = calloc(model.nfloats, sizeof(float));
-        if (!tc.grad || !tc.m || !tc.v || fill_input(e, r, b) < 0) {
+        if (fill_input(r) < 0) {
             cli_error(verb, "out of memory");
             goto done;
         }
-        tc.runner = r;
-        tc.model = &model;
-        adamw_config_default(&tc.opt);
-        tc.coef = TRAIN_COEF0;
-        tc.threads = threads;
-        rows[nrows] = (row){"train step", {0}, train_flops(&model), 0, 0, 0};
+        rows[nrows] = (row){"train step", {0}, model->arch->train_flops(model), 0, 0, 0};
         bench_time_pass(run_train_step, &tc, seconds, samples, &rows[nrows].st);
         row_finish(&rows[nrows], b);
         print_row(&rows[nrows++]);
-        printf("(training arena %.1f MiB)\n", (double)bcae2d_runner_arena_bytes(r) / (1 << 20));
+        printf("(training arena %.1f MiB)\n", (double)r->ops->arena_bytes(r) / (1 << 20));
     }
 
     if (json) {
@@ -495,19 +500,23 @@ int verb_bench(int argc, char **argv)
         json_field("batch", b, &first);
         json_field("seconds", seconds, &first);
         json_field("occupancy", occupancy, &first);
-        printf(",\"precision\":\"%s\",\"encoder\":\"%s\",\"arch\":\"bcae-2d\",\"m\":%d,\"n\":%d,\"d\":%d,"
-               "\"engine\":\"%s\",\"conv_algo\":\"%s\"}\n",
-               bcae_precision_name(precision), encoder, model.cfg.m, model.cfg.n, model.cfg.d,
-               e->ops->name, conv_algo == NN_CONV2D_DIRECT ? "direct" : "auto");
+        printf(",\"precision\":\"%s\",\"encoder\":\"%s\",\"decoder\":\"%s\",\"arch\":\"%s\"",
+               bcae_precision_name(precision), enc_used, dec_used, model->arch->name);
+        if (is2d)
+            printf(",\"m\":%d,\"n\":%d,\"d\":%d", model->cfg.m, model->cfg.n, model->cfg.d);
+        else
+            printf(",\"features\":[%d,%d,%d,%d]", model->cfg.features[0], model->cfg.features[1],
+                   model->cfg.features[2], model->cfg.features[3]);
+        printf(",\"engine\":\"%s\",\"conv_algo\":\"%s\",\"deconv\":\"%s\",\"conv3d\":\"%s\"}\n",
+               e->ops->name, conv_algo == NN_CONV2D_DIRECT ? "direct" : "auto", deconv, conv3d);
     }
     rc = CLI_EXIT_OK;
 done:
     free(samples);
-    free(tc.grad);
-    free(tc.m);
-    free(tc.v);
-    bcae2d_runner_destroy(r);
+    train_step_free(&tc);
+    model_runner_destroy(r);
     nn_engine_destroy(e);
-    bcae2d_destroy(&model);
+done_model:
+    bcae_model_free(model);
     return rc;
 }

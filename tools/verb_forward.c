@@ -4,11 +4,7 @@
 #include <string.h>
 
 #include "cli.h"
-#include "core/half.h"
 #include "io/fileutil.h"
-#include "codec/calibrate.h"
-#include "model/runner.h"
-#include "verb3d.h"
 
 static void usage(FILE *fp)
 {
@@ -54,14 +50,6 @@ static int save(const char *verb, const char *dir, const char *name, float *data
         return -1;
     }
     return 0;
-}
-
-/* (b, 16, 192, 256) -> rows [row0, row0 + b) of (N, 16, 192, 249). */
-static void crop_rows(const float *src, float *dst, int b)
-{
-    size_t planes = (size_t)b * BCAE_WEDGE_LAYERS * BCAE_WEDGE_AZIMUTH;
-    for (size_t p = 0; p < planes; p++)
-        memcpy(dst + p * BCAE_WEDGE_Z, src + p * BCAE_MODEL_Z, BCAE_WEDGE_Z * sizeof(float));
 }
 
 int verb_forward(int argc, char **argv)
@@ -116,100 +104,46 @@ int verb_forward(int argc, char **argv)
     if (batch > nw) batch = nw;
     const int b = (int)batch;
 
-    /* BCAE++, BCAE-HT and BCAE run in verb_forward3d.c. */
-    int is3d = cli_model_is_3d(verb, model_path);
-    if (is3d < 0) return CLI_EXIT_FAIL;
-    if (is3d) return forward3d_run(verb, model_path, out, half, b, threads, nw, argv + optind);
-
     bcae_error err;
-    bcae2d_model model;
-    nn_engine *e = NULL;
-    bcae2d_runner *r = NULL;
-    float *host = NULL, *code = NULL, *seg = NULL, *reg = NULL, *recon = NULL, *tmp = NULL;
-    float *dev = NULL;
+    bcae_model *model = NULL;
+    bcae_codec *codec = NULL;
+    float *code = NULL, *outs[3] = {NULL, NULL, NULL};
     uint16_t *adc = NULL;
     int rc = CLI_EXIT_FAIL;
-    if (bcae2d_load(model_path, &model, &err)) return cli_fail(verb, &err);
-    if (nn_engine_create_for(device, threads, &e, NULL, &err) ||
-        bcae2d_runner_create(e, &model, b, 0, &r, &err) || bcae_mkdir_p(out, &err)) {
+    if (bcae_model_load(model_path, &model, &err)) return cli_fail(verb, &err);
+    bcae_codec_options copt = {b, threads, precision, NULL, 0, device};
+    if (bcae_codec_create(model, &copt, &codec, &err) || bcae_mkdir_p(out, &err)) {
         cli_fail(verb, &err);
         goto done;
     }
-    const int ch = bcae2d_code_h(&model), cw = bcae2d_code_w(&model);
-    const size_t code_per = (size_t)BCAE2D_CHANNELS * (size_t)ch * (size_t)cw;
-    const size_t out_per = (size_t)BCAE_WEDGE_LAYERS * BCAE_WEDGE_AZIMUTH * BCAE_WEDGE_Z;
-    nn_tensor full = *bcae2d_runner_input(r); /* (b, 16, 192, 256) */
-    size_t tf = nn_tensor_floats(e, full.n, full.c, full.h, full.w);
-    host = malloc((size_t)b * BCAE_MODEL_VOXELS * sizeof(float));
-    tmp = malloc((size_t)b * BCAE_MODEL_VOXELS * sizeof(float));
-    dev = malloc(3 * tf * sizeof(float));
-    adc = malloc(BCAE_WEDGE_VOXELS * sizeof(uint16_t));
+    const size_t code_per = bcae_model_code_elements(model);
+    adc = malloc((size_t)nw * BCAE_WEDGE_VOXELS * sizeof(uint16_t));
     code = malloc((size_t)nw * code_per * sizeof(float));
-    seg = malloc((size_t)nw * out_per * sizeof(float));
-    reg = malloc((size_t)nw * out_per * sizeof(float));
-    recon = malloc((size_t)nw * out_per * sizeof(float));
-    if (!host || !tmp || !dev || !adc || !code || !seg || !reg || !recon) {
+    for (int k = 0; k < 3; k++) outs[k] = malloc((size_t)nw * BCAE_WEDGE_VOXELS * sizeof(float));
+    if (!adc || !code || !outs[0] || !outs[1] || !outs[2]) {
         cli_error(verb, "out of memory for %d wedges", nw);
         goto done;
     }
-    if (bcae2d_runner_use_chain(r, precision, NN_FIRST_SPARSE, &err) ||
-        (precision == BCAE_PRECISION_INT8 &&
-         codec_calibrate(e, r, b, host, NULL, 0, threads, &err))) {
+    for (int i = 0; i < nw; i++)
+        if (bcae_wedge_load(argv[optind + i], adc + (size_t)i * BCAE_WEDGE_VOXELS, &err)) {
+            cli_fail(verb, &err);
+            goto done;
+        }
+    if (bcae_forward(codec, adc, (size_t)nw, half, code, outs[0], outs[1], outs[2], &err)) {
         cli_fail(verb, &err);
         goto done;
     }
-    nn_tensor tseg = full, treg = full, trec = full;
-    tseg.data = dev;
-    treg.data = dev + tf;
-    trec.data = dev + 2 * tf;
-    for (int w0 = 0; w0 < nw; w0 += b) {
-        int nb = nw - w0 < b ? nw - w0 : b;
-        /* A short last batch is padded with empty wedges, then dropped. */
-        memset(host, 0, (size_t)b * BCAE_MODEL_VOXELS * sizeof(float));
-        for (int i = 0; i < nb; i++) {
-            if (bcae_wedge_load(argv[optind + w0 + i], adc, &err)) {
-                cli_fail(verb, &err);
-                goto done;
-            }
-            bcae_wedge_to_model(adc, host + (size_t)i * BCAE_MODEL_VOXELS);
-        }
-        e->ops->from_nchw(e, host, bcae2d_runner_input(r));
-        bcae2d_runner_encode(r);
-        nn_tensor *tc = bcae2d_runner_code(r);
-        e->ops->to_nchw(e, tc, tmp);
-        if (half) {
-            for (size_t i = 0; i < (size_t)b * code_per; i++)
-                tmp[i] = bcae_f16_to_f32(bcae_f32_to_f16(tmp[i]));
-            e->ops->from_nchw(e, tmp, tc);
-        }
-        memcpy(code + (size_t)w0 * code_per, tmp, (size_t)nb * code_per * sizeof(float));
-        bcae2d_runner_decode(r);
-        e->ops->bcae_heads(e, bcae2d_runner_seg_logit(r), bcae2d_runner_reg_raw(r), BCAE2D_SHIFT,
-                           BCAE2D_SCALE, model.cfg.clf_threshold, &tseg, &treg, &trec);
-        float *dst[3] = {seg, reg, recon};
-        nn_tensor *src[3] = {&tseg, &treg, &trec};
-        for (int k = 0; k < 3; k++) {
-            e->ops->to_nchw(e, src[k], tmp);
-            crop_rows(tmp, dst[k] + (size_t)w0 * out_per, nb);
-        }
-    }
-    size_t cs[4] = {(size_t)nw, BCAE2D_CHANNELS, (size_t)ch, (size_t)cw};
-    size_t os[4] = {(size_t)nw, BCAE_WEDGE_LAYERS, BCAE_WEDGE_AZIMUTH, BCAE_WEDGE_Z};
-    if (save(verb, out, "code.npy", code, 4, cs) || save(verb, out, "seg.npy", seg, 4, os) ||
-        save(verb, out, "reg.npy", reg, 4, os) || save(verb, out, "recon.npy", recon, 4, os))
+    size_t cs[5] = {(size_t)nw}, os[5] = {(size_t)nw};
+    int cn = 1 + bcae_model_code_shape(model, cs + 1), on = 1 + bcae_model_output_shape(model, os + 1);
+    if (save(verb, out, "code.npy", code, cn, cs) || save(verb, out, "seg.npy", outs[0], on, os) ||
+        save(verb, out, "reg.npy", outs[1], on, os) || save(verb, out, "recon.npy", outs[2], on, os))
         goto done;
     rc = CLI_EXIT_OK;
 done:
-    free(host);
-    free(tmp);
-    free(dev);
     free(adc);
     free(code);
-    free(seg);
-    free(reg);
-    free(recon);
-    bcae2d_runner_destroy(r);
-    nn_engine_destroy(e);
-    bcae2d_destroy(&model);
+    for (int k = 0; k < 3; k++) free(outs[k]);
+    bcae_codec_free(codec);
+    bcae_model_free(model);
     return rc;
 }

@@ -5,7 +5,6 @@
 #include <string.h>
 
 #include "cli.h"
-#include "train/trainer.h"
 #include <stdio.h>
 
 static void usage(FILE *fp)
@@ -101,7 +100,7 @@ int verb_train(int argc, char **argv)
     bcae_train_config_default(&cfg);
     long threads_opt = 0, lv;
     double dv;
-    int quiet = 0, set_epochs = 0, set_warmup = 0, set_steps = 0, arch3d = -1, m_given = 0;
+    int quiet = 0, set_epochs = 0, set_warmup = 0, set_steps = 0, m_given = 0;
     const char *features = NULL;
     enum {
         O_DATA = 256, O_ARCH, O_M, O_N, O_D, O_THR, O_INIT, O_BIAS, O_EPOCHS, O_WARMUP, O_STEPS,
@@ -157,16 +156,17 @@ int verb_train(int argc, char **argv)
         switch (c) {
         case O_DATA: cfg.data_dir = optarg; break;
         case O_ARCH:
-            arch3d = strcmp(optarg, "bcae-2d") ? bcae3d_arch_parse(optarg) : -1;
-            if (strcmp(optarg, "bcae-2d") && arch3d < 0)
+            if (strcmp(optarg, "bcae-2d") && strcmp(optarg, "bcae++") &&
+                strcmp(optarg, "bcae-ht") && strcmp(optarg, "bcae"))
                 return cli_usage_error(verb, "--arch %s: expected bcae-2d, bcae++, bcae-ht or "
                                              "bcae", optarg);
+            cfg.arch = optarg;
             break;
         case O_FEATURES: features = optarg; break;
-        case O_M: LONGOPT("--m", 1, 32, cfg.model.m); m_given = 1; break;
-        case O_N: LONGOPT("--n", 1, 32, cfg.model.n); m_given = 1; break;
-        case O_D: LONGOPT("--d", 1, 6, cfg.model.d); m_given = 1; break;
-        case O_THR: DBLOPT("--clf-threshold", 1e-6, 1 - 1e-6, cfg.model.clf_threshold); break;
+        case O_M: LONGOPT("--m", 1, 32, cfg.m); m_given = 1; break;
+        case O_N: LONGOPT("--n", 1, 32, cfg.n); m_given = 1; break;
+        case O_D: LONGOPT("--d", 1, 6, cfg.d); m_given = 1; break;
+        case O_THR: DBLOPT("--clf-threshold", 1e-6, 1 - 1e-6, cfg.clf_threshold); break;
         case O_INIT: cfg.init = optarg; break;
         case O_BIAS: DBLOPT("--clf-bias-init", 1e-6, 1 - 1e-6, cfg.clf_bias_init); break;
         case O_EPOCHS: LONGOPT("--num-epochs", 1, 1000000, cfg.num_epochs); set_epochs = 1; break;
@@ -210,14 +210,11 @@ int verb_train(int argc, char **argv)
     if (!cfg.out) return cli_usage_error(verb, "--out MODEL.safetensors is required");
     if (cfg.init && cfg.resume)
         return cli_usage_error(verb, "--init and --resume exclude each other");
-    if (arch3d >= 0) {
+    int is2d = !strcmp(cfg.arch, "bcae-2d");
+    if (!is2d) {
         if (m_given) return cli_usage_error(verb, "--m, --n, --d are for bcae-2d only");
-        float thr = cfg.model.clf_threshold;
-        bcae3d_config_default((bcae3d_arch)arch3d, &cfg.model3d);
-        cfg.model3d.clf_threshold = thr;
-        cfg.is3d = 1;
         if (features) {
-            int *f = cfg.model3d.features;
+            int *f = cfg.features;
             char tail;
             if (sscanf(features, "%d,%d,%d,%d%c", &f[0], &f[1], &f[2], &f[3], &tail) != 4)
                 return cli_usage_error(verb, "--features expects four comma-separated widths, "

@@ -1,31 +1,31 @@
-/* The public codec: wedges <-> fp16 codes through a model on an engine. */
+/* The public codec: wedges <-> fp16 codes through any model (model.h) on an
+ * engine. */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "bcae.h"
 #include "core/error.h"
 #include "core/half.h"
-#include "codec/calibrate.h"
-#include "model/runner.h"
-#include "codec/codec3d.h"
+#include "model/model.h"
 
-/* A model is a BCAE-2D (m) or a 3D model (m3, when is3d): codec3d.c runs those. */
-struct bcae_model {
-    bcae2d_model m;
-    int is3d;
-    bcae3d_model m3;
-};
+/* Decoding runs at this batch whatever the codec's batch, so that the bytes
+ * a container decodes to do not depend on --batch: the engine may sum in
+ * another order for another batch shape, and a classifier output near its
+ * threshold then flips. Short batches are padded with zero codes, and a
+ * wedge's result does not depend on its slot in the batch. */
+#define DECODE_BATCH 4
 
 struct bcae_codec {
     const bcae_model *model;
     nn_engine *engine;
-    bcae2d_runner *runner;
+    model_runner *runner;  /* encodes at `batch` (and decodes if batch == DECODE_BATCH) */
+    model_runner *decoder; /* decodes at DECODE_BATCH; the runner or a second one */
+    runner_options ropt;
     int batch;
-    size_t code_per; /* floats of one wedge's code */
-    float *host;     /* batch * BCAE_MODEL_VOXELS */
-    float *recon;    /* engine tensor (batch, 16, 192, 256) */
-    nn_tensor trecon;
-    codec3d *c3; /* 3D models: everything above is unused */
+    float *host;  /* max(batch, DECODE_BATCH) * max(input, code) floats */
+    nn_tensor recon; /* engine tensor shaped like the decoder's input */
+    nn_tensor heads[3]; /* bcae_forward: seg, reg, recon at the codec's batch */
 };
 
 const char *bcae_precision_name(bcae_precision p)
@@ -49,63 +49,11 @@ bcae_status bcae_precision_parse(const char *name, bcae_precision *out, bcae_err
     return BCAE_OK;
 }
 
-bcae_status bcae_model_load(const char *path, bcae_model **out, bcae_error *err)
+static void *alloc_tensor(const nn_engine *e, nn_tensor *t)
 {
-    *out = NULL;
-    bcae_model *m = calloc(1, sizeof *m);
-    if (!m) return bcae_fail(err, BCAE_ERR_OUT_OF_MEMORY, "out of memory");
-    char arch[64];
-    bcae_status s = bcae_model_file_arch(path, arch, sizeof arch, err);
-    if (!s && bcae3d_arch_parse(arch) >= 0) {
-        m->is3d = 1;
-        s = bcae3d_load(path, &m->m3, err);
-    } else if (!s) {
-        s = bcae2d_load(path, &m->m, err);
-    }
-    if (s) {
-        free(m);
-        return s;
-    }
-    *out = m;
-    return BCAE_OK;
-}
-
-void bcae_model_free(bcae_model *model)
-{
-    if (!model) return;
-    if (model->is3d) bcae3d_destroy(&model->m3);
-    else bcae2d_destroy(&model->m);
-    free(model);
-}
-
-const char *bcae_model_arch(const bcae_model *model)
-{
-    return model->is3d ? bcae3d_arch_name(model->m3.cfg.arch) : "bcae-2d";
-}
-
-void bcae_model_fingerprint(const bcae_model *model, uint8_t out[32])
-{
-    memcpy(out, model->is3d ? model->m3.fingerprint : model->m.fingerprint, 32);
-}
-
-int bcae_model_code_shape(const bcae_model *model, size_t shape[4])
-{
-    if (model->is3d) {
-        shape[0] = BCAE3D_CODE_CHANNELS;
-        for (int i = 0; i < 3; i++) shape[1 + i] = (size_t)model->m3.code_dims[i];
-        return 4;
-    }
-    shape[0] = BCAE2D_CHANNELS;
-    shape[1] = (size_t)bcae2d_code_h(&model->m);
-    shape[2] = (size_t)bcae2d_code_w(&model->m);
-    return 3;
-}
-
-size_t bcae_model_code_elements(const bcae_model *model)
-{
-    if (model->is3d) return bcae3d_code_elements(&model->m3);
-    return (size_t)BCAE2D_CHANNELS * (size_t)bcae2d_code_h(&model->m) *
-           (size_t)bcae2d_code_w(&model->m);
+    size_t bytes = nn_tensor_floats(e, t->n, t->c, t->h, t->w) * sizeof(float);
+    t->data = aligned_alloc(64, (bytes + 63) / 64 * 64);
+    return t->data;
 }
 
 bcae_status bcae_codec_create(const bcae_model *model, const bcae_codec_options *opt,
@@ -125,40 +73,18 @@ bcae_status bcae_codec_create(const bcae_model *model, const bcae_codec_options 
     if (!c) return bcae_fail(err, BCAE_ERR_OUT_OF_MEMORY, "codec: out of memory");
     c->model = model;
     c->batch = batch;
-    c->code_per = bcae_model_code_elements(model);
-    if (model->is3d) {
-        bcae_status s3 = BCAE_OK;
-        if (opt && opt->precision != BCAE_PRECISION_FP32)
-            s3 = bcae_fail(err, BCAE_ERR_UNSUPPORTED, "codec: precision %s is not supported for "
-                           "%s yet (fp32 only)", bcae_precision_name(opt->precision),
-                           bcae3d_arch_name(model->m3.cfg.arch));
-        if (!s3 && opt && opt->device == BCAE_DEVICE_CUDA)
-            s3 = bcae_fail(err, BCAE_ERR_UNSUPPORTED, "codec: %s runs on the CPU only",
-                           bcae3d_arch_name(model->m3.cfg.arch));
-        if (!s3) s3 = codec3d_create(&model->m3, batch, threads, &c->c3, err);
-        if (s3) {
-            free(c);
-            return s3;
-        }
-        *out = c;
-        return BCAE_OK;
-    }
-    bcae_status s = nn_engine_create_for(opt ? opt->device : BCAE_DEVICE_AUTO, threads,
-                                         &c->engine, NULL, err);
-    if (!s) s = bcae2d_runner_create(c->engine, &model->m, batch, 0, &c->runner, err);
-    if (!s) s = bcae2d_runner_use_chain(c->runner, opt ? opt->precision : BCAE_PRECISION_FP32,
-                                        NN_FIRST_SPARSE, err);
-    if (!s) {
-        c->trecon = *bcae2d_runner_input(c->runner);
-        size_t tf = nn_tensor_floats(c->engine, c->trecon.n, c->trecon.c, c->trecon.h, c->trecon.w);
-        c->recon = aligned_alloc(64, ((tf * sizeof(float) + 63) / 64) * 64);
-        c->host = malloc((size_t)batch * BCAE_MODEL_VOXELS * sizeof(float));
-        c->trecon.data = c->recon;
-        if (!c->recon || !c->host) s = bcae_fail(err, BCAE_ERR_OUT_OF_MEMORY, "codec: out of memory");
-    }
+    c->ropt.precision = opt ? opt->precision : BCAE_PRECISION_FP32;
+    int most = batch > DECODE_BATCH ? batch : DECODE_BATCH;
+    size_t per = model->input_floats > model->code_floats ? model->input_floats : model->code_floats;
+    c->host = malloc((size_t)most * per * sizeof(float));
+    bcae_status s = c->host ? BCAE_OK : bcae_fail(err, BCAE_ERR_OUT_OF_MEMORY, "codec: out of memory");
+    if (!s)
+        s = nn_engine_create_for(opt ? opt->device : BCAE_DEVICE_AUTO, threads, &c->engine, NULL,
+                                 err);
+    if (!s) s = model_runner_create(c->engine, model, batch, RUNNER_INFERENCE, &c->ropt, &c->runner, err);
     if (!s && opt && opt->precision == BCAE_PRECISION_INT8)
-        s = codec_calibrate(c->engine, c->runner, c->batch, c->host, opt->calibration,
-                            opt->calibration_wedges, opt->threads, err);
+        s = model_runner_calibrate(c->runner, opt->calibration, opt->calibration_wedges,
+                                   opt->threads, c->host, err);
     if (s) {
         bcae_codec_free(c);
         return s;
@@ -170,70 +96,137 @@ bcae_status bcae_codec_create(const bcae_model *model, const bcae_codec_options 
 void bcae_codec_free(bcae_codec *c)
 {
     if (!c) return;
-    codec3d_free(c->c3);
-    bcae2d_runner_destroy(c->runner);
+    if (c->decoder != c->runner) model_runner_destroy(c->decoder);
+    model_runner_destroy(c->runner);
     nn_engine_destroy(c->engine);
     free(c->host);
-    free(c->recon);
+    free(c->recon.data);
+    for (int k = 0; k < 3; k++) free(c->heads[k].data);
     free(c);
 }
 
 bcae_status bcae_encode(bcae_codec *c, const uint16_t *adc, size_t n, uint16_t *codes,
                         bcae_error *err)
 {
-    if (c->c3) return codec3d_encode(c->c3, adc, n, codes, err);
+    model_runner *r = c->runner;
     nn_engine *e = c->engine;
+    const size_t per = c->model->code_floats;
     for (size_t w0 = 0; w0 < n; w0 += (size_t)c->batch) {
         size_t nb = n - w0 < (size_t)c->batch ? n - w0 : (size_t)c->batch;
         /* A short last batch is padded with empty wedges whose codes are dropped. */
-        memset(c->host, 0, (size_t)c->batch * BCAE_MODEL_VOXELS * sizeof(float));
-        for (size_t i = 0; i < nb; i++) {
-            const uint16_t *w = adc + (w0 + i) * BCAE_WEDGE_VOXELS;
-            for (size_t k = 0; k < BCAE_WEDGE_VOXELS; k++)
-                if (w[k] > BCAE_ADC_MAX)
-                    return bcae_fail(err, BCAE_ERR_RANGE,
-                                     "encode: wedge %zu holds ADC %u at voxel %zu, above %d",
-                                     w0 + i, w[k], k, BCAE_ADC_MAX);
-            bcae_wedge_to_model(w, c->host + i * BCAE_MODEL_VOXELS);
-        }
-        e->ops->from_nchw(e, c->host, bcae2d_runner_input(c->runner));
-        bcae2d_runner_encode(c->runner);
-        e->ops->to_nchw(e, bcae2d_runner_code(c->runner), c->host);
-        for (size_t i = 0; i < nb * c->code_per; i++)
-            codes[w0 * c->code_per + i] = bcae_f32_to_f16(c->host[i]);
+        bcae_status s = model_runner_load_wedges(r, adc + w0 * BCAE_WEDGE_VOXELS, nb, w0, c->host, err);
+        if (!s) s = r->ops->encode(r, err);
+        if (s) return s;
+        e->ops->to_nchw(e, &r->code, c->host);
+        /* A diverged or damaged model must not write a code that decodes
+         * to garbage: a non-finite or fp16-overflowing value fails the wedge. */
+        for (size_t i = 0; i < nb * per; i++)
+            if (!isfinite(c->host[i]) || fabsf(c->host[i]) > 65504.0f)
+                return bcae_fail(err, BCAE_ERR_RANGE,
+                                 "encode: the model gave a non-finite code value (%g) for wedge "
+                                 "%zu, element %zu: its weights are damaged or diverged",
+                                 (double)c->host[i], w0 + i / per, i % per);
+        for (size_t i = 0; i < nb * per; i++)
+            codes[w0 * per + i] = bcae_f32_to_f16(c->host[i]);
     }
+    return BCAE_OK;
+}
+
+static bcae_status decoder_ready(bcae_codec *c, bcae_error *err)
+{
+    if (c->decoder) return BCAE_OK;
+    model_runner *d = c->runner;
+    bcae_status s = BCAE_OK;
+    if (c->batch != DECODE_BATCH) {
+        /* Only the decoders of this runner run: its encoder stays fp32. */
+        runner_options o = c->ropt;
+        o.precision = BCAE_PRECISION_FP32;
+        s = model_runner_create(c->engine, c->model, DECODE_BATCH, RUNNER_INFERENCE, &o, &d, err);
+    }
+    if (s) return s;
+    c->decoder = d;
+    c->recon = d->input;
+    if (!alloc_tensor(c->engine, &c->recon))
+        return bcae_fail(err, BCAE_ERR_OUT_OF_MEMORY, "codec: out of memory");
     return BCAE_OK;
 }
 
 bcae_status bcae_decode(bcae_codec *c, const uint16_t *codes, size_t n, uint16_t *adc,
                         float *log_adc, bcae_error *err)
 {
-    if (c->c3) return codec3d_decode(c->c3, codes, n, adc, log_adc, err);
+    bcae_status s = decoder_ready(c, err);
+    if (s) return s;
+    model_runner *r = c->decoder;
     nn_engine *e = c->engine;
-    const float threshold = c->model->m.cfg.clf_threshold;
-    (void)err;
+    const bcae_model *m = c->model;
+    const size_t per = m->code_floats;
+    for (size_t w0 = 0; w0 < n; w0 += DECODE_BATCH) {
+        size_t nb = n - w0 < DECODE_BATCH ? n - w0 : DECODE_BATCH;
+        memset(c->host, 0, (size_t)DECODE_BATCH * per * sizeof(float));
+        for (size_t i = 0; i < nb * per; i++) {
+            float v = bcae_f16_to_f32(codes[w0 * per + i]);
+            if (!isfinite(v))
+                return bcae_fail(err, BCAE_ERR_FORMAT,
+                                 "decode: code %zu holds a non-finite value (%g) at element %zu",
+                                 w0 + i / per, (double)v, i % per);
+            c->host[i] = v;
+        }
+        e->ops->from_nchw(e, c->host, &r->code);
+        s = r->ops->decode(r, err);
+        if (s) return s;
+        e->ops->bcae_heads(e, &r->seg_logit, &r->reg_raw, m->shift, m->scale, m->cfg.clf_threshold,
+                           NULL, NULL, &c->recon);
+        e->ops->to_nchw(e, &c->recon, c->host);
+        for (size_t i = 0; i < nb; i++)
+            m->arch->output_to_wedge(m, c->host + i * m->input_floats,
+                                     adc ? adc + (w0 + i) * BCAE_WEDGE_VOXELS : NULL,
+                                     log_adc ? log_adc + (w0 + i) * BCAE_WEDGE_VOXELS : NULL);
+    }
+    return BCAE_OK;
+}
+
+int bcae_model_output_shape(const bcae_model *m, size_t shape[4])
+{
+    for (int i = 0; i < m->output_ndim; i++) shape[i] = m->output_shape[i];
+    return m->output_ndim;
+}
+
+bcae_status bcae_forward(bcae_codec *c, const uint16_t *adc, size_t n, int half, float *code,
+                         float *seg, float *reg, float *recon, bcae_error *err)
+{
+    model_runner *r = c->runner;
+    nn_engine *e = c->engine;
+    const bcae_model *m = c->model;
+    const size_t per = m->code_floats, out_per = BCAE_WEDGE_VOXELS;
+    for (int k = 0; k < 3; k++) {
+        if (c->heads[k].data) continue;
+        c->heads[k] = r->input;
+        if (!alloc_tensor(e, &c->heads[k]))
+            return bcae_fail(err, BCAE_ERR_OUT_OF_MEMORY, "forward: out of memory");
+    }
+    float *outs[3] = {seg, reg, recon};
     for (size_t w0 = 0; w0 < n; w0 += (size_t)c->batch) {
         size_t nb = n - w0 < (size_t)c->batch ? n - w0 : (size_t)c->batch;
-        memset(c->host, 0, (size_t)c->batch * c->code_per * sizeof(float));
-        for (size_t i = 0; i < nb * c->code_per; i++)
-            c->host[i] = bcae_f16_to_f32(codes[w0 * c->code_per + i]);
-        e->ops->from_nchw(e, c->host, bcae2d_runner_code(c->runner));
-        bcae2d_runner_decode(c->runner);
-        e->ops->bcae_heads(e, bcae2d_runner_seg_logit(c->runner), bcae2d_runner_reg_raw(c->runner),
-                           BCAE2D_SHIFT, BCAE2D_SCALE, threshold, NULL, NULL, &c->trecon);
-        e->ops->to_nchw(e, &c->trecon, c->host);
-        for (size_t i = 0; i < nb; i++) {
-            const float *x = c->host + i * BCAE_MODEL_VOXELS;
-            if (adc) bcae_wedge_from_model(x, adc + (w0 + i) * BCAE_WEDGE_VOXELS);
-            if (log_adc) {
-                /* (layer, azimuth, z padded) -> the file's (azimuth, z, layer). */
-                float *dst = log_adc + (w0 + i) * BCAE_WEDGE_VOXELS;
-                for (int a = 0; a < BCAE_WEDGE_AZIMUTH; a++)
-                    for (int z = 0; z < BCAE_WEDGE_Z; z++)
-                        for (int l = 0; l < BCAE_WEDGE_LAYERS; l++)
-                            dst[((size_t)a * BCAE_WEDGE_Z + (size_t)z) * BCAE_WEDGE_LAYERS + (size_t)l] =
-                                x[((size_t)l * BCAE_WEDGE_AZIMUTH + (size_t)a) * BCAE_MODEL_Z + (size_t)z];
-            }
+        bcae_status s = model_runner_load_wedges(r, adc + w0 * BCAE_WEDGE_VOXELS, nb, w0, c->host, err);
+        if (!s) s = r->ops->encode(r, err);
+        if (s) return s;
+        e->ops->to_nchw(e, &r->code, c->host);
+        if (half) {
+            /* As the compressor stores it. */
+            for (size_t i = 0; i < (size_t)c->batch * per; i++)
+                c->host[i] = bcae_f16_to_f32(bcae_f32_to_f16(c->host[i]));
+            e->ops->from_nchw(e, c->host, &r->code);
+        }
+        if (code) memcpy(code + w0 * per, c->host, nb * per * sizeof(float));
+        s = r->ops->decode(r, err);
+        if (s) return s;
+        e->ops->bcae_heads(e, &r->seg_logit, &r->reg_raw, m->shift, m->scale, m->cfg.clf_threshold,
+                           &c->heads[0], &c->heads[1], &c->heads[2]);
+        for (int k = 0; k < 3; k++) {
+            if (!outs[k]) continue;
+            e->ops->to_nchw(e, &c->heads[k], c->host);
+            for (size_t i = 0; i < nb; i++)
+                m->arch->crop_output(m, c->host + i * m->input_floats, outs[k] + (w0 + i) * out_per);
         }
     }
     return BCAE_OK;

@@ -9,6 +9,9 @@
 #include "core/error.h"
 #include "core/rng.h"
 #include "io/safetensors.h"
+#include "model/runner3d.h"
+
+static const model_arch *arch_of(bcae3d_arch a);
 
 static const int DECODER_FEATURES[BCAE3D_BLOCKS] = {16, 8, 4, 2};
 
@@ -17,24 +20,6 @@ static const int DECODER_FEATURES[BCAE3D_BLOCKS] = {16, 8, 4, 2};
 static const int ORIG_K[BCAE3D_BLOCKS][3] = {{4, 3, 3}, {4, 4, 3}, {4, 4, 3}, {4, 3, 3}};
 static const int ORIG_P[BCAE3D_BLOCKS][3] = {{1, 0, 1}, {1, 1, 1}, {1, 1, 1}, {1, 0, 1}};
 static const int ORIG_S[3] = {2, 2, 1};
-
-int bcae3d_arch_parse(const char *name)
-{
-    if (!strcmp(name, "bcae++")) return BCAE3D_PLUSPLUS;
-    if (!strcmp(name, "bcae-ht")) return BCAE3D_HT;
-    if (!strcmp(name, "bcae")) return BCAE3D_ORIGINAL;
-    return -1;
-}
-
-const char *bcae3d_arch_name(bcae3d_arch arch)
-{
-    switch (arch) {
-    case BCAE3D_PLUSPLUS: return "bcae++";
-    case BCAE3D_HT: return "bcae-ht";
-    case BCAE3D_ORIGINAL: return "bcae";
-    }
-    return "?";
-}
 
 void bcae3d_config_default(bcae3d_arch arch, bcae3d_config *cfg)
 {
@@ -48,68 +33,25 @@ void bcae3d_config_default(bcae3d_arch arch, bcae3d_config *cfg)
 
 /* ---- the parameter table ---------------------------------------------------- */
 
-typedef struct table {
-    bcae3d_param *p;
-    int n, cap;
-    size_t floats;
-    int fail;
-} table;
-
-static int add_param(table *t, const char *name, int ndim, const size_t *shape)
-{
-    if (t->fail) return -1;
-    if (t->n == t->cap) {
-        int cap = t->cap ? 2 * t->cap : 64;
-        bcae3d_param *p = realloc(t->p, (size_t)cap * sizeof *p);
-        if (!p) {
-            t->fail = 1;
-            return -1;
-        }
-        t->p = p;
-        t->cap = cap;
-    }
-    bcae3d_param *q = &t->p[t->n];
-    memset(q, 0, sizeof *q);
-    size_t len = strlen(name);
-    if (len >= sizeof q->name) len = sizeof q->name - 1;
-    memcpy(q->name, name, len);
-    q->name[len] = 0;
-    q->ndim = ndim;
-    q->count = 1;
-    for (int i = 0; i < ndim; i++) {
-        q->shape[i] = shape[i];
-        q->count *= shape[i];
-    }
-    q->offset = t->floats;
-    t->floats += q->count;
-    return t->n++;
-}
-
 /* <prefix>.weight, <prefix>.bias of a Conv3d (cout, cin, k) or a
  * ConvTranspose3d (cin, cout, k). */
-static void add_conv(table *t, const char *prefix, int cin, int cout, const int k[3],
+static void add_conv(model_table *t, const char *prefix, int cin, int cout, const int k[3],
                      int transposed, int *w, int *b)
 {
-    char name[160];
-    size_t ws[5] = {(size_t)(transposed ? cin : cout), (size_t)(transposed ? cout : cin),
-                    (size_t)k[0], (size_t)k[1], (size_t)k[2]};
-    size_t bs[1] = {(size_t)cout};
-    snprintf(name, sizeof name, "%s.weight", prefix);
-    *w = add_param(t, name, 5, ws);
-    snprintf(name, sizeof name, "%s.bias", prefix);
-    *b = add_param(t, name, 1, bs);
+    model_table_add_conv(t, prefix, transposed ? cin : cout, transposed ? cout : cin, 3, k, cout,
+                         w, b);
 }
 
 /* One block, named <prefix>.{rezero_alpha, main_block.0, main_block.3,
  * side_block.0} in PyTorch's state-dict order (the block's own parameter
  * first, then its submodules in registration order). */
-static void add_block(table *t, bcae3d_block *b, const char *prefix)
+static void add_block(model_table *t, bcae3d_block *b, const char *prefix)
 {
     static const int k3[3] = {3, 3, 3};
     char name[160];
     size_t one[1] = {1};
     snprintf(name, sizeof name, "%s.rezero_alpha", prefix);
-    b->alpha = add_param(t, name, 1, one);
+    b->alpha = model_table_add(t, name, 1, one);
     snprintf(name, sizeof name, "%s.main_block.0", prefix);
     add_conv(t, name, b->cin, b->cout, b->k, b->transposed, &b->w0, &b->b0);
     snprintf(name, sizeof name, "%s.main_block.3", prefix);
@@ -151,9 +93,9 @@ static void net_dims(const bcae3d_net *net, const int in[3], int out[3])
     memcpy(out, cur, sizeof cur);
 }
 
-bcae_status bcae3d_create(const bcae3d_config *cfg, bcae3d_model *model, bcae_error *err)
+static bcae_status build(const bcae3d_config *cfg, bcae3d_model *model, model_table *tab,
+                         bcae_error *err)
 {
-    memset(model, 0, sizeof *model);
     if (cfg->arch != BCAE3D_PLUSPLUS && cfg->arch != BCAE3D_HT && cfg->arch != BCAE3D_ORIGINAL)
         return bcae_fail(err, BCAE_ERR_INVALID_ARGUMENT, "3D model: unknown architecture %d",
                          (int)cfg->arch);
@@ -161,13 +103,14 @@ bcae_status bcae3d_create(const bcae3d_config *cfg, bcae3d_model *model, bcae_er
         if (cfg->features[i] < 1 || cfg->features[i] > 256)
             return bcae_fail(err, BCAE_ERR_INVALID_ARGUMENT,
                              "%s: encoder width %d out of range [1, 256]",
-                             bcae3d_arch_name(cfg->arch), cfg->features[i]);
+                             arch_of(cfg->arch)->name, cfg->features[i]);
     if (!(cfg->clf_threshold > 0 && cfg->clf_threshold < 1))
         return bcae_fail(err, BCAE_ERR_INVALID_ARGUMENT,
                          "classification threshold %g is not in (0, 1)", cfg->clf_threshold);
     model->cfg = *cfg;
+    model->t = tab;
     const int orig = cfg->arch == BCAE3D_ORIGINAL;
-    table t = {0};
+    model_table *t = tab;
     char name[160];
     /* Encoder. */
     bcae3d_net *enc = &model->nets[NET3D_ENCODER];
@@ -178,13 +121,13 @@ bcae_status bcae3d_create(const bcae3d_config *cfg, bcae3d_model *model, bcae_er
         b->cin = cin;
         b->cout = cin = cfg->features[i];
         snprintf(name, sizeof name, "encoder.layers.encoder_block_%d", i);
-        add_block(&t, b, name);
+        add_block(t, b, name);
     }
     static const int k3[3] = {3, 3, 3};
     enc->out_cin = cin;
     enc->out_cout = BCAE3D_CODE_CHANNELS;
     enc->out_act = orig;
-    add_conv(&t, orig ? "encoder.layers.encoder_output.0" : "encoder.encoder_output.0", cin,
+    add_conv(t, orig ? "encoder.layers.encoder_output.0" : "encoder.encoder_output.0", cin,
              BCAE3D_CODE_CHANNELS, k3, 0, &enc->out_w, &enc->out_b);
     /* Decoders. */
     const char *heads[2] = {orig ? "decoder.decoder_c" : "decoder.decoder_clf",
@@ -198,21 +141,15 @@ bcae_status bcae3d_create(const bcae3d_config *cfg, bcae3d_model *model, bcae_er
             b->cin = cin;
             b->cout = cin = DECODER_FEATURES[i];
             snprintf(name, sizeof name, "%s.layers.decoder_block_%d", heads[h], i);
-            add_block(&t, b, name);
+            add_block(t, b, name);
         }
         net->out_cin = cin;
         net->out_cout = 1;
         snprintf(name, sizeof name, orig ? "%s.layers.decoder_output.0" : "%s.decoder_output.0",
                  heads[h]);
-        add_conv(&t, name, cin, 1, k3, 0, &net->out_w, &net->out_b);
+        add_conv(t, name, cin, 1, k3, 0, &net->out_w, &net->out_b);
     }
-    if (t.fail) {
-        free(t.p);
-        return bcae_fail(err, BCAE_ERR_OUT_OF_MEMORY, "model: out of memory");
-    }
-    model->params = t.p;
-    model->nparams = t.n;
-    model->nfloats = t.floats;
+    if (t->fail) return bcae_fail(err, BCAE_ERR_OUT_OF_MEMORY, "model: out of memory");
     if (orig) {
         model->in_dims[0] = BCAE_WEDGE_AZIMUTH;
         model->in_dims[1] = BCAE_WEDGE_Z;
@@ -236,57 +173,9 @@ bcae_status bcae3d_create(const bcae3d_config *cfg, bcae3d_model *model, bcae_er
     int back[3];
     net_dims(&model->nets[NET3D_CLF], model->code_dims, back);
     if (back[0] != model->in_dims[0] || back[1] != model->in_dims[1] ||
-        back[2] != model->in_dims[2]) {
-        bcae3d_destroy(model);
+        back[2] != model->in_dims[2])
         return bcae_fail(err, BCAE_ERR_INTERNAL, "3D model: decoders do not invert the encoder");
-    }
-    model->weights = calloc(model->nfloats ? model->nfloats : 1, sizeof *model->weights);
-    if (!model->weights) {
-        bcae3d_destroy(model);
-        return bcae_fail(err, BCAE_ERR_OUT_OF_MEMORY, "model: out of memory");
-    }
     return BCAE_OK;
-}
-
-void bcae3d_destroy(bcae3d_model *model)
-{
-    free(model->params);
-    free(model->weights);
-    memset(model, 0, sizeof *model);
-}
-
-void bcae3d_init(bcae3d_model *model, uint64_t seed)
-{
-    for (int i = 0; i < model->nparams; i++) {
-        const bcae3d_param *p = &model->params[i];
-        float *v = model->weights + p->offset;
-        if (strstr(p->name, "rezero_alpha")) {
-            v[0] = 0.0f;
-            continue;
-        }
-        const bcae3d_param *wp = p->ndim == 5 ? p : &model->params[i - 1];
-        size_t fan_in = wp->shape[1] * wp->shape[2] * wp->shape[3] * wp->shape[4];
-        double bound = 1.0 / sqrt((double)fan_in);
-        bcae_rng r;
-        bcae_rng_seed(&r, bcae_hash3(seed, 0x6d6f64656c33ULL, (uint64_t)i, 0));
-        for (size_t k = 0; k < p->count; k++)
-            v[k] = (float)(bound * (2.0 * bcae_rng_uniform(&r) - 1.0));
-    }
-}
-
-int bcae3d_find(const bcae3d_model *model, const char *name)
-{
-    for (int i = 0; i < model->nparams; i++)
-        if (!strcmp(model->params[i].name, name)) return i;
-    return -1;
-}
-
-size_t bcae3d_encoder_params(const bcae3d_model *model)
-{
-    size_t n = 0;
-    for (int i = 0; i < model->nparams; i++)
-        if (!strncmp(model->params[i].name, "encoder.", 8)) n += model->params[i].count;
-    return n;
 }
 
 size_t bcae3d_code_elements(const bcae3d_model *model)
@@ -364,15 +253,107 @@ static int meta_flag(const bcae_st_file *f, const char *key, int dflt, int *out)
     return -1;
 }
 
-int bcae3d_metadata(const bcae3d_model *model, const char **keys, const char **values,
-                    char features[64], char threshold[32])
+
+static bcae_status config_from_file(const model_arch *ma, const bcae_st_file *f, const char *path,
+                                    model_config *cfg, bcae_error *err)
 {
-    const int *f = model->cfg.features;
-    snprintf(features, 64, "%d,%d,%d,%d", f[0], f[1], f[2], f[3]);
-    snprintf(threshold, 32, "%g", (double)model->cfg.clf_threshold);
-    const char *log = model->cfg.log_input ? "1" : "0";
+    bcae3d_config c;
+    bcae3d_config_default((bcae3d_arch)ma->impl_id, &c);
+    memset(cfg, 0, sizeof *cfg);
+    memcpy(cfg->features, c.features, sizeof cfg->features);
+    cfg->clf_threshold = c.clf_threshold;
+    int log_input, transform;
+    const char *feat = bcae_st_meta(f, "features");
+    const char *thr = bcae_st_meta(f, "clf_threshold");
+    if (feat && parse_features(feat, cfg->features))
+        return bcae_fail(err, BCAE_ERR_FORMAT,
+                         "%s: features '%s' is not four comma-separated widths in [1, 256]", path,
+                         feat);
+    if (meta_flag(f, "log", c.log_input, &log_input) ||
+        meta_flag(f, "transform", log_input, &transform))
+        return bcae_fail(err, BCAE_ERR_FORMAT, "%s: metadata log / transform must be 0 or 1",
+                         path);
+    if (transform != log_input)
+        return bcae_fail(err, BCAE_ERR_UNSUPPORTED,
+                         "%s: log = %d with transform = %d: the regression transform must "
+                         "match the input (6 + 3 exp(r) for log2 input, 64 + 6 exp(r) for raw "
+                         "ADC)",
+                         path, log_input, transform);
+    cfg->input = log_input ? MODEL_INPUT_LOG : MODEL_INPUT_RAW;
+    if (thr) {
+        char *end;
+        double v = strtod(thr, &end);
+        if (end == thr || *end || !(v > 0 && v < 1))
+            return bcae_fail(err, BCAE_ERR_FORMAT, "%s: bad clf_threshold '%s'", path, thr);
+        cfg->clf_threshold = (float)v;
+    }
+    return BCAE_OK;
+}
+
+/* ---- the architecture behind model.h ------------------------------------------------ */
+
+const bcae3d_model *bcae3d_of(const bcae_model *m)
+{
+    return m->arch == &model_arch_bcaepp || m->arch == &model_arch_bcaeht ||
+                   m->arch == &model_arch_bcae
+               ? m->impl
+               : NULL;
+}
+
+static bcae_status create(const model_arch *ma, const model_config *mc, bcae_model *model,
+                          bcae_error *err)
+{
+    bcae3d_config cfg;
+    bcae3d_config_default((bcae3d_arch)ma->impl_id, &cfg);
+    for (int i = 0; i < BCAE3D_BLOCKS; i++)
+        if (mc->features[i]) cfg.features[i] = mc->features[i];
+    if (mc->clf_threshold != 0) cfg.clf_threshold = mc->clf_threshold;
+    if (mc->input) cfg.log_input = mc->input == MODEL_INPUT_LOG;
+    bcae3d_model *m3 = calloc(1, sizeof *m3);
+    if (!m3) return bcae_fail(err, BCAE_ERR_OUT_OF_MEMORY, "model: out of memory");
+    model->impl = m3;
+    bcae_status s = build(&cfg, m3, &model->t, err);
+    if (s) return s;
+    model->cfg = (model_config){0, 0, 0, {0}, cfg.clf_threshold,
+                                cfg.log_input ? MODEL_INPUT_LOG : MODEL_INPUT_RAW};
+    memcpy(model->cfg.features, cfg.features, sizeof cfg.features);
+    model->input_floats = (size_t)m3->in_dims[0] * (size_t)m3->in_dims[1] * (size_t)m3->in_dims[2];
+    model->code_ndim = 4;
+    model->code_shape[0] = BCAE3D_CODE_CHANNELS;
+    for (int i = 0; i < 3; i++) model->code_shape[1 + i] = (size_t)m3->code_dims[i];
+    model->code_floats = bcae3d_code_elements(m3);
+    model->output_ndim = 4; /* one channel, then the cropped input dims */
+    model->output_shape[0] = 1;
+    if (cfg.arch == BCAE3D_ORIGINAL) {
+        model->output_shape[1] = BCAE_WEDGE_AZIMUTH;
+        model->output_shape[2] = BCAE_WEDGE_Z;
+        model->output_shape[3] = BCAE_WEDGE_LAYERS;
+    } else {
+        model->output_shape[1] = BCAE_WEDGE_LAYERS;
+        model->output_shape[2] = BCAE_WEDGE_AZIMUTH;
+        model->output_shape[3] = BCAE_WEDGE_Z;
+    }
+    model->shift = m3->shift;
+    model->scale = m3->scale;
+    model->crop_w = m3->crop_w;
+    return BCAE_OK;
+}
+
+static void destroy(bcae_model *m)
+{
+    free(m->impl);
+    m->impl = NULL;
+}
+
+static int metadata(const bcae_model *m, const char **keys, const char **values, char bufs[8][64])
+{
+    const bcae3d_model *m3 = bcae3d_of(m);
+    const int *f = m3->cfg.features;
+    snprintf(bufs[0], 64, "%d,%d,%d,%d", f[0], f[1], f[2], f[3]);
+    snprintf(bufs[1], 64, "%g", (double)m3->cfg.clf_threshold);
+    const char *log = m3->cfg.log_input ? "1" : "0";
     const char *k[] = {"arch", "features", "log", "transform", "clf_threshold"};
-    const char *v[] = {bcae3d_arch_name(model->cfg.arch), features, log, log, threshold};
+    const char *v[] = {m->arch->name, bufs[0], log, log, bufs[1]};
     for (int i = 0; i < 5; i++) {
         keys[i] = k[i];
         values[i] = v[i];
@@ -380,135 +361,110 @@ int bcae3d_metadata(const bcae3d_model *model, const char **keys, const char **v
     return 5;
 }
 
-static bcae_status copy_tensors(const char *path, const bcae_st_file *f, bcae3d_model *model,
-                                bcae_error *err)
+/* ---- layouts: wedge <-> model input and output -------------------------------------- */
+
+static int original_layout(const bcae3d_model *m) { return m->cfg.arch == BCAE3D_ORIGINAL; }
+
+static float input_value(const bcae3d_model *m, uint16_t v)
 {
-    for (int i = 0; i < model->nparams; i++) {
-        const bcae3d_param *p = &model->params[i];
-        const bcae_st_tensor *t = bcae_st_find(f, p->name);
-        if (!t)
-            return bcae_fail(err, BCAE_ERR_FORMAT, "%s: tensor '%s' is missing", path, p->name);
-        int same = t->dtype == BCAE_DTYPE_F32 && t->ndim == p->ndim;
-        for (int d = 0; same && d < p->ndim; d++) same = t->shape[d] == p->shape[d];
-        if (!same || t->nbytes != p->count * sizeof(float)) {
-            char want[96], got[96];
-            int a = snprintf(want, sizeof want, "F32 (");
-            for (int d = 0; d < p->ndim; d++)
-                a += snprintf(want + a, sizeof want - (size_t)a, d ? ", %zu" : "%zu", p->shape[d]);
-            snprintf(want + a, sizeof want - (size_t)a, ")");
-            a = snprintf(got, sizeof got, "%s (", bcae_dtype_name(t->dtype));
-            for (int d = 0; d < t->ndim && d < 8; d++)
-                a += snprintf(got + a, sizeof got - (size_t)a, d ? ", %zu" : "%zu", t->shape[d]);
-            snprintf(got + a, sizeof got - (size_t)a, ")");
-            return bcae_fail(err, BCAE_ERR_SHAPE, "%s: tensor '%s' is %s, expected %s", path,
-                             p->name, got, want);
-        }
-        memcpy(model->weights + p->offset, t->data, t->nbytes);
+    return m->cfg.log_input ? (float)log2((double)v + 1.0) : (float)v;
+}
+
+/* log2(ADC+1) or raw ADC (cfg.log_input), in (layer, azimuth, z padded to
+ * 256) for BCAE++/HT, in the file's own (azimuth, z, layer) for BCAE. */
+static void wedge_to_input(const bcae_model *mm, const uint16_t *adc, float *x)
+{
+    const bcae3d_model *m = bcae3d_of(mm);
+    if (original_layout(m)) {
+        for (size_t i = 0; i < BCAE_WEDGE_VOXELS; i++) x[i] = input_value(m, adc[i]);
+        return;
     }
-    return BCAE_OK;
+    memset(x, 0, BCAE_MODEL_VOXELS * sizeof *x);
+    for (size_t a = 0; a < BCAE_WEDGE_AZIMUTH; a++)
+        for (size_t z = 0; z < BCAE_WEDGE_Z; z++)
+            for (size_t l = 0; l < BCAE_WEDGE_LAYERS; l++)
+                x[(l * BCAE_WEDGE_AZIMUTH + a) * BCAE_MODEL_Z + z] =
+                    input_value(m, adc[(a * BCAE_WEDGE_Z + z) * BCAE_WEDGE_LAYERS + l]);
 }
 
-bcae_status bcae3d_load(const char *path, bcae3d_model *model, bcae_error *err)
+/* (16, 192, 256) -> (16, 192, 249) for BCAE++/HT; BCAE's is uncropped. */
+static void crop_output(const bcae_model *mm, const float *x, float *out)
 {
-    memset(model, 0, sizeof *model);
-    bcae_st_file f;
-    bcae_status s = bcae_st_read(path, &f, err);
-    if (s) return s;
-    const char *arch = bcae_st_meta(&f, "arch");
-    int a = arch ? bcae3d_arch_parse(arch) : -1;
-    bcae3d_config cfg;
-    int transform = 1;
-    if (!arch) {
-        s = bcae_fail(err, BCAE_ERR_FORMAT, "%s: no 'arch' in the metadata: not a bcae model",
-                      path);
-    } else if (a < 0) {
-        s = bcae_fail(err, BCAE_ERR_UNSUPPORTED,
-                      "%s: architecture '%s' is not a 3D model (bcae++, bcae-ht, bcae)", path,
-                      arch);
-    } else {
-        bcae3d_config_default((bcae3d_arch)a, &cfg);
-        const char *feat = bcae_st_meta(&f, "features");
-        const char *thr = bcae_st_meta(&f, "clf_threshold");
-        if (feat && parse_features(feat, cfg.features))
-            s = bcae_fail(err, BCAE_ERR_FORMAT,
-                          "%s: features '%s' is not four comma-separated widths in [1, 256]",
-                          path, feat);
-        else if (meta_flag(&f, "log", cfg.log_input, &cfg.log_input) ||
-                 meta_flag(&f, "transform", cfg.log_input, &transform))
-            s = bcae_fail(err, BCAE_ERR_FORMAT, "%s: metadata log / transform must be 0 or 1",
-                          path);
-        else if (transform != cfg.log_input)
-            s = bcae_fail(err, BCAE_ERR_UNSUPPORTED,
-                          "%s: log = %d with transform = %d: the regression transform must "
-                          "match the input (6 + 3 exp(r) for log2 input, 64 + 6 exp(r) for raw "
-                          "ADC)",
-                          path, cfg.log_input, transform);
-        if (!s && thr) {
-            char *end;
-            double v = strtod(thr, &end);
-            if (end == thr || *end || !(v > 0 && v < 1))
-                s = bcae_fail(err, BCAE_ERR_FORMAT, "%s: bad clf_threshold '%s'", path, thr);
-            cfg.clf_threshold = (float)v;
-        }
+    const bcae3d_model *m = bcae3d_of(mm);
+    if (original_layout(m)) {
+        memcpy(out, x, BCAE_WEDGE_VOXELS * sizeof *out);
+        return;
     }
-    if (!s) s = bcae3d_create(&cfg, model, err);
-    if (!s) s = copy_tensors(path, &f, model, err);
-    if (!s) s = bcae_st_fingerprint(&f, model->fingerprint);
-    if (!s && f.count != (size_t)model->nparams)
-        s = bcae_fail(err, BCAE_ERR_FORMAT, "%s: %zu tensors, expected %d for %s", path, f.count,
-                      model->nparams, arch);
-    bcae_st_free(&f);
-    if (s) bcae3d_destroy(model);
-    return s;
+    for (size_t p = 0; p < (size_t)BCAE_WEDGE_LAYERS * BCAE_WEDGE_AZIMUTH; p++)
+        memcpy(out + p * BCAE_WEDGE_Z, x + p * BCAE_MODEL_Z, BCAE_WEDGE_Z * sizeof *out);
 }
 
-bcae_status bcae3d_save(const char *path, const bcae3d_model *model, bcae_error *err)
+/* One reconstructed value in the model's units -> ADC (unrounded). */
+static double to_adc(const bcae3d_model *m, float v)
 {
-    bcae_st_entry *e = calloc((size_t)model->nparams, sizeof *e);
-    if (!e) return bcae_fail(err, BCAE_ERR_OUT_OF_MEMORY, "out of memory");
-    for (int i = 0; i < model->nparams; i++) {
-        const bcae3d_param *p = &model->params[i];
-        e[i].name = p->name;
-        e[i].dtype = BCAE_DTYPE_F32;
-        e[i].ndim = p->ndim;
-        e[i].shape = p->shape;
-        e[i].data = model->weights + p->offset;
+    return m->cfg.log_input ? exp2((double)v) - 1.0 : (double)v;
+}
+
+static uint16_t round_adc(double a)
+{
+    if (!(a > 0)) return 0; /* also NaN */
+    if (a >= BCAE_ADC_MAX) return BCAE_ADC_MAX;
+    return (uint16_t)lround(a);
+}
+
+static void output_to_wedge(const bcae_model *mm, const float *x, uint16_t *adc, float *log_adc)
+{
+    const bcae3d_model *m = bcae3d_of(mm);
+    for (size_t a = 0; a < BCAE_WEDGE_AZIMUTH; a++)
+        for (size_t z = 0; z < BCAE_WEDGE_Z; z++)
+            for (size_t l = 0; l < BCAE_WEDGE_LAYERS; l++) {
+                size_t dst = (a * BCAE_WEDGE_Z + z) * BCAE_WEDGE_LAYERS + l;
+                size_t src = original_layout(m) ? dst
+                                                : (l * BCAE_WEDGE_AZIMUTH + a) * BCAE_MODEL_Z + z;
+                float v = x[src];
+                if (adc) adc[dst] = round_adc(to_adc(m, v));
+                if (log_adc) {
+                    if (m->cfg.log_input) {
+                        log_adc[dst] = v;
+                    } else {
+                        double r = to_adc(m, v);
+                        log_adc[dst] = r > 0 ? (float)log2(r + 1.0) : 0.0f;
+                    }
+                }
+            }
+}
+
+static double encoder_flops(const bcae_model *m) { return bcae3d_encoder_flops(bcae3d_of(m)); }
+static double decoder_flops(const bcae_model *m) { return bcae3d_decoder_flops(bcae3d_of(m)); }
+static double train_flops(const bcae_model *m) { return 3.0 * (encoder_flops(m) + decoder_flops(m)); }
+
+#define ARCH_3D(var, id, nm, ttl)                                                              \
+    const model_arch var = {                                                                   \
+        .name = nm,                                                                            \
+        .title = ttl,                                                                          \
+        .impl_id = id,                                                                         \
+        .init_salt = 0x6d6f64656c33ULL,                                                        \
+        .create = create,                                                                      \
+        .destroy = destroy,                                                                    \
+        .config_from_file = config_from_file,                                                  \
+        .metadata = metadata,                                                                  \
+        .alias = NULL,                                                                         \
+        .wedge_to_input = wedge_to_input,                                                      \
+        .crop_output = crop_output,                                                            \
+        .output_to_wedge = output_to_wedge,                                                    \
+        .encoder_flops = encoder_flops,                                                        \
+        .decoder_flops = decoder_flops,                                                        \
+        .train_flops = train_flops,                                                            \
+        .runner_create = bcae3d_model_runner_create,                                           \
     }
-    const char *keys[8], *values[8];
-    char features[64], thr[32];
-    int nm = bcae3d_metadata(model, keys, values, features, thr);
-    bcae_status s = bcae_st_write(path, e, (size_t)model->nparams, keys, values, (size_t)nm, err);
-    free(e);
-    return s;
-}
 
-bcae_status bcae3d_load_weights_into(const char *path, bcae3d_model *model, bcae_error *err)
-{
-    bcae3d_model other;
-    bcae_status s = bcae3d_load(path, &other, err);
-    if (s) return s;
-    if (other.cfg.arch != model->cfg.arch || other.nfloats != model->nfloats ||
-        memcmp(other.cfg.features, model->cfg.features, sizeof other.cfg.features))
-        s = bcae_fail(err, BCAE_ERR_SHAPE, "%s: holds another model (%s, features %d,%d,%d,%d)",
-                      path, bcae3d_arch_name(other.cfg.arch), other.cfg.features[0],
-                      other.cfg.features[1], other.cfg.features[2], other.cfg.features[3]);
-    else
-        memcpy(model->weights, other.weights, model->nfloats * sizeof(float));
-    bcae3d_destroy(&other);
-    return s;
-}
+ARCH_3D(model_arch_bcaepp, BCAE3D_PLUSPLUS, "bcae++", "BCAE++");
+ARCH_3D(model_arch_bcaeht, BCAE3D_HT, "bcae-ht", "BCAE-HT");
+ARCH_3D(model_arch_bcae, BCAE3D_ORIGINAL, "bcae", "BCAE");
 
-bcae_status bcae_model_file_arch(const char *path, char *out, size_t size, bcae_error *err)
+static const model_arch *arch_of(bcae3d_arch a)
 {
-    bcae_st_file f;
-    bcae_status s = bcae_st_read(path, &f, err);
-    if (s) return s;
-    const char *arch = bcae_st_meta(&f, "arch");
-    if (!arch)
-        s = bcae_fail(err, BCAE_ERR_FORMAT, "%s: no 'arch' in the metadata: not a bcae model",
-                      path);
-    else
-        snprintf(out, size, "%s", arch);
-    bcae_st_free(&f);
-    return s;
+    return a == BCAE3D_PLUSPLUS ? &model_arch_bcaepp
+           : a == BCAE3D_HT     ? &model_arch_bcaeht
+                                : &model_arch_bcae;
 }

@@ -12,10 +12,7 @@
 #ifndef BCAE_MODEL_BCAE3D_H
 #define BCAE_MODEL_BCAE3D_H
 
-#include <stddef.h>
-#include <stdint.h>
-
-#include "bcae.h"
+#include "model/model.h"
 
 typedef enum bcae3d_arch {
     BCAE3D_PLUSPLUS = 0, /* "bcae++" */
@@ -32,14 +29,6 @@ typedef struct bcae3d_config {
     int log_input;               /* 1: log2(ADC+1) input; 0: raw ADC as float */
     float clf_threshold;
 } bcae3d_config;
-
-typedef struct bcae3d_param {
-    char name[128];
-    size_t offset; /* floats into the model's buffer */
-    size_t count;
-    int ndim;
-    size_t shape[5];
-} bcae3d_param;
 
 /* One residual block (SPEC section 3): main = conv0 -> LeakyReLU [-> norm]
  * -> conv3 (k3, p1); side = conv0' -> LeakyReLU [-> norm];
@@ -61,50 +50,25 @@ typedef struct bcae3d_net {
 
 enum { NET3D_ENCODER = 0, NET3D_CLF = 1, NET3D_REG = 2, NET3D_COUNT = 3 };
 
+/* The architecture's part of a bcae_model (its impl); the parameters are
+ * the owning model's table t. */
 typedef struct bcae3d_model {
     bcae3d_config cfg;
-    bcae3d_param *params;
-    int nparams;
-    size_t nfloats;
-    float *weights;
+    const model_table *t;
     bcae3d_net nets[NET3D_COUNT];
     int in_dims[3];   /* spatial (d, h, w) of the 1-channel model input */
     int code_dims[3]; /* spatial dims of the 8-channel code */
     int crop_w;       /* valid extent of w for losses and outputs (249 or 16) */
     float shift, scale; /* regression transform shift + scale * exp(r) */
-    uint8_t fingerprint[32];
 } bcae3d_model;
 
-/* "bcae++", "bcae-ht", "bcae" -> arch; -1 if none. */
-int bcae3d_arch_parse(const char *name);
-const char *bcae3d_arch_name(bcae3d_arch arch);
+extern const model_arch model_arch_bcaepp, model_arch_bcaeht, model_arch_bcae;
+
+/* The 3D part of a model of one of these architectures (NULL otherwise). */
+const bcae3d_model *bcae3d_of(const bcae_model *m);
 /* The architecture's defaults: features, log mode, threshold 0.5. */
 void bcae3d_config_default(bcae3d_arch arch, bcae3d_config *cfg);
-
-bcae_status bcae3d_create(const bcae3d_config *cfg, bcae3d_model *model, bcae_error *err);
-void bcae3d_destroy(bcae3d_model *model);
-/* PyTorch's default initialisation (bound 1/sqrt(fan_in), fan_in from
- * weight.size(1) as PyTorch computes it, also for transposed convs), ReZero
- * alphas 0; deterministic in seed. */
-void bcae3d_init(bcae3d_model *model, uint64_t seed);
-int bcae3d_find(const bcae3d_model *model, const char *name);
-size_t bcae3d_encoder_params(const bcae3d_model *model);
-/* Code elements of one wedge: 8 * code_dims. */
 size_t bcae3d_code_elements(const bcae3d_model *model);
-
-/* Weights files: metadata arch, features, log, transform, clf_threshold
- * (docs/MODELS.md); every tensor present with dtype F32 and its shape. */
-bcae_status bcae3d_load(const char *path, bcae3d_model *model, bcae_error *err);
-bcae_status bcae3d_save(const char *path, const bcae3d_model *model, bcae_error *err);
-/* The metadata keys and values bcae3d_save writes (for checkpoints):
- * fills up to 8 pairs, returns the count; buffers owned by the caller. */
-int bcae3d_metadata(const bcae3d_model *model, const char **keys, const char **values,
-                    char features[64], char threshold[32]);
-bcae_status bcae3d_load_weights_into(const char *path, bcae3d_model *model, bcae_error *err);
-
-/* The arch metadata of a weights file ("bcae-2d", "bcae++", ...), copied
- * into out; BCAE_ERR_FORMAT if it has none. */
-bcae_status bcae_model_file_arch(const char *path, char *out, size_t size, bcae_error *err);
 
 /* FLOPs (2 x multiply-adds) of one wedge through the encoder / both decoders. */
 double bcae3d_encoder_flops(const bcae3d_model *model);

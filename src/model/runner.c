@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <stdio.h>
+
 #include "core/error.h"
 
 typedef struct run_op {
@@ -33,6 +35,8 @@ struct bcae2d_runner {
     size_t arena_floats;
     nn_chain *chain; /* when set, the encoder runs through it */
     nn_layer chain_layers[2 * BCAE2D_MAX_DEPTH + 2];
+    bcae_precision chain_precision;
+    nn_first_layer chain_first;
     /* Training: the encoder's first convolution and pooling as one
      * convolution (see fuse_first_weights); its kernel and the scratch for
      * its weight gradient, both (cout, cin, k + 1, k + 1). */
@@ -292,8 +296,8 @@ static void unfuse_first_grad(const float *dwf, int co, int ci, int k, float *dw
 
 void bcae2d_runner_sync_weights(bcae2d_runner *r)
 {
-    const float *w = r->model->weights;
-    const bcae_param *p = r->model->params;
+    const float *w = r->model->t->weights;
+    const model_param *p = r->model->t->params;
     for (int k = 0; k < NET_COUNT; k++)
         for (int i = 0; i < r->nets[k].nops; i++) {
             run_op *ro = &r->nets[k].ops[i];
@@ -313,7 +317,7 @@ static void net_forward(bcae2d_runner *r, run_net *rn)
 {
     nn_engine *e = r->e;
     const nn_ops *o = e->ops;
-    const float *w = r->model->weights;
+    const float *w = r->model->t->weights;
     for (int i = 0; i < rn->nops; i++) {
         run_op *ro = &rn->ops[i];
         switch (ro->op->kind) {
@@ -323,7 +327,7 @@ static void net_forward(bcae2d_runner *r, run_net *rn)
             break;
         case OP_UPSAMPLE: o->upsample2_forward(e, &ro->in, &ro->out); break;
         case OP_RESIDUAL: {
-            float alpha = w[r->model->params[ro->op->alpha].offset];
+            float alpha = w[r->model->t->params[ro->op->alpha].offset];
             o->conv_forward(ro->c1, &ro->in, &ro->a1, NN_POST_LEAKY_RELU);
             o->conv_forward(ro->c2, &ro->a1, &ro->h2, NN_POST_NONE);
             o->rezero_forward(e, alpha, &ro->h2, &ro->in, &ro->out);
@@ -351,8 +355,8 @@ bcae_status bcae2d_runner_use_chain(bcae2d_runner *r, bcae_precision precision,
         return bcae_fail(err, BCAE_ERR_UNSUPPORTED, "backend %s has no fused encoder",
                          r->e->ops->name);
     const bcae2d_net *net = &r->model->nets[NET_ENCODER];
-    const float *w = r->model->weights;
-    const bcae_param *p = r->model->params;
+    const float *w = r->model->t->weights;
+    const model_param *p = r->model->t->params;
     for (int i = 0; i < net->nops; i++) {
         const bcae2d_op *op = &net->ops[i];
         nn_layer *l = &r->chain_layers[i];
@@ -378,6 +382,8 @@ bcae_status bcae2d_runner_use_chain(bcae2d_runner *r, bcae_precision precision,
     if (s) return s;
     if (r->chain) r->e->ops->chain_destroy(r->chain);
     r->chain = c;
+    r->chain_precision = precision;
+    r->chain_first = first;
     return BCAE_OK;
 }
 
@@ -422,8 +428,8 @@ static void net_backward(bcae2d_runner *r, run_net *rn, nn_tensor g, nn_tensor *
 {
     nn_engine *e = r->e;
     const nn_ops *o = e->ops;
-    const bcae_param *p = r->model->params;
-    const float *w = r->model->weights;
+    const model_param *p = r->model->t->params;
+    const float *w = r->model->t->weights;
     for (int i = rn->nops - 1; i >= 0; i--) {
         run_op *ro = &rn->ops[i];
         const bcae2d_op *op = ro->op;
@@ -491,7 +497,7 @@ static void net_backward(bcae2d_runner *r, run_net *rn, nn_tensor g, nn_tensor *
 void bcae2d_runner_backward(bcae2d_runner *r, float coef, float *grad)
 {
     nn_engine *e = r->e;
-    memset(grad, 0, r->model->nfloats * sizeof *grad);
+    memset(grad, 0, r->model->t->nfloats * sizeof *grad);
     e->ops->bcae_loss_backward(e, &r->seg_logit, &r->reg_raw, &r->input, BCAE_WEDGE_Z,
                                BCAE2D_SHIFT, BCAE2D_SCALE, r->model->cfg.clf_threshold,
                                BCAE2D_FOCAL_GAMMA, BCAE2D_FOCAL_EPS, coef, &r->dseg, &r->dreg);
@@ -530,4 +536,117 @@ double bcae2d_decoder_flops(const bcae2d_model *m)
 {
     return net_flops(&m->nets[NET_CLF], bcae2d_code_h(m), bcae2d_code_w(m)) +
            net_flops(&m->nets[NET_REG], bcae2d_code_h(m), bcae2d_code_w(m));
+}
+
+/* ---- the model interface (model.h) ------------------------------------------ */
+
+static bcae2d_runner *impl(const model_runner *r) { return r->impl; }
+
+static void mr_destroy(model_runner *r)
+{
+    bcae2d_runner_destroy(impl(r));
+    free(r);
+}
+
+static size_t mr_arena_bytes(const model_runner *r) { return bcae2d_runner_arena_bytes(impl(r)); }
+
+static bcae_status mr_sync(model_runner *r, bcae_error *err)
+{
+    bcae2d_runner *x = impl(r);
+    bcae2d_runner_sync_weights(x);
+    /* A chain holds its own copy of the weights: plan it anew. */
+    if (x->chain) return bcae2d_runner_use_chain(x, x->chain_precision, x->chain_first, err);
+    return BCAE_OK;
+}
+
+static bcae_status mr_encode(model_runner *r, bcae_error *err)
+{
+    (void)err;
+    bcae2d_runner_encode(impl(r));
+    return BCAE_OK;
+}
+
+static bcae_status mr_decode(model_runner *r, bcae_error *err)
+{
+    (void)err;
+    bcae2d_runner_decode(impl(r));
+    return BCAE_OK;
+}
+
+static bcae_status mr_loss_sums(model_runner *r, nn_loss_sums *out, bcae_error *err)
+{
+    (void)err;
+    bcae2d_runner_loss_sums(impl(r), out);
+    return BCAE_OK;
+}
+
+static bcae_status mr_backward(model_runner *r, float coef, float *grad, bcae_error *err)
+{
+    (void)err;
+    bcae2d_runner_backward(impl(r), coef, grad);
+    return BCAE_OK;
+}
+
+static bcae_status mr_calibrate(model_runner *r, bcae_error *err)
+{
+    (void)err;
+    bcae2d_runner_calibrate(impl(r));
+    return BCAE_OK;
+}
+
+static bcae_status mr_finish(model_runner *r, bcae_error *err)
+{
+    return bcae2d_runner_finish(impl(r), err);
+}
+
+static const char *mr_describe(const model_runner *r, int decoder, char *buf, size_t size)
+{
+    const bcae2d_runner *x = impl(r);
+    static const char *first[] = {"sparse", "dense", "sparse-portable"};
+    if (decoder) snprintf(buf, size, "layers");
+    else if (!x->chain) snprintf(buf, size, "layers");
+    else
+        snprintf(buf, size, "chain %s %s", first[x->chain_first],
+                 bcae_precision_name(x->chain_precision));
+    return buf;
+}
+
+static const runner_ops OPS = {mr_destroy, mr_arena_bytes, mr_sync,      mr_encode,  mr_decode,
+                               mr_loss_sums, mr_backward, mr_calibrate, mr_finish, mr_describe};
+
+bcae_status bcae2d_model_runner_create(nn_engine *e, const bcae_model *m, int batch, int mode,
+                                       const runner_options *opt, model_runner **out,
+                                       bcae_error *err)
+{
+    if (opt->decoder != RUNNER_DECODER_FAST && opt->decoder != RUNNER_DECODER_LAYERS)
+        return bcae_fail(err, BCAE_ERR_UNSUPPORTED,
+                         "BCAE-2D's decoders run layer by layer (no decoder chain forms)");
+    if (mode == RUNNER_INFERENCE && opt->encoder == RUNNER_ENCODER_LAYERS &&
+        opt->precision != BCAE_PRECISION_FP32)
+        return bcae_fail(err, BCAE_ERR_UNSUPPORTED, "the layer-by-layer encoder runs fp32 only");
+    model_runner *r = calloc(1, sizeof *r);
+    if (!r) return bcae_fail(err, BCAE_ERR_OUT_OF_MEMORY, "runner: out of memory");
+    bcae2d_runner *x = NULL;
+    bcae_status s = bcae2d_runner_create(e, bcae2d_of(m), batch, mode, &x, err);
+    if (s) {
+        free(r);
+        return s;
+    }
+    *r = (model_runner){&OPS, m, e, batch, mode, x->input, x->code, x->seg_logit, x->reg_raw, 0, x};
+    if (mode == RUNNER_INFERENCE && opt->encoder != RUNNER_ENCODER_LAYERS) {
+        nn_first_layer first = opt->encoder == RUNNER_ENCODER_DENSE      ? NN_FIRST_DENSE
+                               : opt->encoder == RUNNER_ENCODER_PORTABLE ? NN_FIRST_SPARSE_PORTABLE
+                                                                         : NN_FIRST_SPARSE;
+        /* A backend without chains runs the layers (fp32 only). */
+        if (e->ops->chain_create || opt->encoder != RUNNER_ENCODER_FAST ||
+            opt->precision != BCAE_PRECISION_FP32)
+            s = bcae2d_runner_use_chain(x, opt->precision, first, err);
+        r->needs_calibration = !s && opt->precision == BCAE_PRECISION_INT8;
+    }
+    if (s) {
+        mr_destroy(r);
+        return s;
+    }
+    *out = r;
+    return BCAE_OK;
 }

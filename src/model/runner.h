@@ -14,8 +14,6 @@
 
 typedef struct bcae2d_runner bcae2d_runner;
 
-#define BCAE2D_SHIFT 6.0f /* regression transform T(r) = 6 + 3 exp(r) */
-#define BCAE2D_SCALE 3.0f
 #define BCAE2D_FOCAL_GAMMA 2.0f
 #define BCAE2D_FOCAL_EPS 1e-8f
 
@@ -68,5 +66,10 @@ void bcae2d_runner_backward(bcae2d_runner *r, float coef, float *grad);
 /* FLOPs (2 x multiply-adds) of one wedge through the encoder and through both heads. */
 double bcae2d_encoder_flops(const bcae2d_model *model);
 double bcae2d_decoder_flops(const bcae2d_model *model);
+
+/* model_arch_bcae2d.runner_create (model.h). */
+bcae_status bcae2d_model_runner_create(nn_engine *e, const bcae_model *m, int batch, int mode,
+                                       const runner_options *opt, model_runner **out,
+                                       bcae_error *err);
 
 #endif

@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <stdio.h>
+
 #include "core/error.h"
 
 /* A residual block's activations, each kept for the backward pass:
@@ -41,6 +43,9 @@ struct bcae3d_runner {
     float *stats;
     nn_chain3d *chain; /* when set, the encoder runs through it */
     nn_dechain3d *dechain; /* when set, the decoders run through it */
+    nn_first_layer chain_first;   /* how they were asked for (re-planned by sync) */
+    nn_deconv_form dechain_form;
+    int dechain_portable;
 };
 
 static nn_tensor5 shape5(int n, int c, const int dims[3])
@@ -265,8 +270,8 @@ const nn_tensor5 *bcae3d_runner_reg_raw(const bcae3d_runner *r) { return &r->reg
 
 void bcae3d_runner_sync_weights(bcae3d_runner *r)
 {
-    const float *w = r->model->weights;
-    const bcae3d_param *p = r->model->params;
+    const float *w = r->model->t->weights;
+    const model_param *p = r->model->t->params;
     const nn_ops *o = r->e->ops;
     for (int k = 0; k < NET3D_COUNT; k++) {
         run_net *rn = &r->nets[k];
@@ -289,7 +294,7 @@ static void block_forward(bcae3d_runner *r, run_block *rb)
     nn_engine *e = r->e;
     const nn_ops *o = e->ops;
     const bcae3d_block *b = rb->b;
-    float alpha = r->model->weights[r->model->params[b->alpha].offset];
+    float alpha = r->model->t->weights[r->model->t->params[b->alpha].offset];
     o->conv3d_forward(rb->c0, &rb->in, &rb->m1, NN_POST_LEAKY_RELU);
     if (b->norm) o->instance_norm_forward(e, &rb->m1, &rb->m1n, NN_INSTANCE_NORM_EPS, rb->st_m);
     o->conv3d_forward(rb->c3, &rb->m1n, &rb->h, NN_POST_NONE);
@@ -341,8 +346,8 @@ bcae_status bcae3d_runner_use_fast_encoder(bcae3d_runner *r, bcae_error *err)
 static bcae_status chain_blocks(const bcae3d_model *m, const bcae3d_net *net, int transposed,
                                 nn_block3d *blocks, bcae_error *err)
 {
-    const float *w = m->weights;
-    const bcae3d_param *p = m->params;
+    const float *w = m->t->weights;
+    const model_param *p = m->t->params;
     static const int k[3] = {3, 4, 4}, st[3] = {1, 2, 2}, pd[3] = {1, 1, 1};
     for (int i = 0; i < net->nblocks; i++) {
         const bcae3d_block *b = &net->blocks[i];
@@ -376,8 +381,8 @@ bcae_status bcae3d_runner_use_chain(bcae3d_runner *r, nn_first_layer first, bcae
         return bcae_fail(err, BCAE_ERR_UNSUPPORTED, "backend %s has no fused 3D encoder",
                          r->e->ops->name);
     const bcae3d_net *net = &r->model->nets[NET3D_ENCODER];
-    const float *w = r->model->weights;
-    const bcae3d_param *p = r->model->params;
+    const float *w = r->model->t->weights;
+    const model_param *p = r->model->t->params;
     nn_block3d blocks[BCAE3D_BLOCKS];
     bcae_status bs = chain_blocks(r->model, net, 0, blocks, err);
     if (bs) return bs;
@@ -398,6 +403,7 @@ bcae_status bcae3d_runner_use_chain(bcae3d_runner *r, nn_first_layer first, bcae
     if (s) return s;
     if (r->chain) r->e->ops->chain3d_destroy(r->chain);
     r->chain = c;
+    r->chain_first = first;
     return BCAE_OK;
 }
 
@@ -411,8 +417,8 @@ bcae_status bcae3d_runner_use_decoder_chain(bcae3d_runner *r, nn_deconv_form for
         return bcae_fail(err, BCAE_ERR_UNSUPPORTED, "backend %s has no fused 3D decoders",
                          r->e->ops->name);
     const bcae3d_model *m = r->model;
-    const float *w = m->weights;
-    const bcae3d_param *p = m->params;
+    const float *w = m->t->weights;
+    const model_param *p = m->t->params;
     nn_block3d blocks[2][BCAE3D_BLOCKS];
     nn_dechain3d_desc d = {r->code.n, r->code.c, r->code.d, r->code.h, r->code.w,
                            {{0}}, 2, form, portable};
@@ -428,6 +434,8 @@ bcae_status bcae3d_runner_use_decoder_chain(bcae3d_runner *r, nn_deconv_form for
     if (s) return s;
     if (r->dechain) r->e->ops->dechain3d_destroy(r->dechain);
     r->dechain = c;
+    r->dechain_form = form;
+    r->dechain_portable = portable;
     return BCAE_OK;
 }
 
@@ -483,8 +491,8 @@ static void block_backward(bcae3d_runner *r, run_block *rb, float **buf, int nee
     nn_engine *e = r->e;
     const nn_ops *o = e->ops;
     const bcae3d_block *b = rb->b;
-    const bcae3d_param *p = r->model->params;
-    float alpha = r->model->weights[p[b->alpha].offset];
+    const model_param *p = r->model->t->params;
+    float alpha = r->model->t->weights[p[b->alpha].offset];
     nn_tensor5 g = like(&rb->out, buf[0]);
     if (b->norm) o->instance_norm_backward(e, &rb->out, rb->st_t, &g, &g);
     /* g becomes dh in place; ds the side path's gradient. */
@@ -523,7 +531,7 @@ static void net_backward(bcae3d_runner *r, run_net *rn, float **buf, int need_dx
 {
     nn_engine *e = r->e;
     const nn_ops *o = e->ops;
-    const bcae3d_param *p = r->model->params;
+    const model_param *p = r->model->t->params;
     nn_tensor5 g = like(&rn->out, buf[0]);
     if (rn->net->out_act) {
         o->instance_norm_backward(e, &rn->out, rn->st_out, &g, &g);
@@ -553,7 +561,7 @@ void bcae3d_runner_backward(bcae3d_runner *r, float coef, float *grad)
 {
     nn_engine *e = r->e;
     const bcae3d_model *m = r->model;
-    memset(grad, 0, m->nfloats * sizeof *grad);
+    memset(grad, 0, m->t->nfloats * sizeof *grad);
     nn_tensor s = nn_tensor5_flat(&r->seg_logit), g = nn_tensor5_flat(&r->reg_raw);
     nn_tensor x = nn_tensor5_flat(&r->input);
     nn_tensor ds = nn_tensor5_flat(&r->dseg), dr = nn_tensor5_flat(&r->dreg);
@@ -572,4 +580,131 @@ void bcae3d_runner_backward(bcae3d_runner *r, float coef, float *grad)
     nn_tensor5 start = like(&r->dcode, buf[0]);
     copy_into(e, &start, &r->dcode, 0);
     net_backward(r, &r->nets[NET3D_ENCODER], buf, 0, grad);
+}
+
+/* ---- the model interface (model.h) ------------------------------------------ */
+
+static bcae3d_runner *impl(const model_runner *r) { return r->impl; }
+
+static void mr_destroy(model_runner *r)
+{
+    bcae3d_runner_destroy(impl(r));
+    free(r);
+}
+
+static size_t mr_arena_bytes(const model_runner *r) { return bcae3d_runner_arena_bytes(impl(r)); }
+
+static bcae_status mr_sync(model_runner *r, bcae_error *err)
+{
+    bcae3d_runner *x = impl(r);
+    bcae3d_runner_sync_weights(x);
+    /* Chains hold their own copies of the weights: plan them anew. */
+    bcae_status s = BCAE_OK;
+    if (x->chain) s = bcae3d_runner_use_chain(x, x->chain_first, err);
+    if (!s && x->dechain)
+        s = bcae3d_runner_use_decoder_chain(x, x->dechain_form, x->dechain_portable, err);
+    return s;
+}
+
+static bcae_status mr_encode(model_runner *r, bcae_error *err)
+{
+    (void)err;
+    bcae3d_runner_encode(impl(r));
+    return BCAE_OK;
+}
+
+static bcae_status mr_decode(model_runner *r, bcae_error *err)
+{
+    (void)err;
+    bcae3d_runner_decode(impl(r));
+    return BCAE_OK;
+}
+
+static bcae_status mr_loss_sums(model_runner *r, nn_loss_sums *out, bcae_error *err)
+{
+    (void)err;
+    bcae3d_runner_loss_sums(impl(r), out);
+    return BCAE_OK;
+}
+
+static bcae_status mr_backward(model_runner *r, float coef, float *grad, bcae_error *err)
+{
+    (void)err;
+    bcae3d_runner_backward(impl(r), coef, grad);
+    return BCAE_OK;
+}
+
+static const char *mr_describe(const model_runner *r, int decoder, char *buf, size_t size)
+{
+    const bcae3d_runner *x = impl(r);
+    static const char *first[] = {"sparse", "dense", "sparse-portable"};
+    static const char *form[] = {"shuffle", "rows"};
+    if (decoder && x->dechain)
+        snprintf(buf, size, "chain %s%s", form[x->dechain_form],
+                 x->dechain_portable ? " portable" : "");
+    else if (!decoder && x->chain)
+        snprintf(buf, size, "chain %s", first[x->chain_first]);
+    else
+        snprintf(buf, size, "layers");
+    return buf;
+}
+
+static const runner_ops OPS = {mr_destroy, mr_arena_bytes, mr_sync, mr_encode, mr_decode,
+                               mr_loss_sums, mr_backward, NULL, NULL, mr_describe};
+
+/* The inference paths asked for; FAST falls back to the layers where the
+ * model (the original BCAE's InstanceNorm) or the backend has no chain. */
+static bcae_status use_paths(bcae3d_runner *x, const runner_options *opt, bcae_error *err)
+{
+    const nn_ops *o = x->e->ops;
+    bcae_status s = BCAE_OK;
+    switch (opt->encoder) {
+    case RUNNER_ENCODER_FAST:
+        if (o->chain3d_create) s = bcae3d_runner_use_fast_encoder(x, err);
+        break;
+    case RUNNER_ENCODER_SPARSE: s = bcae3d_runner_use_chain(x, NN_FIRST_SPARSE, err); break;
+    case RUNNER_ENCODER_DENSE: s = bcae3d_runner_use_chain(x, NN_FIRST_DENSE, err); break;
+    case RUNNER_ENCODER_PORTABLE: s = bcae3d_runner_use_chain(x, NN_FIRST_SPARSE_PORTABLE, err); break;
+    case RUNNER_ENCODER_LAYERS: break;
+    }
+    if (s) return s;
+    switch (opt->decoder) {
+    case RUNNER_DECODER_FAST:
+        if (o->dechain3d_create) s = bcae3d_runner_use_fast_decoder(x, err);
+        break;
+    case RUNNER_DECODER_SHUFFLE: s = bcae3d_runner_use_decoder_chain(x, NN_DECONV_SHUFFLE, 0, err); break;
+    case RUNNER_DECODER_ROWS: s = bcae3d_runner_use_decoder_chain(x, NN_DECONV_ROWS, 0, err); break;
+    case RUNNER_DECODER_PORTABLE: s = bcae3d_runner_use_decoder_chain(x, NN_DECONV_ROWS, 1, err); break;
+    case RUNNER_DECODER_LAYERS: break;
+    }
+    return s;
+}
+
+bcae_status bcae3d_model_runner_create(nn_engine *e, const bcae_model *m, int batch, int mode,
+                                       const runner_options *opt, model_runner **out,
+                                       bcae_error *err)
+{
+    if (opt->precision != BCAE_PRECISION_FP32)
+        return bcae_fail(err, BCAE_ERR_UNSUPPORTED,
+                         "precision %s is not supported for %s yet (fp32 only)",
+                         bcae_precision_name(opt->precision), m->arch->name);
+    model_runner *r = calloc(1, sizeof *r);
+    if (!r) return bcae_fail(err, BCAE_ERR_OUT_OF_MEMORY, "runner: out of memory");
+    bcae3d_runner *x = NULL;
+    bcae_status s = bcae3d_runner_create(e, bcae3d_of(m), batch, mode != RUNNER_INFERENCE,
+                                         opt->conv3d_algo, &x, err);
+    if (s) {
+        free(r);
+        return s;
+    }
+    *r = (model_runner){&OPS, m, e, batch, mode, nn_tensor5_flat(&x->input),
+                        nn_tensor5_flat(&x->code), nn_tensor5_flat(&x->seg_logit),
+                        nn_tensor5_flat(&x->reg_raw), 0, x};
+    if (mode == RUNNER_INFERENCE) s = use_paths(x, opt, err);
+    if (s) {
+        mr_destroy(r);
+        return s;
+    }
+    *out = r;
+    return BCAE_OK;
 }

@@ -70,4 +70,9 @@ void bcae3d_runner_loss_sums(bcae3d_runner *r, nn_loss_sums *out);
 /* Gradients of L_reg + coef * L_seg into grad (nfloats, overwritten). */
 void bcae3d_runner_backward(bcae3d_runner *r, float coef, float *grad);
 
+/* model_arch_bcae{pp,ht,}.runner_create (model.h). */
+bcae_status bcae3d_model_runner_create(nn_engine *e, const bcae_model *m, int batch, int mode,
+                                       const runner_options *opt, model_runner **out,
+                                       bcae_error *err);
+
 #endif

@@ -1,5 +1,5 @@
 /* The training loop, its log and its checkpoints. */
-#include "train/trainer.h"
+#include "bcae.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -12,16 +12,18 @@
 #include "io/safetensors.h"
 #include "nn/engine.h"
 #include "train/optim.h"
-#include "train/train_model.h"
+#include "model/model.h"
+#include "train/train_step.h"
 
 
 void bcae_train_config_default(bcae_train_config *c)
 {
     memset(c, 0, sizeof *c);
-    c->model.m = 4;
-    c->model.n = 8;
-    c->model.d = 3;
-    c->model.clf_threshold = 0.5f;
+    c->arch = "bcae-2d";
+    c->m = 4;
+    c->n = 8;
+    c->d = 3;
+    c->clf_threshold = 0.5f;
     c->num_epochs = 500;
     c->num_warmup_epochs = 50;
     c->sched_steps = 10;
@@ -50,11 +52,11 @@ static double now_s(void)
 #define CKPT_M "optim.exp_avg."
 #define CKPT_V "optim.exp_avg_sq."
 
-static bcae_status checkpoint_write(const char *path, const train_model *model, const float *m,
+static bcae_status checkpoint_write(const char *path, const bcae_model *model, const float *m,
                                     const float *v, const train_state *st,
                                     const bcae_train_config *cfg, bcae_error *err)
 {
-    int np = model->nparams;
+    int np = model->t.nparams;
     bcae_st_entry *e = calloc((size_t)np * 3, sizeof *e);
     char(*names)[160] = calloc((size_t)np * 2, sizeof *names);
     if (!e || !names) {
@@ -63,10 +65,10 @@ static bcae_status checkpoint_write(const char *path, const train_model *model, 
         return bcae_fail(err, BCAE_ERR_OUT_OF_MEMORY, "checkpoint: out of memory");
     }
     for (int i = 0; i < np; i++) {
-        const train_param pp = train_model_param(model, i), *p = &pp;
+        const model_param *p = &model->t.params[i];
         snprintf(names[2 * i], sizeof names[0], CKPT_M "%s", p->name);
         snprintf(names[2 * i + 1], sizeof names[0], CKPT_V "%s", p->name);
-        const float *src[3] = {model->weights, m, v};
+        const float *src[3] = {model->t.weights, m, v};
         const char *nm[3] = {p->name, names[2 * i], names[2 * i + 1]};
         for (int k = 0; k < 3; k++) {
             bcae_st_entry *x = &e[k * np + i];
@@ -86,7 +88,7 @@ static bcae_status checkpoint_write(const char *path, const train_model *model, 
     snprintf(shuffle, sizeof shuffle, "%d", cfg->shuffle);
     /* The weights file's own metadata, then the loop position. */
     const char *keys[16], *vals[16];
-    int nk = train_model_metadata(model, keys, vals, bufs);
+    int nk = model->arch->metadata(model, keys, vals, bufs);
     const char *k2[] = {"checkpoint", "step", "coef", "seed", "batch_size", "batches_per_epoch",
                         "shuffle"};
     const char *v2[] = {"1", step, coef, seed, batch, bpe, shuffle};
@@ -112,7 +114,7 @@ static bcae_status meta_check(const char *path, const bcae_st_file *f, const cha
     return BCAE_OK;
 }
 
-static bcae_status checkpoint_read(const char *path, train_model *model, float *m, float *v,
+static bcae_status checkpoint_read(const char *path, bcae_model *model, float *m, float *v,
                                    train_state *st, const bcae_train_config *cfg,
                                    bcae_error *err)
 {
@@ -127,27 +129,20 @@ static bcae_status checkpoint_read(const char *path, train_model *model, float *
     const char *step = bcae_st_meta(&f, "step"), *coef = bcae_st_meta(&f, "coef");
     if (!bcae_st_meta(&f, "checkpoint") || !step || !coef)
         s = bcae_fail(err, BCAE_ERR_FORMAT, "%s: not a training checkpoint", path);
+    /* The checkpoint must hold this very model: its architecture and shape. */
+    const char *arch = bcae_st_meta(&f, "arch");
+    if (!s && (!arch || strcmp(arch, model->arch->name)))
+        s = bcae_fail(err, BCAE_ERR_INVALID_ARGUMENT,
+                      "%s: checkpoint of architecture %s, but this run trains %s", path,
+                      arch ? arch : "(none)", model->arch->name);
     if (!s) s = meta_check(path, &f, "seed", seed, err);
     if (!s) s = meta_check(path, &f, "batch_size", batch, err);
     if (!s) s = meta_check(path, &f, "batches_per_epoch", bpe, err);
     if (!s) s = meta_check(path, &f, "shuffle", shuffle, err);
-    for (int i = 0; !s && i < model->nparams; i++) {
-        const train_param pp = train_model_param(model, i), *p = &pp;
-        char name[160];
-        float *dst[3] = {model->weights, m, v};
-        for (int k = 0; k < 3 && !s; k++) {
-            if (k == 0)
-                snprintf(name, sizeof name, "%s", p->name);
-            else
-                snprintf(name, sizeof name, "%s%s", k == 1 ? CKPT_M : CKPT_V, p->name);
-            const bcae_st_tensor *t = bcae_st_find(&f, name);
-            if (!t || t->dtype != BCAE_DTYPE_F32 || t->nbytes != p->count * sizeof(float))
-                s = bcae_fail(err, BCAE_ERR_FORMAT, "%s: tensor '%s' missing or mis-shaped",
-                              path, name);
-            else
-                memcpy(dst[k] + p->offset, t->data, t->nbytes);
-        }
-    }
+    float *dst[3] = {model->t.weights, m, v};
+    const char *prefix[3] = {"", CKPT_M, CKPT_V};
+    for (int k = 0; k < 3 && !s; k++)
+        s = model_copy_tensors(model, &f, path, prefix[k], dst[k], err);
     if (!s) {
         st->step = strtol(step, NULL, 10);
         st->coef = strtod(coef, NULL);
@@ -174,27 +169,25 @@ static void epoch_order(size_t *order, size_t n, uint64_t seed, int epoch, int s
 }
 
 static bcae_status load_batch(const bcae_dataset *ds, const size_t *idx, int b, uint16_t *adc,
-                              float *host, nn_engine *e, train_model *model, bcae_error *err)
+                              float *host, model_runner *r, bcae_error *err)
 {
-    const size_t per = train_model_input_floats(model);
     for (int i = 0; i < b; i++) {
-        bcae_status s = bcae_dataset_load(ds, idx[i], adc, err);
+        bcae_status s = bcae_dataset_load(ds, idx[i], adc + (size_t)i * BCAE_WEDGE_VOXELS, err);
         if (s) return s;
-        train_model_wedge_to_input(model, adc, host + (size_t)i * per);
     }
-    nn_tensor input = train_model_input(model);
-    e->ops->from_nchw(e, host, &input);
-    return BCAE_OK;
+    return model_runner_load_wedges(r, adc, (size_t)b, 0, host, err);
 }
 
 /* ---- the loop ---- */
 
 typedef struct trainer {
     const bcae_train_config *cfg;
-    train_model model;
+    bcae_model *model;
+    model_runner *runner;
+    train_step step;
     nn_engine *engine;
     bcae_dataset *train, *test;
-    float *grad, *m, *v, *host;
+    float *host;
     uint16_t *adc;
     size_t *order;
     FILE *log;
@@ -203,13 +196,12 @@ typedef struct trainer {
 static void trainer_free(trainer *t)
 {
     if (t->log) fclose(t->log);
-    train_model_destroy(&t->model); /* its runner before the engine */
+    train_step_free(&t->step);
+    model_runner_destroy(t->runner); /* before the engine */
     nn_engine_destroy(t->engine);
+    bcae_model_free(t->model);
     bcae_dataset_close(t->train);
     bcae_dataset_close(t->test);
-    free(t->grad);
-    free(t->m);
-    free(t->v);
     free(t->host);
     free(t->adc);
     free(t->order);
@@ -233,12 +225,13 @@ static bcae_status validate(trainer *t, int epoch, long step, double coef,
         size_t idx[64];
         for (int i = 0; i < cfg->batch_size; i++) idx[i] = (size_t)b * (size_t)cfg->batch_size + (size_t)i;
         double t0 = now_s();
-        bcae_status s = load_batch(t->test, idx, cfg->batch_size, t->adc, t->host, t->engine,
-                                   &t->model, err);
-        if (s) return s;
-        train_model_forward(&t->model);
         nn_loss_sums ls;
-        train_model_loss_sums(&t->model, &ls);
+        model_runner *r = t->runner;
+        bcae_status s = load_batch(t->test, idx, cfg->batch_size, t->adc, t->host, r, err);
+        if (!s) s = r->ops->encode(r, err);
+        if (!s) s = r->ops->decode(r, err);
+        if (!s) s = r->ops->loss_sums(r, &ls, err);
+        if (s) return s;
         tot.focal += ls.focal;
         tot.l1 += ls.l1;
         tot.voxels += ls.voxels;
@@ -270,43 +263,46 @@ static bcae_status setup(trainer *t, const bcae_train_config *cfg, train_state *
         return bcae_fail(err, BCAE_ERR_INVALID_ARGUMENT,
                          "%s: %zu training wedges, fewer than one batch of %d", cfg->data_dir,
                          bcae_dataset_size(t->train), cfg->batch_size);
-    s = cfg->is3d ? train_model_create3d(&t->model, &cfg->model3d, err)
-                  : train_model_create2d(&t->model, &cfg->model, err);
+    const model_arch *arch = model_arch_find(cfg->arch ? cfg->arch : "bcae-2d");
+    if (!arch)
+        return bcae_fail(err, BCAE_ERR_INVALID_ARGUMENT, "train: unknown architecture '%s' (%s)",
+                         cfg->arch, model_arch_names());
+    model_config mc = {cfg->m, cfg->n, cfg->d, {0}, cfg->clf_threshold, MODEL_INPUT_DEFAULT};
+    memcpy(mc.features, cfg->features, sizeof mc.features);
+    s = model_create(arch, &mc, &t->model, err);
     if (s) return s;
-    size_t nf = t->model.nfloats;
-    t->grad = calloc(nf, sizeof(float));
-    t->m = calloc(nf, sizeof(float));
-    t->v = calloc(nf, sizeof(float));
-    t->host = malloc((size_t)cfg->batch_size * train_model_input_floats(&t->model) * sizeof(float));
-    t->adc = malloc(BCAE_WEDGE_VOXELS * sizeof(uint16_t));
+    t->host = malloc((size_t)cfg->batch_size * t->model->input_floats * sizeof(float));
+    t->adc = malloc((size_t)cfg->batch_size * BCAE_WEDGE_VOXELS * sizeof(uint16_t));
     t->order = malloc(bcae_dataset_size(t->train) * sizeof(size_t));
-    if (!t->grad || !t->m || !t->v || !t->host || !t->adc || !t->order)
+    if (!t->host || !t->adc || !t->order)
         return bcae_fail(err, BCAE_ERR_OUT_OF_MEMORY, "train: out of memory");
+    s = nn_engine_create_for(cfg->device, cfg->threads, &t->engine, NULL, err);
+    if (!s)
+        s = model_runner_create(t->engine, t->model, cfg->batch_size, RUNNER_TRAIN, NULL,
+                                &t->runner, err);
+    if (!s) s = train_step_init(&t->step, t->model, t->runner, cfg->threads, err);
+    if (s) return s;
     st->step = 0;
     st->coef = TRAIN_COEF0;
     if (cfg->resume) {
-        s = checkpoint_read(cfg->resume, &t->model, t->m, t->v, st, cfg, err);
+        s = checkpoint_read(cfg->resume, t->model, t->step.m, t->step.v, st, cfg, err);
     } else if (cfg->init) {
-        s = train_model_load_weights_into(&t->model, cfg->init, err);
+        s = model_load_weights_into(t->model, cfg->init, err);
     } else {
-        train_model_init(&t->model, cfg->seed);
+        model_init(t->model, cfg->seed);
         if (cfg->clf_bias_init > 0 && cfg->clf_bias_init < 1) {
             /* Start the classifier at the data's occupancy rather than at
              * 50%: the focal loss then begins near its minimum for an
              * uninformed guess instead of spending steps to get there. */
-            int b = train_model_clf_bias(&t->model);
+            int b = model_clf_bias(t->model);
             float logit = logf(cfg->clf_bias_init / (1.0f - cfg->clf_bias_init));
-            train_param bp = b >= 0 ? train_model_param(&t->model, b) : (train_param){0};
-            for (size_t k = 0; b >= 0 && k < bp.count; k++)
-                t->model.weights[bp.offset + k] = logit;
+            const model_param *bp = b >= 0 ? &t->model->t.params[b] : NULL;
+            for (size_t k = 0; bp && k < bp->count; k++) t->model->t.weights[bp->offset + k] = logit;
         }
     }
-    if (s) return s;
-    if (t->model.is3d && cfg->device == BCAE_DEVICE_CUDA)
-        return bcae_fail(err, BCAE_ERR_UNSUPPORTED, "train: the 3D models run on the CPU only");
-    s = nn_engine_create_for(t->model.is3d ? BCAE_DEVICE_CPU : cfg->device, cfg->threads,
-                             &t->engine, NULL, err);
-    if (!s) s = train_model_runner(&t->model, t->engine, cfg->batch_size, err);
+    if (!s) s = t->runner->ops->sync_weights(t->runner, err);
+    t->step.step = st->step;
+    t->step.coef = st->coef;
     if (s) return s;
     if (cfg->log_path) {
         /* A resumed run appends to its log; a new one starts it afresh. */
@@ -352,8 +348,6 @@ bcae_status bcae_train(const bcae_train_config *cfg_in, bcae_train_callback cb, 
         snprintf(ckpt_default, sizeof ckpt_default, "%s.ckpt", cfg.out);
         ckpt = ckpt_default;
     }
-    adamw_config opt;
-    adamw_config_default(&opt);
     const long bpe = cfg.batches_per_epoch;
     const long total = bpe * cfg.num_epochs;
     double tp = 0, pos = 0, truth = 0;
@@ -370,29 +364,15 @@ bcae_status bcae_train(const bcae_train_config *cfg_in, bcae_train_callback cb, 
         float lr = lr_schedule(cfg.learning_rate, epoch, cfg.num_warmup_epochs, cfg.sched_steps,
                                cfg.sched_gamma);
         double t0 = now_s();
+        train_step_result res;
         s = load_batch(t.train, t.order + b * cfg.batch_size, cfg.batch_size, t.adc, t.host,
-                       t.engine, &t.model, err);
+                       t.runner, err);
+        if (!s) s = train_step_run(&t.step, lr, &res, err);
         if (s) break;
-        train_model_forward(&t.model);
-        nn_loss_sums ls;
-        train_model_loss_sums(&t.model, &ls);
-        double l_seg = ls.focal / ls.voxels, l_reg = ls.l1 / ls.voxels;
-        /* The coefficient follows the losses of this very batch, before the
-         * total is formed (the reference code's per-batch rule). */
-        st.coef = train_coef_update(st.coef, l_reg, l_seg);
-        double loss = l_reg + st.coef * l_seg;
-        if (!isfinite(loss)) {
-            s = bcae_fail(err, BCAE_ERR_RANGE,
-                          "train: the loss became %g at step %ld (epoch %d); lower the "
-                          "learning rate or resume from an earlier checkpoint",
-                          loss, st.step + 1, epoch);
-            break;
-        }
-        train_model_backward(&t.model, (float)st.coef, t.grad);
-        st.step++;
-        adamw_step(&opt, lr, st.step, t.model.weights, t.grad, t.m, t.v, t.model.nfloats,
-                   cfg.threads);
-        train_model_sync(&t.model);
+        st.step = t.step.step;
+        st.coef = t.step.coef;
+        const nn_loss_sums ls = res.sums;
+        double loss = res.loss, l_seg = res.loss_seg, l_reg = res.loss_reg;
         tp += ls.true_pos;
         pos += ls.pos;
         truth += ls.truth;
@@ -421,12 +401,12 @@ bcae_status bcae_train(const bcae_train_config *cfg_in, bcae_train_callback cb, 
         int epoch_end = b == bpe - 1;
         if (epoch_end && t.test)
             s = validate(&t, epoch, st.step, st.coef, cb, ctx, err);
-        if (!s && epoch_end) s = train_model_save(&t.model, cfg.out, err);
+        if (!s && epoch_end) s = model_save(t.model, cfg.out, err);
         if (!s && (epoch_end || st.step == stop ||
                    (cfg.checkpoint_every > 0 && st.step % cfg.checkpoint_every == 0)))
-            s = checkpoint_write(ckpt, &t.model, t.m, t.v, &st, &cfg, err);
+            s = checkpoint_write(ckpt, t.model, t.step.m, t.step.v, &st, &cfg, err);
     }
-    if (!s) s = train_model_save(&t.model, cfg.out, err);
+    if (!s) s = model_save(t.model, cfg.out, err);
     trainer_free(&t);
     return s;
 }
