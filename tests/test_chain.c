@@ -58,15 +58,17 @@ static void encode_with(nn_engine *e, const bcae2d_model *m, const float *host, 
 int main(void)
 {
     bcae_error err;
-    bcae2d_model m;
-    bcae2d_config cfg = {4, 4, 3, 0.5f};
-    CHECK(bcae2d_create(&cfg, &m, &err) == BCAE_OK);
-    bcae2d_init(&m, 11);
+    bcae_model *M = NULL;
+    model_config mc = {4, 4, 3, {0}, 0.5f, 0};
+    CHECK(model_create(&model_arch_bcae2d, &mc, &M, &err) == BCAE_OK);
+    if (!M) return check_report("test_chain");
+    model_init(M, 11);
+    const bcae2d_model *m = bcae2d_of(M);
     bcae_rng rng;
     bcae_rng_seed(&rng, 5);
-    for (int i = 0; i < m.nparams; i++)
-        if (strstr(m.params[i].name, "rezero_alpha"))
-            m.weights[m.params[i].offset] = 0.2f + 0.6f * (float)bcae_rng_uniform(&rng);
+    for (int i = 0; i < M->t.nparams; i++)
+        if (strstr(M->t.params[i].name, "rezero_alpha"))
+            M->t.weights[M->t.params[i].offset] = 0.2f + 0.6f * (float)bcae_rng_uniform(&rng);
 
     /* Input: two simulated wedges and one dense random one (every voxel
      * non-zero in a band), model layout, log2(ADC+1). */
@@ -88,29 +90,29 @@ int main(void)
     float *ref = malloc(code_n * sizeof *ref), *got = malloc(code_n * sizeof *got);
     double maxrel, rmsrel;
 
-    encode_with(e, &m, host, 0, BCAE_PRECISION_FP32, NN_FIRST_SPARSE, ref);
+    encode_with(e, m, host, 0, BCAE_PRECISION_FP32, NN_FIRST_SPARSE, ref);
 
-    encode_with(e, &m, host, 1, BCAE_PRECISION_FP32, NN_FIRST_SPARSE, got);
+    encode_with(e, m, host, 1, BCAE_PRECISION_FP32, NN_FIRST_SPARSE, got);
     rel_errors(got, ref, code_n, &maxrel, &rmsrel);
     printf("fp32 sparse: max rel %.3g, rms rel %.3g\n", maxrel, rmsrel);
     CHECK(maxrel <= 2e-5);
 
-    encode_with(e, &m, host, 1, BCAE_PRECISION_FP32, NN_FIRST_SPARSE_PORTABLE, got);
+    encode_with(e, m, host, 1, BCAE_PRECISION_FP32, NN_FIRST_SPARSE_PORTABLE, got);
     rel_errors(got, ref, code_n, &maxrel, &rmsrel);
     printf("fp32 sparse (portable): max rel %.3g, rms rel %.3g\n", maxrel, rmsrel);
     CHECK(maxrel <= 2e-5);
 
-    encode_with(e, &m, host, 1, BCAE_PRECISION_FP32, NN_FIRST_DENSE, got);
+    encode_with(e, m, host, 1, BCAE_PRECISION_FP32, NN_FIRST_DENSE, got);
     rel_errors(got, ref, code_n, &maxrel, &rmsrel);
     printf("fp32 dense:  max rel %.3g, rms rel %.3g\n", maxrel, rmsrel);
     CHECK(maxrel <= 2e-5);
 
-    encode_with(e, &m, host, 1, BCAE_PRECISION_BF16, NN_FIRST_SPARSE, got);
+    encode_with(e, m, host, 1, BCAE_PRECISION_BF16, NN_FIRST_SPARSE, got);
     rel_errors(got, ref, code_n, &maxrel, &rmsrel);
     printf("bf16:        max rel %.3g, rms rel %.3g\n", maxrel, rmsrel);
     CHECK(maxrel <= 0.05 && rmsrel <= 0.02 && rmsrel > 1e-5);
 
-    encode_with(e, &m, host, 1, BCAE_PRECISION_INT8, NN_FIRST_SPARSE, got);
+    encode_with(e, m, host, 1, BCAE_PRECISION_INT8, NN_FIRST_SPARSE, got);
     rel_errors(got, ref, code_n, &maxrel, &rmsrel);
     printf("int8:        max rel %.3g, rms rel %.3g\n", maxrel, rmsrel);
     /* The layers at the code's resolution run in fp32: with them in int8
@@ -120,38 +122,41 @@ int main(void)
     /* With no pooling after the first layer (d = 1) everything is at the
      * code's resolution: int8 up to the last block, which writes fp32. */
     {
-        bcae2d_config c1 = {2, 2, 1, 0.5f};
-        bcae2d_model m1;
-        CHECK(bcae2d_create(&c1, &m1, &err) == BCAE_OK);
-        bcae2d_init(&m1, 12);
-        for (int i = 0; i < m1.nparams; i++)
-            if (strstr(m1.params[i].name, "rezero_alpha")) m1.weights[m1.params[i].offset] = 0.5f;
+        model_config c1 = {2, 2, 1, {0}, 0.5f, 0};
+        bcae_model *M1 = NULL;
+        CHECK(model_create(&model_arch_bcae2d, &c1, &M1, &err) == BCAE_OK);
+        if (!M1) return check_report("test_chain");
+        model_init(M1, 12);
+        const bcae2d_model *m1 = bcae2d_of(M1);
+        for (int i = 0; i < M1->t.nparams; i++)
+            if (strstr(M1->t.params[i].name, "rezero_alpha"))
+                M1->t.weights[M1->t.params[i].offset] = 0.5f;
         size_t n1 = (size_t)BATCH * BCAE2D_CHANNELS * 96 * 128;
         float *ref1 = malloc(n1 * sizeof *ref1), *got1 = malloc(n1 * sizeof *got1);
-        encode_with(e, &m1, host, 0, BCAE_PRECISION_FP32, NN_FIRST_SPARSE, ref1);
-        encode_with(e, &m1, host, 1, BCAE_PRECISION_INT8, NN_FIRST_SPARSE, got1);
+        encode_with(e, m1, host, 0, BCAE_PRECISION_FP32, NN_FIRST_SPARSE, ref1);
+        encode_with(e, m1, host, 1, BCAE_PRECISION_INT8, NN_FIRST_SPARSE, got1);
         rel_errors(got1, ref1, n1, &maxrel, &rmsrel);
         printf("int8, d = 1: max rel %.3g, rms rel %.3g\n", maxrel, rmsrel);
         CHECK(maxrel <= 0.1 && rmsrel <= 0.05 && rmsrel > 1e-4);
         free(ref1);
         free(got1);
-        bcae2d_destroy(&m1);
+        bcae_model_free(M1);
     }
 
     /* The dense first layer is an fp32 check only. */
     bcae2d_runner *r = NULL;
-    CHECK(bcae2d_runner_create(e, &m, 1, 0, &r, &err) == BCAE_OK);
+    CHECK(bcae2d_runner_create(e, m, 1, 0, &r, &err) == BCAE_OK);
     CHECK(bcae2d_runner_use_chain(r, BCAE_PRECISION_BF16, NN_FIRST_DENSE, &err) ==
           BCAE_ERR_UNSUPPORTED);
     bcae2d_runner_destroy(r);
     /* Training runners have no chain. */
-    CHECK(bcae2d_runner_create(e, &m, 1, 1, &r, &err) == BCAE_OK);
+    CHECK(bcae2d_runner_create(e, m, 1, 1, &r, &err) == BCAE_OK);
     CHECK(bcae2d_runner_use_chain(r, BCAE_PRECISION_FP32, NN_FIRST_SPARSE, &err) ==
           BCAE_ERR_INVALID_ARGUMENT);
     bcae2d_runner_destroy(r);
 
     nn_engine_destroy(e);
-    bcae2d_destroy(&m);
+    bcae_model_free(M);
     free(ev);
     free(host);
     free(ref);

@@ -52,16 +52,23 @@ static void encode_with(nn_engine *e, const bcae3d_model *m, int batch, const fl
     bcae3d_runner_destroy(r);
 }
 
+static const model_arch *arch_of(bcae3d_arch arch)
+{
+    return arch == BCAE3D_PLUSPLUS ? &model_arch_bcaepp
+           : arch == BCAE3D_HT     ? &model_arch_bcaeht
+                                   : &model_arch_bcae;
+}
+
 /* Random weights (PyTorch's init, scaled so activations stay O(1)) and
  * alphas in [0.5, 1.5). */
-static void init_model(bcae3d_model *m, uint64_t seed)
+static void init_model(bcae_model *m, uint64_t seed)
 {
-    bcae3d_init(m, seed);
+    model_init(m, seed);
     bcae_rng rng;
     bcae_rng_seed(&rng, seed ^ 0xa1fa);
-    for (int i = 0; i < m->nparams; i++)
-        if (strstr(m->params[i].name, "encoder.") && strstr(m->params[i].name, "rezero_alpha"))
-            m->weights[m->params[i].offset] = (float)(0.5 + bcae_rng_uniform(&rng));
+    for (int i = 0; i < m->t.nparams; i++)
+        if (strstr(m->t.params[i].name, "encoder.") && strstr(m->t.params[i].name, "rezero_alpha"))
+            m->t.weights[m->t.params[i].offset] = (float)(0.5 + bcae_rng_uniform(&rng));
 }
 
 /* occupancy 0: all zeros; 1: every voxel non-zero. Values like log2(ADC+1). */
@@ -78,21 +85,22 @@ static void run_case(nn_engine *e, bcae3d_arch arch, const int dims[3], int batc
                      double occupancy, int portable, uint64_t seed)
 {
     bcae_error err;
-    bcae3d_config cfg;
-    bcae3d_model m;
-    bcae3d_config_default(arch, &cfg);
-    if (bcae3d_create(&cfg, &m, &err) != BCAE_OK) {
+    model_config cfg = {0};
+    bcae_model *M = NULL;
+    if (model_create(arch_of(arch), &cfg, &M, &err) != BCAE_OK) {
         CHECK_MSG(0, "%s", err.message);
         return;
     }
-    init_model(&m, seed);
+    init_model(M, seed);
+    /* The shapes below are changed in the architecture's part. */
+    bcae3d_model *m = (bcae3d_model *)bcae3d_of(M);
     /* Other input shapes: the code's follows (each block halves h and w). */
-    memcpy(m.in_dims, dims, sizeof m.in_dims);
-    m.code_dims[0] = dims[0];
-    m.code_dims[1] = dims[1] >> 4;
-    m.code_dims[2] = dims[2] >> 4;
+    memcpy(m->in_dims, dims, sizeof m->in_dims);
+    m->code_dims[0] = dims[0];
+    m->code_dims[1] = dims[1] >> 4;
+    m->code_dims[2] = dims[2] >> 4;
     const size_t per = (size_t)dims[0] * (size_t)dims[1] * (size_t)dims[2];
-    const size_t nc = code_floats(&m, batch);
+    const size_t nc = code_floats(m, batch);
     float *x = malloc((size_t)batch * per * sizeof *x);
     float *ref = malloc(nc * sizeof *ref), *got = malloc(nc * sizeof *got);
     if (!x || !ref || !got) {
@@ -100,22 +108,22 @@ static void run_case(nn_engine *e, bcae3d_arch arch, const int dims[3], int batc
         goto done;
     }
     random_input(x, (size_t)batch * per, occupancy, seed + 1);
-    encode_with(e, &m, batch, x, MODE_LAYERS, ref);
+    encode_with(e, m, batch, x, MODE_LAYERS, ref);
     const int modes[3] = {NN_FIRST_SPARSE, NN_FIRST_DENSE, NN_FIRST_SPARSE_PORTABLE};
     for (int k = 0; k < (portable ? 3 : 2); k++) {
         for (size_t i = 0; i < nc; i++) got[i] = NAN;
-        encode_with(e, &m, batch, x, modes[k], got);
+        encode_with(e, m, batch, x, modes[k], got);
         double rel = max_rel(got, ref, nc);
         printf("%-7s %3dx%3dx%3d batch %d occupancy %.2f  %-15s max rel %.2e\n",
-               bcae3d_arch_name(arch), dims[0], dims[1], dims[2], batch, occupancy,
+               arch_of(arch)->name, dims[0], dims[1], dims[2], batch, occupancy,
                k == 0 ? "sparse" : k == 1 ? "dense" : "sparse portable", rel);
-        CHECK_MSG(rel <= 1e-5, "%s mode %d: max rel %g", bcae3d_arch_name(arch), modes[k], rel);
+        CHECK_MSG(rel <= 1e-5, "%s mode %d: max rel %g", arch_of(arch)->name, modes[k], rel);
     }
 done:
     free(x);
     free(ref);
     free(got);
-    bcae3d_destroy(&m);
+    bcae_model_free(M);
 }
 
 int main(void)
@@ -136,16 +144,15 @@ int main(void)
     run_case(e, BCAE3D_PLUSPLUS, odd2, 1, 0.5, 1, 17);
 
     /* The original BCAE (InstanceNorm) has no chain: the runner says so. */
-    bcae3d_config cfg;
-    bcae3d_model m;
+    model_config cfg = {0};
+    bcae_model *M = NULL;
     bcae3d_runner *r = NULL;
-    bcae3d_config_default(BCAE3D_ORIGINAL, &cfg);
-    CHECK(bcae3d_create(&cfg, &m, &err) == BCAE_OK);
-    CHECK(bcae3d_runner_create(e, &m, 1, 0, NN_CONV3D_AUTO, &r, &err) == BCAE_OK);
+    CHECK(model_create(&model_arch_bcae, &cfg, &M, &err) == BCAE_OK);
+    CHECK(M && bcae3d_runner_create(e, bcae3d_of(M), 1, 0, NN_CONV3D_AUTO, &r, &err) == BCAE_OK);
     CHECK(bcae3d_runner_use_chain(r, NN_FIRST_SPARSE, &err) == BCAE_ERR_UNSUPPORTED);
     CHECK(!bcae3d_runner_uses_chain(r));
     bcae3d_runner_destroy(r);
-    bcae3d_destroy(&m);
+    bcae_model_free(M);
 
     nn_engine_destroy(e);
     printf("%d checks, %d failures\n", check_count, check_failures);

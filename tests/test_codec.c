@@ -12,17 +12,18 @@ int main(void)
 {
     bcae_error err;
     /* A small random model with non-zero ReZero alphas, through a file. */
-    bcae2d_model m;
-    bcae2d_config cfg = {3, 3, 3, 0.5f};
-    CHECK(bcae2d_create(&cfg, &m, &err) == BCAE_OK);
-    bcae2d_init(&m, 3);
-    for (int i = 0; i < m.nparams; i++)
-        if (strstr(m.params[i].name, "rezero_alpha")) m.weights[m.params[i].offset] = 0.3f;
+    bcae_model *m = NULL;
+    model_config cfg = {3, 3, 3, {0}, 0.5f, 0};
+    CHECK(model_create(&model_arch_bcae2d, &cfg, &m, &err) == BCAE_OK);
+    if (!m) return check_report("test_codec");
+    model_init(m, 3);
+    for (int i = 0; i < m->t.nparams; i++)
+        if (strstr(m->t.params[i].name, "rezero_alpha")) m->t.weights[m->t.params[i].offset] = 0.3f;
     char path[] = "test_codec_XXXXXX";
     int fd = mkstemp(path);
     close(fd);
-    CHECK(bcae2d_save(path, &m, &err) == BCAE_OK);
-    bcae2d_destroy(&m);
+    CHECK(model_save(m, path, &err) == BCAE_OK);
+    bcae_model_free(m);
 
     bcae_model *model = NULL;
     CHECK(bcae_model_load(path, &model, &err) == BCAE_OK);

@@ -53,22 +53,30 @@ static void decode_with(nn_engine *e, const bcae3d_model *m, int batch, const fl
     bcae3d_runner_destroy(r);
 }
 
-/* Random weights (PyTorch's init) and decoder alphas in [0.5, 1.5). */
-static void init_model(bcae3d_model *m, uint64_t seed)
+static const model_arch *arch_of(bcae3d_arch arch)
 {
-    bcae3d_init(m, seed);
-    bcae_rng rng;
-    bcae_rng_seed(&rng, seed ^ 0xa1fa);
-    for (int i = 0; i < m->nparams; i++)
-        if (strstr(m->params[i].name, "decoder.") && strstr(m->params[i].name, "rezero_alpha"))
-            m->weights[m->params[i].offset] = (float)(0.5 + bcae_rng_uniform(&rng));
+    return arch == BCAE3D_PLUSPLUS ? &model_arch_bcaepp
+           : arch == BCAE3D_HT     ? &model_arch_bcaeht
+                                   : &model_arch_bcae;
 }
 
-static float *perturbed_alpha(bcae3d_model *m)
+/* Random weights (PyTorch's init) and decoder alphas in [0.5, 1.5). */
+static void init_model(bcae_model *m, uint64_t seed)
 {
-    for (int i = 0; i < m->nparams; i++)
-        if (strstr(m->params[i].name, "decoder_reg.") && strstr(m->params[i].name, "rezero_alpha"))
-            return &m->weights[m->params[i].offset];
+    model_init(m, seed);
+    bcae_rng rng;
+    bcae_rng_seed(&rng, seed ^ 0xa1fa);
+    for (int i = 0; i < m->t.nparams; i++)
+        if (strstr(m->t.params[i].name, "decoder.") && strstr(m->t.params[i].name, "rezero_alpha"))
+            m->t.weights[m->t.params[i].offset] = (float)(0.5 + bcae_rng_uniform(&rng));
+}
+
+static float *perturbed_alpha(bcae_model *m)
+{
+    for (int i = 0; i < m->t.nparams; i++)
+        if (strstr(m->t.params[i].name, "decoder_reg.") &&
+            strstr(m->t.params[i].name, "rezero_alpha"))
+            return &m->t.weights[m->t.params[i].offset];
     return NULL;
 }
 
@@ -77,21 +85,22 @@ static void run_case(nn_engine *e, bcae3d_arch arch, const int cdims[3], int bat
                      int portable, uint64_t seed)
 {
     bcae_error err;
-    bcae3d_config cfg;
-    bcae3d_model m;
-    bcae3d_config_default(arch, &cfg);
-    if (bcae3d_create(&cfg, &m, &err) != BCAE_OK) {
+    model_config cfg = {0};
+    bcae_model *M = NULL;
+    if (model_create(arch_of(arch), &cfg, &M, &err) != BCAE_OK) {
         CHECK_MSG(0, "%s", err.message);
         return;
     }
-    init_model(&m, seed);
+    init_model(M, seed);
+    /* The shapes below are changed in the architecture's part. */
+    bcae3d_model *m = (bcae3d_model *)bcae3d_of(M);
     /* Other code shapes: the output's follows (each block doubles h and w). */
-    memcpy(m.code_dims, cdims, sizeof m.code_dims);
-    m.in_dims[0] = cdims[0], m.in_dims[1] = cdims[1] << 4, m.in_dims[2] = cdims[2] << 4;
+    memcpy(m->code_dims, cdims, sizeof m->code_dims);
+    m->in_dims[0] = cdims[0], m->in_dims[1] = cdims[1] << 4, m->in_dims[2] = cdims[2] << 4;
     const size_t nc = (size_t)batch * BCAE3D_CODE_CHANNELS * (size_t)cdims[0] *
                       (size_t)cdims[1] * (size_t)cdims[2];
-    const size_t no = (size_t)batch * (size_t)m.in_dims[0] * (size_t)m.in_dims[1] *
-                      (size_t)m.in_dims[2];
+    const size_t no = (size_t)batch * (size_t)m->in_dims[0] * (size_t)m->in_dims[1] *
+                      (size_t)m->in_dims[2];
     float *code = malloc(nc * sizeof *code);
     float *ref = malloc(2 * no * sizeof *ref), *got = malloc(2 * no * sizeof *got);
     if (!code || !ref || !got) {
@@ -101,26 +110,26 @@ static void run_case(nn_engine *e, bcae3d_arch arch, const int cdims[3], int bat
     bcae_rng rng;
     bcae_rng_seed(&rng, seed + 1);
     for (size_t i = 0; i < nc; i++) code[i] = (float)(4.0 * bcae_rng_uniform(&rng) - 2.0);
-    decode_with(e, &m, batch, code, MODE_LAYERS, ref, no);
+    decode_with(e, m, batch, code, MODE_LAYERS, ref, no);
     for (int k = 0; k < (portable ? 4 : 2); k++) {
         for (size_t i = 0; i < 2 * no; i++) got[i] = NAN;
-        decode_with(e, &m, batch, code, k, got, no);
+        decode_with(e, m, batch, code, k, got, no);
         double rs = max_rel(got, ref, no), rr = max_rel(got + no, ref + no, no);
         printf("%-7s code %2dx%2dx%2d batch %d  %-16s max rel seg %.2e reg %.2e\n",
-               bcae3d_arch_name(arch), cdims[0], cdims[1], cdims[2], batch, MODE_NAMES[k], rs,
+               arch_of(arch)->name, cdims[0], cdims[1], cdims[2], batch, MODE_NAMES[k], rs,
                rr);
-        CHECK_MSG(rs <= 1e-5 && rr <= 1e-5, "%s %s: max rel %g %g", bcae3d_arch_name(arch),
+        CHECK_MSG(rs <= 1e-5 && rr <= 1e-5, "%s %s: max rel %g %g", arch_of(arch)->name,
                   MODE_NAMES[k], rs, rr);
     }
     /* The check can fail: a reg alpha off by 1% is seen (small shapes only,
      * to keep the test short). */
-    float *alpha = portable ? perturbed_alpha(&m) : NULL;
+    float *alpha = portable ? perturbed_alpha(M) : NULL;
     CHECK(!portable || alpha != NULL);
     if (alpha) {
         *alpha *= 1.01f;
-        decode_with(e, &m, batch, code, MODE_SHUFFLE, got, no);
+        decode_with(e, m, batch, code, MODE_SHUFFLE, got, no);
         double rs = max_rel(got, ref, no), rr = max_rel(got + no, ref + no, no);
-        printf("%-7s perturbed reg alpha: max rel seg %.2e reg %.2e\n", bcae3d_arch_name(arch),
+        printf("%-7s perturbed reg alpha: max rel seg %.2e reg %.2e\n", arch_of(arch)->name,
                rs, rr);
         CHECK_MSG(rs <= 1e-5 && rr > 1e-5, "perturbation: %g %g", rs, rr);
     }
@@ -128,7 +137,7 @@ done:
     free(code);
     free(ref);
     free(got);
-    bcae3d_destroy(&m);
+    bcae_model_free(M);
 }
 
 int main(void)
@@ -148,18 +157,17 @@ int main(void)
     run_case(e, BCAE3D_PLUSPLUS, odd2, 1, 1, 26);
 
     /* The original BCAE (InstanceNorm) has no decoder chain: the runner says so. */
-    bcae3d_config cfg;
-    bcae3d_model m;
+    model_config cfg = {0};
+    bcae_model *M = NULL;
     bcae3d_runner *r = NULL;
-    bcae3d_config_default(BCAE3D_ORIGINAL, &cfg);
-    CHECK(bcae3d_create(&cfg, &m, &err) == BCAE_OK);
-    CHECK(bcae3d_runner_create(e, &m, 1, 0, NN_CONV3D_AUTO, &r, &err) == BCAE_OK);
+    CHECK(model_create(&model_arch_bcae, &cfg, &M, &err) == BCAE_OK);
+    CHECK(M && bcae3d_runner_create(e, bcae3d_of(M), 1, 0, NN_CONV3D_AUTO, &r, &err) == BCAE_OK);
     CHECK(bcae3d_runner_use_decoder_chain(r, NN_DECONV_SHUFFLE, 0, &err) == BCAE_ERR_UNSUPPORTED);
     CHECK(!bcae3d_runner_uses_decoder_chain(r));
     CHECK(bcae3d_runner_use_fast_decoder(r, &err) == BCAE_OK);
     CHECK(!bcae3d_runner_uses_decoder_chain(r));
     bcae3d_runner_destroy(r);
-    bcae3d_destroy(&m);
+    bcae_model_free(M);
 
     nn_engine_destroy(e);
     printf("%d checks, %d failures\n", check_count, check_failures);

@@ -56,15 +56,16 @@ int main(void)
 
     /* A codec: AUTO (zero) runs on the CPU, CUDA fails cleanly, an unknown
      * device is an invalid argument. */
-    bcae2d_model m;
-    bcae2d_config cfg = {3, 3, 3, 0.5f};
-    CHECK(bcae2d_create(&cfg, &m, &err) == BCAE_OK);
-    bcae2d_init(&m, 3);
+    bcae_model *m = NULL;
+    model_config cfg = {3, 3, 3, {0}, 0.5f, 0};
+    CHECK(model_create(&model_arch_bcae2d, &cfg, &m, &err) == BCAE_OK);
+    if (!m) return check_report("test_device");
+    model_init(m, 3);
     char path[] = "test_device_XXXXXX";
     int fd = mkstemp(path);
     close(fd);
-    CHECK(bcae2d_save(path, &m, &err) == BCAE_OK);
-    bcae2d_destroy(&m);
+    CHECK(model_save(m, path, &err) == BCAE_OK);
+    bcae_model_free(m);
     bcae_model *model = NULL;
     CHECK(bcae_model_load(path, &model, &err) == BCAE_OK);
     unlink(path);

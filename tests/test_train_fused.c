@@ -45,14 +45,16 @@ static void step(nn_engine *e, const bcae2d_model *m, int mode, const float *hos
 int main(void)
 {
     bcae_error err;
-    bcae2d_model m;
-    bcae2d_config cfg = {2, 2, 2, 0.5f};
-    CHECK(bcae2d_create(&cfg, &m, &err) == BCAE_OK);
-    bcae2d_init(&m, 7);
+    bcae_model *M = NULL;
+    model_config cfg = {2, 2, 2, {0}, 0.5f, 0};
+    CHECK(model_create(&model_arch_bcae2d, &cfg, &M, &err) == BCAE_OK);
+    if (!M) return check_report("test_train_fused");
+    model_init(M, 7);
+    const bcae2d_model *m = bcae2d_of(M);
     /* Non-zero ReZero alphas, so that the encoder's gradient reaches init_conv
      * through the residual branches too. */
-    for (int i = 0; i < m.nparams; i++)
-        if (strstr(m.params[i].name, "rezero_alpha")) m.weights[m.params[i].offset] = 0.3f;
+    for (int i = 0; i < M->t.nparams; i++)
+        if (strstr(M->t.params[i].name, "rezero_alpha")) M->t.weights[M->t.params[i].offset] = 0.3f;
 
     const size_t V = BCAE_WEDGE_VOXELS, MV = BCAE_MODEL_VOXELS;
     uint16_t *ev = malloc(24 * V * sizeof *ev);
@@ -65,20 +67,20 @@ int main(void)
 
     nn_engine *e = NULL;
     CHECK(nn_cpu_engine_create(2, &e, &err) == BCAE_OK);
-    size_t code_n = (size_t)BATCH * BCAE2D_CHANNELS * (size_t)bcae2d_code_h(&m) * (size_t)bcae2d_code_w(&m);
+    size_t code_n = (size_t)BATCH * BCAE2D_CHANNELS * (size_t)bcae2d_code_h(m) * (size_t)bcae2d_code_w(m);
     float *code_ref = malloc(code_n * sizeof(float)), *code = malloc(code_n * sizeof(float));
-    float *grad_ref = malloc(m.nfloats * sizeof(float)), *grad = malloc(m.nfloats * sizeof(float));
+    float *grad_ref = malloc(M->t.nfloats * sizeof(float)), *grad = malloc(M->t.nfloats * sizeof(float));
 
-    step(e, &m, BCAE2D_TRAIN_UNFUSED, host, code_ref, grad_ref);
-    step(e, &m, BCAE2D_TRAIN, host, code, grad);
+    step(e, m, BCAE2D_TRAIN_UNFUSED, host, code_ref, grad_ref);
+    step(e, m, BCAE2D_TRAIN, host, code, grad);
 
     double rc = max_rel(code, code_ref, code_n);
     printf("code: max rel %.3g\n", rc);
     CHECK(rc <= 1e-5);
     double worst = 0;
     const char *worst_name = "";
-    for (int i = 0; i < m.nparams; i++) {
-        const bcae_param *p = &m.params[i];
+    for (int i = 0; i < M->t.nparams; i++) {
+        const model_param *p = &M->t.params[i];
         double d = max_rel(grad + p->offset, grad_ref + p->offset, p->count);
         if (strstr(p->name, "init_conv")) printf("%s: gradient max rel %.3g\n", p->name, d);
         if (!(d <= worst)) worst = d, worst_name = p->name;
@@ -92,7 +94,7 @@ int main(void)
     printf("worst gradient: %s, max rel %.3g\n", worst_name, worst);
 
     nn_engine_destroy(e);
-    bcae2d_destroy(&m);
+    bcae_model_free(M);
     free(ev);
     free(host);
     free(code_ref);

@@ -58,6 +58,7 @@ typedef struct view {
     cli_progress train;
     char label[64];
     int quiet, epochs, current; /* current: epoch the bar shows, -1 none */
+    int warned_empty;
 } view;
 
 static void on_progress(void *ctx, const bcae_train_progress *p)
@@ -77,6 +78,15 @@ static void on_progress(void *ctx, const bcae_train_progress *p)
         }
         snprintf(extra, sizeof extra, "loss %.4g seg %.4g reg %.4g coef %.3g prec %.3f rec %.3f",
                  p->loss, p->loss_seg, p->loss_reg, p->coef, p->precision, p->recall);
+        /* Recall is undefined only when no batch of the epoch so far held a
+         * single hit: the model then learns to output zeros, and the
+         * losses say nothing. Said once, even with --quiet. */
+        if (p->recall != p->recall && !v->warned_empty && (p->epoch_done || p->batch >= 8)) {
+            fprintf(stderr, "bcae train: warning: the first %ld training batches of epoch %d "
+                            "hold no non-zero voxel: check the data (--data)\n",
+                    p->batch, p->epoch + 1);
+            v->warned_empty = 1;
+        }
         if (p->epoch_done) {
             cli_progress_finish(&v->train, (uint64_t)p->batch);
             if (!v->quiet)

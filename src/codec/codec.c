@@ -211,6 +211,12 @@ bcae_status bcae_forward(bcae_codec *c, const uint16_t *adc, size_t n, int half,
         if (!s) s = r->ops->encode(r, err);
         if (s) return s;
         e->ops->to_nchw(e, &r->code, c->host);
+        for (size_t i = 0; i < nb * per; i++)
+            if (!isfinite(c->host[i]) || (half && fabsf(c->host[i]) > 65504.0f))
+                return bcae_fail(err, BCAE_ERR_RANGE,
+                                 "forward: the model gave a non-finite code value (%g) for wedge "
+                                 "%zu, element %zu: its weights are damaged or diverged",
+                                 (double)c->host[i], w0 + i / per, i % per);
         if (half) {
             /* As the compressor stores it. */
             for (size_t i = 0; i < (size_t)c->batch * per; i++)

@@ -209,6 +209,14 @@ bcae_status model_copy_tensors(bcae_model *m, const bcae_st_file *f, const char 
                              name, got, want);
         }
         memcpy(dst + p->offset, t->data, t->nbytes);
+        /* A NaN or infinity in a weight (a diverged run, a flipped bit)
+         * would turn every code into NaN and every decoded wedge into zeros
+         * without a signal: refuse it here, where the tensor has a name. */
+        for (size_t k = 0; k < p->count; k++)
+            if (!isfinite(dst[p->offset + k]))
+                return bcae_fail(err, BCAE_ERR_RANGE,
+                                 "%s: tensor '%s' holds a non-finite value (%g) at element %zu",
+                                 path, name, (double)dst[p->offset + k], k);
     }
     return BCAE_OK;
 }
