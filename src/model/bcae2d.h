@@ -47,7 +47,7 @@ typedef struct bcae2d_model {
 
 extern const model_arch model_arch_bcae2d;
 
-/* The BCAE-2D part of a model of that architecture (NULL otherwise). */
+/* The BCAE-2D part of a model of this architecture (and of no other). */
 const bcae2d_model *bcae2d_of(const bcae_model *m);
 
 /* Shapes: code (32, 192 / 2^d, 256 / 2^d). */

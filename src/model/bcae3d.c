@@ -292,13 +292,9 @@ static bcae_status config_from_file(const model_arch *ma, const bcae_st_file *f,
 
 /* ---- the architecture behind model.h ------------------------------------------------ */
 
-const bcae3d_model *bcae3d_of(const bcae_model *m)
-{
-    return m->arch == &model_arch_bcaepp || m->arch == &model_arch_bcaeht ||
-                   m->arch == &model_arch_bcae
-               ? m->impl
-               : NULL;
-}
+/* The architecture's functions are reached only through m->arch, so impl
+ * is always this file's. */
+const bcae3d_model *bcae3d_of(const bcae_model *m) { return m->impl; }
 
 static bcae_status create(const model_arch *ma, const model_config *mc, bcae_model *model,
                           bcae_error *err)

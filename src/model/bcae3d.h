@@ -64,7 +64,7 @@ typedef struct bcae3d_model {
 
 extern const model_arch model_arch_bcaepp, model_arch_bcaeht, model_arch_bcae;
 
-/* The 3D part of a model of one of these architectures (NULL otherwise). */
+/* The 3D part of a model of one of these architectures (and of no other). */
 const bcae3d_model *bcae3d_of(const bcae_model *m);
 /* The architecture's defaults: features, log mode, threshold 0.5. */
 void bcae3d_config_default(bcae3d_arch arch, bcae3d_config *cfg);

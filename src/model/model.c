@@ -45,7 +45,10 @@ int model_table_add(model_table *t, const char *name, int ndim, const size_t *sh
     }
     model_param *q = &t->params[t->nparams];
     memset(q, 0, sizeof *q);
-    snprintf(q->name, sizeof q->name, "%s", name);
+    size_t len = strlen(name);
+    if (len >= sizeof q->name) len = sizeof q->name - 1;
+    memcpy(q->name, name, len);
+    q->name[len] = 0;
     q->ndim = ndim;
     q->count = 1;
     for (int i = 0; i < ndim; i++) {
