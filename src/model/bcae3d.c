@@ -184,8 +184,8 @@ bcae_status bcae3d_create(const bcae3d_config *cfg, bcae3d_model *model, bcae_er
     enc->out_cin = cin;
     enc->out_cout = BCAE3D_CODE_CHANNELS;
     enc->out_act = orig;
-    add_conv(&t, orig ? "encoder.layers.encoder_output.0" : "encoder.encoder_output.0", cin,
-             BCAE3D_CODE_CHANNELS, k3, 0, &enc->out_w, &enc->out_b);
+    add_conv(&t, "encoder.layers.encoder_output.0", cin, BCAE3D_CODE_CHANNELS, k3, 0,
+             &enc->out_w, &enc->out_b);
     /* Decoders. */
     const char *heads[2] = {orig ? "decoder.decoder_c" : "decoder.decoder_clf",
                             orig ? "decoder.decoder_r" : "decoder.decoder_reg"};
@@ -202,8 +202,7 @@ bcae_status bcae3d_create(const bcae3d_config *cfg, bcae3d_model *model, bcae_er
         }
         net->out_cin = cin;
         net->out_cout = 1;
-        snprintf(name, sizeof name, orig ? "%s.layers.decoder_output.0" : "%s.decoder_output.0",
-                 heads[h]);
+        snprintf(name, sizeof name, "%s.layers.decoder_output.0", heads[h]);
         add_conv(&t, name, cin, 1, k3, 0, &net->out_w, &net->out_b);
     }
     if (t.fail) {
@@ -272,6 +271,24 @@ void bcae3d_init(bcae3d_model *model, uint64_t seed)
         for (size_t k = 0; k < p->count; k++)
             v[k] = (float)(bound * (2.0 * bcae_rng_uniform(&r) - 1.0));
     }
+}
+
+const char *bcae3d_old_name(bcae3d_arch arch, const char *name, char *buf, size_t size)
+{
+    /* bcae wrote BCAE++ / BCAE-HT files with these layers outside `layers.` until 2026-12-06
+     * (SPEC 3 had the reference's names wrong); such files still load. */
+    static const char *const moved[] = {"encoder.layers.encoder_output.",
+                                        "decoder_clf.layers.decoder_output.",
+                                        "decoder_reg.layers.decoder_output."};
+    if (arch == BCAE3D_ORIGINAL) return NULL;
+    for (int i = 0; i < 3; i++) {
+        const char *at = strstr(name, moved[i]);
+        if (!at) continue;
+        const char *layers = strstr(at, "layers.");
+        int n = snprintf(buf, size, "%.*s%s", (int)(layers - name), name, layers + 7);
+        return n >= 0 && (size_t)n < size ? buf : NULL;
+    }
+    return NULL;
 }
 
 int bcae3d_find(const bcae3d_model *model, const char *name)
@@ -386,6 +403,9 @@ static bcae_status copy_tensors(const char *path, const bcae_st_file *f, bcae3d_
     for (int i = 0; i < model->nparams; i++) {
         const bcae3d_param *p = &model->params[i];
         const bcae_st_tensor *t = bcae_st_find(f, p->name);
+        char old[160];
+        const char *alias = t ? NULL : bcae3d_old_name(model->cfg.arch, p->name, old, sizeof old);
+        if (alias) t = bcae_st_find(f, alias);
         if (!t)
             return bcae_fail(err, BCAE_ERR_FORMAT, "%s: tensor '%s' is missing", path, p->name);
         int same = t->dtype == BCAE_DTYPE_F32 && t->ndim == p->ndim;

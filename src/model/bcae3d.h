@@ -88,6 +88,11 @@ void bcae3d_destroy(bcae3d_model *model);
  * alphas 0; deterministic in seed. */
 void bcae3d_init(bcae3d_model *model, uint64_t seed);
 int bcae3d_find(const bcae3d_model *model, const char *name);
+/* The name a parameter had in BCAE++ / BCAE-HT files bcae wrote before
+ * 2026-12-06 (output layers outside `layers.`), for names that changed: name
+ * may carry a prefix (a checkpoint's optim.exp_avg.); the result goes in buf.
+ * NULL when the name did not change. Loaders accept it as an alias. */
+const char *bcae3d_old_name(bcae3d_arch arch, const char *name, char *buf, size_t size);
 size_t bcae3d_encoder_params(const bcae3d_model *model);
 /* Code elements of one wedge: 8 * code_dims. */
 size_t bcae3d_code_elements(const bcae3d_model *model);

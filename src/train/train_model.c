@@ -69,7 +69,7 @@ int train_model_clf_bias(const train_model *t)
     if (!t->is3d) return bcae2d_find(&t->m2, "decoder.decoder_clf.output_layer.bias");
     return bcae3d_find(&t->m3, t->m3.cfg.arch == BCAE3D_ORIGINAL
                                    ? "decoder.decoder_c.layers.decoder_output.0.bias"
-                                   : "decoder.decoder_clf.decoder_output.0.bias");
+                                   : "decoder.decoder_clf.layers.decoder_output.0.bias");
 }
 
 bcae_status train_model_load_weights_into(train_model *t, const char *path, bcae_error *err)

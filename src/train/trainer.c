@@ -141,6 +141,9 @@ static bcae_status checkpoint_read(const char *path, train_model *model, float *
             else
                 snprintf(name, sizeof name, "%s%s", k == 1 ? CKPT_M : CKPT_V, p->name);
             const bcae_st_tensor *t = bcae_st_find(&f, name);
+            char old[192];
+            if (!t && model->is3d && bcae3d_old_name(model->m3.cfg.arch, name, old, sizeof old))
+                t = bcae_st_find(&f, old); /* a checkpoint written under the old 3D names */
             if (!t || t->dtype != BCAE_DTYPE_F32 || t->nbytes != p->count * sizeof(float))
                 s = bcae_fail(err, BCAE_ERR_FORMAT, "%s: tensor '%s' missing or mis-shaped",
                               path, name);
