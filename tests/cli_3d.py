@@ -58,8 +58,7 @@ for arch, ratio, code_shape in (("bcae-ht", 31.125, [8, 16, 12, 16]),
     model = B.BCAE3D(arch)
     B.randomize_rezero(model, torch.Generator().manual_seed(6))
     with torch.no_grad():  # a classifier bias that keeps part of the voxels
-        getattr(model.decoder, model.decoder.clf_name).layers[-1][0].bias.fill_(0.3) \
-            if arch == "bcae" else model.decoder.decoder_clf.decoder_output[0].bias.fill_(0.3)
+        getattr(model.decoder, model.decoder.clf_name).layers.decoder_output[0].bias.fill_(0.3)
     mpath = os.path.join(work, f"{arch}.safetensors")
     B.save_model3d(mpath, model)
     ctr = os.path.join(work, f"{arch}.bcae")

@@ -9,9 +9,11 @@
 (BNL-DAQ-LDRD/NeuralCompression, `checkpoints/encoder_2000.pt` and `decoder_2000.pt`: plain
 state dicts, keys `layers.encoder_block_{i}.*`, `layers.encoder_output.0.*`,
 `decoder_c.layers.*`, `decoder_r.layers.*`) becomes arch=bcae with log=0 (raw-ADC input,
-transform 64 + 6 exp(r)); the BCAE++ / BCAE-HT of the second repository (keys
-`layers.encoder_block_{i}.*`, `encoder_output.0.*`, `decoder_clf.layers.*`,
-`decoder_clf.decoder_output.0.*`) becomes arch=bcae++ or bcae-ht (by its encoder widths, or
+transform 64 + 6 exp(r)); the BCAE++ / BCAE-HT of the second repository
+(BNL-DAQ-LDRD/NeuralCompression_v2, enc_last.pth / dec_last.pth; keys
+`layers.encoder_block_{i}.*`, `layers.encoder_output.0.*`, `decoder_clf.layers.*`,
+`decoder_clf.layers.decoder_output.0.*`, `decoder_reg.*`: the output layers sit inside
+`layers` as in the original) becomes arch=bcae++ or bcae-ht (by its encoder widths, or
 --arch) with log=1. Both get `features` (the four encoder widths). Every tensor is checked
 against the shapes SPEC section 3 gives for those widths, and written with the `encoder.` /
 `decoder.` prefixes in state-dict order. A CHECKPOINT_DIR holding encoder_2000.pt and
@@ -220,7 +222,7 @@ def names_3d(original, features):
         k = ORIGINAL_KERNELS[i] if original else NEW_KERNEL
         enc += block_names(f"layers.encoder_block_{i}.", cin, f, k, False)
         cin = f
-    out = "layers.encoder_output.0." if original else "encoder_output.0."
+    out = "layers.encoder_output.0."
     enc += [(out + "weight", (CODE_CHANNELS, cin, 3, 3, 3)), (out + "bias", (CODE_CHANNELS,))]
     dec = []
     for head in (("decoder_c.", "decoder_r.") if original else ("decoder_clf.", "decoder_reg.")):
@@ -229,7 +231,7 @@ def names_3d(original, features):
             k = ORIGINAL_KERNELS[len(ORIGINAL_KERNELS) - 1 - i] if original else NEW_KERNEL
             dec += block_names(f"{head}layers.decoder_block_{i}.", cin, f, k, True)
             cin = f
-        out = f"{head}layers.decoder_output.0." if original else f"{head}decoder_output.0."
+        out = f"{head}layers.decoder_output.0."
         dec += [(out + "weight", (1, cin, 3, 3, 3)), (out + "bias", (1,))]
     return enc, dec
 
@@ -240,7 +242,8 @@ def is_3d(enc_sd):
 
 def convert_3d(enc_sd, dec_sd, enc_name="encoder", dec_name="decoder", arch=None):
     """(arch, features, [(prefixed name, array)]) of a 3D model's two state dicts."""
-    original = "layers.encoder_output.0.weight" in enc_sd
+    # Both forms name the output layers alike; the decoder heads tell them apart.
+    original = any(k.startswith("decoder_c.") for k in dec_sd)
     features = []
     for i in range(4):
         w = enc_sd.get(f"layers.encoder_block_{i}.main_block.0.weight")

@@ -127,8 +127,8 @@ static bcae_status build(const bcae3d_config *cfg, bcae3d_model *model, model_ta
     enc->out_cin = cin;
     enc->out_cout = BCAE3D_CODE_CHANNELS;
     enc->out_act = orig;
-    add_conv(t, orig ? "encoder.layers.encoder_output.0" : "encoder.encoder_output.0", cin,
-             BCAE3D_CODE_CHANNELS, k3, 0, &enc->out_w, &enc->out_b);
+    add_conv(t, "encoder.layers.encoder_output.0", cin, BCAE3D_CODE_CHANNELS, k3, 0, &enc->out_w,
+             &enc->out_b);
     /* Decoders. */
     const char *heads[2] = {orig ? "decoder.decoder_c" : "decoder.decoder_clf",
                             orig ? "decoder.decoder_r" : "decoder.decoder_reg"};
@@ -145,8 +145,7 @@ static bcae_status build(const bcae3d_config *cfg, bcae3d_model *model, model_ta
         }
         net->out_cin = cin;
         net->out_cout = 1;
-        snprintf(name, sizeof name, orig ? "%s.layers.decoder_output.0" : "%s.decoder_output.0",
-                 heads[h]);
+        snprintf(name, sizeof name, "%s.layers.decoder_output.0", heads[h]);
         add_conv(t, name, cin, 1, k3, 0, &net->out_w, &net->out_b);
     }
     if (t->fail) return bcae_fail(err, BCAE_ERR_OUT_OF_MEMORY, "model: out of memory");
@@ -430,6 +429,25 @@ static void output_to_wedge(const bcae_model *mm, const float *x, uint16_t *adc,
             }
 }
 
+/* bcae wrote BCAE++ / BCAE-HT files with the output layers outside `layers.`
+ * until 2026-12-06 (SPEC 3 had the reference's names wrong); such files,
+ * and checkpoints, still load. */
+static const char *old_name(const bcae_model *m, const char *name, char *buf, size_t size)
+{
+    static const char *const moved[] = {"encoder.layers.encoder_output.",
+                                        "decoder_clf.layers.decoder_output.",
+                                        "decoder_reg.layers.decoder_output."};
+    if (bcae3d_of(m)->cfg.arch == BCAE3D_ORIGINAL) return NULL;
+    for (int i = 0; i < 3; i++) {
+        const char *at = strstr(name, moved[i]);
+        if (!at) continue;
+        const char *layers = strstr(at, "layers.");
+        int n = snprintf(buf, size, "%.*s%s", (int)(layers - name), name, layers + 7);
+        return n >= 0 && (size_t)n < size ? buf : NULL;
+    }
+    return NULL;
+}
+
 static double encoder_flops(const bcae_model *m) { return bcae3d_encoder_flops(bcae3d_of(m)); }
 static double decoder_flops(const bcae_model *m) { return bcae3d_decoder_flops(bcae3d_of(m)); }
 static double train_flops(const bcae_model *m) { return 3.0 * (encoder_flops(m) + decoder_flops(m)); }
@@ -444,7 +462,7 @@ static double train_flops(const bcae_model *m) { return 3.0 * (encoder_flops(m) 
         .destroy = destroy,                                                                    \
         .config_from_file = config_from_file,                                                  \
         .metadata = metadata,                                                                  \
-        .alias = NULL,                                                                         \
+        .alias = old_name,                                                                     \
         .wedge_to_input = wedge_to_input,                                                      \
         .crop_output = crop_output,                                                            \
         .output_to_wedge = output_to_wedge,                                                    \

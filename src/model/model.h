@@ -106,8 +106,9 @@ typedef struct model_arch {
     /* The weights file's metadata: up to 8 pairs, the values' text in bufs. */
     int (*metadata)(const bcae_model *m, const char **keys, const char **values,
                     char bufs[8][64]);
-    /* A parameter name of an older bcae release -> today's, or NULL. */
-    const char *(*alias)(const bcae_model *m, const char *old_name, char *buf, size_t size);
+    /* Optional: the name a parameter had in files of an older bcae release
+     * (written into buf), or NULL when it did not change. Loaders accept it. */
+    const char *(*alias)(const bcae_model *m, const char *name, char *buf, size_t size);
     /* adc (file layout) -> one wedge of the model input (input_floats). */
     void (*wedge_to_input)(const bcae_model *m, const uint16_t *adc, float *x);
     /* One wedge of a one-channel output in the model layout -> the cropped

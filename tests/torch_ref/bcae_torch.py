@@ -372,17 +372,15 @@ class Encoder3D(nn.Module):
             k, s, p = block_geometry(arch, i, False)
             self.layers.add_module(f"encoder_block_{i}", Block3D(cin, f, k, s, p, False, orig))
             cin = f
-        out = nn.Conv3d(cin, CODE_CHANNELS, 3, padding=1)
-        if orig:  # under layers, with LeakyReLU and InstanceNorm3d
-            self.layers.add_module("encoder_output", nn.Sequential(
-                out, nn.LeakyReLU(SLOPE), nn.InstanceNorm3d(CODE_CHANNELS, eps=NORM_EPS)))
-            self.encoder_output = None
-        else:
-            self.encoder_output = nn.Sequential(out)
+        # The output layer sits under `layers` in every 3D model (the reference's names);
+        # the original BCAE's has LeakyReLU and InstanceNorm3d after the convolution.
+        out = [nn.Conv3d(cin, CODE_CHANNELS, 3, padding=1)]
+        if orig:
+            out += [nn.LeakyReLU(SLOPE), nn.InstanceNorm3d(CODE_CHANNELS, eps=NORM_EPS)]
+        self.layers.add_module("encoder_output", nn.Sequential(*out))
 
     def forward(self, x):
-        y = self.layers(x)
-        return self.encoder_output(y) if self.encoder_output is not None else y
+        return self.layers(x)
 
 
 class DecoderHead3D(nn.Module):
@@ -397,16 +395,10 @@ class DecoderHead3D(nn.Module):
             k, s, p = block_geometry(arch, i, True)
             self.layers.add_module(f"decoder_block_{i}", Block3D(cin, f, k, s, p, True, orig))
             cin = f
-        out = nn.Sequential(nn.Conv3d(cin, 1, 3, padding=1))
-        if orig:
-            self.layers.add_module("decoder_output", out)
-            self.decoder_output = None
-        else:
-            self.decoder_output = out
+        self.layers.add_module("decoder_output", nn.Sequential(nn.Conv3d(cin, 1, 3, padding=1)))
 
     def forward(self, code):
-        y = self.layers(code)
-        return self.decoder_output(y) if self.decoder_output is not None else y
+        return self.layers(code)
 
 
 class Decoder3D(nn.Module):
