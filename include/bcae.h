@@ -218,6 +218,13 @@ typedef enum bcae_device {
 const char *bcae_device_name(bcae_device d);
 /* Parses one of those names; BCAE_ERR_INVALID_ARGUMENT if unknown. */
 bcae_status bcae_device_parse(const char *name, bcae_device *out, bcae_error *err);
+/* 1 when this build has the backend for `d` compiled in (CPU and AUTO
+ * always; CUDA only when built with -DBCAE_CUDA=ON), else 0. */
+int bcae_device_compiled(bcae_device d);
+/* Whether work can run on `d` now: BCAE_OK for CPU and AUTO (which falls
+ * back to the CPU); for CUDA, BCAE_OK once the backend has started on a
+ * device (and been released again), else the reason none is usable. */
+bcae_status bcae_device_available(bcae_device d, bcae_error *err);
 
 typedef struct bcae_codec_options {
     int batch;   /* wedges per pass (default 4) */
@@ -434,6 +441,46 @@ uint64_t bcae_ctr_reader_offset(const bcae_ctr_reader *r);
 /* Records returned so far. */
 uint64_t bcae_ctr_reader_records(const bcae_ctr_reader *r);
 void bcae_ctr_reader_close(bcae_ctr_reader *r);
+
+/* ------------------------------------------------------------------ */
+/* Pictures of wedges                                                  */
+/* ------------------------------------------------------------------ */
+
+/* Each wedge a heat-map panel of azimuth (vertical, 192 rows, azimuth 0 at
+ * the bottom) by z (horizontal, 249 columns) in log2(ADC+1), side by side,
+ * optionally with a panel of the difference of two wedges. */
+
+typedef struct bcae_rgb {
+    uint8_t r, g, b;
+} bcae_rgb;
+
+#define BCAE_PLOT_MAX_PANELS 8
+#define BCAE_PLOT_MAX_SCALE 8
+#define BCAE_PLOT_ALL_LAYERS (-1)
+
+typedef struct bcae_plot_options {
+    int layer;         /* BCAE_PLOT_ALL_LAYERS: maximum over the 16 layers; else 0..15 */
+    int scale;         /* pixels per voxel side, 1..BCAE_PLOT_MAX_SCALE */
+    const char *title; /* figure title; NULL or "" for none */
+    int difference;    /* with exactly two wedges A, B: a third panel log2(B+1) - log2(A+1) */
+    double vmin, vmax; /* log2(ADC+1) colour range; 0 (empty) is always drawn as `empty` */
+    double diff_range; /* the difference panel spans [-diff_range, diff_range] */
+    bcae_rgb empty;    /* colour of empty voxels (the figure's own background is white) */
+} bcae_plot_options;
+
+/* layer = all, scale 2, no title, no difference, range [6, 10] (zero
+ * suppression puts every non-zero ADC at log2(65) > 6, the 10-bit maximum at
+ * log2(1024) = 10), difference range 2, white. */
+void bcae_plot_options_default(bcae_plot_options *opt);
+
+/* Draws n wedges (1..BCAE_PLOT_MAX_PANELS panels, the difference panel
+ * included) as a PNG at `path`, written atomically: no partial file on
+ * failure. wedges[i] are BCAE_WEDGE_VOXELS ADC values in (azimuth, z,
+ * layer) order; titles (or any of its entries) may be NULL; opt may be
+ * NULL for the defaults. */
+bcae_status bcae_plot_wedges(const char *path, const uint16_t *const *wedges,
+                             const char *const *titles, int n,
+                             const bcae_plot_options *opt, bcae_error *err);
 
 /* ------------------------------------------------------------------ */
 /* TPC simulator (see docs/SIMULATOR.md)                               */
