@@ -20,6 +20,20 @@
 extern "C" {
 #endif
 
+/* Every function declared here, and nothing else, is exported from the
+ * shared library: its linker version script lists the names on the lines
+ * that start with BCAE_API (so the name goes on that line; CMakeLists.txt,
+ * checked both ways by tests/exported_symbols.py). The attribute keeps them
+ * exported in a build with -fvisibility=hidden too, and is harmless to
+ * callers and to static linking; define BCAE_API first to override it. */
+#ifndef BCAE_API
+#if defined(__GNUC__) && __GNUC__ >= 4
+#define BCAE_API __attribute__((visibility("default")))
+#else
+#define BCAE_API
+#endif
+#endif
+
 #define BCAE_VERSION_MAJOR 0
 #define BCAE_VERSION_MINOR 1
 #define BCAE_VERSION_PATCH 0
@@ -48,9 +62,9 @@ typedef struct bcae_error {
 } bcae_error;
 
 /* Short fixed description of a status code ("I/O error", ...). */
-const char *bcae_strerror(bcae_status status);
+BCAE_API const char *bcae_strerror(bcae_status status);
 /* "MAJOR.MINOR.PATCH" */
-const char *bcae_version(void);
+BCAE_API const char *bcae_version(void);
 
 /* ------------------------------------------------------------------ */
 /* N-dimensional arrays and the NumPy .npy format                      */
@@ -76,27 +90,27 @@ typedef struct bcae_array {
     void *data;
 } bcae_array;
 
-size_t bcae_dtype_size(bcae_dtype dtype);
+BCAE_API size_t bcae_dtype_size(bcae_dtype dtype);
 /* NumPy's little-endian descr of a dtype, e.g. "<u2", "|u1", "<f4". */
-const char *bcae_dtype_name(bcae_dtype dtype);
-size_t bcae_array_count(const bcae_array *a);
+BCAE_API const char *bcae_dtype_name(bcae_dtype dtype);
+BCAE_API size_t bcae_array_count(const bcae_array *a);
 /* Allocates a zeroed array; count * itemsize overflow is an error. */
-bcae_status bcae_array_alloc(bcae_array *a, bcae_dtype dtype, int ndim,
-                             const size_t *shape, bcae_error *err);
-void bcae_array_free(bcae_array *a);
+BCAE_API bcae_status bcae_array_alloc(bcae_array *a, bcae_dtype dtype, int ndim,
+                                      const size_t *shape, bcae_error *err);
+BCAE_API void bcae_array_free(bcae_array *a);
 /* Element i of a numeric array as double. */
-double bcae_array_get_f64(const bcae_array *a, size_t i);
+BCAE_API double bcae_array_get_f64(const bcae_array *a, size_t i);
 
 /* Reads a .npy file (format 1.0, 2.0 or 3.0; any bool/integer/float dtype,
  * either byte order, C or Fortran order) into native C order. */
-bcae_status bcae_npy_read(const char *path, bcae_array *out, bcae_error *err);
+BCAE_API bcae_status bcae_npy_read(const char *path, bcae_array *out, bcae_error *err);
 /* Same, from bytes in memory (`name` is used in messages). */
-bcae_status bcae_npy_read_buffer(const void *buf, size_t len, const char *name,
-                                 bcae_array *out, bcae_error *err);
+BCAE_API bcae_status bcae_npy_read_buffer(const void *buf, size_t len, const char *name,
+                                          bcae_array *out, bcae_error *err);
 /* Writes a .npy (format 1.0, little-endian, C order) atomically: a
  * temporary file in the same folder, fsync, rename. dtype must be U16
  * or F32. */
-bcae_status bcae_npy_write(const char *path, const bcae_array *a, bcae_error *err);
+BCAE_API bcae_status bcae_npy_write(const char *path, const bcae_array *a, bcae_error *err);
 
 /* ------------------------------------------------------------------ */
 /* TPC wedges                                                          */
@@ -116,17 +130,17 @@ bcae_status bcae_npy_write(const char *path, const bcae_array *a, bcae_error *er
 /* Checks that `a` is a wedge (shape 192x249x16, every value an integer in
  * [0, 1023]) and copies it as uint16 into adc[BCAE_WEDGE_VOXELS]. `name`
  * (e.g. the file path) is named in the error message. */
-bcae_status bcae_wedge_from_array(const bcae_array *a, const char *name,
-                                  uint16_t *adc, bcae_error *err);
+BCAE_API bcae_status bcae_wedge_from_array(const bcae_array *a, const char *name,
+                                           uint16_t *adc, bcae_error *err);
 /* Reads a wedge .npy file: bcae_npy_read + bcae_wedge_from_array. */
-bcae_status bcae_wedge_load(const char *path, uint16_t *adc, bcae_error *err);
+BCAE_API bcae_status bcae_wedge_load(const char *path, uint16_t *adc, bcae_error *err);
 /* Writes a uint16 wedge .npy atomically. */
-bcae_status bcae_wedge_save(const char *path, const uint16_t *adc, bcae_error *err);
+BCAE_API bcae_status bcae_wedge_save(const char *path, const uint16_t *adc, bcae_error *err);
 /* adc (192,249,16) -> x (16,192,256) = log2(adc+1), z zero-padded. */
-void bcae_wedge_to_model(const uint16_t *adc, float *x);
+BCAE_API void bcae_wedge_to_model(const uint16_t *adc, float *x);
 /* x (16,192,256) -> adc (192,249,16): crop z, round(2^x - 1) clamped to
  * [0, 1023]; NaN maps to 0. */
-void bcae_wedge_from_model(const float *x, uint16_t *adc);
+BCAE_API void bcae_wedge_from_model(const float *x, uint16_t *adc);
 
 /* ------------------------------------------------------------------ */
 /* Datasets: a folder with train.txt / test.txt manifests              */
@@ -136,16 +150,16 @@ typedef struct bcae_dataset bcae_dataset;
 
 /* `dir` is the folder holding the manifests, or one whose `outer/` does.
  * `split` names the manifest: "train" reads train.txt. */
-bcae_status bcae_dataset_open(const char *dir, const char *split,
-                              bcae_dataset **out, bcae_error *err);
-void bcae_dataset_close(bcae_dataset *ds);
-size_t bcae_dataset_size(const bcae_dataset *ds);
+BCAE_API bcae_status bcae_dataset_open(const char *dir, const char *split,
+                                       bcae_dataset **out, bcae_error *err);
+BCAE_API void bcae_dataset_close(bcae_dataset *ds);
+BCAE_API size_t bcae_dataset_size(const bcae_dataset *ds);
 /* The manifest's relative path of wedge i. */
-const char *bcae_dataset_relpath(const bcae_dataset *ds, size_t i);
+BCAE_API const char *bcae_dataset_relpath(const bcae_dataset *ds, size_t i);
 /* The root the relative paths are relative to. */
-const char *bcae_dataset_root(const bcae_dataset *ds);
-bcae_status bcae_dataset_load(const bcae_dataset *ds, size_t i, uint16_t *adc,
-                              bcae_error *err);
+BCAE_API const char *bcae_dataset_root(const bcae_dataset *ds);
+BCAE_API bcae_status bcae_dataset_load(const bcae_dataset *ds, size_t i, uint16_t *adc,
+                                       bcae_error *err);
 
 /* ------------------------------------------------------------------ */
 /* Metrics (per wedge, in log2(ADC+1) space, cropped)                  */
@@ -162,10 +176,10 @@ typedef struct bcae_metrics {
 } bcae_metrics;
 
 /* x: original, v: reconstruction, both log2(ADC+1), n voxels. */
-void bcae_metrics_log(const float *x, const float *v, size_t n, bcae_metrics *m);
+BCAE_API void bcae_metrics_log(const float *x, const float *v, size_t n, bcae_metrics *m);
 /* Raw-ADC wedges, compared in log2(ADC+1) space. */
-void bcae_metrics_adc(const uint16_t *orig, const uint16_t *recon, size_t n,
-                      bcae_metrics *m);
+BCAE_API void bcae_metrics_adc(const uint16_t *orig, const uint16_t *recon, size_t n,
+                               bcae_metrics *m);
 
 /* ------------------------------------------------------------------ */
 /* Models and the codec: wedges <-> fp16 codes                         */
@@ -174,16 +188,16 @@ void bcae_metrics_adc(const uint16_t *orig, const uint16_t *recon, size_t n,
 typedef struct bcae_model bcae_model;
 
 /* Loads a weights file (safetensors with bcae metadata; docs/FORMATS.md). */
-bcae_status bcae_model_load(const char *path, bcae_model **out, bcae_error *err);
-void bcae_model_free(bcae_model *model);
+BCAE_API bcae_status bcae_model_load(const char *path, bcae_model **out, bcae_error *err);
+BCAE_API void bcae_model_free(bcae_model *model);
 /* "bcae-2d" */
-const char *bcae_model_arch(const bcae_model *model);
+BCAE_API const char *bcae_model_arch(const bcae_model *model);
 /* SHA-256 of the weights file's tensor data: names the model in containers. */
-void bcae_model_fingerprint(const bcae_model *model, uint8_t out[32]);
+BCAE_API void bcae_model_fingerprint(const bcae_model *model, uint8_t out[32]);
 /* Shape of one wedge's code, e.g. (32, 24, 32); returns the number of dims. */
-int bcae_model_code_shape(const bcae_model *model, size_t shape[4]);
+BCAE_API int bcae_model_code_shape(const bcae_model *model, size_t shape[4]);
 /* Elements of one wedge's code (each stored as an IEEE fp16). */
-size_t bcae_model_code_elements(const bcae_model *model);
+BCAE_API size_t bcae_model_code_elements(const bcae_model *model);
 
 /* Arithmetic of the encoder. The code is stored as IEEE fp16 whatever the
  * precision; only the encoder's arithmetic changes (decoders run in fp32).
@@ -201,9 +215,9 @@ typedef enum bcae_precision {
 } bcae_precision;
 
 /* "fp32", "bf16", "int8"; NULL for an unknown value. */
-const char *bcae_precision_name(bcae_precision p);
+BCAE_API const char *bcae_precision_name(bcae_precision p);
 /* Parses a name (also "half" = bf16); BCAE_ERR_INVALID_ARGUMENT if unknown. */
-bcae_status bcae_precision_parse(const char *name, bcae_precision *out, bcae_error *err);
+BCAE_API bcae_status bcae_precision_parse(const char *name, bcae_precision *out, bcae_error *err);
 
 /* Where the networks run. AUTO: a CUDA device when the build has the CUDA
  * backend and one works, else the CPU. CUDA: a CUDA device or an error (the
@@ -215,9 +229,16 @@ typedef enum bcae_device {
 } bcae_device;
 
 /* "auto", "cpu", "cuda"; NULL for an unknown value. */
-const char *bcae_device_name(bcae_device d);
+BCAE_API const char *bcae_device_name(bcae_device d);
 /* Parses one of those names; BCAE_ERR_INVALID_ARGUMENT if unknown. */
-bcae_status bcae_device_parse(const char *name, bcae_device *out, bcae_error *err);
+BCAE_API bcae_status bcae_device_parse(const char *name, bcae_device *out, bcae_error *err);
+/* 1 when this build has the backend for `d` compiled in (CPU and AUTO
+ * always; CUDA only when built with -DBCAE_CUDA=ON), else 0. */
+BCAE_API int bcae_device_compiled(bcae_device d);
+/* Whether work can run on `d` now: BCAE_OK for CPU and AUTO (which falls
+ * back to the CPU); for CUDA, BCAE_OK once the backend has started on a
+ * device (and been released again), else the reason none is usable. */
+BCAE_API bcae_status bcae_device_available(bcae_device d, bcae_error *err);
 
 typedef struct bcae_codec_options {
     int batch;   /* wedges per pass (default 4) */
@@ -239,20 +260,20 @@ typedef struct bcae_codec_options {
  * a time. */
 typedef struct bcae_codec bcae_codec;
 
-bcae_status bcae_codec_create(const bcae_model *model, const bcae_codec_options *opt,
-                              bcae_codec **out, bcae_error *err);
-void bcae_codec_free(bcae_codec *codec);
+BCAE_API bcae_status bcae_codec_create(const bcae_model *model, const bcae_codec_options *opt,
+                                       bcae_codec **out, bcae_error *err);
+BCAE_API void bcae_codec_free(bcae_codec *codec);
 
 /* Encodes n wedges (n * BCAE_WEDGE_VOXELS uint16 ADC in the file layout,
  * validated to [0, 1023]) into n codes of bcae_model_code_elements() IEEE
  * fp16 values each (as uint16 bit patterns). */
-bcae_status bcae_encode(bcae_codec *codec, const uint16_t *adc, size_t n, uint16_t *codes,
-                        bcae_error *err);
+BCAE_API bcae_status bcae_encode(bcae_codec *codec, const uint16_t *adc, size_t n, uint16_t *codes,
+                                 bcae_error *err);
 /* Shape of one wedge's cropped one-channel network output (bcae_forward's
  * seg, reg, recon), e.g. (16, 192, 249) for BCAE-2D, (1, 16, 192, 249) for
  * BCAE++ / BCAE-HT, (1, 192, 249, 16) for BCAE; returns the number of dims.
  * The product is always BCAE_WEDGE_VOXELS. */
-int bcae_model_output_shape(const bcae_model *model, size_t shape[4]);
+BCAE_API int bcae_model_output_shape(const bcae_model *model, size_t shape[4]);
 
 /* The exact pipeline, for comparing implementations: encodes n wedges and
  * decodes each code as the encoder produced it (rounded to IEEE fp16 first
@@ -263,13 +284,218 @@ int bcae_model_output_shape(const bcae_model *model, size_t shape[4]);
  * BCAE_WEDGE_VOXELS floats in the model's units (log2(ADC+1), or raw ADC
  * for the original BCAE) and bcae_model_output_shape(). Any output may be
  * NULL. */
-bcae_status bcae_forward(bcae_codec *codec, const uint16_t *adc, size_t n, int half, float *code,
-                         float *seg, float *reg, float *recon, bcae_error *err);
+BCAE_API bcae_status bcae_forward(bcae_codec *codec, const uint16_t *adc, size_t n, int half,
+                                  float *code, float *seg, float *reg, float *recon,
+                                  bcae_error *err);
 
 /* Decodes n codes into n wedges of raw ADC (file layout; may be NULL) and/or
  * the reconstruction in log2(ADC+1) (file layout, float; may be NULL). */
-bcae_status bcae_decode(bcae_codec *codec, const uint16_t *codes, size_t n, uint16_t *adc,
-                        float *log_adc, bcae_error *err);
+BCAE_API bcae_status bcae_decode(bcae_codec *codec, const uint16_t *codes, size_t n, uint16_t *adc,
+                                 float *log_adc, bcae_error *err);
+
+/* ------------------------------------------------------------------ */
+/* The .bcae container (docs/FORMAT.md)                                */
+/* ------------------------------------------------------------------ */
+
+/* The compressed form of a set of wedges ("ctr" in names: the container).
+ * A file header names the model that made the codes (its weights'
+ * fingerprint and architecture) and the code's shape; then one record per
+ * wedge (relative path, original shape, the fp16 code, raw or zstd, and
+ * CRC-32Cs); then a 16-byte end marker that counts the records, so that a
+ * file cut at a record boundary is still seen to be incomplete.
+ *
+ * Streaming both ways: the writer emits each record as it is appended, the
+ * reader decodes one record at a time, and neither ever holds more than one
+ * record. A reader's allocations are bounded by the code size its header
+ * declares (itself capped), never by a length field alone.
+ *
+ * Errors name the file, the record (index from 0, and its path once that is
+ * known) and what is wrong: "x.bcae: record 3 (\"12-2_0-0/a.npy\"): CRC
+ * mismatch ...". Records returned before an error were fully verified:
+ * they are the file's intact prefix. */
+
+/* The format version this code writes and the only one it reads. */
+#define BCAE_CTR_VERSION 1
+/* The first 4 bytes of every .bcae file ("BCAE"): how `bcae inspect` tells
+ * a container from a .npy without trusting the extension. */
+#define BCAE_CTR_MAGIC "BCAE"
+#define BCAE_CTR_MAGIC_LEN 4
+
+#define BCAE_CTR_MAX_NDIM 4      /* of the code and of the original array */
+#define BCAE_CTR_ARCH_MAX 64     /* bytes of the architecture string */
+#define BCAE_CTR_PATH_MAX 4096   /* bytes of a record's relative path */
+/* The largest code a file may declare: BCAE codes are ~50 KiB, so this only
+ * bounds what a hostile header can make a reader allocate. */
+#define BCAE_CTR_MAX_CODE_BYTES ((size_t)64 << 20)
+/* Element types, by their on-disk codes. */
+enum { BCAE_CTR_DTYPE_U16 = 1, BCAE_CTR_DTYPE_F16 = 2 };
+/* Payload encodings. */
+enum { BCAE_CTR_RAW = 0, BCAE_CTR_ZSTD = 1 };
+
+/* What the file header says. The writer takes it (version is ignored and
+ * written as BCAE_CTR_VERSION); the reader fills it. */
+typedef struct bcae_ctr_info {
+    unsigned version;
+    uint8_t fingerprint[32]; /* bcae_model_fingerprint of the model */
+    char arch[BCAE_CTR_ARCH_MAX + 1]; /* printable ASCII, 1..64 bytes */
+    int code_dtype; /* BCAE_CTR_DTYPE_F16: the only one version 1 has */
+    int code_ndim;  /* 1..4 */
+    size_t code_shape[BCAE_CTR_MAX_NDIM];
+} bcae_ctr_info;
+
+/* Elements of the code (product of code_shape); 0 if the shape is invalid. */
+BCAE_API size_t bcae_ctr_code_count(const bcae_ctr_info *info);
+
+/* Checks that a file's header matches the model about to use it: same
+ * fingerprint, architecture, code dtype and shape. On a mismatch the
+ * message names `name` (the file) and both fingerprints (BCAE_ERR_UNSUPPORTED). */
+BCAE_API bcae_status bcae_ctr_check_model(const bcae_ctr_info *file, const bcae_ctr_info *model,
+                                          const char *name, bcae_error *err);
+
+/* Checks a record path: 1..4096 bytes of valid UTF-8, no control
+ * characters, relative ('/'-separated, no empty, "." or ".." component).
+ * `len` is its length in bytes (a NUL inside is an error). */
+BCAE_API bcae_status bcae_ctr_check_path(const char *path, size_t len, bcae_error *err);
+
+/* One record as read. */
+typedef struct bcae_ctr_record {
+    uint64_t index;  /* from 0, in file order */
+    uint64_t offset; /* of the record's first byte in the file */
+    char path[BCAE_CTR_PATH_MAX + 1];
+    int orig_dtype;  /* BCAE_CTR_DTYPE_U16 */
+    int orig_ndim;   /* 1..4 */
+    size_t orig_shape[BCAE_CTR_MAX_NDIM];
+    int encoding;    /* BCAE_CTR_RAW or BCAE_CTR_ZSTD */
+    size_t raw_bytes;    /* code bytes: 2 x bcae_ctr_code_count */
+    size_t stored_bytes; /* payload bytes in the file */
+    size_t record_bytes; /* the whole record: 44 + path + payload */
+} bcae_ctr_record;
+
+/* Writing. */
+
+typedef struct bcae_ctr_writer bcae_ctr_writer;
+
+/* Starts a new file: writes to a temporary name next to `path` and renames
+ * it on bcae_ctr_writer_finish, so no reader ever sees a partial file and
+ * an abort (or a crash) leaves no file at `path` (an existing one stays). */
+BCAE_API bcae_status bcae_ctr_writer_open(const char *path, const bcae_ctr_info *info,
+                                          bcae_ctr_writer **out, bcae_error *err);
+
+/* Flag of bcae_ctr_append_open: if the file lacks its end marker because
+ * an earlier append was interrupted, drop the incomplete tail (after
+ * verifying every record before it) instead of refusing. */
+#define BCAE_CTR_APPEND_REPAIR 1
+
+/* Opens an existing file to add records in place: checks its header
+ * against `model` (bcae_ctr_check_model) and that it ends with a valid end
+ * marker, which the first appended record overwrites; finish writes a new
+ * one. This reads the header and the last 16 bytes only, never the
+ * records. The file is locked (fcntl) against a second appender. If an
+ * append fails or is aborted, the file is restored to its old length and
+ * end marker. A crash in between leaves the old records intact, then zero
+ * or more complete new records, then possibly a partial one, and no end
+ * marker: readers return every intact record and then fail with
+ * "truncated", and only BCAE_CTR_APPEND_REPAIR appends to it again. */
+BCAE_API bcae_status bcae_ctr_append_open(const char *path, const bcae_ctr_info *model, int flags,
+                                          bcae_ctr_writer **out, bcae_error *err);
+
+/* Adds one record: `code_f16` holds bcae_ctr_code_count(info) IEEE binary16
+ * values (native uint16 bit patterns); orig_shape the wedge's shape
+ * (orig_ndim 1..4, uint16 ADC). zstd_level 0 stores the code raw; 1..22
+ * compresses it with zstd at that level, falling back to raw if that would
+ * not be smaller. After a failure the writer only accepts abort. */
+BCAE_API bcae_status bcae_ctr_writer_append(bcae_ctr_writer *w, const char *relpath,
+                                            const size_t *orig_shape, int orig_ndim,
+                                            const uint16_t *code_f16, int zstd_level,
+                                            bcae_error *err);
+
+/* Writes the end marker, fsyncs and (new file) renames into place. Frees w
+ * whatever happens; on failure a new file is discarded and an appended one
+ * restored. */
+BCAE_API bcae_status bcae_ctr_writer_finish(bcae_ctr_writer *w, bcae_error *err);
+/* Discards what this writer added and frees it (NULL is fine). */
+BCAE_API void bcae_ctr_writer_abort(bcae_ctr_writer *w);
+
+typedef struct bcae_ctr_stats {
+    uint64_t records;        /* in the file, earlier ones (append) included */
+    uint64_t file_bytes;     /* the file's size once finished (end marker included) */
+    uint64_t new_records;    /* appended by this writer */
+    uint64_t new_orig_bytes; /* their original arrays at 16 bits per value */
+    uint64_t new_bytes;      /* their records' bytes in the file */
+    uint64_t repaired_bytes; /* incomplete tail dropped by BCAE_CTR_APPEND_REPAIR */
+} bcae_ctr_stats;
+
+BCAE_API void bcae_ctr_writer_stats(const bcae_ctr_writer *w, bcae_ctr_stats *st);
+
+/* Reading. */
+
+typedef struct bcae_ctr_reader bcae_ctr_reader;
+
+/* Opens a file (or a FIFO) and reads and verifies its header. */
+BCAE_API bcae_status bcae_ctr_reader_open(const char *path, bcae_ctr_reader **out, bcae_error *err);
+/* The same over bytes in memory (not copied: they must outlive the reader;
+ * `name` is used in messages). */
+BCAE_API bcae_status bcae_ctr_reader_open_mem(const void *buf, size_t len, const char *name,
+                                              bcae_ctr_reader **out, bcae_error *err);
+BCAE_API const bcae_ctr_info *bcae_ctr_reader_info(const bcae_ctr_reader *r);
+/* A hint for progress bars: the record count of a complete file, read from
+ * its end marker alone (1 if it has a valid one, else 0: a FIFO, a cut
+ * file). The reader still checks the count when it gets there. */
+BCAE_API int bcae_ctr_peek_count(const char *path, uint64_t *records);
+
+/* Reads the next record into *rec and, if code_out is not NULL, its code
+ * (bcae_ctr_code_count values, native fp16 bit patterns) after checking
+ * both CRCs and decompressing. At the end marker sets *end = 1 (then rec
+ * and code_out are untouched) after checking the record count and that
+ * nothing follows. An error is final: later calls repeat it. */
+BCAE_API bcae_status bcae_ctr_reader_next(bcae_ctr_reader *r, bcae_ctr_record *rec,
+                                          uint16_t *code_out, int *end, bcae_error *err);
+/* Bytes consumed and verified so far: after an error, the length of the
+ * intact prefix (header and whole records); at the end, the file size. */
+BCAE_API uint64_t bcae_ctr_reader_offset(const bcae_ctr_reader *r);
+/* Records returned so far. */
+BCAE_API uint64_t bcae_ctr_reader_records(const bcae_ctr_reader *r);
+BCAE_API void bcae_ctr_reader_close(bcae_ctr_reader *r);
+
+/* ------------------------------------------------------------------ */
+/* Pictures of wedges                                                  */
+/* ------------------------------------------------------------------ */
+
+/* Each wedge a heat-map panel of azimuth (vertical, 192 rows, azimuth 0 at
+ * the bottom) by z (horizontal, 249 columns) in log2(ADC+1), side by side,
+ * optionally with a panel of the difference of two wedges. */
+
+typedef struct bcae_rgb {
+    uint8_t r, g, b;
+} bcae_rgb;
+
+#define BCAE_PLOT_MAX_PANELS 8
+#define BCAE_PLOT_MAX_SCALE 8
+#define BCAE_PLOT_ALL_LAYERS (-1)
+
+typedef struct bcae_plot_options {
+    int layer;         /* BCAE_PLOT_ALL_LAYERS: maximum over the 16 layers; else 0..15 */
+    int scale;         /* pixels per voxel side, 1..BCAE_PLOT_MAX_SCALE */
+    const char *title; /* figure title; NULL or "" for none */
+    int difference;    /* with exactly two wedges A, B: a third panel log2(B+1) - log2(A+1) */
+    double vmin, vmax; /* log2(ADC+1) colour range; 0 (empty) is always drawn as `empty` */
+    double diff_range; /* the difference panel spans [-diff_range, diff_range] */
+    bcae_rgb empty;    /* colour of empty voxels (the figure's own background is white) */
+} bcae_plot_options;
+
+/* layer = all, scale 2, no title, no difference, range [6, 10] (zero
+ * suppression puts every non-zero ADC at log2(65) > 6, the 10-bit maximum at
+ * log2(1024) = 10), difference range 2, white. */
+BCAE_API void bcae_plot_options_default(bcae_plot_options *opt);
+
+/* Draws n wedges (1..BCAE_PLOT_MAX_PANELS panels, the difference panel
+ * included) as a PNG at `path`, written atomically: no partial file on
+ * failure. wedges[i] are BCAE_WEDGE_VOXELS ADC values in (azimuth, z,
+ * layer) order; titles (or any of its entries) may be NULL; opt may be
+ * NULL for the defaults. */
+BCAE_API bcae_status bcae_plot_wedges(const char *path, const uint16_t *const *wedges,
+                                      const char *const *titles, int n,
+                                      const bcae_plot_options *opt, bcae_error *err);
 
 /* ------------------------------------------------------------------ */
 /* TPC simulator (see docs/SIMULATOR.md)                               */
@@ -303,14 +529,14 @@ typedef struct bcae_sim_config {
     double pedestal_adc;      /* residual pedestal offset */
 } bcae_sim_config;
 
-void bcae_sim_config_default(bcae_sim_config *cfg);
+BCAE_API void bcae_sim_config_default(bcae_sim_config *cfg);
 /* Knobs by name (the field names above), range-checked. */
-bcae_status bcae_sim_config_set(bcae_sim_config *cfg, const char *name, double value,
-                                bcae_error *err);
-bcae_status bcae_sim_config_get(const bcae_sim_config *cfg, const char *name, double *value,
-                                bcae_error *err);
+BCAE_API bcae_status bcae_sim_config_set(bcae_sim_config *cfg, const char *name, double value,
+                                         bcae_error *err);
+BCAE_API bcae_status bcae_sim_config_get(const bcae_sim_config *cfg, const char *name,
+                                         double *value, bcae_error *err);
 /* Name and one-line description of knob i; returns 0 past the last one. */
-int bcae_sim_knob_info(int i, const char **name, const char **help);
+BCAE_API int bcae_sim_knob_info(int i, const char **name, const char **help);
 
 typedef struct bcae_sim_event_info {
     int primary_tracks;    /* charged particles of the triggered collision */
@@ -325,17 +551,17 @@ typedef struct bcae_sim_event_info {
 typedef struct bcae_simulator bcae_simulator;
 
 /* Checks the configuration (BCAE_ERR_INVALID_ARGUMENT naming the knob). */
-bcae_status bcae_simulator_create(const bcae_sim_config *cfg, bcae_simulator **out,
-                                  bcae_error *err);
-void bcae_simulator_destroy(bcae_simulator *sim);
+BCAE_API bcae_status bcae_simulator_create(const bcae_sim_config *cfg, bcae_simulator **out,
+                                           bcae_error *err);
+BCAE_API void bcae_simulator_destroy(bcae_simulator *sim);
 
 /* Simulates event number `event` of the sequence seeded by `seed` into
  * wedges[24 * BCAE_WEDGE_VOXELS], wedge index sector * 2 + side (side 0:
  * z < 0). Deterministic for (configuration, seed, event) whatever the
  * thread count (`threads` <= 0: OpenMP's default). `info` may be NULL. */
-bcae_status bcae_simulator_run(bcae_simulator *sim, uint64_t seed, uint64_t event,
-                               uint16_t *wedges, int threads, bcae_sim_event_info *info,
-                               bcae_error *err);
+BCAE_API bcae_status bcae_simulator_run(bcae_simulator *sim, uint64_t seed, uint64_t event,
+                                        uint16_t *wedges, int threads, bcae_sim_event_info *info,
+                                        bcae_error *err);
 
 /* ------------------------------------------------------------------ */
 /* Training (SPEC section 4; docs/TRAINING.md)                         */
@@ -372,7 +598,7 @@ typedef struct bcae_train_config {
     bcae_device device;          /* zero = AUTO */
 } bcae_train_config;
 
-void bcae_train_config_default(bcae_train_config *c);
+BCAE_API void bcae_train_config_default(bcae_train_config *c);
 
 typedef struct bcae_train_progress {
     int validation;     /* 0 while training, 1 during validation */
@@ -388,8 +614,8 @@ typedef struct bcae_train_progress {
 
 typedef void (*bcae_train_callback)(void *ctx, const bcae_train_progress *p);
 
-bcae_status bcae_train(const bcae_train_config *cfg, bcae_train_callback cb, void *ctx,
-                       bcae_error *err);
+BCAE_API bcae_status bcae_train(const bcae_train_config *cfg, bcae_train_callback cb, void *ctx,
+                                bcae_error *err);
 
 #ifdef __cplusplus
 }

@@ -1,7 +1,5 @@
 #include "cli.h"
 
-#include "nn/engine.h"
-
 #include <errno.h>
 #include <math.h>
 #include <omp.h>
@@ -217,15 +215,13 @@ int cli_device_resolve(const char *verb, bcae_device dev, bcae_device *out)
     *out = dev;
     if (dev == BCAE_DEVICE_CPU) return 0;
     bcae_error err;
-    nn_engine *e = NULL;
-    if (nn_cuda_engine_create(0, &e, &err) == BCAE_OK) {
-        nn_engine_destroy(e);
+    if (bcae_device_available(BCAE_DEVICE_CUDA, &err) == BCAE_OK) {
         *out = BCAE_DEVICE_CUDA;
         return 0;
     }
     if (dev == BCAE_DEVICE_CUDA) return cli_fail(verb, &err);
     /* AUTO: a CPU-only build has nothing to report. */
-    if (nn_cuda_compiled())
+    if (bcae_device_compiled(BCAE_DEVICE_CUDA))
         cli_error(verb, "no usable CUDA device (%s); running on the CPU", err.message);
     *out = BCAE_DEVICE_CPU;
     return 0;

@@ -5,8 +5,6 @@
 #include <sys/stat.h>
 
 #include "cli.h"
-#include "io/container.h"
-#include "io/fileutil.h"
 
 static void usage(FILE *fp)
 {
@@ -84,7 +82,7 @@ static int collect(const char *verb, char **args, int nargs, const char *split, 
                     if (!v) return cli_error(verb, "out of memory"), -1;
                 }
                 v[n].rel = strdup(bcae_dataset_relpath(ds, i));
-                v[n].file = bcae_path_join(bcae_dataset_root(ds), v[n].rel);
+                v[n].file = cli_path_join(bcae_dataset_root(ds), v[n].rel);
                 n++;
             }
             bcae_dataset_close(ds);

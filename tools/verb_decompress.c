@@ -4,9 +4,6 @@
 #include <string.h>
 
 #include "cli.h"
-#include "core/sha256.h"
-#include "io/container.h"
-#include "io/fileutil.h"
 
 static void usage(FILE *fp)
 {
@@ -34,14 +31,14 @@ static void usage(FILE *fp)
 static int write_wedge(const char *verb, const char *dir, const char *rel, int log_out,
                        const uint16_t *adc, const float *lg)
 {
-    char *path = bcae_path_join(dir, rel);
+    char *path = cli_path_join(dir, rel);
     if (!path) return cli_error(verb, "out of memory"), -1;
     bcae_error err;
     char *slash = strrchr(path, '/');
     int rc = 0;
     if (slash) {
         *slash = '\0';
-        if (bcae_mkdir_p(path, &err)) rc = -1;
+        if (cli_mkdir_p(path, &err)) rc = -1;
         *slash = '/';
     }
     if (!rc) {
@@ -129,10 +126,10 @@ int verb_decompress(int argc, char **argv)
             goto done;
         }
         char hex[65];
-        bcae_sha256_hex(info->fingerprint, hex);
+        for (int i = 0; i < 32; i++) snprintf(hex + 2 * i, 3, "%02x", info->fingerprint[i]);
         fprintf(stderr, "bcae %s: warning: decoding with a model other than %s\n", verb, hex);
     }
-    if (bcae_codec_create(model, &opt, &codec, &err) || bcae_mkdir_p(out, &err)) {
+    if (bcae_codec_create(model, &opt, &codec, &err) || cli_mkdir_p(out, &err)) {
         cli_fail(verb, &err);
         goto done;
     }

@@ -5,7 +5,6 @@
 #include <string.h>
 
 #include "cli.h"
-#include "io/container.h"
 
 enum { HIST_MAX_BINS = 40, BAR_WIDTH = 50 };
 

@@ -5,7 +5,6 @@
 #include <string.h>
 
 #include "cli.h"
-#include "viz/plot.h"
 
 static void usage(FILE *fp)
 {

@@ -4,9 +4,7 @@
 
 #include <stdint.h>
 
-typedef struct bcae_rgb {
-    uint8_t r, g, b;
-} bcae_rgb;
+#include "bcae.h" /* bcae_rgb */
 
 typedef enum bcae_colormap {
     /* Dark purple through teal and green to yellow, perceptually ordered

@@ -1,9 +1,8 @@
 /*
- * Pictures of TPC wedges: each wedge a heat-map panel of azimuth (vertical,
- * 192 rows, azimuth 0 at the bottom) by z (horizontal, 249 columns) in
- * log2(ADC+1), side by side, optionally with a panel of the difference of
- * two wedges. Built on the canvas API (viz/canvas.h), which figures of other
- * arrangements can use directly.
+ * Pictures of TPC wedges, the internals: the layout and rendering onto a
+ * canvas behind the public bcae_plot_wedges (include/bcae.h, "Pictures of
+ * wedges", which has the options). Built on the canvas API (viz/canvas.h),
+ * which figures of other arrangements can use directly.
  */
 #ifndef BCAE_VIZ_PLOT_H
 #define BCAE_VIZ_PLOT_H
@@ -13,25 +12,6 @@
 #include "bcae.h"
 #include "viz/canvas.h"
 #include "viz/colormap.h"
-
-#define BCAE_PLOT_MAX_PANELS 8
-#define BCAE_PLOT_MAX_SCALE 8
-#define BCAE_PLOT_ALL_LAYERS (-1)
-
-typedef struct bcae_plot_options {
-    int layer;         /* BCAE_PLOT_ALL_LAYERS: maximum over the 16 layers; else 0..15 */
-    int scale;         /* pixels per voxel side, 1..BCAE_PLOT_MAX_SCALE */
-    const char *title; /* figure title; NULL or "" for none */
-    int difference;    /* with exactly two wedges A, B: a third panel log2(B+1) - log2(A+1) */
-    double vmin, vmax; /* log2(ADC+1) colour range; 0 (empty) is always drawn as `empty` */
-    double diff_range; /* the difference panel spans [-diff_range, diff_range] */
-    bcae_rgb empty;    /* colour of empty voxels (the figure's own background is white) */
-} bcae_plot_options;
-
-/* layer = all, scale 2, no title, no difference, range [6, 10] (zero
- * suppression puts every non-zero ADC at log2(65) > 6, the 10-bit maximum at
- * log2(1024) = 10), difference range 2, white. */
-void bcae_plot_options_default(bcae_plot_options *opt);
 
 /* Where things are in a figure, for drawing and for finding a voxel's pixels. */
 typedef struct bcae_plot_layout {
@@ -68,11 +48,5 @@ void bcae_plot_project(const uint16_t *adc, int layer, float *image);
 bcae_status bcae_plot_render(bcae_canvas *c, const uint16_t *const *wedges,
                              const char *const *titles, int n, const bcae_plot_options *opt,
                              bcae_plot_layout *lay, bcae_error *err);
-
-/* bcae_plot_render, then bcae_canvas_write_png to `path` (atomically: no
- * partial file on failure). opt may be NULL for the defaults. */
-bcae_status bcae_plot_wedges(const char *path, const uint16_t *const *wedges,
-                             const char *const *titles, int n, const bcae_plot_options *opt,
-                             bcae_error *err);
 
 #endif
