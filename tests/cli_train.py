@@ -98,7 +98,8 @@ check(not filecmp.cmp(path("a.safetensors"), path("d.safetensors"), shallow=Fals
       "--init then one step changes the weights")
 r = run(*common, "--num-epochs", "1", "--m", "4", "--init", path("a.safetensors"),
         "--out", path("e.safetensors"))
-check(r.returncode == 1 and "(3, 3, 3)" in r.stderr, "--init of another shape refused")
+check(r.returncode == 1 and "m=3 n=3 d=3" in r.stderr, "--init of another shape refused: "
+      + r.stderr)
 
 # forward: shapes, probabilities, recon = reg * (seg > 0.5); --half changes the code only
 # by fp16 rounding.
