@@ -218,14 +218,15 @@ int cli_device_resolve(const char *verb, bcae_device dev, bcae_device *out)
     if (dev == BCAE_DEVICE_CPU) return 0;
     bcae_error err;
     nn_engine *e = NULL;
-    if (nn_cuda_engine_create(0, &e, &err) == BCAE_OK) {
+    nn_engine_options eo = {.device = BCAE_DEVICE_CUDA};
+    if (nn_engine_create(&eo, &e, NULL, &err) == BCAE_OK) {
         nn_engine_destroy(e);
         *out = BCAE_DEVICE_CUDA;
         return 0;
     }
     if (dev == BCAE_DEVICE_CUDA) return cli_fail(verb, &err);
     /* AUTO: a CPU-only build has nothing to report. */
-    if (nn_cuda_compiled())
+    if (nn_engine_compiled(BCAE_DEVICE_CUDA))
         cli_error(verb, "no usable CUDA device (%s); running on the CPU", err.message);
     *out = BCAE_DEVICE_CPU;
     return 0;

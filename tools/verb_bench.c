@@ -396,8 +396,8 @@ int verb_bench(int argc, char **argv)
         cli_error(verb, "out of memory");
         goto done;
     }
-    if (nn_engine_create_for(device, threads, &e, NULL, &err) == BCAE_OK)
-        e->conv2d_algo = conv_algo; /* before any conv is planned */
+    nn_engine_options eo = {.device = device, .threads = threads, .cpu.conv2d_algo = conv_algo};
+    nn_engine_create(&eo, &e, NULL, &err);
     if (!e || bcae2d_runner_create(e, &model, b, 0, &r, &err)) {
         cli_fail(verb, &err);
         goto done;

@@ -131,8 +131,9 @@ int bench3d_run(const char *verb, const bench3d_args *a)
         cli_error(verb, "out of memory");
         goto done;
     }
-    if (nn_cpu_engine_create(a->threads, &e, &err) == BCAE_OK)
-        e->conv3d_onednn = !strcmp(a->conv3d, "onednn"); /* before any conv is planned */
+    nn_engine_options eo = {.device = BCAE_DEVICE_CPU, .threads = a->threads,
+                            .cpu.conv3d_onednn = !strcmp(a->conv3d, "onednn")};
+    nn_engine_create(&eo, &e, NULL, &err);
     if (!e || bcae3d_runner_create(e, &model, b, 0, algo, &r, &err)) {
         cli_fail(verb, &err);
         goto done;

@@ -130,7 +130,8 @@ int verb_forward(int argc, char **argv)
     uint16_t *adc = NULL;
     int rc = CLI_EXIT_FAIL;
     if (bcae2d_load(model_path, &model, &err)) return cli_fail(verb, &err);
-    if (nn_engine_create_for(device, threads, &e, NULL, &err) ||
+    nn_engine_options eo = {.device = device, .threads = threads};
+    if (nn_engine_create(&eo, &e, NULL, &err) ||
         bcae2d_runner_create(e, &model, b, 0, &r, &err) || bcae_mkdir_p(out, &err)) {
         cli_fail(verb, &err);
         goto done;

@@ -48,7 +48,8 @@ int forward3d_run(const char *verb, const char *model_path, const char *out, int
     int rc = CLI_EXIT_FAIL;
     const int b = batch;
     if (bcae3d_load(model_path, &model, &err)) return cli_fail(verb, &err);
-    if (nn_cpu_engine_create(threads, &e, &err) ||
+    nn_engine_options eo = {.device = BCAE_DEVICE_CPU, .threads = threads};
+    if (nn_engine_create(&eo, &e, NULL, &err) ||
         bcae3d_runner_create(e, &model, b, 0, NN_CONV3D_AUTO, &r, &err) ||
         bcae3d_runner_use_fast_encoder(r, &err) || bcae3d_runner_use_fast_decoder(r, &err) ||
         bcae_mkdir_p(out, &err)) {

@@ -143,8 +143,8 @@ bcae_status bcae_codec_create(const bcae_model *model, const bcae_codec_options 
         *out = c;
         return BCAE_OK;
     }
-    bcae_status s = nn_engine_create_for(opt ? opt->device : BCAE_DEVICE_AUTO, threads,
-                                         &c->engine, NULL, err);
+    nn_engine_options eo = {.device = opt ? opt->device : BCAE_DEVICE_AUTO, .threads = threads};
+    bcae_status s = nn_engine_create(&eo, &c->engine, NULL, err);
     if (!s) s = bcae2d_runner_create(c->engine, &model->m, batch, 0, &c->runner, err);
     if (!s) s = bcae2d_runner_use_chain(c->runner, opt ? opt->precision : BCAE_PRECISION_FP32,
                                         NN_FIRST_SPARSE, err);

@@ -100,7 +100,8 @@ bcae_status codec3d_create(const bcae3d_model *m, int batch, int threads, codec3
     c->batch = batch;
     c->in_per = bcae3d_input_floats(m);
     c->code_per = bcae3d_code_elements(m);
-    bcae_status s = nn_cpu_engine_create(threads, &c->e, err);
+    nn_engine_options eo = {.device = BCAE_DEVICE_CPU, .threads = threads};
+    bcae_status s = nn_engine_create(&eo, &c->e, NULL, err);
     if (!s) s = bcae3d_runner_create(c->e, m, batch, 0, NN_CONV3D_AUTO, &c->r, err);
     if (!s) s = bcae3d_runner_use_fast_encoder(c->r, err);
     if (!s) s = bcae3d_runner_use_fast_decoder(c->r, err);

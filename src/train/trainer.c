@@ -304,8 +304,9 @@ static bcae_status setup(trainer *t, const bcae_train_config *cfg, train_state *
     if (s) return s;
     if (t->model.is3d && cfg->device == BCAE_DEVICE_CUDA)
         return bcae_fail(err, BCAE_ERR_UNSUPPORTED, "train: the 3D models run on the CPU only");
-    s = nn_engine_create_for(t->model.is3d ? BCAE_DEVICE_CPU : cfg->device, cfg->threads,
-                             &t->engine, NULL, err);
+    nn_engine_options eo = {.device = t->model.is3d ? BCAE_DEVICE_CPU : cfg->device,
+                            .threads = cfg->threads};
+    s = nn_engine_create(&eo, &t->engine, NULL, err);
     if (!s) s = train_model_runner(&t->model, t->engine, cfg->batch_size, err);
     if (s) return s;
     if (cfg->log_path) {

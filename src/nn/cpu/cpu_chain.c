@@ -943,14 +943,24 @@ static float max_abs(const float *p, size_t n, int threads)
     return m;
 }
 
-static void run(nn_chain *c, const nn_tensor *x, nn_tensor *y)
+/* NaN over y, so that a caller ignoring the status sees the failure too. */
+static void poison_y(nn_tensor *y)
+{
+    size_t n = (size_t)y->n * (size_t)y->c * (size_t)y->h * (size_t)y->w;
+    for (size_t i = 0; i < n; i++) y->data[i] = NAN;
+}
+
+static bcae_status run(nn_chain *c, const nn_tensor *x, nn_tensor *y)
 {
     const chain_step *last = &c->steps[c->nsteps - 1];
     if (!tensor_is(x, c->d.n, c->d.c, c->d.h, c->d.w) ||
         !tensor_is(y, c->d.n, last->c, last->h, last->w)) {
-        size_t n = (size_t)y->n * (size_t)y->c * (size_t)y->h * (size_t)y->w;
-        for (size_t i = 0; i < n; i++) y->data[i] = NAN;
-        return;
+        poison_y(y);
+        return bcae_fail(&c->owner->last_error, BCAE_ERR_SHAPE,
+                         "encoder chain: input %dx%dx%dx%d and output %dx%dx%dx%d, planned for "
+                         "%dx%dx%dx%d and %dx%dx%dx%d",
+                         x->n, x->c, x->h, x->w, y->n, y->c, y->h, y->w, c->d.n, c->d.c, c->d.h,
+                         c->d.w, c->d.n, last->c, last->h, last->w);
     }
     for (int i = 0; i < c->nsteps; i++) {
         chain_step *s = &c->steps[i];
@@ -982,27 +992,29 @@ static void run(nn_chain *c, const nn_tensor *x, nn_tensor *y)
         }
         }
         if (!ok) {
-            size_t n = (size_t)y->n * (size_t)y->c * (size_t)y->h * (size_t)y->w;
-            for (size_t k = 0; k < n; k++) y->data[k] = NAN;
-            return;
+            poison_y(y);
+            return bcae_fail(&c->owner->last_error, BCAE_ERR_INTERNAL,
+                             "encoder chain: oneDNN failed at step %d of %d", i, c->nsteps);
         }
         if (c->amax && s->dst_buf >= 0) {
             float m = max_abs(c->buf[s->dst_buf], step_elems(c, s), c->threads);
             if (m > c->amax[i]) c->amax[i] = m;
         }
     }
+    return BCAE_OK;
 }
 
-void cpu_chain_calibrate(nn_chain *c, const nn_tensor *x)
+bcae_status cpu_chain_calibrate(nn_chain *c, const nn_tensor *x)
 {
-    if (!c->twin || c->steps) return;
+    if (!c->twin || c->steps) return BCAE_OK;
     /* The twin's output is not wanted; its last buffer-to-y step needs a
      * target of the right shape: borrow one of the twin's own buffers
      * (its output is fp32 and no larger than the first activation). */
     const chain_step *last = &c->twin->steps[c->twin->nsteps - 1];
     nn_tensor y = {c->d.n, last->c, last->h, last->w, c->twin->buf[2]};
-    run(c->twin, x, &y);
-    c->calibrated = 1;
+    bcae_status rc = run(c->twin, x, &y);
+    if (rc == BCAE_OK) c->calibrated = 1;
+    return rc;
 }
 
 bcae_status cpu_chain_finish(nn_chain *c, bcae_error *err)
@@ -1021,12 +1033,12 @@ bcae_status cpu_chain_finish(nn_chain *c, bcae_error *err)
     return BCAE_OK;
 }
 
-void cpu_chain_forward(nn_chain *c, const nn_tensor *x, nn_tensor *y)
+bcae_status cpu_chain_forward(nn_chain *c, const nn_tensor *x, nn_tensor *y)
 {
     if (!c->steps || c->twin) { /* an int8 chain not finished: misuse */
-        size_t n = (size_t)y->n * (size_t)y->c * (size_t)y->h * (size_t)y->w;
-        for (size_t i = 0; i < n; i++) y->data[i] = NAN;
-        return;
+        poison_y(y);
+        return bcae_fail(&c->owner->last_error, BCAE_ERR_INVALID_ARGUMENT,
+                         "encoder chain: an int8 chain runs only after chain_finish");
     }
-    run(c, x, y);
+    return run(c, x, y);
 }
