@@ -812,6 +812,9 @@ static int desc_supported(const nn_chain_desc *d)
         return 0;
     const nn_layer *f = &d->layers[0];
     if (f->cin != d->c || f->k % 2 != 1 || f->pad != (f->k - 1) / 2) return 0;
+    /* The first layer reads x as NHWC, which the engine's layout is only
+     * when the channels form one block (1, 8 or 16 of them). */
+    if (cpu_block(d->c) != d->c) return 0;
     if (d->h % 2 || d->w % 2) return 0;
     int h = d->h / 2, w = d->w / 2, ch = f->cout;
     for (int i = 2; i < d->nlayers; i++) {
@@ -900,7 +903,8 @@ bcae_status cpu_chain_create(nn_engine *e, const nn_chain_desc *d, nn_chain **ou
     if (!d || d->n < 1 || !d->layers || !desc_supported(d))
         return bcae_fail(err, BCAE_ERR_UNSUPPORTED,
                          "encoder chain: the CPU backend plans only the BCAE-2D encoder form "
-                         "(conv, pool, then pools and residual blocks, even sizes)");
+                         "(conv, pool, then pools and residual blocks, even sizes, 1, 8 or 16 "
+                         "input channels)");
     if (d->first == NN_FIRST_DENSE && d->precision != BCAE_PRECISION_FP32)
         return bcae_fail(err, BCAE_ERR_UNSUPPORTED,
                          "encoder chain: the dense first layer is an fp32 check only");
