@@ -25,7 +25,7 @@
  *    plain, well-tuned convolution.
  *  - small (Conv3d k3 s1 p1, at most C3S_MAX_CHANNELS channels in and out):
  *    our own direct kernels, cpu_conv3d_small.c, where oneDNN has only its
- *    im2col + GEMM path (nn_engine.conv3d_onednn forces oneDNN). The shuffle
+ *    im2col + GEMM path (nn_cpu_options.conv3d_onednn forces oneDNN). The shuffle
  *    form's inner convolution takes this path too when it qualifies.
  * NN_CONV3D_AUTO picks shuffle where it applies (bench/RESULTS.md measures
  * both; tests/test_conv3d.c checks them against each other and against a
