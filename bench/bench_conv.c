@@ -104,11 +104,12 @@ int main(int argc, char **argv)
 
     nn_engine *e = NULL;
     bcae_error err;
-    if (nn_cpu_engine_create(threads, &e, &err) != BCAE_OK) {
+    nn_engine_options eo = {.device = BCAE_DEVICE_CPU, .threads = threads,
+                            .cpu.conv2d_algo = direct ? NN_CONV2D_DIRECT : NN_CONV2D_AUTO};
+    if (nn_engine_create(&eo, &e, NULL, &err) != BCAE_OK) {
         fprintf(stderr, "bench_conv: %s\n", err.message);
         return 1;
     }
-    if (direct) e->conv2d_algo = NN_CONV2D_DIRECT;
     const dnnl_version_t *v = dnnl_version();
     printf("bench_conv: %s, oneDNN %d.%d.%d, %d threads, fp32, %s, >= %.2f s per pass\n\n",
            e->ops->name, v->major, v->minor, v->patch, threads,

@@ -19,12 +19,14 @@ ASAN_OPTIONS=detect_leaks=1 ctest --test-dir build-asan --output-on-failure -j "
   -LE "parity|train" -E "libfuzzer|install_example"
 
 # The CUDA backend (docs/CUDA.md) is compiled wherever the toolkit is, so it
-# never rots; without a GPU only the device choice's own tests run from it.
+# never rots; from it run the device choice's own tests and the backend
+# conformance test (which reports the CUDA operations as not implemented
+# where a GPU is, and the backend as skipped where none is).
 if [ -x /usr/local/cuda/bin/nvcc ]; then
   echo
-  echo "== CUDA build (-DBCAE_CUDA=ON): compile, bcae --help, the device tests"
+  echo "== CUDA build (-DBCAE_CUDA=ON): compile, bcae --help, the device and conformance tests"
   cmake -S . -B build-cuda -DCMAKE_BUILD_TYPE=Release -DBCAE_CUDA=ON >/dev/null
   cmake --build build-cuda -j "$jobs"
   build-cuda/bcae --help >/dev/null
-  ctest --test-dir build-cuda --output-on-failure -j "$jobs" -R "^(test_device|cli_device)$"
+  ctest --test-dir build-cuda --output-on-failure -j "$jobs" -R "^(test_device|cli_device|test_backend_ops)$"
 fi

@@ -160,7 +160,7 @@ static void fill(bcae_rng *r, nn_tensor *t, double lo, double hi, double zero_fr
     }
 }
 
-static int timing(nn_engine *e, int reps)
+static int timing(nn_engine *e, int threads, int reps)
 {
     timing_ctx c = {.e = e};
     nn_tensor *loss[] = {&c.lg, &c.rw, &c.tg, &c.o1, &c.o2, &c.o3};
@@ -183,7 +183,7 @@ static int timing(nn_engine *e, int reps)
     static const char *names[] = {"bcae_heads (4,16,192,256)", "bcae_loss_sums (4,16,192,256)",
                                   "bcae_loss_backward (4,16,192,256)",
                                   "rezero_forward (4,32,192,256)", "rezero_backward (4,32,192,256)"};
-    printf("threads %d, %d repetitions: ms per call, mean / best\n", e->threads, reps);
+    printf("threads %d, %d repetitions: ms per call, mean / best\n", threads, reps);
     for (int op = 0; op < 5; op++) {
         run_op(&c, op); /* warm: first touch of the outputs, thread pool start */
         double total = 0, best = INFINITY;
@@ -214,8 +214,9 @@ int main(int argc, char **argv)
     if (reps < 1) reps = 1;
     nn_engine *e = NULL;
     bcae_error err;
-    if (nn_cpu_engine_create(threads, &e, &err) != BCAE_OK) return fail("engine", &err);
-    int rc = timing_mode ? timing(e, reps) : parity(e, argc, argv);
+    const nn_engine_options opt = {.device = BCAE_DEVICE_CPU, .threads = threads};
+    if (nn_engine_create(&opt, &e, NULL, &err) != BCAE_OK) return fail("engine", &err);
+    int rc = timing_mode ? timing(e, threads, reps) : parity(e, argc, argv);
     nn_engine_destroy(e);
     return rc;
 }

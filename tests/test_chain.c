@@ -85,7 +85,8 @@ int main(void)
     bcae_wedge_to_model(ev, host + 2 * MV);
 
     nn_engine *e = NULL;
-    CHECK(nn_cpu_engine_create(2, &e, &err) == BCAE_OK);
+    const nn_engine_options cpu2 = {.device = BCAE_DEVICE_CPU, .threads = 2};
+    CHECK(nn_engine_create(&cpu2, &e, NULL, &err) == BCAE_OK);
     size_t code_n = (size_t)BATCH * BCAE2D_CHANNELS * 24 * 32;
     float *ref = malloc(code_n * sizeof *ref), *got = malloc(code_n * sizeof *got);
     double maxrel, rmsrel;

@@ -130,7 +130,8 @@ int main(void)
 {
     bcae_error err;
     nn_engine *e = NULL;
-    if (nn_cpu_engine_create(2, &e, &err) != BCAE_OK) {
+    const nn_engine_options cpu2 = {.device = BCAE_DEVICE_CPU, .threads = 2};
+    if (nn_engine_create(&cpu2, &e, NULL, &err) != BCAE_OK) {
         fprintf(stderr, "%s\n", err.message);
         return 1;
     }

@@ -1,7 +1,7 @@
 /*
  * The CPU backend's own direct kernels for small Conv3d k3 s1 p1 layers
  * (cpu_conv3d_small.c) against oneDNN's path for the same convolution
- * (nn_engine.conv3d_onednn), on the same random data: forward with and
+ * (nn_cpu_options.conv3d_onednn), on the same random data: forward with and
  * without the fused LeakyReLU, backward-data, and backward-weights / bias
  * with the "+=" contract; channel counts of the BCAE-HT / BCAE++ decoders
  * (1 -> 2, 2 -> 2, 2 -> 1, 4 -> 8, 8 -> 16, 16 -> 16) and odd ones, all three
@@ -62,9 +62,15 @@ static void compare(const char *name, const char *what, const float *got, const 
               name, what, worst, worst_i, (double)got[worst_i], (double)ref[worst_i]);
 }
 
-static void check_small_path(nn_engine *e, int portable, int n, int cin, int cout, int d, int h,
-                             int w)
+/* The engines: own kernels (AVX-512 where present), own kernels' portable
+ * path, oneDNN for everything (the options are fixed when an engine is
+ * created). */
+enum { ENG_OWN, ENG_PORTABLE, ENG_ONEDNN, ENG_COUNT };
+
+static void check_small_path(nn_engine *const *eng, int portable, int n, int cin, int cout, int d,
+                             int h, int w)
 {
+    nn_engine *e = eng[portable ? ENG_PORTABLE : ENG_OWN];
     char name[140];
     snprintf(name, sizeof name, "conv3d %d->%d k3 s1 p1 on %dx%dx%dx%dx%d (%s)", cin, cout, n, cin,
              d, h, w, portable ? "portable" : "AVX-512 where present");
@@ -72,13 +78,8 @@ static void check_small_path(nn_engine *e, int portable, int n, int cin, int cou
                            NN_CONV3D_AUTO};
     nn_conv3d *own = NULL, *ref = NULL;
     bcae_error err;
-    e->conv3d_onednn = 0;
-    e->conv3d_portable = portable;
     bcae_status s = e->ops->conv3d_create(e, &desc, 1, &own, &err);
-    e->conv3d_portable = 0;
-    e->conv3d_onednn = 1;
-    if (!s) s = e->ops->conv3d_create(e, &desc, 1, &ref, &err);
-    e->conv3d_onednn = 0;
+    if (!s) s = e->ops->conv3d_create(eng[ENG_ONEDNN], &desc, 1, &ref, &err);
     if (s) {
         CHECK_MSG(0, "%s: create failed: %s", name, err.message);
         e->ops->conv3d_destroy(own);
@@ -129,21 +130,25 @@ static void check_small_path(nn_engine *e, int portable, int n, int cin, int cou
 
 /* Both paths of the own kernels against oneDNN: the AVX-512 one (where the
  * CPU has it) and the portable C one that other machines run. */
-static void check_small(nn_engine *e, int n, int cin, int cout, int d, int h, int w)
+static void check_small(nn_engine *const *eng, int n, int cin, int cout, int d, int h, int w)
 {
-    check_small_path(e, 0, n, cin, cout, d, h, w);
-    check_small_path(e, 1, n, cin, cout, d, h, w);
+    check_small_path(eng, 0, n, cin, cout, d, h, w);
+    check_small_path(eng, 1, n, cin, cout, d, h, w);
 }
 
 int main(void)
 {
     bcae_rng_seed(&rng, 11);
-    nn_engine *e;
+    nn_engine *e[ENG_COUNT] = {NULL};
     bcae_error err;
-    if (nn_cpu_engine_create(2, &e, &err)) {
-        fprintf(stderr, "%s\n", err.message);
-        return 1;
-    }
+    const nn_cpu_options opt[ENG_COUNT] = {{.conv3d_portable = 0},
+                                           {.conv3d_portable = 1},
+                                           {.conv3d_onednn = 1}};
+    for (int k = 0; k < ENG_COUNT; k++)
+        if (nn_cpu_engine_create_with(2, &opt[k], &e[k], &err)) {
+            fprintf(stderr, "%s\n", err.message);
+            return 1;
+        }
     /* The decoders' layers (widths 16, 8, 4, 2 and the output conv; the
      * shuffle form's inner convs 4 -> 8 and 8 -> 16). */
     check_small(e, 2, 1, 2, 3, 5, 37);
@@ -159,6 +164,6 @@ int main(void)
     check_small(e, 3, 6, 7, 2, 2, 49);
     check_small(e, 1, 16, 8, 3, 3, 17);
     check_small(e, 1, 1, 1, 6, 9, 129);
-    nn_engine_destroy(e);
+    for (int k = 0; k < ENG_COUNT; k++) nn_engine_destroy(e[k]);
     return check_report("test_conv3d_small");
 }

@@ -1,6 +1,6 @@
-/* The device choice: bcae_device names and parsing, nn_engine_create_for,
- * and a codec asked for CUDA where the CUDA backend cannot run (every build
- * so far: its operations wait on issue 9). */
+/* The device choice: bcae_device names and parsing, nn_engine_create (the
+ * one selector of every engine), and a codec asked for CUDA where the CUDA
+ * backend cannot run (every build so far: its operations wait on issue 9). */
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -31,27 +31,58 @@ int main(void)
     CHECK(bcae_device_name((bcae_device)7) == NULL);
     CHECK((bcae_device)0 == BCAE_DEVICE_AUTO); /* zero-initialised options mean AUTO */
 
-    /* The CUDA backend never hands out an engine (without a device it says
-     * so; with one, its operations are not implemented). */
+    /* The CUDA backend never hands out an engine for work (without a
+     * device it says so; with one, its operations are not implemented). */
+    const nn_engine_options cuda = {.device = BCAE_DEVICE_CUDA, .threads = 1};
     nn_engine *e = (nn_engine *)&err;
-    CHECK(nn_cuda_engine_create(0, &e, &err) == BCAE_ERR_UNSUPPORTED && e == NULL);
+    CHECK(nn_engine_create(&cuda, &e, NULL, &err) == BCAE_ERR_UNSUPPORTED && e == NULL);
     CHECK_MSG(strstr(err.message, "CUDA") != NULL, "%s", err.message);
-    e = (nn_engine *)&err;
-    CHECK(nn_engine_create_for(BCAE_DEVICE_CUDA, 1, &e, NULL, &err) == BCAE_ERR_UNSUPPORTED);
-    CHECK(e == NULL);
-    if (!nn_cuda_compiled())
+    CHECK(nn_engine_compiled(BCAE_DEVICE_CPU) && nn_engine_compiled(BCAE_DEVICE_AUTO));
+    if (!nn_engine_compiled(BCAE_DEVICE_CUDA))
         CHECK_MSG(strstr(err.message, "built without CUDA"), "%s", err.message);
+    else
+        CHECK_MSG(strstr(err.message, "no CUDA device") || strstr(err.message, "not implemented"),
+                  "%s", err.message);
+    /* allow_partial: the stub engine where a device exists, whose operations
+     * answer "not implemented yet" through the engine's last error. */
+    nn_engine_options partial = cuda;
+    partial.allow_partial = 1;
+    e = (nn_engine *)&err;
+    bcae_status ps = nn_engine_create(&partial, &e, NULL, &err);
+    if (!nn_engine_compiled(BCAE_DEVICE_CUDA)) {
+        CHECK(ps == BCAE_ERR_UNSUPPORTED && e == NULL);
+    } else if (ps == BCAE_OK) {
+        float *p = (float *)&err;
+        CHECK(e && nn_alloc(e, 16, &p, &err) == BCAE_ERR_UNSUPPORTED && p == NULL);
+        CHECK(e && !nn_has_chain(e) && e->ops->adamw_step);
+        nn_tensor t = {1, 1, 1, 1, NULL};
+        CHECK(e && e->ops->fill(e, &t, 0.0f) == BCAE_ERR_UNSUPPORTED);
+        CHECK(e && nn_engine_last_error(e)->status == BCAE_ERR_UNSUPPORTED &&
+              strstr(nn_engine_last_error(e)->message, "not implemented yet"));
+        nn_engine_destroy(e);
+    } else {
+        CHECK_MSG(ps == BCAE_ERR_UNSUPPORTED && e == NULL && strstr(err.message, "no CUDA device"),
+                  "%s", err.message);
+    }
 
     int fell_back = -1;
-    CHECK(nn_engine_create_for(BCAE_DEVICE_CPU, 1, &e, &fell_back, &err) == BCAE_OK);
+    const nn_engine_options cpu = {.device = BCAE_DEVICE_CPU, .threads = 1};
+    CHECK(nn_engine_create(&cpu, &e, &fell_back, &err) == BCAE_OK);
     CHECK(e && e->ops && e->ops->conv_forward && fell_back == 0);
+    CHECK(e && nn_engine_last_error(e)->status == BCAE_OK);
     nn_engine_destroy(e);
     fell_back = -1;
-    CHECK(nn_engine_create_for(BCAE_DEVICE_AUTO, 1, &e, &fell_back, &err) == BCAE_OK);
+    const nn_engine_options aut = {.device = BCAE_DEVICE_AUTO, .threads = 1};
+    CHECK(nn_engine_create(&aut, &e, &fell_back, &err) == BCAE_OK);
     CHECK(e && e->ops && e->ops->conv_forward && fell_back == 1);
     CHECK(e && strstr(e->ops->name, "cpu"));
     nn_engine_destroy(e);
-    CHECK(nn_engine_create_for((bcae_device)7, 1, &e, NULL, &err) == BCAE_ERR_INVALID_ARGUMENT);
+    fell_back = -1;
+    CHECK(nn_engine_create(NULL, &e, &fell_back, &err) == BCAE_OK); /* NULL: AUTO */
+    CHECK(e && strstr(e->ops->name, "cpu") && fell_back == 1);
+    nn_engine_destroy(e);
+    const nn_engine_options bad = {.device = (bcae_device)7};
+    CHECK(nn_engine_create(&bad, &e, NULL, &err) == BCAE_ERR_INVALID_ARGUMENT);
     CHECK(e == NULL);
 
     /* A codec: AUTO (zero) runs on the CPU, CUDA fails cleanly, an unknown

@@ -193,7 +193,7 @@ static void test_pool_upsample_forward(nn_engine *e, bcae_rng *r)
 
 /* ---- pooling and upsampling: backward by finite differences -------------------- */
 
-typedef void (*unary_fn)(nn_engine *e, const nn_tensor *x, nn_tensor *y);
+typedef bcae_status (*unary_fn)(nn_engine *e, const nn_tensor *x, nn_tensor *y);
 
 /* Checks backward(w) = dJ/dx for J(x) = sum(w * forward(x)), element by
  * element of x's storage. Both operations are linear, so a large step is

@@ -66,7 +66,8 @@ int main(void)
     for (int b = 0; b < BATCH; b++) bcae_wedge_to_model(ev + (size_t)(5 * b) * V, host + b * MV);
 
     nn_engine *e = NULL;
-    CHECK(nn_cpu_engine_create(2, &e, &err) == BCAE_OK);
+    const nn_engine_options cpu2 = {.device = BCAE_DEVICE_CPU, .threads = 2};
+    CHECK(nn_engine_create(&cpu2, &e, NULL, &err) == BCAE_OK);
     size_t code_n = (size_t)BATCH * BCAE2D_CHANNELS * (size_t)bcae2d_code_h(m) * (size_t)bcae2d_code_w(m);
     float *code_ref = malloc(code_n * sizeof(float)), *code = malloc(code_n * sizeof(float));
     float *grad_ref = malloc(M->t.nfloats * sizeof(float)), *grad = malloc(M->t.nfloats * sizeof(float));

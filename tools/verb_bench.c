@@ -401,11 +401,10 @@ int verb_bench(int argc, char **argv)
         cli_error(verb, "out of memory");
         goto done;
     }
-    if (nn_engine_create_for(device, threads, &e, NULL, &err) == BCAE_OK) {
-        /* Before any convolution is planned. */
-        e->conv2d_algo = conv_algo;
-        e->conv3d_onednn = !strcmp(conv3d, "onednn");
-    }
+    nn_engine_options eo = {.device = device, .threads = threads};
+    eo.cpu.conv2d_algo = conv_algo;
+    eo.cpu.conv3d_onednn = !strcmp(conv3d, "onednn");
+    nn_engine_create(&eo, &e, NULL, &err);
     if (!e || model_runner_create(e, model, b, RUNNER_INFERENCE, &ropt, &r, &err)) {
         cli_fail(verb, &err);
         goto done;

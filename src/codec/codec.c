@@ -49,11 +49,10 @@ bcae_status bcae_precision_parse(const char *name, bcae_precision *out, bcae_err
     return BCAE_OK;
 }
 
-static void *alloc_tensor(const nn_engine *e, nn_tensor *t)
+/* A backend tensor shaped like `like`. */
+static bcae_status alloc_like(nn_engine *e, const nn_tensor *like, nn_tensor *t, bcae_error *err)
 {
-    size_t bytes = nn_tensor_floats(e, t->n, t->c, t->h, t->w) * sizeof(float);
-    t->data = aligned_alloc(64, (bytes + 63) / 64 * 64);
-    return t->data;
+    return nn_tensor_alloc(e, t, like->n, like->c, like->h, like->w, err);
 }
 
 bcae_status bcae_codec_create(const bcae_model *model, const bcae_codec_options *opt,
@@ -79,8 +78,10 @@ bcae_status bcae_codec_create(const bcae_model *model, const bcae_codec_options 
     c->host = malloc((size_t)most * per * sizeof(float));
     bcae_status s = c->host ? BCAE_OK : bcae_fail(err, BCAE_ERR_OUT_OF_MEMORY, "codec: out of memory");
     if (!s)
-        s = nn_engine_create_for(opt ? opt->device : BCAE_DEVICE_AUTO, threads, &c->engine, NULL,
-                                 err);
+    {
+        nn_engine_options eo = {.device = opt ? opt->device : BCAE_DEVICE_AUTO, .threads = threads};
+        s = nn_engine_create(&eo, &c->engine, NULL, err);
+    }
     if (!s) s = model_runner_create(c->engine, model, batch, RUNNER_INFERENCE, &c->ropt, &c->runner, err);
     if (!s && opt && opt->precision == BCAE_PRECISION_INT8)
         s = model_runner_calibrate(c->runner, opt->calibration, opt->calibration_wedges,
@@ -98,10 +99,11 @@ void bcae_codec_free(bcae_codec *c)
     if (!c) return;
     if (c->decoder != c->runner) model_runner_destroy(c->decoder);
     model_runner_destroy(c->runner);
-    nn_engine_destroy(c->engine);
+    if (c->recon.data) nn_tensor_free(c->engine, &c->recon);
+    for (int k = 0; k < 3; k++)
+        if (c->heads[k].data) nn_tensor_free(c->engine, &c->heads[k]);
+    nn_engine_destroy(c->engine); /* after everything it allocated */
     free(c->host);
-    free(c->recon.data);
-    for (int k = 0; k < 3; k++) free(c->heads[k].data);
     free(c);
 }
 
@@ -117,7 +119,8 @@ bcae_status bcae_encode(bcae_codec *c, const uint16_t *adc, size_t n, uint16_t *
         bcae_status s = model_runner_load_wedges(r, adc + w0 * BCAE_WEDGE_VOXELS, nb, w0, c->host, err);
         if (!s) s = r->ops->encode(r, err);
         if (s) return s;
-        e->ops->to_nchw(e, &r->code, c->host);
+        s = e->ops->to_nchw(e, &r->code, c->host);
+        if (s) return nn_engine_error(e, s, err);
         /* A diverged or damaged model must not write a code that decodes
          * to garbage: a non-finite or fp16-overflowing value fails the wedge. */
         for (size_t i = 0; i < nb * per; i++)
@@ -145,10 +148,7 @@ static bcae_status decoder_ready(bcae_codec *c, bcae_error *err)
     }
     if (s) return s;
     c->decoder = d;
-    c->recon = d->input;
-    if (!alloc_tensor(c->engine, &c->recon))
-        return bcae_fail(err, BCAE_ERR_OUT_OF_MEMORY, "codec: out of memory");
-    return BCAE_OK;
+    return alloc_like(c->engine, &d->input, &c->recon, err);
 }
 
 bcae_status bcae_decode(bcae_codec *c, const uint16_t *codes, size_t n, uint16_t *adc,
@@ -171,12 +171,15 @@ bcae_status bcae_decode(bcae_codec *c, const uint16_t *codes, size_t n, uint16_t
                                  w0 + i / per, (double)v, i % per);
             c->host[i] = v;
         }
-        e->ops->from_nchw(e, c->host, &r->code);
+        s = e->ops->from_nchw(e, c->host, &r->code);
+        if (s) return nn_engine_error(e, s, err);
         s = r->ops->decode(r, err);
         if (s) return s;
-        e->ops->bcae_heads(e, &r->seg_logit, &r->reg_raw, m->shift, m->scale, m->cfg.clf_threshold,
-                           NULL, NULL, &c->recon);
-        e->ops->to_nchw(e, &c->recon, c->host);
+        s = e->ops->bcae_heads(e, &r->seg_logit, &r->reg_raw, m->shift, m->scale,
+                               m->cfg.clf_threshold, NULL, NULL, &c->recon);
+        if (s) return nn_engine_error(e, s, err);
+        s = e->ops->to_nchw(e, &c->recon, c->host);
+        if (s) return nn_engine_error(e, s, err);
         for (size_t i = 0; i < nb; i++)
             m->arch->output_to_wedge(m, c->host + i * m->input_floats,
                                      adc ? adc + (w0 + i) * BCAE_WEDGE_VOXELS : NULL,
@@ -199,10 +202,8 @@ bcae_status bcae_forward(bcae_codec *c, const uint16_t *adc, size_t n, int half,
     const bcae_model *m = c->model;
     const size_t per = m->code_floats, out_per = BCAE_WEDGE_VOXELS;
     for (int k = 0; k < 3; k++) {
-        if (c->heads[k].data) continue;
-        c->heads[k] = r->input;
-        if (!alloc_tensor(e, &c->heads[k]))
-            return bcae_fail(err, BCAE_ERR_OUT_OF_MEMORY, "forward: out of memory");
+        bcae_status s = c->heads[k].data ? BCAE_OK : alloc_like(e, &r->input, &c->heads[k], err);
+        if (s) return s;
     }
     float *outs[3] = {seg, reg, recon};
     for (size_t w0 = 0; w0 < n; w0 += (size_t)c->batch) {
@@ -210,7 +211,8 @@ bcae_status bcae_forward(bcae_codec *c, const uint16_t *adc, size_t n, int half,
         bcae_status s = model_runner_load_wedges(r, adc + w0 * BCAE_WEDGE_VOXELS, nb, w0, c->host, err);
         if (!s) s = r->ops->encode(r, err);
         if (s) return s;
-        e->ops->to_nchw(e, &r->code, c->host);
+        s = e->ops->to_nchw(e, &r->code, c->host);
+        if (s) return nn_engine_error(e, s, err);
         for (size_t i = 0; i < nb * per; i++)
             if (!isfinite(c->host[i]) || (half && fabsf(c->host[i]) > 65504.0f))
                 return bcae_fail(err, BCAE_ERR_RANGE,
@@ -221,16 +223,19 @@ bcae_status bcae_forward(bcae_codec *c, const uint16_t *adc, size_t n, int half,
             /* As the compressor stores it. */
             for (size_t i = 0; i < (size_t)c->batch * per; i++)
                 c->host[i] = bcae_f16_to_f32(bcae_f32_to_f16(c->host[i]));
-            e->ops->from_nchw(e, c->host, &r->code);
+            s = e->ops->from_nchw(e, c->host, &r->code);
+            if (s) return nn_engine_error(e, s, err);
         }
         if (code) memcpy(code + w0 * per, c->host, nb * per * sizeof(float));
         s = r->ops->decode(r, err);
         if (s) return s;
-        e->ops->bcae_heads(e, &r->seg_logit, &r->reg_raw, m->shift, m->scale, m->cfg.clf_threshold,
-                           &c->heads[0], &c->heads[1], &c->heads[2]);
+        s = e->ops->bcae_heads(e, &r->seg_logit, &r->reg_raw, m->shift, m->scale,
+                               m->cfg.clf_threshold, &c->heads[0], &c->heads[1], &c->heads[2]);
+        if (s) return nn_engine_error(e, s, err);
         for (int k = 0; k < 3; k++) {
             if (!outs[k]) continue;
-            e->ops->to_nchw(e, &c->heads[k], c->host);
+            s = e->ops->to_nchw(e, &c->heads[k], c->host);
+            if (s) return nn_engine_error(e, s, err);
             for (size_t i = 0; i < nb; i++)
                 m->arch->crop_output(m, c->host + i * m->input_floats, outs[k] + (w0 + i) * out_per);
         }

@@ -367,8 +367,8 @@ bcae_status model_runner_load_wedges(model_runner *r, const uint16_t *adc, size_
                                  first + i, w[k], k, BCAE_ADC_MAX);
         m->arch->wedge_to_input(m, w, host + i * m->input_floats);
     }
-    e->ops->from_nchw(e, host, &r->input);
-    return BCAE_OK;
+    bcae_status s = e->ops->from_nchw(e, host, &r->input);
+    return s ? nn_engine_error(e, s, err) : BCAE_OK;
 }
 
 bcae_status model_runner_calibrate(model_runner *r, const uint16_t *w, size_t n, int threads,

@@ -203,6 +203,16 @@ struct model_runner {
     void *impl;
 };
 
+/* The architecture runners call the engine's ops without checking each
+ * status; a pass is bracketed instead: pass_begin clears the engine's last
+ * error, pass_end fails the pass (with that error's message) when any op of
+ * it failed. */
+static inline void model_pass_begin(nn_engine *e) { e->last_error.status = BCAE_OK; }
+static inline bcae_status model_pass_end(nn_engine *e, bcae_error *err)
+{
+    return e->last_error.status ? nn_engine_error(e, e->last_error.status, err) : BCAE_OK;
+}
+
 bcae_status model_runner_create(nn_engine *e, const bcae_model *m, int batch, int mode,
                                 const runner_options *opt, model_runner **out, bcae_error *err);
 void model_runner_destroy(model_runner *r);

@@ -212,8 +212,9 @@ bcae_status bcae2d_runner_create(nn_engine *e, const bcae2d_model *model, int ba
     arena_cursor count = {NULL, 0};
     plan(r, &count);
     r->arena_floats = count.used;
-    r->arena = aligned_alloc(64, count.used * sizeof(float));
-    if (!r->arena) {
+    /* Activations are backend memory (device memory on a GPU). */
+    if (nn_alloc(e, count.used, &r->arena, NULL) != BCAE_OK) {
+        r->arena = NULL;
         free(r->w_fused);
         free(r->dw_fused);
         free(r);
@@ -244,7 +245,7 @@ void bcae2d_runner_destroy(bcae2d_runner *r)
             if (r->nets[k].ops[i].c1) r->e->ops->conv_destroy(r->nets[k].ops[i].c1);
             if (r->nets[k].ops[i].c2) r->e->ops->conv_destroy(r->nets[k].ops[i].c2);
         }
-    free(r->arena);
+    if (r->arena) nn_free(r->e, r->arena);
     free(r->w_fused);
     free(r->dw_fused);
     free(r);
@@ -389,12 +390,12 @@ bcae_status bcae2d_runner_use_chain(bcae2d_runner *r, bcae_precision precision,
 
 void bcae2d_runner_calibrate(bcae2d_runner *r)
 {
-    if (r->chain) r->e->ops->chain_calibrate(r->chain, &r->input);
+    if (r->chain && nn_has_chain_int8(r->e)) r->e->ops->chain_calibrate(r->chain, &r->input);
 }
 
 bcae_status bcae2d_runner_finish(bcae2d_runner *r, bcae_error *err)
 {
-    return r->chain ? r->e->ops->chain_finish(r->chain, err) : BCAE_OK;
+    return r->chain && nn_has_chain_int8(r->e) ? r->e->ops->chain_finish(r->chain, err) : BCAE_OK;
 }
 
 void bcae2d_runner_decode(bcae2d_runner *r)
@@ -553,7 +554,10 @@ static size_t mr_arena_bytes(const model_runner *r) { return bcae2d_runner_arena
 static bcae_status mr_sync(model_runner *r, bcae_error *err)
 {
     bcae2d_runner *x = impl(r);
+    model_pass_begin(r->engine);
     bcae2d_runner_sync_weights(x);
+    bcae_status s0 = model_pass_end(r->engine, err);
+    if (s0) return s0;
     /* A chain holds its own copy of the weights: plan it anew. */
     if (x->chain) return bcae2d_runner_use_chain(x, x->chain_precision, x->chain_first, err);
     return BCAE_OK;
@@ -561,37 +565,37 @@ static bcae_status mr_sync(model_runner *r, bcae_error *err)
 
 static bcae_status mr_encode(model_runner *r, bcae_error *err)
 {
-    (void)err;
+    model_pass_begin(r->engine);
     bcae2d_runner_encode(impl(r));
-    return BCAE_OK;
+    return model_pass_end(r->engine, err);
 }
 
 static bcae_status mr_decode(model_runner *r, bcae_error *err)
 {
-    (void)err;
+    model_pass_begin(r->engine);
     bcae2d_runner_decode(impl(r));
-    return BCAE_OK;
+    return model_pass_end(r->engine, err);
 }
 
 static bcae_status mr_loss_sums(model_runner *r, nn_loss_sums *out, bcae_error *err)
 {
-    (void)err;
+    model_pass_begin(r->engine);
     bcae2d_runner_loss_sums(impl(r), out);
-    return BCAE_OK;
+    return model_pass_end(r->engine, err);
 }
 
 static bcae_status mr_backward(model_runner *r, float coef, float *grad, bcae_error *err)
 {
-    (void)err;
+    model_pass_begin(r->engine);
     bcae2d_runner_backward(impl(r), coef, grad);
-    return BCAE_OK;
+    return model_pass_end(r->engine, err);
 }
 
 static bcae_status mr_calibrate(model_runner *r, bcae_error *err)
 {
-    (void)err;
+    model_pass_begin(r->engine);
     bcae2d_runner_calibrate(impl(r));
-    return BCAE_OK;
+    return model_pass_end(r->engine, err);
 }
 
 static bcae_status mr_finish(model_runner *r, bcae_error *err)
@@ -638,8 +642,11 @@ bcae_status bcae2d_model_runner_create(nn_engine *e, const bcae_model *m, int ba
                                : opt->encoder == RUNNER_ENCODER_PORTABLE ? NN_FIRST_SPARSE_PORTABLE
                                                                          : NN_FIRST_SPARSE;
         /* A backend without chains runs the layers (fp32 only). */
-        if (e->ops->chain_create || opt->encoder != RUNNER_ENCODER_FAST ||
-            opt->precision != BCAE_PRECISION_FP32)
+        if (opt->precision == BCAE_PRECISION_INT8 && !nn_has_chain_int8(e))
+            s = bcae_fail(err, BCAE_ERR_UNSUPPORTED, "backend %s has no int8 encoder",
+                          e->ops->name);
+        else if (nn_has_chain(e) || opt->encoder != RUNNER_ENCODER_FAST ||
+                 opt->precision != BCAE_PRECISION_FP32)
             s = bcae2d_runner_use_chain(x, opt->precision, first, err);
         r->needs_calibration = !s && opt->precision == BCAE_PRECISION_INT8;
     }

@@ -214,11 +214,13 @@ bcae_status bcae3d_runner_create(nn_engine *e, const bcae3d_model *model, int ba
     plan(r, &count);
     r->arena_floats = count.used;
     r->stats_floats = count.stats_used;
-    r->arena = aligned_alloc(64, count.used * sizeof(float));
-    r->stats = malloc((count.stats_used ? count.stats_used : 1) * sizeof(float));
+    /* Activations and the norms' statistics are backend memory. */
+    if (nn_alloc(e, count.used, &r->arena, NULL) != BCAE_OK) r->arena = NULL;
+    if (nn_alloc(e, count.stats_used ? count.stats_used : 1, &r->stats, NULL) != BCAE_OK)
+        r->stats = NULL;
     if (!r->arena || !r->stats) {
-        free(r->arena);
-        free(r->stats);
+        if (r->arena) nn_free(e, r->arena);
+        if (r->stats) nn_free(e, r->stats);
         free(r);
         return bcae_fail(err, BCAE_ERR_OUT_OF_MEMORY,
                          "runner: cannot allocate %zu MB of activations for batch %d",
@@ -253,8 +255,8 @@ void bcae3d_runner_destroy(bcae3d_runner *r)
         }
         if (rn->conv_out) o->conv3d_destroy(rn->conv_out);
     }
-    free(r->arena);
-    free(r->stats);
+    if (r->arena) nn_free(r->e, r->arena);
+    if (r->stats) nn_free(r->e, r->stats);
     free(r);
 }
 
@@ -597,7 +599,10 @@ static size_t mr_arena_bytes(const model_runner *r) { return bcae3d_runner_arena
 static bcae_status mr_sync(model_runner *r, bcae_error *err)
 {
     bcae3d_runner *x = impl(r);
+    model_pass_begin(r->engine);
     bcae3d_runner_sync_weights(x);
+    bcae_status s0 = model_pass_end(r->engine, err);
+    if (s0) return s0;
     /* Chains hold their own copies of the weights: plan them anew. */
     bcae_status s = BCAE_OK;
     if (x->chain) s = bcae3d_runner_use_chain(x, x->chain_first, err);
@@ -608,30 +613,30 @@ static bcae_status mr_sync(model_runner *r, bcae_error *err)
 
 static bcae_status mr_encode(model_runner *r, bcae_error *err)
 {
-    (void)err;
+    model_pass_begin(r->engine);
     bcae3d_runner_encode(impl(r));
-    return BCAE_OK;
+    return model_pass_end(r->engine, err);
 }
 
 static bcae_status mr_decode(model_runner *r, bcae_error *err)
 {
-    (void)err;
+    model_pass_begin(r->engine);
     bcae3d_runner_decode(impl(r));
-    return BCAE_OK;
+    return model_pass_end(r->engine, err);
 }
 
 static bcae_status mr_loss_sums(model_runner *r, nn_loss_sums *out, bcae_error *err)
 {
-    (void)err;
+    model_pass_begin(r->engine);
     bcae3d_runner_loss_sums(impl(r), out);
-    return BCAE_OK;
+    return model_pass_end(r->engine, err);
 }
 
 static bcae_status mr_backward(model_runner *r, float coef, float *grad, bcae_error *err)
 {
-    (void)err;
+    model_pass_begin(r->engine);
     bcae3d_runner_backward(impl(r), coef, grad);
-    return BCAE_OK;
+    return model_pass_end(r->engine, err);
 }
 
 static const char *mr_describe(const model_runner *r, int decoder, char *buf, size_t size)
@@ -656,11 +661,10 @@ static const runner_ops OPS = {mr_destroy, mr_arena_bytes, mr_sync, mr_encode, m
  * model (the original BCAE's InstanceNorm) or the backend has no chain. */
 static bcae_status use_paths(bcae3d_runner *x, const runner_options *opt, bcae_error *err)
 {
-    const nn_ops *o = x->e->ops;
     bcae_status s = BCAE_OK;
     switch (opt->encoder) {
     case RUNNER_ENCODER_FAST:
-        if (o->chain3d_create) s = bcae3d_runner_use_fast_encoder(x, err);
+        if (nn_has_chain3d(x->e)) s = bcae3d_runner_use_fast_encoder(x, err);
         break;
     case RUNNER_ENCODER_SPARSE: s = bcae3d_runner_use_chain(x, NN_FIRST_SPARSE, err); break;
     case RUNNER_ENCODER_DENSE: s = bcae3d_runner_use_chain(x, NN_FIRST_DENSE, err); break;
@@ -670,7 +674,7 @@ static bcae_status use_paths(bcae3d_runner *x, const runner_options *opt, bcae_e
     if (s) return s;
     switch (opt->decoder) {
     case RUNNER_DECODER_FAST:
-        if (o->dechain3d_create) s = bcae3d_runner_use_fast_decoder(x, err);
+        if (nn_has_dechain3d(x->e)) s = bcae3d_runner_use_fast_decoder(x, err);
         break;
     case RUNNER_DECODER_SHUFFLE: s = bcae3d_runner_use_decoder_chain(x, NN_DECONV_SHUFFLE, 0, err); break;
     case RUNNER_DECODER_ROWS: s = bcae3d_runner_use_decoder_chain(x, NN_DECONV_ROWS, 0, err); break;

@@ -9,7 +9,7 @@ int bcae_device_compiled(bcae_device d)
     switch (d) {
     case BCAE_DEVICE_AUTO:
     case BCAE_DEVICE_CPU: return 1;
-    case BCAE_DEVICE_CUDA: return nn_cuda_compiled();
+    case BCAE_DEVICE_CUDA: return nn_engine_compiled(BCAE_DEVICE_CUDA);
     }
     return 0;
 }
@@ -23,7 +23,8 @@ bcae_status bcae_device_available(bcae_device d, bcae_error *err)
         /* Starting the backend is the only reliable probe: a driver may be
          * installed with no device, or a device be present but unusable. */
         nn_engine *e = NULL;
-        bcae_status st = nn_cuda_engine_create(0, &e, err);
+        nn_engine_options eo = {.device = BCAE_DEVICE_CUDA};
+        bcae_status st = nn_engine_create(&eo, &e, NULL, err);
         if (st == BCAE_OK) nn_engine_destroy(e);
         return st;
     }

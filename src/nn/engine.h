@@ -1,20 +1,53 @@
 /*
  * The backend seam. Model, training and codec code run every layer through
- * an nn_engine's operation table; a backend (src/nn/cpu/ today, a CUDA one
- * later) fills the table. Model code never touches a tensor's storage
- * directly: storage layout is the backend's business (the CPU backend keeps
+ * an nn_engine's operation table (nn_ops); a backend fills the table:
+ * src/nn/cpu/ (oneDNN + own kernels) and src/nn/cuda/ (so far a stub whose
+ * operations all answer "not implemented yet", docs/CUDA.md). Code above the
+ * seam never names a backend: it creates its engine with nn_engine_create()
+ * from nn_engine_options (a device choice plus each backend's own options)
+ * and never touches a tensor's storage directly: that storage may be device
+ * memory, and its layout is the backend's business (the CPU backend keeps
  * activations in oneDNN's blocked nChw16c layout from layer to layer).
  *
  * Conventions
- *  - Tensors are activations of logical shape (n, c, h, w). Their storage is
- *    allocated by the caller with nn_tensor_floats() floats (the backend may
- *    pad channels), once per batch shape, never inside a training step.
- *  - Parameters live in the model's one contiguous float buffer in plain
- *    PyTorch layouts (conv weights OIHW, biases O, scalars). A planned
- *    convolution keeps a private copy in its preferred format, refreshed by
- *    conv_set_weights after every optimizer step.
+ *  - Memory. Every buffer an operation reads or writes is backend memory
+ *    (device memory on a GPU): activations (tensor_alloc, or views into an
+ *    alloc'd buffer at multiples of 16 floats, nn_tensor_floats() floats
+ *    each), parameters, gradients, optimizer moments and InstanceNorm stats
+ *    (alloc). Host data enters and leaves through from_nchw / from_nhwc /
+ *    to_nchw / to_nhwc (tensors, layout-aware) and upload / download (raw
+ *    buffers, as they are). Exceptions, all host memory: the weights in
+ *    chain descriptors (read once, at create), rezero_backward's *dalpha and
+ *    bcae_loss_sums' *out. Allocate once per shape, never inside a training
+ *    step.
+ *  - Parameters are in plain PyTorch layouts (conv weights OIHW, biases O,
+ *    scalars). A planned convolution keeps a private copy in its preferred
+ *    format, refreshed by conv_set_weights after every optimizer step.
+ *  - Statuses. Every operation that can fail returns a bcae_status. Planning
+ *    and allocation take a bcae_error * and fill it. The per-batch
+ *    operations take none (their argument lists are the hot path's): on
+ *    failure they record the message in their engine, where
+ *    nn_engine_last_error() reads it and nn_engine_error() passes it on to a
+ *    caller's bcae_error. A failed operation leaves its outputs unspecified
+ *    (the CPU backend's convolutions and chains fill them with NaN, so that
+ *    a caller ignoring a status still sees it). Operations run in order; a GPU
+ *    backend may run them asynchronously, so a failure may also be reported
+ *    by a later operation (download at the latest).
+ *  - Optional slots say so: "optional: NULL when the backend lacks it;
+ *    callers fall back to ...", and nn_has_*() below tests them. Every other
+ *    slot is required: a backend lacking one fills it with a function that
+ *    answers BCAE_ERR_UNSUPPORTED.
  *  - Backward operations OVERWRITE their outputs unless they say otherwise.
- *  - Nothing here allocates after creation, prints or exits.
+ *  - Nothing here prints or exits; nothing allocates outside alloc,
+ *    tensor_alloc and the *_create calls. An engine and everything planned
+ *    on it are used from one thread at a time.
+ *
+ * Adding a backend: a folder src/nn/NAME/ whose create function takes the
+ * nn_engine_options (declared in the backend's own header, like
+ * nn/cpu/cpu_engine.h, never here), fills an nn_ops, returns an engine whose
+ * last_error is clear, and a case in nn_engine_create (engine_select.c).
+ * tests/test_backend_ops.c then checks every operation of every backend it
+ * can create against a double-precision reference.
  */
 #ifndef BCAE_NN_ENGINE_H
 #define BCAE_NN_ENGINE_H
@@ -29,11 +62,11 @@ typedef struct nn_conv nn_conv;
 
 typedef struct nn_tensor {
     int n, c, h, w;
-    float *data; /* backend storage, nn_tensor_floats(engine, n, c, h, w) floats */
+    float *data; /* backend memory, nn_tensor_floats(engine, n, c, h, w) floats */
 } nn_tensor;
 
 /* Which algorithm a 2D convolution may use. AUTO: the engine's choice
- * (nn_engine.conv2d_algo, itself AUTO by default: on the CPU, Winograd
+ * (on the CPU nn_cpu_options.conv2d_algo, itself AUTO by default: Winograd
  * F(4x4, 3x3) for the 3x3 stride-1 passes where oneDNN has a JIT kernel and
  * it measured faster, else direct; docs/TRAINING.md). DIRECT: direct for
  * every pass (the reference the Winograd results are tested against). */
@@ -211,168 +244,330 @@ typedef struct nn_dechain3d_desc {
 
 typedef struct nn_dechain3d nn_dechain3d;
 
+/* AdamW's hyper-parameters for one step (as torch.optim.AdamW computes it;
+ * src/train/optim.h has the defaults and the schedule). */
+typedef struct nn_adamw_hparams {
+    float lr; /* this step's learning rate */
+    float beta1, beta2, eps, weight_decay;
+    long step; /* t, 1-based */
+} nn_adamw_hparams;
+
 typedef struct nn_ops {
     const char *name;
     void (*destroy)(nn_engine *e);
     /* Floats of storage for a tensor of this shape (>= n*c*h*w). */
     size_t (*tensor_floats)(const nn_engine *e, int n, int c, int h, int w);
+
+    /* ---- memory ---- */
+    /* count floats of backend memory (contents unspecified), aligned for
+     * any tensor; *out NULL on failure. free(e, NULL) does nothing. */
+    bcae_status (*alloc)(nn_engine *e, size_t count, float **out, bcae_error *err);
+    void (*free)(nn_engine *e, float *p);
+    /* t->data = backend memory for t's shape (nn_tensor_floats floats);
+     * tensor_free releases it and sets t->data to NULL. */
+    bcae_status (*tensor_alloc)(nn_engine *e, nn_tensor *t, bcae_error *err);
+    void (*tensor_free)(nn_engine *e, nn_tensor *t);
+    /* count floats between host memory and backend memory, as they are
+     * (parameters, gradients, moments); zero sets count floats to 0.0f. */
+    bcae_status (*upload)(nn_engine *e, float *dst, const float *host, size_t count);
+    bcae_status (*download)(nn_engine *e, float *host, const float *src, size_t count);
+    bcae_status (*zero)(nn_engine *e, float *dst, size_t count);
     /* Copies between a tensor and plain host memory, in NCHW order or in
      * NHWC order (the latter is the wedge files' (azimuth, z, layer)). */
-    void (*from_nchw)(nn_engine *e, const float *host, nn_tensor *t);
-    void (*to_nchw)(nn_engine *e, const nn_tensor *t, float *host);
-    void (*from_nhwc)(nn_engine *e, const float *host, nn_tensor *t);
-    void (*to_nhwc)(nn_engine *e, const nn_tensor *t, float *host);
-    void (*fill)(nn_engine *e, nn_tensor *t, float value);
+    bcae_status (*from_nchw)(nn_engine *e, const float *host, nn_tensor *t);
+    bcae_status (*to_nchw)(nn_engine *e, const nn_tensor *t, float *host);
+    bcae_status (*from_nhwc)(nn_engine *e, const float *host, nn_tensor *t);
+    bcae_status (*to_nhwc)(nn_engine *e, const nn_tensor *t, float *host);
+    bcae_status (*fill)(nn_engine *e, nn_tensor *t, float value);
 
     /* Convolutions: plan once per shape (training = 1 also plans the two
      * backward passes), then reuse. */
     bcae_status (*conv2d_create)(nn_engine *e, const nn_conv2d_desc *d, int training,
                                  nn_conv **out, bcae_error *err);
     void (*conv_destroy)(nn_conv *c);
-    void (*conv_set_weights)(nn_conv *c, const float *weight, const float *bias);
+    bcae_status (*conv_set_weights)(nn_conv *c, const float *weight, const float *bias);
     /* y = post(conv(x) + bias). */
-    void (*conv_forward)(nn_conv *c, const nn_tensor *x, nn_tensor *y, nn_post_op post);
+    bcae_status (*conv_forward)(nn_conv *c, const nn_tensor *x, nn_tensor *y, nn_post_op post);
     /* dx = conv^T(dy) (overwrites dx). */
-    void (*conv_backward_data)(nn_conv *c, const nn_tensor *dy, nn_tensor *dx);
+    bcae_status (*conv_backward_data)(nn_conv *c, const nn_tensor *dy, nn_tensor *dx);
     /* dweight, dbias (plain OIHW, O) += the gradients from (x, dy). */
-    void (*conv_backward_weights)(nn_conv *c, const nn_tensor *x, const nn_tensor *dy,
-                                  float *dweight, float *dbias);
+    bcae_status (*conv_backward_weights)(nn_conv *c, const nn_tensor *x, const nn_tensor *dy,
+                                         float *dweight, float *dbias);
 
-    /* AvgPool2d(2, 2) and nearest Upsample x2, both directions. */
-    void (*avgpool2_forward)(nn_engine *e, const nn_tensor *x, nn_tensor *y);
-    void (*avgpool2_backward)(nn_engine *e, const nn_tensor *dy, nn_tensor *dx);
-    void (*upsample2_forward)(nn_engine *e, const nn_tensor *x, nn_tensor *y);
-    void (*upsample2_backward)(nn_engine *e, const nn_tensor *dy, nn_tensor *dx);
+    /* AvgPool2d(2, 2) and nearest Upsample x2, both directions (even sizes
+     * on the large side). */
+    bcae_status (*avgpool2_forward)(nn_engine *e, const nn_tensor *x, nn_tensor *y);
+    bcae_status (*avgpool2_backward)(nn_engine *e, const nn_tensor *dy, nn_tensor *dx);
+    bcae_status (*upsample2_forward)(nn_engine *e, const nn_tensor *x, nn_tensor *y);
+    bcae_status (*upsample2_backward)(nn_engine *e, const nn_tensor *dy, nn_tensor *dx);
 
     /* dx = dy * lrelu'(y): y is the activation's output (its sign is the
      * input's, the slope being positive). dx may alias dy. */
-    void (*leaky_relu_backward)(nn_engine *e, const nn_tensor *y, const nn_tensor *dy,
-                                nn_tensor *dx);
+    bcae_status (*leaky_relu_backward)(nn_engine *e, const nn_tensor *y, const nn_tensor *dy,
+                                       nn_tensor *dx);
     /* ReZero tail: y = lrelu(alpha * h + x). y may alias h. */
-    void (*rezero_forward)(nn_engine *e, float alpha, const nn_tensor *h, const nn_tensor *x,
-                           nn_tensor *y);
+    bcae_status (*rezero_forward)(nn_engine *e, float alpha, const nn_tensor *h,
+                                  const nn_tensor *x, nn_tensor *y);
     /* Its backward, with dz = dy * lrelu'(y): dh = alpha * dz, dx = dz,
-     * *dalpha = sum(dz * h). dh may alias dy; dx must not alias dh. */
-    void (*rezero_backward)(nn_engine *e, float alpha, const nn_tensor *h, const nn_tensor *y,
-                            const nn_tensor *dy, nn_tensor *dh, nn_tensor *dx, double *dalpha);
+     * *dalpha (host) = sum(dz * h). dh may alias dy; dx must not alias dh. */
+    bcae_status (*rezero_backward)(nn_engine *e, float alpha, const nn_tensor *h,
+                                   const nn_tensor *y, const nn_tensor *dy, nn_tensor *dh,
+                                   nn_tensor *dx, double *dalpha);
     /* acc += x */
-    void (*add)(nn_engine *e, nn_tensor *acc, const nn_tensor *x);
+    bcae_status (*add)(nn_engine *e, nn_tensor *acc, const nn_tensor *x);
 
     /* The BCAE heads on the decoders' raw outputs (n, 16, h, w):
      * seg = sigmoid(seg_logit), reg = shift + scale * exp(reg_raw),
      * recon = reg * (seg > threshold). Outputs may be NULL when not wanted;
      * they may alias the inputs. */
-    void (*bcae_heads)(nn_engine *e, const nn_tensor *seg_logit, const nn_tensor *reg_raw,
-                       float shift, float scale, float threshold, nn_tensor *seg,
-                       nn_tensor *reg, nn_tensor *recon);
+    bcae_status (*bcae_heads)(nn_engine *e, const nn_tensor *seg_logit, const nn_tensor *reg_raw,
+                              float shift, float scale, float threshold, nn_tensor *seg,
+                              nn_tensor *reg, nn_tensor *recon);
     /* Loss sums of SPEC section 4 against target (the model input,
-     * log2(ADC+1), zero in the padding), over w < z_valid only. */
-    void (*bcae_loss_sums)(nn_engine *e, const nn_tensor *seg_logit, const nn_tensor *reg_raw,
-                           const nn_tensor *target, int z_valid, float shift, float scale,
-                           float threshold, float gamma, float eps, nn_loss_sums *out);
+     * log2(ADC+1), zero in the padding), over w < z_valid only; *out is
+     * host memory. */
+    bcae_status (*bcae_loss_sums)(nn_engine *e, const nn_tensor *seg_logit,
+                                  const nn_tensor *reg_raw, const nn_tensor *target, int z_valid,
+                                  float shift, float scale, float threshold, float gamma,
+                                  float eps, nn_loss_sums *out);
     /* Gradients of L = L_reg + coef * L_seg (both means over the cropped
      * voxels of the batch) with respect to the raw outputs; zero in the
      * padding. The mask 1[seg > threshold] passes no gradient. */
-    void (*bcae_loss_backward)(nn_engine *e, const nn_tensor *seg_logit,
-                               const nn_tensor *reg_raw, const nn_tensor *target, int z_valid,
-                               float shift, float scale, float threshold, float gamma,
-                               float eps, float coef, nn_tensor *dseg_logit,
-                               nn_tensor *dreg_raw);
+    bcae_status (*bcae_loss_backward)(nn_engine *e, const nn_tensor *seg_logit,
+                                      const nn_tensor *reg_raw, const nn_tensor *target,
+                                      int z_valid, float shift, float scale, float threshold,
+                                      float gamma, float eps, float coef, nn_tensor *dseg_logit,
+                                      nn_tensor *dreg_raw);
 
-    /* Inference chains (see nn_chain_desc). An INT8 chain is created
-     * uncalibrated: feed it representative inputs with chain_calibrate
-     * (it runs them in fp32 and records each activation's range), then
-     * chain_finish plans the int8 form. For other precisions both are
-     * no-ops. chain_forward: y = chain(x), y of the last layer's shape. */
+    /* Inference chains (see nn_chain_desc). optional: NULL when the backend
+     * lacks them (create, destroy and forward together, nn_has_chain);
+     * callers fall back to running the encoder layer by layer.
+     * chain_forward: y = chain(x), y of the last layer's shape. */
     bcae_status (*chain_create)(nn_engine *e, const nn_chain_desc *d, nn_chain **out,
                                 bcae_error *err);
     void (*chain_destroy)(nn_chain *c);
-    void (*chain_calibrate)(nn_chain *c, const nn_tensor *x);
+    /* An INT8 chain is created uncalibrated: feed it representative inputs
+     * with chain_calibrate (it runs them in fp32 and records each
+     * activation's range), then chain_finish plans the int8 form. For other
+     * precisions both are no-ops. optional: NULL (both) when the backend
+     * has no int8 chains (nn_has_chain_int8); its chain_create refuses
+     * BCAE_PRECISION_INT8, and callers skip both calls (or fall back to an
+     * fp32 chain). */
+    bcae_status (*chain_calibrate)(nn_chain *c, const nn_tensor *x);
     bcae_status (*chain_finish)(nn_chain *c, bcae_error *err);
-    void (*chain_forward)(nn_chain *c, const nn_tensor *x, nn_tensor *y);
+    bcae_status (*chain_forward)(nn_chain *c, const nn_tensor *x, nn_tensor *y);
     /* ---- 3D (appended) ---- */
     /* Planned once per shape like conv2d; the same post-ops and contracts
      * (backward-data overwrites, backward-weights adds). */
     bcae_status (*conv3d_create)(nn_engine *e, const nn_conv3d_desc *d, int training,
                                  nn_conv3d **out, bcae_error *err);
     void (*conv3d_destroy)(nn_conv3d *c);
-    void (*conv3d_set_weights)(nn_conv3d *c, const float *weight, const float *bias);
-    void (*conv3d_forward)(nn_conv3d *c, const nn_tensor5 *x, nn_tensor5 *y, nn_post_op post);
-    void (*conv3d_backward_data)(nn_conv3d *c, const nn_tensor5 *dy, nn_tensor5 *dx);
-    void (*conv3d_backward_weights)(nn_conv3d *c, const nn_tensor5 *x, const nn_tensor5 *dy,
-                                    float *dweight, float *dbias);
-    /* Which algorithm a planned conv runs (NN_CONV3D_DIRECT or _SHUFFLE). */
+    bcae_status (*conv3d_set_weights)(nn_conv3d *c, const float *weight, const float *bias);
+    bcae_status (*conv3d_forward)(nn_conv3d *c, const nn_tensor5 *x, nn_tensor5 *y,
+                                  nn_post_op post);
+    bcae_status (*conv3d_backward_data)(nn_conv3d *c, const nn_tensor5 *dy, nn_tensor5 *dx);
+    bcae_status (*conv3d_backward_weights)(nn_conv3d *c, const nn_tensor5 *x,
+                                           const nn_tensor5 *dy, float *dweight, float *dbias);
+    /* Which algorithm a planned conv runs (NN_CONV3D_DIRECT or _SHUFFLE).
+     * optional: NULL when the backend lacks it; callers take
+     * NN_CONV3D_DIRECT (nn_conv3d_algo_of). */
     nn_conv3d_algo (*conv3d_algo)(const nn_conv3d *c);
     /* InstanceNorm3d without affine parameters: per sample and channel over
      * all d*h*w voxels, y = (x - mean) / sqrt(var + eps), biased variance.
-     * stats (2 * n * c floats) receives mean and 1/sqrt(var + eps) per
-     * (n, c), for the backward. y may alias x. */
-    void (*instance_norm_forward)(nn_engine *e, const nn_tensor5 *x, nn_tensor5 *y, float eps,
-                                  float *stats);
+     * stats (2 * n * c floats of backend memory) receives mean and
+     * 1/sqrt(var + eps) per (n, c), for the backward. y may alias x. */
+    bcae_status (*instance_norm_forward)(nn_engine *e, const nn_tensor5 *x, nn_tensor5 *y,
+                                         float eps, float *stats);
     /* dx from the forward's output y, its stats and dy. dx may alias dy. */
-    void (*instance_norm_backward)(nn_engine *e, const nn_tensor5 *y, const float *stats,
-                                   const nn_tensor5 *dy, nn_tensor5 *dx);
+    bcae_status (*instance_norm_backward)(nn_engine *e, const nn_tensor5 *y, const float *stats,
+                                          const nn_tensor5 *dy, nn_tensor5 *dx);
     /* 3D inference chains (see nn_chain3d_desc): y = chain(x), x of shape
-     * (n, 1, d, h, w), y the output convolution's (n, out_cout, ...). */
+     * (n, 1, d, h, w), y the output convolution's (n, out_cout, ...).
+     * optional: NULL when the backend lacks them (all three, nn_has_chain3d);
+     * callers fall back to running the encoder layer by layer. */
     bcae_status (*chain3d_create)(nn_engine *e, const nn_chain3d_desc *d, nn_chain3d **out,
                                   bcae_error *err);
     void (*chain3d_destroy)(nn_chain3d *c);
-    void (*chain3d_forward)(nn_chain3d *c, const nn_tensor5 *x, nn_tensor5 *y);
+    bcae_status (*chain3d_forward)(nn_chain3d *c, const nn_tensor5 *x, nn_tensor5 *y);
     /* The passes of a planned 2D conv that run Winograd (NN_PASS_* bits);
-     * 0 when all run direct. NULL in backends without Winograd. */
+     * 0 when all run direct. optional: NULL in backends without Winograd;
+     * callers take 0 (nn_conv_winograd_passes). */
     int (*conv_winograd)(const nn_conv *c);
-    /* out[k] = head k of the decoder chain (nn_dechain3d_desc) on the code. */
-    bcae_status (*dechain3d_create)(nn_engine *e, const nn_dechain3d_desc *d, nn_dechain3d **out,
-                                    bcae_error *err);
+    /* out[k] = head k of the decoder chain (nn_dechain3d_desc) on the code.
+     * optional: NULL when the backend lacks them (all three,
+     * nn_has_dechain3d); callers fall back to the decoders layer by layer. */
+    bcae_status (*dechain3d_create)(nn_engine *e, const nn_dechain3d_desc *d,
+                                    nn_dechain3d **out, bcae_error *err);
     void (*dechain3d_destroy)(nn_dechain3d *c);
-    void (*dechain3d_forward)(nn_dechain3d *c, const nn_tensor5 *code, nn_tensor5 *const *out);
+    bcae_status (*dechain3d_forward)(nn_dechain3d *c, const nn_tensor5 *code,
+                                     nn_tensor5 *const *out);
+
+    /* ---- training ---- */
+    /* One AdamW step over n parameters w (backend memory, like their
+     * gradient g and moments m, v, which are zero before step 1). The CPU
+     * backend's is bit-identical to src/train/optim.c's adamw_step. */
+    bcae_status (*adamw_step)(nn_engine *e, const nn_adamw_hparams *h, float *w, const float *g,
+                              float *m, float *v, size_t n);
 } nn_ops;
 
 struct nn_engine {
     const nn_ops *ops;
-    int threads; /* <= 0: the runtime's default */
-    /* Algorithm for convs whose desc says NN_CONV2D_AUTO; set it right after
-     * creating the engine, before planning (NN_CONV2D_DIRECT forces direct
-     * everywhere, e.g. `bcae bench --conv-algo direct`). Planned convs keep
-     * the algorithm they were planned with. */
+    /* The last failed operation's status and message (see Statuses at the
+     * top): written by the backend on failure only, with
+     * bcae_fail(&e->last_error, ...); read it through nn_engine_last_error. */
+    bcae_error last_error;
+    void *impl; /* the backend's own state, its options included */
+};
+
+/* ---- creating an engine --------------------------------------------------------
+ * One selector creates every engine. Each backend's knobs live in its own
+ * options struct; zero-initialised options are every backend's defaults. */
+
+/* The CPU backend's knobs. Fixed at creation; every conv planned on the
+ * engine follows them. */
+typedef struct nn_cpu_options {
+    /* Algorithm for 2D convs whose desc says NN_CONV2D_AUTO: AUTO, or
+     * NN_CONV2D_DIRECT for direct everywhere (`bcae bench --conv-algo
+     * direct`, bench_conv --direct). */
     nn_conv2d_algo conv2d_algo;
     /* 1: every 3D convolution through oneDNN, also the small k3 s1 p1 ones
-     * the CPU backend otherwise runs with its own direct kernels (tests,
-     * `bcae bench --conv3d onednn`). Same rule: set before planning. */
+     * otherwise run by the backend's own direct kernels (tests, `bcae bench
+     * --conv3d onednn`). */
     int conv3d_onednn;
     /* 1: those own kernels take their portable C path even where AVX-512
      * is there (tests: the path machines without AVX-512 run). */
     int conv3d_portable;
-    void *impl;  /* the backend's own state */
-};
+} nn_cpu_options;
 
-/* The CPU backend (oneDNN + own kernels). */
-bcae_status nn_cpu_engine_create(int threads, nn_engine **out, bcae_error *err);
+typedef struct nn_cuda_options {
+    int device; /* the CUDA device index */
+} nn_cuda_options;
 
-/* The CUDA backend (src/nn/cuda/, built with -DBCAE_CUDA=ON; issue 9).
- * Only the device probe exists: BCAE_ERR_UNSUPPORTED "no CUDA device: ..."
- * when the runtime finds none, and BCAE_ERR_UNSUPPORTED "the CUDA backend's
- * operations are not implemented ..." when it finds one, so that no caller
- * gets an engine without operations. A build without CUDA answers
- * BCAE_ERR_UNSUPPORTED "built without CUDA (-DBCAE_CUDA=ON)". */
-bcae_status nn_cuda_engine_create(int device, nn_engine **out, bcae_error *err);
-/* 1 when this build has the CUDA backend compiled in, else 0. */
-int nn_cuda_compiled(void);
+typedef struct nn_engine_options {
+    bcae_device device; /* AUTO (zero): CUDA when it works, else the CPU */
+    /* Host threads (the CPU backend's OpenMP count); <= 0: the runtime's
+     * default. */
+    int threads;
+    nn_cpu_options cpu;
+    nn_cuda_options cuda;
+    /* 1: also hand out an engine of a backend that is still partial (some
+     * required slots answer BCAE_ERR_UNSUPPORTED: the CUDA stub), for the
+     * conformance test and backend work. 0: such a backend fails to create,
+     * saying why, so that no caller gets an engine it cannot run; AUTO never
+     * picks one. */
+    int allow_partial;
+} nn_engine_options;
 
-/* The engine for a device choice: CPU -> the CPU backend; CUDA -> the CUDA
- * backend (device 0) or its error; AUTO -> CUDA when it works, else the
- * CPU backend with *fell_back = 1 (fell_back may be NULL). */
-bcae_status nn_engine_create_for(bcae_device dev, int threads, nn_engine **out,
-                                 int *fell_back, bcae_error *err);
+/* The engine for opt (NULL: all defaults): CPU -> the CPU backend; CUDA ->
+ * the CUDA backend or its error (BCAE_ERR_UNSUPPORTED "built without CUDA
+ * (-DBCAE_CUDA=ON)", "no CUDA device: ...", or that its operations are not
+ * implemented yet); AUTO -> CUDA when it can be created, else the CPU backend
+ * with *fell_back = 1 (fell_back may be NULL). */
+bcae_status nn_engine_create(const nn_engine_options *opt, nn_engine **out, int *fell_back,
+                             bcae_error *err);
+
+/* 1 when this build has a backend for device d (AUTO and CPU: always),
+ * whether or not it can run here. */
+int nn_engine_compiled(bcae_device d);
+
+static inline void nn_engine_destroy(nn_engine *e)
+{
+    if (e) e->ops->destroy(e);
+}
+
+/* ---- errors -------------------------------------------------------------------- */
+
+/* The last failed operation's status and message; status BCAE_OK when none
+ * failed yet. */
+static inline const bcae_error *nn_engine_last_error(const nn_engine *e)
+{
+    return &e->last_error;
+}
+
+/* Passes a failed operation's status on: fills err (may be NULL) with
+ * status and the engine's message, or a generic one if the backend left
+ * none for this status; returns status. For example
+ *     s = e->ops->conv_forward(c, &x, &y, NN_POST_NONE);
+ *     if (s) return nn_engine_error(e, s, err); */
+bcae_status nn_engine_error(const nn_engine *e, bcae_status status, bcae_error *err);
+
+/* ---- small helpers ------------------------------------------------------------- */
 
 static inline size_t nn_tensor_floats(const nn_engine *e, int n, int c, int h, int w)
 {
     return e->ops->tensor_floats(e, n, c, h, w);
 }
 
-static inline void nn_engine_destroy(nn_engine *e)
+/* *t = a tensor of shape (n, c, h, w) in backend memory; release it with
+ * nn_tensor_free. */
+static inline bcae_status nn_tensor_alloc(nn_engine *e, nn_tensor *t, int n, int c, int h, int w,
+                                          bcae_error *err)
 {
-    if (e) e->ops->destroy(e);
+    *t = (nn_tensor){n, c, h, w, NULL};
+    return e->ops->tensor_alloc(e, t, err);
+}
+
+static inline void nn_tensor_free(nn_engine *e, nn_tensor *t)
+{
+    if (t->data) e->ops->tensor_free(e, t);
+}
+
+/* The same for a 5D tensor (storage of its flat 4D view, see nn_tensor5). */
+static inline bcae_status nn_tensor5_alloc(nn_engine *e, nn_tensor5 *t, int n, int c, int d, int h,
+                                           int w, bcae_error *err)
+{
+    nn_tensor f = {n, c, d * h, w, NULL};
+    bcae_status s = e->ops->tensor_alloc(e, &f, err);
+    *t = (nn_tensor5){n, c, d, h, w, f.data};
+    return s;
+}
+
+static inline void nn_tensor5_free(nn_engine *e, nn_tensor5 *t)
+{
+    nn_tensor f = nn_tensor5_flat(t);
+    nn_tensor_free(e, &f);
+    t->data = NULL;
+}
+
+/* count floats of backend memory (parameters, gradients, moments). */
+static inline bcae_status nn_alloc(nn_engine *e, size_t count, float **out, bcae_error *err)
+{
+    return e->ops->alloc(e, count, out, err);
+}
+
+static inline void nn_free(nn_engine *e, float *p)
+{
+    if (p) e->ops->free(e, p);
+}
+
+static inline bcae_status nn_upload(nn_engine *e, float *dst, const float *host, size_t count)
+{
+    return e->ops->upload(e, dst, host, count);
+}
+
+static inline bcae_status nn_download(nn_engine *e, float *host, const float *src, size_t count)
+{
+    return e->ops->download(e, host, src, count);
+}
+
+/* The optional slots. */
+static inline int nn_has_chain(const nn_engine *e) { return e->ops->chain_create != NULL; }
+static inline int nn_has_chain_int8(const nn_engine *e) { return e->ops->chain_calibrate != NULL; }
+static inline int nn_has_chain3d(const nn_engine *e) { return e->ops->chain3d_create != NULL; }
+static inline int nn_has_dechain3d(const nn_engine *e) { return e->ops->dechain3d_create != NULL; }
+static inline int nn_has_conv_winograd(const nn_engine *e) { return e->ops->conv_winograd != NULL; }
+static inline int nn_has_conv3d_algo(const nn_engine *e) { return e->ops->conv3d_algo != NULL; }
+
+/* conv_winograd, 0 where the backend lacks it. */
+static inline int nn_conv_winograd_passes(const nn_engine *e, const nn_conv *c)
+{
+    return e->ops->conv_winograd ? e->ops->conv_winograd(c) : 0;
+}
+
+/* conv3d_algo, NN_CONV3D_DIRECT where the backend lacks it. */
+static inline nn_conv3d_algo nn_conv3d_algo_of(const nn_engine *e, const nn_conv3d *c)
+{
+    return e->ops->conv3d_algo ? e->ops->conv3d_algo(c) : NN_CONV3D_DIRECT;
 }
 
 #endif

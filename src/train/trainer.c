@@ -276,7 +276,8 @@ static bcae_status setup(trainer *t, const bcae_train_config *cfg, train_state *
     t->order = malloc(bcae_dataset_size(t->train) * sizeof(size_t));
     if (!t->host || !t->adc || !t->order)
         return bcae_fail(err, BCAE_ERR_OUT_OF_MEMORY, "train: out of memory");
-    s = nn_engine_create_for(cfg->device, cfg->threads, &t->engine, NULL, err);
+    nn_engine_options eo = {.device = cfg->device, .threads = cfg->threads};
+    s = nn_engine_create(&eo, &t->engine, NULL, err);
     if (!s)
         s = model_runner_create(t->engine, t->model, cfg->batch_size, RUNNER_TRAIN, NULL,
                                 &t->runner, err);

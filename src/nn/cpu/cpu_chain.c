@@ -812,6 +812,9 @@ static int desc_supported(const nn_chain_desc *d)
         return 0;
     const nn_layer *f = &d->layers[0];
     if (f->cin != d->c || f->k % 2 != 1 || f->pad != (f->k - 1) / 2) return 0;
+    /* The first layer reads x as NHWC, which the engine's layout is only
+     * when the channels form one block (1, 8 or 16 of them). */
+    if (cpu_block(d->c) != d->c) return 0;
     if (d->h % 2 || d->w % 2) return 0;
     int h = d->h / 2, w = d->w / 2, ch = f->cout;
     for (int i = 2; i < d->nlayers; i++) {
@@ -900,7 +903,8 @@ bcae_status cpu_chain_create(nn_engine *e, const nn_chain_desc *d, nn_chain **ou
     if (!d || d->n < 1 || !d->layers || !desc_supported(d))
         return bcae_fail(err, BCAE_ERR_UNSUPPORTED,
                          "encoder chain: the CPU backend plans only the BCAE-2D encoder form "
-                         "(conv, pool, then pools and residual blocks, even sizes)");
+                         "(conv, pool, then pools and residual blocks, even sizes, 1, 8 or 16 "
+                         "input channels)");
     if (d->first == NN_FIRST_DENSE && d->precision != BCAE_PRECISION_FP32)
         return bcae_fail(err, BCAE_ERR_UNSUPPORTED,
                          "encoder chain: the dense first layer is an fp32 check only");
@@ -943,14 +947,24 @@ static float max_abs(const float *p, size_t n, int threads)
     return m;
 }
 
-static void run(nn_chain *c, const nn_tensor *x, nn_tensor *y)
+/* NaN over y, so that a caller ignoring the status sees the failure too. */
+static void poison_y(nn_tensor *y)
+{
+    size_t n = (size_t)y->n * (size_t)y->c * (size_t)y->h * (size_t)y->w;
+    for (size_t i = 0; i < n; i++) y->data[i] = NAN;
+}
+
+static bcae_status run(nn_chain *c, const nn_tensor *x, nn_tensor *y)
 {
     const chain_step *last = &c->steps[c->nsteps - 1];
     if (!tensor_is(x, c->d.n, c->d.c, c->d.h, c->d.w) ||
         !tensor_is(y, c->d.n, last->c, last->h, last->w)) {
-        size_t n = (size_t)y->n * (size_t)y->c * (size_t)y->h * (size_t)y->w;
-        for (size_t i = 0; i < n; i++) y->data[i] = NAN;
-        return;
+        poison_y(y);
+        return bcae_fail(&c->owner->last_error, BCAE_ERR_SHAPE,
+                         "encoder chain: input %dx%dx%dx%d and output %dx%dx%dx%d, planned for "
+                         "%dx%dx%dx%d and %dx%dx%dx%d",
+                         x->n, x->c, x->h, x->w, y->n, y->c, y->h, y->w, c->d.n, c->d.c, c->d.h,
+                         c->d.w, c->d.n, last->c, last->h, last->w);
     }
     for (int i = 0; i < c->nsteps; i++) {
         chain_step *s = &c->steps[i];
@@ -982,27 +996,29 @@ static void run(nn_chain *c, const nn_tensor *x, nn_tensor *y)
         }
         }
         if (!ok) {
-            size_t n = (size_t)y->n * (size_t)y->c * (size_t)y->h * (size_t)y->w;
-            for (size_t k = 0; k < n; k++) y->data[k] = NAN;
-            return;
+            poison_y(y);
+            return bcae_fail(&c->owner->last_error, BCAE_ERR_INTERNAL,
+                             "encoder chain: oneDNN failed at step %d of %d", i, c->nsteps);
         }
         if (c->amax && s->dst_buf >= 0) {
             float m = max_abs(c->buf[s->dst_buf], step_elems(c, s), c->threads);
             if (m > c->amax[i]) c->amax[i] = m;
         }
     }
+    return BCAE_OK;
 }
 
-void cpu_chain_calibrate(nn_chain *c, const nn_tensor *x)
+bcae_status cpu_chain_calibrate(nn_chain *c, const nn_tensor *x)
 {
-    if (!c->twin || c->steps) return;
+    if (!c->twin || c->steps) return BCAE_OK;
     /* The twin's output is not wanted; its last buffer-to-y step needs a
      * target of the right shape: borrow one of the twin's own buffers
      * (its output is fp32 and no larger than the first activation). */
     const chain_step *last = &c->twin->steps[c->twin->nsteps - 1];
     nn_tensor y = {c->d.n, last->c, last->h, last->w, c->twin->buf[2]};
-    run(c->twin, x, &y);
-    c->calibrated = 1;
+    bcae_status rc = run(c->twin, x, &y);
+    if (rc == BCAE_OK) c->calibrated = 1;
+    return rc;
 }
 
 bcae_status cpu_chain_finish(nn_chain *c, bcae_error *err)
@@ -1021,12 +1037,12 @@ bcae_status cpu_chain_finish(nn_chain *c, bcae_error *err)
     return BCAE_OK;
 }
 
-void cpu_chain_forward(nn_chain *c, const nn_tensor *x, nn_tensor *y)
+bcae_status cpu_chain_forward(nn_chain *c, const nn_tensor *x, nn_tensor *y)
 {
     if (!c->steps || c->twin) { /* an int8 chain not finished: misuse */
-        size_t n = (size_t)y->n * (size_t)y->c * (size_t)y->h * (size_t)y->w;
-        for (size_t i = 0; i < n; i++) y->data[i] = NAN;
-        return;
+        poison_y(y);
+        return bcae_fail(&c->owner->last_error, BCAE_ERR_INVALID_ARGUMENT,
+                         "encoder chain: an int8 chain runs only after chain_finish");
     }
-    run(c, x, y);
+    return run(c, x, y);
 }

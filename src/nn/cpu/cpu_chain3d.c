@@ -696,7 +696,7 @@ fail:
     return st;
 }
 
-void cpu_chain3d_forward(nn_chain3d *c, const nn_tensor5 *x, nn_tensor5 *y)
+bcae_status cpu_chain3d_forward(nn_chain3d *c, const nn_tensor5 *x, nn_tensor5 *y)
 {
     const int dd = c->steps[c->nsteps - 1].od, hh = c->steps[c->nsteps - 1].oh,
               ww = c->steps[c->nsteps - 1].ow;
@@ -704,7 +704,11 @@ void cpu_chain3d_forward(nn_chain3d *c, const nn_tensor5 *x, nn_tensor5 *y)
         y->n != c->d.n || y->c != c->d.out_cout || y->d != dd || y->h != hh || y->w != ww) {
         size_t cnt = (size_t)y->n * (size_t)y->c * (size_t)y->d * (size_t)y->h * (size_t)y->w;
         for (size_t i = 0; i < cnt; i++) y->data[i] = NAN;
-        return;
+        return bcae_fail(&c->owner->last_error, BCAE_ERR_SHAPE,
+                         "3D encoder chain: input %dx%dx%dx%dx%d and output %dx%dx%dx%dx%d, "
+                         "planned for %dx1x%dx%dx%d and %dx%dx%dx%dx%d",
+                         x->n, x->c, x->d, x->h, x->w, y->n, y->c, y->d, y->h, y->w, c->d.n,
+                         c->d.d, c->d.h, c->d.w, c->d.n, c->d.out_cout, dd, hh, ww);
     }
     int saved = omp_get_max_threads();
     for (int i = 0; i < c->nsteps; i++) {
@@ -718,6 +722,7 @@ void cpu_chain3d_forward(nn_chain3d *c, const nn_tensor5 *x, nn_tensor5 *y)
     }
     nn_tensor fy = nn_tensor5_flat(y);
     omp_set_num_threads(c->threads);
-    c->owner->ops->from_nchw(c->owner, c->out_plain, &fy);
+    bcae_status rc = c->owner->ops->from_nchw(c->owner, c->out_plain, &fy);
     omp_set_num_threads(saved);
+    return rc;
 }

@@ -47,10 +47,12 @@
  * thread's previous value is restored afterwards (it is that thread's ICV;
  * we do not leave it changed behind the caller's back).
  *
- * The void calls cannot report errors. After a successful create, execution
- * can only fail on a broken invariant (a tensor of the wrong shape, a
- * backward call on a conv planned for inference); then the output is filled
- * with NaN, so a misuse shows up in results instead of passing silently.
+ * Errors: after a successful create, execution can only fail on a broken
+ * invariant (a tensor of the wrong shape, a backward call on a conv planned
+ * for inference) or inside oneDNN. Then the call returns an error, records
+ * its message in the engine (nn_engine_last_error) and fills the output with
+ * NaN, so that a caller ignoring the status still sees the misuse in its
+ * results instead of passing silently.
  * A conv is not safe to use from two threads at once (its memory objects are
  * re-pointed per call).
  */
@@ -93,6 +95,7 @@ struct nn_conv {
     int training;
     int threads; /* OpenMP threads the primitives were planned for */
     nn_conv2d_algo algo_default; /* the engine's, for a desc saying AUTO */
+    nn_engine *owner;     /* for its last_error; it outlives us */
     dnnl_engine_t engine; /* borrowed from the nn_engine, which outlives us */
     dnnl_stream_t stream;
 
@@ -155,6 +158,14 @@ static size_t tensor_count(const nn_tensor *t)
 static int tensor_is(const nn_tensor *t, int n, int c, int h, int w)
 {
     return t->n == n && t->c == c && t->h == h && t->w == w;
+}
+
+/* Records a failed call in the engine and returns its status. */
+static bcae_status run_error(nn_conv *c, bcae_status status, const char *what)
+{
+    const nn_conv2d_desc *d = &c->d;
+    return bcae_fail(&c->owner->last_error, status, "conv2d %d->%d k%d s%d p%d on %dx%dx%dx%d: %s",
+                     d->cin, d->cout, d->k, d->stride, d->pad, d->n, d->cin, d->h, d->w, what);
 }
 
 static size_t weight_count(const nn_conv *c)
@@ -505,7 +516,8 @@ bcae_status cpu_conv2d_create(nn_engine *e, const nn_conv2d_desc *d, int trainin
     c->engine = s->engine;
     c->stream = s->stream;
     c->bwd_data_weights = -1;
-    c->algo_default = e->conv2d_algo;
+    c->algo_default = cpu_options(e)->conv2d_algo;
+    c->owner = e;
 
     conv_plan plan = {0};
     int saved = omp_get_max_threads();
@@ -544,8 +556,9 @@ void cpu_conv_destroy(nn_conv *c)
 
 /* ---- execution ---------------------------------------------------------------- */
 
-void cpu_conv_set_weights(nn_conv *c, const float *weight, const float *bias)
+bcae_status cpu_conv_set_weights(nn_conv *c, const float *weight, const float *bias)
 {
+    bcae_status rc = BCAE_OK;
     /* The reorders only read the source; oneDNN's handle is not const. */
     dnnl_memory_set_data_handle(c->w_plain, (void *)(uintptr_t)weight);
     for (int i = 0; i < c->copy_count; i++) {
@@ -558,12 +571,14 @@ void cpu_conv_set_weights(nn_conv *c, const float *weight, const float *bias)
                 dnnl_memory_get_memory_desc(c->copies[i].mem, &md);
                 poison(h, dnnl_memory_desc_get_size(md) / sizeof(float));
             }
+            rc = run_error(c, BCAE_ERR_INTERNAL, "set_weights: oneDNN's weight reorder failed");
         }
     }
     memcpy(c->bias_data, bias, (size_t)c->d.cout * sizeof(float));
+    return rc;
 }
 
-void cpu_conv_forward(nn_conv *c, const nn_tensor *x, nn_tensor *y, nn_post_op post)
+bcae_status cpu_conv_forward(nn_conv *c, const nn_tensor *x, nn_tensor *y, nn_post_op post)
 {
     const nn_conv2d_desc *d = &c->d;
     int v = post == NN_POST_LEAKY_RELU ? NN_POST_LEAKY_RELU : NN_POST_NONE;
@@ -572,7 +587,7 @@ void cpu_conv_forward(nn_conv *c, const nn_tensor *x, nn_tensor *y, nn_post_op p
     if (!tensor_is(x, d->n, d->cin, d->h, d->w) ||
         !tensor_is(y, d->n, d->cout, c->h_out, c->w_out)) {
         poison(y->data, tensor_count(y));
-        return;
+        return run_error(c, BCAE_ERR_SHAPE, "forward: tensors of the wrong shape");
     }
     dnnl_memory_set_data_handle(c->x, x->data);
     dnnl_memory_set_data_handle(c->y, y->data);
@@ -580,12 +595,12 @@ void cpu_conv_forward(nn_conv *c, const nn_tensor *x, nn_tensor *y, nn_post_op p
                                {DNNL_ARG_WEIGHTS, c->copies[c->fwd_weights[v]].mem},
                                {DNNL_ARG_BIAS, c->bias},
                                {DNNL_ARG_DST, c->y}};
-    if (!run_step(c, &c->fwd[v], args, 4)) {
-        poison(y->data, tensor_count(y));
-        return;
-    }
     dnnl_exec_arg_t in_place[3] = {{DNNL_ARG_SRC, c->y}, {DNNL_ARG_DST, c->y}};
-    if (separate && !run_step(c, &c->leaky, in_place, 2)) poison(y->data, tensor_count(y));
+    if (!run_step(c, &c->fwd[v], args, 4) || (separate && !run_step(c, &c->leaky, in_place, 2))) {
+        poison(y->data, tensor_count(y));
+        return run_error(c, BCAE_ERR_INTERNAL, "forward: oneDNN failed");
+    }
+    return BCAE_OK;
 }
 
 int cpu_conv_winograd(const nn_conv *c)
@@ -593,31 +608,43 @@ int cpu_conv_winograd(const nn_conv *c)
     return c->winograd;
 }
 
-void cpu_conv_backward_data(nn_conv *c, const nn_tensor *dy, nn_tensor *dx)
+bcae_status cpu_conv_backward_data(nn_conv *c, const nn_tensor *dy, nn_tensor *dx)
 {
     const nn_conv2d_desc *d = &c->d;
-    if (!c->training || !tensor_is(dy, d->n, d->cout, c->h_out, c->w_out) ||
+    if (!c->training) {
+        poison(dx->data, tensor_count(dx));
+        return run_error(c, BCAE_ERR_INVALID_ARGUMENT,
+                         "backward_data on a conv planned for inference");
+    }
+    if (!tensor_is(dy, d->n, d->cout, c->h_out, c->w_out) ||
         !tensor_is(dx, d->n, d->cin, d->h, d->w)) {
         poison(dx->data, tensor_count(dx));
-        return;
+        return run_error(c, BCAE_ERR_SHAPE, "backward_data: tensors of the wrong shape");
     }
     dnnl_memory_set_data_handle(c->dy, dy->data);
     dnnl_memory_set_data_handle(c->dx, dx->data);
     dnnl_exec_arg_t args[4] = {{DNNL_ARG_DIFF_DST, c->dy},
                                {DNNL_ARG_WEIGHTS, c->copies[c->bwd_data_weights].mem},
                                {DNNL_ARG_DIFF_SRC, c->dx}};
-    if (!run_step(c, &c->bwd_data, args, 3)) poison(dx->data, tensor_count(dx));
+    if (!run_step(c, &c->bwd_data, args, 3)) {
+        poison(dx->data, tensor_count(dx));
+        return run_error(c, BCAE_ERR_INTERNAL, "backward_data: oneDNN failed");
+    }
+    return BCAE_OK;
 }
 
-void cpu_conv_backward_weights(nn_conv *c, const nn_tensor *x, const nn_tensor *dy,
-                               float *dweight, float *dbias)
+bcae_status cpu_conv_backward_weights(nn_conv *c, const nn_tensor *x, const nn_tensor *dy,
+                                      float *dweight, float *dbias)
 {
     const nn_conv2d_desc *d = &c->d;
     if (!c->training || !tensor_is(x, d->n, d->cin, d->h, d->w) ||
         !tensor_is(dy, d->n, d->cout, c->h_out, c->w_out)) {
         poison(dweight, weight_count(c));
         poison(dbias, (size_t)d->cout);
-        return;
+        return c->training
+                   ? run_error(c, BCAE_ERR_SHAPE, "backward_weights: tensors of the wrong shape")
+                   : run_error(c, BCAE_ERR_INVALID_ARGUMENT,
+                               "backward_weights on a conv planned for inference");
     }
     dnnl_memory_set_data_handle(c->x, x->data);
     dnnl_memory_set_data_handle(c->dy, dy->data);
@@ -628,11 +655,15 @@ void cpu_conv_backward_weights(nn_conv *c, const nn_tensor *x, const nn_tensor *
     if (!run_step(c, &c->bwd_weights, args, 4)) {
         poison(dweight, weight_count(c));
         poison(dbias, (size_t)d->cout);
-        return;
+        return run_error(c, BCAE_ERR_INTERNAL, "backward_weights: oneDNN failed");
     }
     /* The reorder's sum post-op makes it dweight = OIHW(dw) + dweight. */
     dnnl_memory_set_data_handle(c->dw_plain, dweight);
     dnnl_exec_arg_t back[3] = {{DNNL_ARG_FROM, c->dw}, {DNNL_ARG_TO, c->dw_plain}};
-    if (!run_step(c, &c->dw_to_plain, back, 2)) poison(dweight, weight_count(c));
+    if (!run_step(c, &c->dw_to_plain, back, 2)) {
+        poison(dweight, weight_count(c));
+        return run_error(c, BCAE_ERR_INTERNAL, "backward_weights: oneDNN's reorder failed");
+    }
     for (int o = 0; o < d->cout; o++) dbias[o] += c->db_data[o];
+    return BCAE_OK;
 }

@@ -25,14 +25,15 @@
  *    plain, well-tuned convolution.
  *  - small (Conv3d k3 s1 p1, at most C3S_MAX_CHANNELS channels in and out):
  *    our own direct kernels, cpu_conv3d_small.c, where oneDNN has only its
- *    im2col + GEMM path (nn_engine.conv3d_onednn forces oneDNN). The shuffle
+ *    im2col + GEMM path (nn_cpu_options.conv3d_onednn forces oneDNN). The shuffle
  *    form's inner convolution takes this path too when it qualifies.
  * NN_CONV3D_AUTO picks shuffle where it applies (bench/RESULTS.md measures
  * both; tests/test_conv3d.c checks them against each other and against a
  * float64 reference).
  *
- * Like cpu_conv.c, the void calls cannot report errors: a broken invariant
- * (wrong shape, backward on an inference conv) fills the output with NaN.
+ * Errors as in cpu_conv.c: a broken invariant (wrong shape, backward on an
+ * inference conv) or a oneDNN failure returns an error, records its message
+ * in the engine and fills the output with NaN.
  */
 #include <math.h>
 #include <omp.h>
@@ -149,6 +150,17 @@ static int x_ok(const nn_conv3d *c, const nn_tensor5 *x)
 static int y_ok(const nn_conv3d *c, const nn_tensor5 *y)
 {
     return is5(y, c->d.n, c->d.cout, c->out[0], c->out[1], c->out[2]);
+}
+
+/* Records a failed call in the engine and returns its status. */
+static bcae_status run_error(nn_conv3d *c, bcae_status status, const char *what)
+{
+    const nn_conv3d_desc *d = &c->d;
+    return bcae_fail(&c->e->last_error, status,
+                     "conv3d%s %d->%d k(%d,%d,%d) s(%d,%d,%d) p(%d,%d,%d) on %dx%dx%dx%dx%d: %s",
+                     d->transposed ? " (transposed)" : "", d->cin, d->cout, d->k[0], d->k[1],
+                     d->k[2], d->stride[0], d->stride[1], d->stride[2], d->pad[0], d->pad[1],
+                     d->pad[2], d->n, d->cin, d->d, d->h, d->w, what);
 }
 
 static int run_step(nn_conv3d *c, const c3_step *s, dnnl_exec_arg_t *args, int nargs)
@@ -574,13 +586,13 @@ static bcae_status plan_shuffle(nn_conv3d *c, bcae_error *err)
                             }                                                               \
                         }
 
-static void shuffle_set_weights(nn_conv3d *c, const float *weight, const float *bias)
+static bcae_status shuffle_set_weights(nn_conv3d *c, const float *weight, const float *bias)
 {
     const int cin = c->d.cin, cout = c->d.cout;
     memset(c->w_inner, 0, weight_count(&c->inner->d) * sizeof(float));
     FOR_EACH_SHUFFLE_TAP(cin, cout, c->w_inner[wi] = weight[wt]);
     for (int p = 0; p < 4; p++) memcpy(c->b_inner + p * cout, bias, (size_t)cout * sizeof(float));
-    cpu_conv3d_set_weights(c->inner, c->w_inner, c->b_inner);
+    return cpu_conv3d_set_weights(c->inner, c->w_inner, c->b_inner);
 }
 
 /* Offsets of each channel inside one sample of a (c, rows, w) blocked tensor. */
@@ -669,8 +681,9 @@ bcae_status cpu_conv3d_create(nn_engine *e, const nn_conv3d_desc *d, int trainin
     bcae_status rc;
     if (c->algo == NN_CONV3D_SHUFFLE) {
         rc = plan_shuffle(c, err);
-    } else if (!e->conv3d_onednn && c3s_applies(d)) {
-        rc = c3s_create(d, c->training, c->threads, e->conv3d_portable, &c->small, err);
+    } else if (!cpu_options(e)->conv3d_onednn && c3s_applies(d)) {
+        rc = c3s_create(d, c->training, c->threads, cpu_options(e)->conv3d_portable, &c->small,
+                        err);
     } else {
         c3_plan plan = {0};
         int saved = omp_get_max_threads();
@@ -714,16 +727,14 @@ void cpu_conv3d_destroy(nn_conv3d *c)
 
 nn_conv3d_algo cpu_conv3d_algo(const nn_conv3d *c) { return c->algo; }
 
-void cpu_conv3d_set_weights(nn_conv3d *c, const float *weight, const float *bias)
+bcae_status cpu_conv3d_set_weights(nn_conv3d *c, const float *weight, const float *bias)
 {
-    if (c->algo == NN_CONV3D_SHUFFLE) {
-        shuffle_set_weights(c, weight, bias);
-        return;
-    }
+    if (c->algo == NN_CONV3D_SHUFFLE) return shuffle_set_weights(c, weight, bias);
     if (c->small) {
         c3s_set_weights(c->small, weight, bias);
-        return;
+        return BCAE_OK;
     }
+    bcae_status rc = BCAE_OK;
     dnnl_memory_set_data_handle(c->w_plain, (void *)(uintptr_t)weight);
     for (int i = 0; i < c->copy_count; i++) {
         dnnl_exec_arg_t args[3] = {{DNNL_ARG_FROM, c->w_plain}, {DNNL_ARG_TO, c->copies[i].mem}};
@@ -733,28 +744,30 @@ void cpu_conv3d_set_weights(nn_conv3d *c, const float *weight, const float *bias
             if (dnnl_memory_get_data_handle(c->copies[i].mem, &h) == dnnl_success && h &&
                 dnnl_memory_get_memory_desc(c->copies[i].mem, &md) == dnnl_success)
                 poison(h, dnnl_memory_desc_get_size(md) / sizeof(float));
+            rc = run_error(c, BCAE_ERR_INTERNAL, "set_weights: oneDNN's weight reorder failed");
         }
     }
     memcpy(c->bias_data, bias, (size_t)c->d.cout * sizeof(float));
+    return rc;
 }
 
-void cpu_conv3d_forward(nn_conv3d *c, const nn_tensor5 *x, nn_tensor5 *y, nn_post_op post)
+bcae_status cpu_conv3d_forward(nn_conv3d *c, const nn_tensor5 *x, nn_tensor5 *y, nn_post_op post)
 {
     int v = post == NN_POST_LEAKY_RELU ? 1 : 0;
     if (!x_ok(c, x) || !y_ok(c, y)) {
         poison(y->data, count5(y));
-        return;
+        return run_error(c, BCAE_ERR_SHAPE, "forward: tensors of the wrong shape");
     }
     if (c->algo == NN_CONV3D_SHUFFLE) {
         /* The post-op is element-wise, so it commutes with the permutation. */
         nn_tensor5 t = inner_tensor(c);
-        cpu_conv3d_forward(c->inner, x, &t, post);
+        bcae_status rc = cpu_conv3d_forward(c->inner, x, &t, post);
         shuffle_move(c->e, c->t, y->data, &c->d, 1);
-        return;
+        return rc;
     }
     if (c->small) {
         c3s_forward(c->small, x->data, y->data, v);
-        return;
+        return BCAE_OK;
     }
     dnnl_memory_set_data_handle(c->x, x->data);
     dnnl_memory_set_data_handle(c->y, y->data);
@@ -766,24 +779,32 @@ void cpu_conv3d_forward(nn_conv3d *c, const nn_tensor5 *x, nn_tensor5 *y, nn_pos
                                {DNNL_ARG_DST, c->reorder_dst ? c->y_priv : c->y}};
     ok = ok && run_step(c, &c->fwd[v], args, 4);
     if (ok && c->reorder_dst) ok = move(c, &c->dst_out, c->y_priv, c->y);
-    if (!ok) poison(y->data, count5(y));
+    if (!ok) {
+        poison(y->data, count5(y));
+        return run_error(c, BCAE_ERR_INTERNAL, "forward: oneDNN failed");
+    }
+    return BCAE_OK;
 }
 
-void cpu_conv3d_backward_data(nn_conv3d *c, const nn_tensor5 *dy, nn_tensor5 *dx)
+bcae_status cpu_conv3d_backward_data(nn_conv3d *c, const nn_tensor5 *dy, nn_tensor5 *dx)
 {
-    if (!c->training || !y_ok(c, dy) || !x_ok(c, dx)) {
+    if (!c->training) {
         poison(dx->data, count5(dx));
-        return;
+        return run_error(c, BCAE_ERR_INVALID_ARGUMENT,
+                         "backward_data on a conv planned for inference");
+    }
+    if (!y_ok(c, dy) || !x_ok(c, dx)) {
+        poison(dx->data, count5(dx));
+        return run_error(c, BCAE_ERR_SHAPE, "backward_data: tensors of the wrong shape");
     }
     if (c->algo == NN_CONV3D_SHUFFLE) {
         nn_tensor5 t = inner_tensor(c);
         shuffle_move(c->e, c->t, dy->data, &c->d, 0);
-        cpu_conv3d_backward_data(c->inner, &t, dx);
-        return;
+        return cpu_conv3d_backward_data(c->inner, &t, dx);
     }
     if (c->small) {
         c3s_backward_data(c->small, dy->data, dx->data);
-        return;
+        return BCAE_OK;
     }
     dnnl_memory_set_data_handle(c->dy, dy->data);
     dnnl_memory_set_data_handle(c->dx, dx->data);
@@ -794,17 +815,24 @@ void cpu_conv3d_backward_data(nn_conv3d *c, const nn_tensor5 *dy, nn_tensor5 *dx
                                {DNNL_ARG_DIFF_SRC, c->reorder_src ? c->x_priv : c->dx}};
     ok = ok && run_step(c, &c->bwd_data, args, 3);
     if (ok && c->reorder_src) ok = move(c, &c->src_out, c->x_priv, c->dx);
-    if (!ok) poison(dx->data, count5(dx));
+    if (!ok) {
+        poison(dx->data, count5(dx));
+        return run_error(c, BCAE_ERR_INTERNAL, "backward_data: oneDNN failed");
+    }
+    return BCAE_OK;
 }
 
-void cpu_conv3d_backward_weights(nn_conv3d *c, const nn_tensor5 *x, const nn_tensor5 *dy,
-                                 float *dweight, float *dbias)
+bcae_status cpu_conv3d_backward_weights(nn_conv3d *c, const nn_tensor5 *x, const nn_tensor5 *dy,
+                                        float *dweight, float *dbias)
 {
     const nn_conv3d_desc *d = &c->d;
     if (!c->training || !x_ok(c, x) || !y_ok(c, dy)) {
         poison(dweight, weight_count(d));
         poison(dbias, (size_t)d->cout);
-        return;
+        return c->training
+                   ? run_error(c, BCAE_ERR_SHAPE, "backward_weights: tensors of the wrong shape")
+                   : run_error(c, BCAE_ERR_INVALID_ARGUMENT,
+                               "backward_weights on a conv planned for inference");
     }
     if (c->algo == NN_CONV3D_SHUFFLE) {
         const int cin = d->cin, cout = d->cout;
@@ -812,15 +840,15 @@ void cpu_conv3d_backward_weights(nn_conv3d *c, const nn_tensor5 *x, const nn_ten
         shuffle_move(c->e, c->t, dy->data, d, 0);
         memset(c->dw_inner, 0, weight_count(&c->inner->d) * sizeof(float));
         memset(c->db_inner, 0, (size_t)(4 * cout) * sizeof(float));
-        cpu_conv3d_backward_weights(c->inner, x, &t, c->dw_inner, c->db_inner);
+        bcae_status rc = cpu_conv3d_backward_weights(c->inner, x, &t, c->dw_inner, c->db_inner);
         FOR_EACH_SHUFFLE_TAP(cin, cout, dweight[wt] += c->dw_inner[wi]);
         for (int p = 0; p < 4; p++)
             for (int o = 0; o < cout; o++) dbias[o] += c->db_inner[p * cout + o];
-        return;
+        return rc;
     }
     if (c->small) {
         c3s_backward_weights(c->small, x->data, dy->data, dweight, dbias);
-        return;
+        return BCAE_OK;
     }
     dnnl_memory_set_data_handle(c->x, x->data);
     dnnl_memory_set_data_handle(c->dy, dy->data);
@@ -834,10 +862,14 @@ void cpu_conv3d_backward_weights(nn_conv3d *c, const nn_tensor5 *x, const nn_ten
     if (!ok || !run_step(c, &c->bwd_weights, args, 4)) {
         poison(dweight, weight_count(d));
         poison(dbias, (size_t)d->cout);
-        return;
+        return run_error(c, BCAE_ERR_INTERNAL, "backward_weights: oneDNN failed");
     }
     dnnl_memory_set_data_handle(c->dw_plain, dweight);
     dnnl_exec_arg_t back[3] = {{DNNL_ARG_FROM, c->dw}, {DNNL_ARG_TO, c->dw_plain}};
-    if (!run_step(c, &c->dw_to_plain, back, 2)) poison(dweight, weight_count(d));
+    if (!run_step(c, &c->dw_to_plain, back, 2)) {
+        poison(dweight, weight_count(d));
+        return run_error(c, BCAE_ERR_INTERNAL, "backward_weights: oneDNN's reorder failed");
+    }
     for (int o = 0; o < d->cout; o++) dbias[o] += c->db_data[o];
+    return BCAE_OK;
 }

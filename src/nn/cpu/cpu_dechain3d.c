@@ -226,7 +226,8 @@ fail:
     return st;
 }
 
-void cpu_dechain3d_forward(nn_dechain3d *c, const nn_tensor5 *code, nn_tensor5 *const *out)
+bcae_status cpu_dechain3d_forward(nn_dechain3d *c, const nn_tensor5 *code,
+                                  nn_tensor5 *const *out)
 {
     const nn_dechain3d_desc *d = &c->d;
     int ok = code->n == d->n && code->c == d->c && code->d == d->d && code->h == d->h &&
@@ -242,13 +243,17 @@ void cpu_dechain3d_forward(nn_dechain3d *c, const nn_tensor5 *code, nn_tensor5 *
             size_t cnt = (size_t)y->n * (size_t)y->c * (size_t)y->d * (size_t)y->h * (size_t)y->w;
             for (size_t i = 0; i < cnt; i++) y->data[i] = NAN;
         }
-        return;
+        return bcae_fail(&c->owner->last_error, BCAE_ERR_SHAPE,
+                         "3D decoder chain: code %dx%dx%dx%dx%d or an output of the wrong shape "
+                         "(planned for the code %dx%dx%dx%dx%d)",
+                         code->n, code->c, code->d, code->h, code->w, d->n, d->c, d->d, d->h,
+                         d->w);
     }
     const int saved = omp_get_max_threads();
     omp_set_num_threads(c->threads);
     nn_engine *e = c->owner;
     nn_tensor fc = nn_tensor5_flat(code);
-    e->ops->to_nchw(e, &fc, c->code_plain);
+    bcae_status rc = e->ops->to_nchw(e, &fc, c->code_plain);
     const int C = d->c, D = d->d, H = d->h, W = d->w;
 #pragma omp parallel for collapse(3) num_threads(c->threads)
     for (int n = 0; n < d->n; n++)
@@ -264,7 +269,9 @@ void cpu_dechain3d_forward(nn_dechain3d *c, const nn_tensor5 *code, nn_tensor5 *
         for (int i = 0; i < c->nsteps[k]; i++)
             c3_run_conv(&c->steps[k][i], d->n, c->threads, c->avx512, c->acc, c->acc_per_thread);
         nn_tensor fy = nn_tensor5_flat(out[k]);
-        e->ops->from_nchw(e, c->out_plain, &fy);
+        bcae_status rk = e->ops->from_nchw(e, c->out_plain, &fy);
+        if (rc == BCAE_OK) rc = rk;
     }
     omp_set_num_threads(saved);
+    return rc;
 }

@@ -3,9 +3,14 @@
 #include <stdlib.h>
 
 #include "core/error.h"
+#include "nn/cpu/cpu_engine.h"
 #include "nn/cpu/cpu_internal.h"
 
-int cpu_threads(const nn_engine *e) { return e->threads > 0 ? e->threads : omp_get_max_threads(); }
+int cpu_threads(const nn_engine *e)
+{
+    const cpu_state *s = e->impl;
+    return s->threads > 0 ? s->threads : omp_get_max_threads();
+}
 
 static size_t cpu_tensor_floats(const nn_engine *e, int n, int c, int h, int w)
 {
@@ -29,6 +34,13 @@ static const nn_ops CPU_OPS = {
     .name = "cpu (oneDNN)",
     .destroy = cpu_destroy,
     .tensor_floats = cpu_tensor_floats,
+    .alloc = cpu_alloc,
+    .free = cpu_free,
+    .tensor_alloc = cpu_tensor_alloc,
+    .tensor_free = cpu_tensor_free,
+    .upload = cpu_upload,
+    .download = cpu_download,
+    .zero = cpu_zero,
     .from_nchw = cpu_from_nchw,
     .to_nchw = cpu_to_nchw,
     .from_nhwc = cpu_from_nhwc,
@@ -72,9 +84,11 @@ static const nn_ops CPU_OPS = {
     .dechain3d_create = cpu_dechain3d_create,
     .dechain3d_destroy = cpu_dechain3d_destroy,
     .dechain3d_forward = cpu_dechain3d_forward,
+    .adamw_step = cpu_adamw_step,
 };
 
-bcae_status nn_cpu_engine_create(int threads, nn_engine **out, bcae_error *err)
+bcae_status nn_cpu_engine_create_with(int threads, const nn_cpu_options *opt, nn_engine **out,
+                                      bcae_error *err)
 {
     *out = NULL;
     nn_engine *e = calloc(1, sizeof *e);
@@ -85,8 +99,9 @@ bcae_status nn_cpu_engine_create(int threads, nn_engine **out, bcae_error *err)
         return bcae_fail(err, BCAE_ERR_OUT_OF_MEMORY, "engine: out of memory");
     }
     e->ops = &CPU_OPS;
-    e->threads = threads;
     e->impl = s;
+    s->threads = threads;
+    if (opt) s->opt = *opt;
     if (dnnl_engine_create(&s->engine, dnnl_cpu, 0) != dnnl_success ||
         dnnl_stream_create(&s->stream, s->engine, dnnl_stream_default_flags) != dnnl_success) {
         cpu_destroy(e);

@@ -14,12 +14,20 @@
 
 #include <dnnl.h>
 
+#include "nn/cpu/cpu_engine.h"
 #include "nn/engine.h"
 
 typedef struct cpu_state {
     dnnl_engine_t engine;
     dnnl_stream_t stream;
+    int threads; /* <= 0: the runtime's default */
+    nn_cpu_options opt;
 } cpu_state;
+
+static inline const nn_cpu_options *cpu_options(const nn_engine *e)
+{
+    return &((const cpu_state *)e->impl)->opt;
+}
 
 static inline int cpu_block(int c) { return c % 16 == 0 ? 16 : c % 8 == 0 ? 8 : 1; }
 
@@ -37,16 +45,16 @@ int cpu_threads(const nn_engine *e);
 bcae_status cpu_conv2d_create(nn_engine *e, const nn_conv2d_desc *d, int training,
                               nn_conv **out, bcae_error *err);
 void cpu_conv_destroy(nn_conv *c);
-void cpu_conv_set_weights(nn_conv *c, const float *weight, const float *bias);
-void cpu_conv_forward(nn_conv *c, const nn_tensor *x, nn_tensor *y, nn_post_op post);
-void cpu_conv_backward_data(nn_conv *c, const nn_tensor *dy, nn_tensor *dx);
-void cpu_conv_backward_weights(nn_conv *c, const nn_tensor *x, const nn_tensor *dy,
-                               float *dweight, float *dbias);
+bcae_status cpu_conv_set_weights(nn_conv *c, const float *weight, const float *bias);
+bcae_status cpu_conv_forward(nn_conv *c, const nn_tensor *x, nn_tensor *y, nn_post_op post);
+bcae_status cpu_conv_backward_data(nn_conv *c, const nn_tensor *dy, nn_tensor *dx);
+bcae_status cpu_conv_backward_weights(nn_conv *c, const nn_tensor *x, const nn_tensor *dy,
+                                      float *dweight, float *dbias);
 int cpu_conv_winograd(const nn_conv *c);
 
 /* cpu_conv3d_small.c: direct kernels for Conv3d k3 s1 p1 with at most
  * C3S_MAX_CHANNELS channels in and out (cpu_conv3d.c runs them instead of
- * oneDNN unless nn_engine.conv3d_onednn). Activations in the caller's
+ * oneDNN unless nn_cpu_options.conv3d_onednn). Activations in the caller's
  * layouts; backward-weights adds into dweight / dbias. */
 enum { C3S_MAX_CHANNELS = 16 };
 typedef struct c3s c3s;
@@ -63,67 +71,84 @@ void c3s_backward_weights(c3s *s, const float *x, const float *dy, float *dweigh
 bcae_status cpu_chain_create(nn_engine *e, const nn_chain_desc *d, nn_chain **out,
                              bcae_error *err);
 void cpu_chain_destroy(nn_chain *c);
-void cpu_chain_calibrate(nn_chain *c, const nn_tensor *x);
+bcae_status cpu_chain_calibrate(nn_chain *c, const nn_tensor *x);
 bcae_status cpu_chain_finish(nn_chain *c, bcae_error *err);
-void cpu_chain_forward(nn_chain *c, const nn_tensor *x, nn_tensor *y);
+bcae_status cpu_chain_forward(nn_chain *c, const nn_tensor *x, nn_tensor *y);
 
 /* cpu_kernels.c: layout transfers, pooling, upsampling, activations. */
-void cpu_from_nchw(nn_engine *e, const float *host, nn_tensor *t);
-void cpu_to_nchw(nn_engine *e, const nn_tensor *t, float *host);
-void cpu_from_nhwc(nn_engine *e, const float *host, nn_tensor *t);
-void cpu_to_nhwc(nn_engine *e, const nn_tensor *t, float *host);
-void cpu_fill(nn_engine *e, nn_tensor *t, float value);
-void cpu_avgpool2_forward(nn_engine *e, const nn_tensor *x, nn_tensor *y);
-void cpu_avgpool2_backward(nn_engine *e, const nn_tensor *dy, nn_tensor *dx);
-void cpu_upsample2_forward(nn_engine *e, const nn_tensor *x, nn_tensor *y);
-void cpu_upsample2_backward(nn_engine *e, const nn_tensor *dy, nn_tensor *dx);
-void cpu_leaky_relu_backward(nn_engine *e, const nn_tensor *y, const nn_tensor *dy,
-                             nn_tensor *dx);
-void cpu_rezero_forward(nn_engine *e, float alpha, const nn_tensor *h, const nn_tensor *x,
-                        nn_tensor *y);
-void cpu_rezero_backward(nn_engine *e, float alpha, const nn_tensor *h, const nn_tensor *y,
-                         const nn_tensor *dy, nn_tensor *dh, nn_tensor *dx, double *dalpha);
-void cpu_add(nn_engine *e, nn_tensor *acc, const nn_tensor *x);
+bcae_status cpu_from_nchw(nn_engine *e, const float *host, nn_tensor *t);
+bcae_status cpu_to_nchw(nn_engine *e, const nn_tensor *t, float *host);
+bcae_status cpu_from_nhwc(nn_engine *e, const float *host, nn_tensor *t);
+bcae_status cpu_to_nhwc(nn_engine *e, const nn_tensor *t, float *host);
+bcae_status cpu_fill(nn_engine *e, nn_tensor *t, float value);
+bcae_status cpu_avgpool2_forward(nn_engine *e, const nn_tensor *x, nn_tensor *y);
+bcae_status cpu_avgpool2_backward(nn_engine *e, const nn_tensor *dy, nn_tensor *dx);
+bcae_status cpu_upsample2_forward(nn_engine *e, const nn_tensor *x, nn_tensor *y);
+bcae_status cpu_upsample2_backward(nn_engine *e, const nn_tensor *dy, nn_tensor *dx);
+bcae_status cpu_leaky_relu_backward(nn_engine *e, const nn_tensor *y, const nn_tensor *dy,
+                                    nn_tensor *dx);
+bcae_status cpu_rezero_forward(nn_engine *e, float alpha, const nn_tensor *h, const nn_tensor *x,
+                               nn_tensor *y);
+bcae_status cpu_rezero_backward(nn_engine *e, float alpha, const nn_tensor *h,
+                                const nn_tensor *y, const nn_tensor *dy, nn_tensor *dh,
+                                nn_tensor *dx, double *dalpha);
+bcae_status cpu_add(nn_engine *e, nn_tensor *acc, const nn_tensor *x);
 
 /* cpu_loss.c: the BCAE heads and loss. */
-void cpu_bcae_heads(nn_engine *e, const nn_tensor *seg_logit, const nn_tensor *reg_raw,
-                    float shift, float scale, float threshold, nn_tensor *seg, nn_tensor *reg,
-                    nn_tensor *recon);
-void cpu_bcae_loss_sums(nn_engine *e, const nn_tensor *seg_logit, const nn_tensor *reg_raw,
-                        const nn_tensor *target, int z_valid, float shift, float scale,
-                        float threshold, float gamma, float eps, nn_loss_sums *out);
-void cpu_bcae_loss_backward(nn_engine *e, const nn_tensor *seg_logit, const nn_tensor *reg_raw,
-                            const nn_tensor *target, int z_valid, float shift, float scale,
-                            float threshold, float gamma, float eps, float coef,
-                            nn_tensor *dseg_logit, nn_tensor *dreg_raw);
+bcae_status cpu_bcae_heads(nn_engine *e, const nn_tensor *seg_logit, const nn_tensor *reg_raw,
+                           float shift, float scale, float threshold, nn_tensor *seg,
+                           nn_tensor *reg, nn_tensor *recon);
+bcae_status cpu_bcae_loss_sums(nn_engine *e, const nn_tensor *seg_logit,
+                               const nn_tensor *reg_raw, const nn_tensor *target, int z_valid,
+                               float shift, float scale, float threshold, float gamma, float eps,
+                               nn_loss_sums *out);
+bcae_status cpu_bcae_loss_backward(nn_engine *e, const nn_tensor *seg_logit,
+                                   const nn_tensor *reg_raw, const nn_tensor *target, int z_valid,
+                                   float shift, float scale, float threshold, float gamma,
+                                   float eps, float coef, nn_tensor *dseg_logit,
+                                   nn_tensor *dreg_raw);
 
 /* cpu_conv3d.c: 3D convolutions (oneDNN, or Conv3d + pixel shuffle). */
 bcae_status cpu_conv3d_create(nn_engine *e, const nn_conv3d_desc *d, int training,
                               nn_conv3d **out, bcae_error *err);
 void cpu_conv3d_destroy(nn_conv3d *c);
 nn_conv3d_algo cpu_conv3d_algo(const nn_conv3d *c);
-void cpu_conv3d_set_weights(nn_conv3d *c, const float *weight, const float *bias);
-void cpu_conv3d_forward(nn_conv3d *c, const nn_tensor5 *x, nn_tensor5 *y, nn_post_op post);
-void cpu_conv3d_backward_data(nn_conv3d *c, const nn_tensor5 *dy, nn_tensor5 *dx);
-void cpu_conv3d_backward_weights(nn_conv3d *c, const nn_tensor5 *x, const nn_tensor5 *dy,
-                                 float *dweight, float *dbias);
+bcae_status cpu_conv3d_set_weights(nn_conv3d *c, const float *weight, const float *bias);
+bcae_status cpu_conv3d_forward(nn_conv3d *c, const nn_tensor5 *x, nn_tensor5 *y, nn_post_op post);
+bcae_status cpu_conv3d_backward_data(nn_conv3d *c, const nn_tensor5 *dy, nn_tensor5 *dx);
+bcae_status cpu_conv3d_backward_weights(nn_conv3d *c, const nn_tensor5 *x, const nn_tensor5 *dy,
+                                        float *dweight, float *dbias);
 
 /* cpu_chain3d.c: inference chains of the 3D encoders (BCAE++, BCAE-HT). */
 bcae_status cpu_chain3d_create(nn_engine *e, const nn_chain3d_desc *d, nn_chain3d **out,
                                bcae_error *err);
 void cpu_chain3d_destroy(nn_chain3d *c);
-void cpu_chain3d_forward(nn_chain3d *c, const nn_tensor5 *x, nn_tensor5 *y);
+bcae_status cpu_chain3d_forward(nn_chain3d *c, const nn_tensor5 *x, nn_tensor5 *y);
 
 /* cpu_dechain3d.c: inference chains of the 3D decoders (BCAE++, BCAE-HT). */
 bcae_status cpu_dechain3d_create(nn_engine *e, const nn_dechain3d_desc *d, nn_dechain3d **out,
                                  bcae_error *err);
 void cpu_dechain3d_destroy(nn_dechain3d *c);
-void cpu_dechain3d_forward(nn_dechain3d *c, const nn_tensor5 *code, nn_tensor5 *const *out);
+bcae_status cpu_dechain3d_forward(nn_dechain3d *c, const nn_tensor5 *code,
+                                  nn_tensor5 *const *out);
+
+/* cpu_memory.c: allocation and raw copies. */
+bcae_status cpu_alloc(nn_engine *e, size_t count, float **out, bcae_error *err);
+void cpu_free(nn_engine *e, float *p);
+bcae_status cpu_tensor_alloc(nn_engine *e, nn_tensor *t, bcae_error *err);
+void cpu_tensor_free(nn_engine *e, nn_tensor *t);
+bcae_status cpu_upload(nn_engine *e, float *dst, const float *host, size_t count);
+bcae_status cpu_download(nn_engine *e, float *host, const float *src, size_t count);
+bcae_status cpu_zero(nn_engine *e, float *dst, size_t count);
+
+/* cpu_optim.c: AdamW. */
+bcae_status cpu_adamw_step(nn_engine *e, const nn_adamw_hparams *h, float *w, const float *g,
+                           float *m, float *v, size_t n);
 
 /* cpu_norm.c: InstanceNorm3d. */
-void cpu_instance_norm_forward(nn_engine *e, const nn_tensor5 *x, nn_tensor5 *y, float eps,
-                               float *stats);
-void cpu_instance_norm_backward(nn_engine *e, const nn_tensor5 *y, const float *stats,
-                                const nn_tensor5 *dy, nn_tensor5 *dx);
+bcae_status cpu_instance_norm_forward(nn_engine *e, const nn_tensor5 *x, nn_tensor5 *y, float eps,
+                                      float *stats);
+bcae_status cpu_instance_norm_backward(nn_engine *e, const nn_tensor5 *y, const float *stats,
+                                       const nn_tensor5 *dy, nn_tensor5 *dx);
 
 #endif

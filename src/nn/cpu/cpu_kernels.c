@@ -17,6 +17,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "core/error.h"
 #include "nn/cpu/cpu_internal.h"
 
 /* Fixed number of pieces a reduction is cut into, independent of the thread
@@ -32,9 +33,23 @@ static size_t tensor_count(const nn_tensor *t)
     return (size_t)t->n * (size_t)t->c * (size_t)t->h * (size_t)t->w;
 }
 
+/* Element-wise operations need every tensor of one shape (else they would
+ * read or write outside one); NULL entries are skipped. */
+static bcae_status check_same(nn_engine *e, const char *op, const nn_tensor *a,
+                              const nn_tensor *b, const nn_tensor *c)
+{
+    const nn_tensor *o[2] = {b, c};
+    for (int i = 0; i < 2; i++)
+        if (o[i] && (o[i]->n != a->n || o[i]->c != a->c || o[i]->h != a->h || o[i]->w != a->w))
+            return bcae_fail(&e->last_error, BCAE_ERR_SHAPE,
+                             "%s: tensors of shapes %dx%dx%dx%d and %dx%dx%dx%d", op, a->n, a->c,
+                             a->h, a->w, o[i]->n, o[i]->c, o[i]->h, o[i]->w);
+    return BCAE_OK;
+}
+
 /* ---- layout transfers -------------------------------------------------------- */
 
-void cpu_from_nchw(nn_engine *e, const float *host, nn_tensor *t)
+bcae_status cpu_from_nchw(nn_engine *e, const float *host, nn_tensor *t)
 {
     const int b = cpu_block(t->c), cb_count = t->c / b, h = t->h, w = t->w;
     const size_t hw = (size_t)h * (size_t)w;
@@ -52,9 +67,10 @@ void cpu_from_nchw(nn_engine *e, const float *host, nn_tensor *t)
                     for (int x = 0; x < w; x++)
                         dst[(size_t)x * (size_t)b + (size_t)ci] = src[(size_t)ci * hw + (size_t)x];
             }
+    return BCAE_OK;
 }
 
-void cpu_to_nchw(nn_engine *e, const nn_tensor *t, float *host)
+bcae_status cpu_to_nchw(nn_engine *e, const nn_tensor *t, float *host)
 {
     const int b = cpu_block(t->c), cb_count = t->c / b, h = t->h, w = t->w;
     const size_t hw = (size_t)h * (size_t)w;
@@ -70,9 +86,10 @@ void cpu_to_nchw(nn_engine *e, const nn_tensor *t, float *host)
                     for (int x = 0; x < w; x++)
                         dst[(size_t)ci * hw + (size_t)x] = src[(size_t)x * (size_t)b + (size_t)ci];
             }
+    return BCAE_OK;
 }
 
-void cpu_from_nhwc(nn_engine *e, const float *host, nn_tensor *t)
+bcae_status cpu_from_nhwc(nn_engine *e, const float *host, nn_tensor *t)
 {
     const int b = cpu_block(t->c), cb_count = t->c / b, h = t->h, w = t->w, c = t->c;
     /* Each pixel's channels are contiguous on both sides; a block copies B of
@@ -89,9 +106,10 @@ void cpu_from_nhwc(nn_engine *e, const float *host, nn_tensor *t)
                     for (int ci = 0; ci < b; ci++)
                         dst[(size_t)x * (size_t)b + (size_t)ci] = src[(size_t)x * (size_t)c + (size_t)ci];
             }
+    return BCAE_OK;
 }
 
-void cpu_to_nhwc(nn_engine *e, const nn_tensor *t, float *host)
+bcae_status cpu_to_nhwc(nn_engine *e, const nn_tensor *t, float *host)
 {
     const int b = cpu_block(t->c), cb_count = t->c / b, h = t->h, w = t->w, c = t->c;
 #pragma omp parallel for collapse(3) schedule(static) num_threads(cpu_threads(e))
@@ -106,14 +124,16 @@ void cpu_to_nhwc(nn_engine *e, const nn_tensor *t, float *host)
                     for (int ci = 0; ci < b; ci++)
                         dst[(size_t)x * (size_t)c + (size_t)ci] = src[(size_t)x * (size_t)b + (size_t)ci];
             }
+    return BCAE_OK;
 }
 
-void cpu_fill(nn_engine *e, nn_tensor *t, float value)
+bcae_status cpu_fill(nn_engine *e, nn_tensor *t, float value)
 {
     const size_t count = tensor_count(t);
     float *d = t->data;
 #pragma omp parallel for schedule(static) num_threads(cpu_threads(e))
     for (size_t i = 0; i < count; i++) d[i] = value;
+    return BCAE_OK;
 }
 
 /* ---- AvgPool2d(2, 2) and nearest Upsample x2 ----------------------------------
@@ -172,10 +192,46 @@ static void spread2x2(nn_engine *e, const nn_tensor *small, nn_tensor *big, floa
             }
 }
 
-void cpu_avgpool2_forward(nn_engine *e, const nn_tensor *x, nn_tensor *y) { reduce2x2(e, x, y, 0.25f); }
-void cpu_avgpool2_backward(nn_engine *e, const nn_tensor *dy, nn_tensor *dx) { spread2x2(e, dy, dx, 0.25f); }
-void cpu_upsample2_forward(nn_engine *e, const nn_tensor *x, nn_tensor *y) { spread2x2(e, x, y, 1.0f); }
-void cpu_upsample2_backward(nn_engine *e, const nn_tensor *dy, nn_tensor *dx) { reduce2x2(e, dy, dx, 1.0f); }
+/* The large side exactly twice the small one (else the kernels would read
+ * or write outside a tensor). */
+static bcae_status check2x2(nn_engine *e, const char *op, const nn_tensor *big,
+                            const nn_tensor *small)
+{
+    if (big->n == small->n && big->c == small->c && big->h == 2 * small->h &&
+        big->w == 2 * small->w)
+        return BCAE_OK;
+    return bcae_fail(&e->last_error, BCAE_ERR_SHAPE,
+                     "%s: %dx%dx%dx%d and %dx%dx%dx%d are not a 2x2 pair", op, big->n, big->c,
+                     big->h, big->w, small->n, small->c, small->h, small->w);
+}
+
+bcae_status cpu_avgpool2_forward(nn_engine *e, const nn_tensor *x, nn_tensor *y)
+{
+    bcae_status s = check2x2(e, "avgpool2_forward", x, y);
+    if (s == BCAE_OK) reduce2x2(e, x, y, 0.25f);
+    return s;
+}
+
+bcae_status cpu_avgpool2_backward(nn_engine *e, const nn_tensor *dy, nn_tensor *dx)
+{
+    bcae_status s = check2x2(e, "avgpool2_backward", dx, dy);
+    if (s == BCAE_OK) spread2x2(e, dy, dx, 0.25f);
+    return s;
+}
+
+bcae_status cpu_upsample2_forward(nn_engine *e, const nn_tensor *x, nn_tensor *y)
+{
+    bcae_status s = check2x2(e, "upsample2_forward", y, x);
+    if (s == BCAE_OK) spread2x2(e, x, y, 1.0f);
+    return s;
+}
+
+bcae_status cpu_upsample2_backward(nn_engine *e, const nn_tensor *dy, nn_tensor *dx)
+{
+    bcae_status s = check2x2(e, "upsample2_backward", dy, dx);
+    if (s == BCAE_OK) reduce2x2(e, dy, dx, 1.0f);
+    return s;
+}
 
 /* ---- activations -------------------------------------------------------------
  * LeakyReLU's derivative is taken as 1 where the output is > 0 and the slope
@@ -204,9 +260,11 @@ static inline float lrelu_select(float key, float v)
     return out;
 }
 
-void cpu_leaky_relu_backward(nn_engine *e, const nn_tensor *y, const nn_tensor *dy,
-                             nn_tensor *dx)
+bcae_status cpu_leaky_relu_backward(nn_engine *e, const nn_tensor *y, const nn_tensor *dy,
+                                    nn_tensor *dx)
 {
+    bcae_status st = check_same(e, "leaky_relu_backward", y, dy, dx);
+    if (st != BCAE_OK) return st;
     const size_t count = tensor_count(y);
     const float *yv = y->data, *g = dy->data;
     float *out = dx->data;
@@ -214,11 +272,14 @@ void cpu_leaky_relu_backward(nn_engine *e, const nn_tensor *y, const nn_tensor *
     for (size_t i = 0; i < count; i++) {
         out[i] = lrelu_select(yv[i], g[i]);
     }
+    return BCAE_OK;
 }
 
-void cpu_rezero_forward(nn_engine *e, float alpha, const nn_tensor *h, const nn_tensor *x,
-                        nn_tensor *y)
+bcae_status cpu_rezero_forward(nn_engine *e, float alpha, const nn_tensor *h, const nn_tensor *x,
+                               nn_tensor *y)
 {
+    bcae_status st = check_same(e, "rezero_forward", h, x, y);
+    if (st != BCAE_OK) return st;
     const size_t count = tensor_count(h);
     const float *hv = h->data, *xv = x->data;
     float *out = y->data;
@@ -227,11 +288,16 @@ void cpu_rezero_forward(nn_engine *e, float alpha, const nn_tensor *h, const nn_
         float z = alpha * hv[i] + xv[i];
         out[i] = lrelu_select(z, z);
     }
+    return BCAE_OK;
 }
 
-void cpu_rezero_backward(nn_engine *e, float alpha, const nn_tensor *h, const nn_tensor *y,
-                         const nn_tensor *dy, nn_tensor *dh, nn_tensor *dx, double *dalpha)
+bcae_status cpu_rezero_backward(nn_engine *e, float alpha, const nn_tensor *h,
+                                const nn_tensor *y, const nn_tensor *dy, nn_tensor *dh,
+                                nn_tensor *dx, double *dalpha)
 {
+    bcae_status st = check_same(e, "rezero_backward", h, y, dy);
+    if (st == BCAE_OK) st = check_same(e, "rezero_backward", h, dh, dx);
+    if (st != BCAE_OK) return st;
     const size_t count = tensor_count(h);
     const float *hv = h->data, *yv = y->data, *g = dy->data;
     float *dhv = dh->data, *dxv = dx->data;
@@ -264,13 +330,17 @@ void cpu_rezero_backward(nn_engine *e, float alpha, const nn_tensor *h, const nn
     double total = 0.0;
     for (int k = 0; k < CPU_REDUCE_CHUNKS; k++) total += partial[k];
     *dalpha = total;
+    return BCAE_OK;
 }
 
-void cpu_add(nn_engine *e, nn_tensor *acc, const nn_tensor *x)
+bcae_status cpu_add(nn_engine *e, nn_tensor *acc, const nn_tensor *x)
 {
+    bcae_status st = check_same(e, "add", acc, x, NULL);
+    if (st != BCAE_OK) return st;
     const size_t count = tensor_count(acc);
     float *a = acc->data;
     const float *xv = x->data;
 #pragma omp parallel for schedule(static) num_threads(cpu_threads(e))
     for (size_t i = 0; i < count; i++) a[i] += xv[i];
+    return BCAE_OK;
 }

@@ -29,6 +29,7 @@
 #include <math.h>
 #include <stdint.h>
 
+#include "core/error.h"
 #include "nn/cpu/cpu_internal.h"
 
 /* Fixed pieces of the row range for the sums (see cpu_kernels.c). */
@@ -62,12 +63,30 @@ static inline size_t row_count(const nn_tensor *t)
     return (size_t)t->n * (size_t)(t->c / cpu_block(t->c)) * (size_t)t->h;
 }
 
+/* Every tensor of the heads and the loss has the first one's shape (NULL
+ * ones are not wanted); else an error (the kernels would run off one). */
+static bcae_status check_shapes(nn_engine *e, const char *op, const nn_tensor *const *t,
+                                int count)
+{
+    for (int i = 1; i < count; i++)
+        if (t[i] && (t[i]->n != t[0]->n || t[i]->c != t[0]->c || t[i]->h != t[0]->h ||
+                     t[i]->w != t[0]->w))
+            return bcae_fail(&e->last_error, BCAE_ERR_SHAPE,
+                             "%s: tensor %d is %dx%dx%dx%d, the logits %dx%dx%dx%d", op, i,
+                             t[i]->n, t[i]->c, t[i]->h, t[i]->w, t[0]->n, t[0]->c, t[0]->h,
+                             t[0]->w);
+    return BCAE_OK;
+}
+
 static inline int clamp_z(int z_valid, int w) { return z_valid < 0 ? 0 : z_valid > w ? w : z_valid; }
 
-void cpu_bcae_heads(nn_engine *e, const nn_tensor *seg_logit, const nn_tensor *reg_raw,
-                    float shift, float scale, float threshold, nn_tensor *seg, nn_tensor *reg,
-                    nn_tensor *recon)
+bcae_status cpu_bcae_heads(nn_engine *e, const nn_tensor *seg_logit, const nn_tensor *reg_raw,
+                           float shift, float scale, float threshold, nn_tensor *seg,
+                           nn_tensor *reg, nn_tensor *recon)
 {
+    const nn_tensor *all[5] = {seg_logit, reg_raw, seg, reg, recon};
+    bcae_status st = check_shapes(e, "bcae_heads", all, 5);
+    if (st != BCAE_OK) return st;
     const size_t count =
         (size_t)seg_logit->n * (size_t)seg_logit->c * (size_t)seg_logit->h * (size_t)seg_logit->w;
     const float *xl = seg_logit->data, *xr = reg_raw->data;
@@ -86,6 +105,7 @@ void cpu_bcae_heads(nn_engine *e, const nn_tensor *seg_logit, const nn_tensor *r
         if (pr) pr[i] = v;
         if (pv) pv[i] = rv;
     }
+    return BCAE_OK;
 }
 
 typedef struct loss_partial {
@@ -93,10 +113,14 @@ typedef struct loss_partial {
     int64_t voxels, pos, truth, true_pos;
 } loss_partial;
 
-void cpu_bcae_loss_sums(nn_engine *e, const nn_tensor *seg_logit, const nn_tensor *reg_raw,
-                        const nn_tensor *target, int z_valid, float shift, float scale,
-                        float threshold, float gamma, float eps, nn_loss_sums *out)
+bcae_status cpu_bcae_loss_sums(nn_engine *e, const nn_tensor *seg_logit,
+                               const nn_tensor *reg_raw, const nn_tensor *target, int z_valid,
+                               float shift, float scale, float threshold, float gamma, float eps,
+                               nn_loss_sums *out)
 {
+    const nn_tensor *all[3] = {seg_logit, reg_raw, target};
+    bcae_status st = check_shapes(e, "bcae_loss_sums", all, 3);
+    if (st != BCAE_OK) return st;
     const int b = cpu_block(seg_logit->c), w = seg_logit->w, zv = clamp_z(z_valid, w);
     const size_t rows = row_count(seg_logit), row_len = (size_t)w * (size_t)b;
     const size_t valid_len = (size_t)zv * (size_t)b;
@@ -154,13 +178,18 @@ void cpu_bcae_loss_sums(nn_engine *e, const nn_tensor *seg_logit, const nn_tenso
     out->pos = (double)tot.pos;
     out->truth = (double)tot.truth;
     out->true_pos = (double)tot.true_pos;
+    return BCAE_OK;
 }
 
-void cpu_bcae_loss_backward(nn_engine *e, const nn_tensor *seg_logit, const nn_tensor *reg_raw,
-                            const nn_tensor *target, int z_valid, float shift, float scale,
-                            float threshold, float gamma, float eps, float coef,
-                            nn_tensor *dseg_logit, nn_tensor *dreg_raw)
+bcae_status cpu_bcae_loss_backward(nn_engine *e, const nn_tensor *seg_logit,
+                                   const nn_tensor *reg_raw, const nn_tensor *target, int z_valid,
+                                   float shift, float scale, float threshold, float gamma,
+                                   float eps, float coef, nn_tensor *dseg_logit,
+                                   nn_tensor *dreg_raw)
 {
+    const nn_tensor *all[5] = {seg_logit, reg_raw, target, dseg_logit, dreg_raw};
+    bcae_status st = check_shapes(e, "bcae_loss_backward", all, 5);
+    if (st != BCAE_OK) return st;
     const int b = cpu_block(seg_logit->c), w = seg_logit->w, zv = clamp_z(z_valid, w);
     const size_t rows = row_count(seg_logit), row_len = (size_t)w * (size_t)b;
     const size_t valid_len = (size_t)zv * (size_t)b;
@@ -203,4 +232,5 @@ void cpu_bcae_loss_backward(nn_engine *e, const nn_tensor *seg_logit, const nn_t
             gr[i] = 0.0f;
         }
     }
+    return BCAE_OK;
 }

@@ -16,13 +16,31 @@
 #include <math.h>
 #include <stddef.h>
 
+#include "core/error.h"
 #include "nn/cpu/cpu_internal.h"
 
 enum { NORM_MAX_BLOCK = 16 };
 
-void cpu_instance_norm_forward(nn_engine *e, const nn_tensor5 *x, nn_tensor5 *y, float eps,
-                               float *stats)
+static int same5(const nn_tensor5 *a, const nn_tensor5 *b)
 {
+    return a->n == b->n && a->c == b->c && a->d == b->d && a->h == b->h && a->w == b->w;
+}
+
+/* Both tensors of one shape, else an error (the kernels would run off one). */
+static bcae_status check_same5(nn_engine *e, const char *op, const nn_tensor5 *a,
+                               const nn_tensor5 *b)
+{
+    if (same5(a, b)) return BCAE_OK;
+    return bcae_fail(&e->last_error, BCAE_ERR_SHAPE,
+                     "%s: tensors of shapes %dx%dx%dx%dx%d and %dx%dx%dx%dx%d", op, a->n, a->c,
+                     a->d, a->h, a->w, b->n, b->c, b->d, b->h, b->w);
+}
+
+bcae_status cpu_instance_norm_forward(nn_engine *e, const nn_tensor5 *x, nn_tensor5 *y, float eps,
+                                      float *stats)
+{
+    bcae_status st = check_same5(e, "instance_norm_forward", x, y);
+    if (st != BCAE_OK) return st;
     const int b = cpu_block(x->c), cb_count = x->c / b;
     const size_t S = (size_t)x->d * (size_t)x->h * (size_t)x->w;
 #pragma omp parallel for collapse(2) schedule(static) num_threads(cpu_threads(e))
@@ -53,11 +71,15 @@ void cpu_instance_norm_forward(nn_engine *e, const nn_tensor5 *x, nn_tensor5 *y,
                     yv[i] = (float)((xv[i] - mean[l]) * rstd[l]);
                 }
         }
+    return BCAE_OK;
 }
 
-void cpu_instance_norm_backward(nn_engine *e, const nn_tensor5 *y, const float *stats,
-                                const nn_tensor5 *dy, nn_tensor5 *dx)
+bcae_status cpu_instance_norm_backward(nn_engine *e, const nn_tensor5 *y, const float *stats,
+                                       const nn_tensor5 *dy, nn_tensor5 *dx)
 {
+    bcae_status st = check_same5(e, "instance_norm_backward", y, dy);
+    if (st == BCAE_OK) st = check_same5(e, "instance_norm_backward", y, dx);
+    if (st != BCAE_OK) return st;
     const int b = cpu_block(y->c), cb_count = y->c / b;
     const size_t S = (size_t)y->d * (size_t)y->h * (size_t)y->w;
 #pragma omp parallel for collapse(2) schedule(static) num_threads(cpu_threads(e))
@@ -85,4 +107,5 @@ void cpu_instance_norm_backward(nn_engine *e, const nn_tensor5 *y, const float *
                     out[i] = (float)(rstd[l] * (g[i] - mg[l] - yv[i] * mgy[l]));
                 }
         }
+    return BCAE_OK;
 }
