@@ -57,7 +57,11 @@ bcae_status train_step_run(train_step *t, float lr, train_step_result *res, bcae
     s = r->ops->backward(r, (float)coef, t->grad, err);
     if (s) return s;
     t->step++;
-    adamw_step(&t->opt, lr, t->step, t->model->t.weights, t->grad, t->m, t->v, t->model->t.nfloats,
-               t->threads);
+    /* The optimizer runs where the parameters live: an engine op. */
+    const nn_adamw_hparams h = {lr, t->opt.beta1, t->opt.beta2, t->opt.eps, t->opt.weight_decay,
+                                t->step};
+    nn_engine *e = r->engine;
+    s = e->ops->adamw_step(e, &h, t->model->t.weights, t->grad, t->m, t->v, t->model->t.nfloats);
+    if (s) return nn_engine_error(e, s, err);
     return r->ops->sync_weights(r, err);
 }
