@@ -107,8 +107,9 @@ bcae_status bcae_ctr_writer_open(const char *path, const bcae_ctr_info *info,
 /* Opens an existing file to add records in place: checks its header
  * against `model` (bcae_ctr_check_model) and that it ends with a valid end
  * marker, which the first appended record overwrites; finish writes a new
- * one. This reads the header and the last 16 bytes only, never the
- * records. The file is locked (fcntl) against a second appender. If an
+ * one. This reads the header, the last 16 bytes and each record's header
+ * and path (seeking over the payloads: their paths may not be repeated),
+ * never the payloads. The file is locked (fcntl) against a second appender. If an
  * append fails or is aborted, the file is restored to its old length and
  * end marker. A crash in between leaves the old records intact, then zero
  * or more complete new records, then possibly a partial one, and no end
@@ -117,14 +118,39 @@ bcae_status bcae_ctr_writer_open(const char *path, const bcae_ctr_info *info,
 bcae_status bcae_ctr_append_open(const char *path, const bcae_ctr_info *model, int flags,
                                  bcae_ctr_writer **out, bcae_error *err);
 
+/* What bcae_ctr_repair found and did. */
+typedef struct bcae_ctr_repair_report {
+    uint64_t records;       /* intact records in the file (kept) */
+    uint64_t file_bytes;    /* the file's size now, end marker included */
+    uint64_t dropped_bytes; /* the incomplete tail cut off */
+    int was_complete;       /* it had a valid end marker: left as it was */
+} bcae_ctr_repair_report;
+
+/* Repairs a file that an interrupted write or append left without its end
+ * marker: verifies every record (both CRCs, decoding), cuts the file after
+ * the last intact one and writes an end marker there (cut, marker, fsync:
+ * a crash in between leaves it torn and repairable again, never half
+ * repaired). A complete file is verified and left as it is. Damage of any
+ * other kind (a CRC mismatch, a bad field) is refused with the reader's
+ * message: dropping records that are there but damaged is not a repair.
+ * Takes the same lock as an appender. */
+bcae_status bcae_ctr_repair(const char *path, bcae_ctr_repair_report *rep, bcae_error *err);
+
 /* Adds one record: `code_f16` holds bcae_ctr_code_count(info) IEEE binary16
  * values (native uint16 bit patterns); orig_shape the wedge's shape
  * (orig_ndim 1..4, uint16 ADC). zstd_level 0 stores the code raw; 1..22
  * compresses it with zstd at that level, falling back to raw if that would
- * not be smaller. After a failure the writer only accepts abort. */
+ * not be smaller. A path already in the file (appending: among the old
+ * records too) is refused (BCAE_ERR_INVALID_ARGUMENT), as are invalid
+ * paths. After a write failure the writer only accepts abort. */
 bcae_status bcae_ctr_writer_append(bcae_ctr_writer *w, const char *relpath,
                                    const size_t *orig_shape, int orig_ndim,
                                    const uint16_t *code_f16, int zstd_level, bcae_error *err);
+
+/* Whether a record with this path is in the file already (appending: the
+ * old records too), i.e. whether bcae_ctr_writer_append would refuse it:
+ * lets a caller refuse before doing the work of encoding. */
+int bcae_ctr_writer_has_path(const bcae_ctr_writer *w, const char *relpath);
 
 /* Writes the end marker, fsyncs and (new file) renames into place. Frees w
  * whatever happens; on failure a new file is discarded and an appended one
@@ -150,11 +176,13 @@ void bcae_ctr_writer_stats(const bcae_ctr_writer *w, bcae_ctr_stats *st);
 
 typedef struct bcae_ctr_reader bcae_ctr_reader;
 
-/* Opens a file (or a FIFO) and reads and verifies its header. */
+/* Opens a regular file and reads and verifies its header. Anything else (a
+ * FIFO, a device, a folder) is refused before it can block: the reader
+ * needs the file's size to report truncation before allocating. */
 bcae_status bcae_ctr_reader_open(const char *path, bcae_ctr_reader **out, bcae_error *err);
 /* A hint for progress bars: the record count of a complete file, read from
- * its end marker alone (1 if it has a valid one, else 0: a FIFO, a cut
- * file). The reader still checks the count when it gets there. */
+ * its end marker alone (1 if it has a valid one, else 0: not a regular
+ * file, a cut file). The reader still checks the count when it gets there. */
 int bcae_ctr_peek_count(const char *path, uint64_t *records);
 /* The same over bytes in memory (not copied: they must outlive the reader;
  * `name` is used in messages). */
