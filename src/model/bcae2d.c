@@ -223,7 +223,7 @@ static bcae_status copy_tensors(const char *path, const bcae_st_file *f, bcae2d_
             for (int d = 0; d < p->ndim && a < (int)sizeof want; d++)
                 a += snprintf(want + a, sizeof want - (size_t)a, d ? ", %zu" : "%zu", p->shape[d]);
             if (a < (int)sizeof want) snprintf(want + a, sizeof want - (size_t)a, ")");
-            a = snprintf(got, sizeof got, "%s (", bcae_dtype_name(t->dtype));
+            a = snprintf(got, sizeof got, "%s (", bcae_st_dtype_name(t->dtype));
             for (int d = 0; d < t->ndim && a < (int)sizeof got; d++)
                 a += snprintf(got + a, sizeof got - (size_t)a, d ? ", %zu" : "%zu", t->shape[d]);
             if (a < (int)sizeof got) snprintf(got + a, sizeof got - (size_t)a, ")");
