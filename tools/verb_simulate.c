@@ -195,6 +195,13 @@ int verb_simulate(int argc, char **argv)
     }
     if (optind < argc) return cli_usage_error(verb, "unexpected argument '%s'", argv[optind]);
     if (!out) return cli_usage_error(verb, "--out DIR is required");
+    /* Event numbers are u64: the last one, first + events - 1, must not wrap
+     * (it would silently simulate event 0 again). */
+    if (first > UINT64_MAX - (uint64_t)(events - 1))
+        return cli_usage_error(verb,
+                               "--first-event %llu with --events %ld would go past the last "
+                               "event number, %llu",
+                               (unsigned long long)first, events, (unsigned long long)UINT64_MAX);
     int threads = cli_threads(verb, threads_opt);
     if (threads < 0) return CLI_EXIT_USAGE;
 
