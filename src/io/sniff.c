@@ -60,8 +60,8 @@ const char *bcae_file_kind_name(bcae_file_kind k)
     case BCAE_FILE_EMPTY: return "an empty file";
     case BCAE_FILE_NPY: return "a NumPy .npy file";
     case BCAE_FILE_BCAE: return "a .bcae container";
-    case BCAE_FILE_SAFETENSORS: return "a safetensors file (model weights)";
-    case BCAE_FILE_ZIP: return "a zip archive (.npz, PyTorch .pth?)";
+    case BCAE_FILE_SAFETENSORS: return "a safetensors file, such as model weights";
+    case BCAE_FILE_ZIP: return "a zip archive, such as .npz or a PyTorch .pth";
     case BCAE_FILE_ZSTD: return "a zstd-compressed file";
     case BCAE_FILE_GZIP: return "a gzip-compressed file";
     case BCAE_FILE_PNG: return "a PNG image";
