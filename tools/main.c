@@ -20,6 +20,7 @@ static const verb VERBS[] = {
     {"train", verb_train, "train a BCAE-2D model on a dataset"},
     {"compress", verb_compress, "encode wedges into a .bcae container of fp16 codes"},
     {"decompress", verb_decompress, "decode a .bcae container into wedge .npy files"},
+    {"repair", verb_repair, "complete a .bcae container an interrupted append left torn"},
     {"eval", verb_eval, "encode and decode a dataset split in memory; report metrics and ratio"},
     {"forward", verb_forward, "run a model on wedges and write code, heads and reconstruction"},
     {"bench", verb_bench, "time the encoder, decoders and a training step (wedges/s, GFLOP/s)"},
