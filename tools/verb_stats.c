@@ -26,7 +26,7 @@ static void usage(FILE *fp)
             "\n"
             "Options:\n"
             "      --split NAME    manifest of a dataset folder: train, test, or all (default:\n"
-            "                      train.txt and test.txt, those that exist)\n"
+            "                      train.txt and test.txt, those that exist and list files)\n"
             "      --compare OTHER another set: a JSON file of statistics, as --json writes\n"
             "                      them (e.g. docs/sphenix_outer_stats.json, real sPHENIX\n"
             "                      data), or wedges given as INPUT is. Prints both side by\n"
@@ -87,10 +87,12 @@ static char *join(const char *a, const char *b)
     return s;
 }
 
-static int exists(const char *path)
+/* A manifest that exists and lists something: `simulate --test-fraction 0`
+ * (or one event) writes an empty test.txt, which --split all passes over. */
+static int nonempty_file(const char *path)
 {
     struct stat sb;
-    return stat(path, &sb) == 0;
+    return stat(path, &sb) == 0 && sb.st_size > 0;
 }
 
 static int has_manifest(const char *dir, const char *split)
@@ -101,7 +103,7 @@ static int has_manifest(const char *dir, const char *split)
     snprintf(rel, sizeof rel, "outer/%s", name);
     direct = join(dir, name);
     nested = join(dir, rel);
-    int found = (direct && exists(direct)) || (nested && exists(nested));
+    int found = (direct && nonempty_file(direct)) || (nested && nonempty_file(nested));
     free(direct);
     free(nested);
     return found;
