@@ -293,14 +293,26 @@ typedef struct bcae_sim_config {
     double bfield_t;          /* solenoid field */
     double r_inner_cm, r_outer_cm; /* radial extent of the 16 outer layers */
     double half_length_cm;    /* drift length of one side */
-    double gain;              /* ADC counts per unit of most-probable ionisation on a pad row */
-    double landau_width;      /* width of the Landau-like fluctuation (relative) */
-    double diffusion_t;       /* transverse diffusion, pads per sqrt(drift cm) */
+    double gain;              /* mean ADC counts above pedestal at the pulse peak, summed over
+                                 pads, for a minimum-ionising crossing of one pad row */
+    double diffusion_t_cm;    /* transverse diffusion, cm per sqrt(drift cm) */
     double diffusion_l;       /* longitudinal diffusion, time bins per sqrt(drift cm) */
-    double pad_response;      /* sigma of the pad response function, in pads */
+    double pad_response_cm;   /* sigma of the charge cloud at the pads (GEMs, pad coupling), cm */
     double shaping_bins;      /* peaking time of the shaper, in time bins */
     double noise_adc;         /* sigma of the electronics noise, ADC counts */
-    double pedestal_adc;      /* residual pedestal offset */
+    double pedestal_adc;      /* pedestal: the ADC value of no signal, kept in the data */
+    /* Added by the calibration against real data (docs/SIMULATOR.md) */
+    double absorber_radius_cm; /* particles stop here (calorimeter), not at the pad rows' edge */
+    double electrons_per_cm;  /* ionisation electrons per cm of a minimum-ionising track */
+    double clusters_per_cm;   /* primary ionising collisions per cm of it */
+    double cluster_size_max;  /* electrons of the largest cluster (delta electron) */
+    double looper_cage_fraction; /* share of secondary electrons born in the outer field cage */
+    double polya_theta;       /* GEM gain fluctuation: Polya parameter of one electron's avalanche */
+    double zs_threshold_adc;  /* zero suppression: a sample above pedestal + this is signal */
+    double zs_presamples;     /* samples kept before a run of signal samples */
+    double zs_postsamples;    /* samples kept after it */
+    double zs_min_samples;    /* samples kept from a run's first signal sample on, at least */
+    double pad_zigzag;        /* 1: zigzag pads share charge linearly; 0: plain pads */
 } bcae_sim_config;
 
 void bcae_sim_config_default(bcae_sim_config *cfg);
