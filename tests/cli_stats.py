@@ -112,6 +112,13 @@ r = run("stats", data, "--split", "test", "--json", "-q")
 got = json.loads(r.stdout)
 same(got, reference_stats([np.load(os.path.join(root, p)) for p in test]), "test split")
 
+# One event: simulate leaves test.txt empty, which the default --split all passes over.
+one = os.path.join(work, "one")
+r = run("simulate", "--events", "1", "--seed", "3", "--out", one, "-q")
+r = run("stats", one, "--json", "-q")
+check(r.returncode == 0 and json.loads(r.stdout or "{}").get("wedges") == 24,
+      "an empty test manifest is passed over: " + r.stderr)
+
 # A plain folder: every .npy below it, whatever the manifests say.
 plain = os.path.join(work, "plain")
 os.makedirs(os.path.join(plain, "sub"))

@@ -258,7 +258,8 @@ static void ws(json_in *j)
 
 static int jfail(json_in *j, const char *what)
 {
-    if (!j->msg[0]) snprintf(j->msg, sizeof j->msg, "%s at byte %ld", what, (long)(j->s - j->start));
+    if (!j->msg[0])
+        snprintf(j->msg, sizeof j->msg, "%s at byte %ld", what, (long)(j->s - j->start));
     return -1;
 }
 
@@ -446,7 +447,8 @@ end:
     }
     rc = 0;
 done:
-    if (rc) cli_error(verb, "%s: not a statistics file: %s", path, j.msg[0] ? j.msg : "malformed JSON");
+    if (rc)
+        cli_error(verb, "%s: not a statistics file: %s", path, j.msg[0] ? j.msg : "malformed JSON");
     free(text);
     return rc;
 }

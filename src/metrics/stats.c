@@ -100,8 +100,10 @@ bcae_status bcae_stats_add(bcae_stats_acc *acc, const uint16_t *adc, bcae_error 
                 /* Neighbours outside the wedge count as zero. */
                 const size_t i = base + l;
                 int lonely = (l == 0 || !adc[i - 1]) && (l + 1 == NL || !adc[i + 1]) &&
-                             (z == 0 || !adc[i - Z_STRIDE]) && (z + 1 == NZ || !adc[i + Z_STRIDE]) &&
-                             (a == 0 || !adc[i - AZ_STRIDE]) && (a + 1 == AZ || !adc[i + AZ_STRIDE]);
+                             (z == 0 || !adc[i - Z_STRIDE]) &&
+                             (z + 1 == NZ || !adc[i + Z_STRIDE]) &&
+                             (a == 0 || !adc[i - AZ_STRIDE]) &&
+                             (a + 1 == AZ || !adc[i + AZ_STRIDE]);
                 acc->isolated += (uint64_t)lonely;
             }
         }
@@ -191,7 +193,8 @@ bcae_status bcae_stats_finish(const bcae_stats_acc *acc, bcae_stats *out, bcae_e
         if (b > BCAE_STATS_HIST_BINS - 1) b = BCAE_STATS_HIST_BINS - 1;
         out->hist[b] += (double)acc->adc[v];
     }
-    for (int b = 0; b < BCAE_STATS_HIST_BINS; b++) out->hist[b] = nz ? out->hist[b] / (double)nz : NAN;
+    for (int b = 0; b < BCAE_STATS_HIST_BINS; b++)
+        out->hist[b] = nz ? out->hist[b] / (double)nz : NAN;
     out->below_hist = nz ? out->below_hist / (double)nz : NAN;
     s[BCAE_STATS_LOG_MEAN] = nz ? log_sum / (double)nz : NAN;
     const double pct[3] = {0.5, 0.9, 0.99};
