@@ -669,14 +669,26 @@ typedef struct bcae_sim_config {
     double bfield_t;          /* solenoid field */
     double r_inner_cm, r_outer_cm; /* radial extent of the 16 outer layers */
     double half_length_cm;    /* drift length of one side */
-    double gain;              /* ADC counts per unit of most-probable ionisation on a pad row */
-    double landau_width;      /* width of the Landau-like fluctuation (relative) */
-    double diffusion_t;       /* transverse diffusion, pads per sqrt(drift cm) */
+    double gain;              /* mean ADC counts above pedestal at the pulse peak, summed over
+                                 pads, for a minimum-ionising crossing of one pad row */
+    double diffusion_t_cm;    /* transverse diffusion, cm per sqrt(drift cm) */
     double diffusion_l;       /* longitudinal diffusion, time bins per sqrt(drift cm) */
-    double pad_response;      /* sigma of the pad response function, in pads */
+    double pad_response_cm;   /* sigma of the charge cloud at the pads (GEMs, pad coupling), cm */
     double shaping_bins;      /* peaking time of the shaper, in time bins */
     double noise_adc;         /* sigma of the electronics noise, ADC counts */
-    double pedestal_adc;      /* residual pedestal offset */
+    double pedestal_adc;      /* pedestal: the ADC value of no signal, kept in the data */
+    /* Added by the calibration against real data (docs/SIMULATOR.md) */
+    double absorber_radius_cm; /* particles stop here (calorimeter), not at the pad rows' edge */
+    double electrons_per_cm;  /* ionisation electrons per cm of a minimum-ionising track */
+    double clusters_per_cm;   /* primary ionising collisions per cm of it */
+    double cluster_size_max;  /* electrons of the largest cluster (delta electron) */
+    double looper_cage_fraction; /* share of secondary electrons born in the outer field cage */
+    double polya_theta;       /* GEM gain fluctuation: Polya parameter of one electron's avalanche */
+    double zs_threshold_adc;  /* zero suppression: a sample above pedestal + this is signal */
+    double zs_presamples;     /* samples kept before a run of signal samples */
+    double zs_postsamples;    /* samples kept after it */
+    double zs_min_samples;    /* samples kept from a run's first signal sample on, at least */
+    double pad_zigzag;        /* 1: zigzag pads share charge linearly; 0: plain pads */
 } bcae_sim_config;
 
 BCAE_API void bcae_sim_config_default(bcae_sim_config *cfg);
@@ -766,6 +778,95 @@ typedef void (*bcae_train_callback)(void *ctx, const bcae_train_progress *p);
 
 BCAE_API bcae_status bcae_train(const bcae_train_config *cfg, bcae_train_callback cb, void *ctx,
                                 bcae_error *err);
+
+/* ------------------------------------------------------------------ */
+/* Wedge statistics: how TPC data look (docs/SIMULATOR.md "Statistics") */
+/* ------------------------------------------------------------------ */
+
+/* The statistics that compare simulated with real wedges, each defined
+ * exactly in docs/SIMULATOR.md. Scalars are indexed by this enum. */
+typedef enum bcae_stats_scalar {
+    BCAE_STATS_OCCUPANCY_MEAN = 0, /* non-zero fraction of a wedge: mean over wedges */
+    BCAE_STATS_OCCUPANCY_MIN,
+    BCAE_STATS_OCCUPANCY_MAX,
+    BCAE_STATS_LOG_MEAN,           /* log2(ADC+1) of the non-zero voxels: mean */
+    BCAE_STATS_LOG_MEDIAN,         /* ... nearest-rank percentiles */
+    BCAE_STATS_LOG_P90,
+    BCAE_STATS_LOG_P99,
+    BCAE_STATS_SATURATED,          /* fraction of non-zero voxels at ADC 1023 */
+    BCAE_STATS_Z_RUN_MEAN,         /* runs of non-zero voxels along z: mean length */
+    BCAE_STATS_Z_RUN_P90,          /* ... 90th percentile of the length */
+    BCAE_STATS_Z_RUN_ONE,          /* ... fraction of runs of length 1 */
+    BCAE_STATS_AZ_RUN_MEAN,        /* runs along the azimuth: mean width */
+    BCAE_STATS_AZ_RUN_ONE,         /* ... fraction of width 1 */
+    BCAE_STATS_ISOLATED,           /* fraction of non-zero voxels with no non-zero 6-neighbour */
+    BCAE_STATS_NEXT_LAYER,         /* P(layer l+1 non-zero | layer l non-zero), same pad and bin */
+    BCAE_STATS_LAYER_RATIO,        /* non-zero voxels in layer 15 / in layer 0 */
+    BCAE_STATS_SCALARS
+} bcae_stats_scalar;
+
+/* The histogram of log2(ADC+1) over the non-zero voxels: 16 bins of 0.25
+ * from 6.0 to 10.0 (the last one closed, holding ADC 1023). */
+#define BCAE_STATS_HIST_BINS 16
+#define BCAE_STATS_HIST_LO 6.0
+#define BCAE_STATS_HIST_WIDTH 0.25
+
+/* Counts gathered over any number of wedges: integers (and the occupancy
+ * extremes), so that accumulators of disjoint sets merge exactly. */
+typedef struct bcae_stats_acc {
+    uint64_t wedges;
+    double occupancy_sum, occupancy_min, occupancy_max;
+    uint64_t adc[BCAE_ADC_MAX + 1];        /* voxels by ADC value ([0] = zero voxels) */
+    uint64_t z_runs[BCAE_WEDGE_Z + 1];     /* runs along z by length */
+    uint64_t az_runs[BCAE_WEDGE_AZIMUTH + 1]; /* runs along the azimuth by width */
+    uint64_t isolated;
+    uint64_t layer_nonzero[BCAE_WEDGE_LAYERS];
+    uint64_t layer_pairs_from; /* non-zero voxels in layers 0..14 */
+    uint64_t layer_pairs_both; /* ... whose voxel in the next layer is non-zero too */
+} bcae_stats_acc;
+
+/* The statistics of a set of wedges. A scalar is NaN where it is undefined
+ * (no non-zero voxel, no run, an empty layer 0) or, in a reference read
+ * from a file, unknown. */
+typedef struct bcae_stats {
+    uint64_t wedges;
+    double scalar[BCAE_STATS_SCALARS];
+    double hist[BCAE_STATS_HIST_BINS]; /* fractions of the non-zero voxels */
+    double below_hist; /* fraction of non-zero voxels below 6.0 (ADC < 64): not in hist */
+} bcae_stats;
+
+/* How far a set is from a reference. */
+typedef struct bcae_stats_distance {
+    double rel[BCAE_STATS_SCALARS]; /* (value - reference) / |reference|; NaN if either unknown */
+    int within[BCAE_STATS_SCALARS]; /* 1: within tolerance; 0: not; -1: unknown */
+    double tvd;                     /* total-variation distance of the histograms */
+    int tvd_within;                 /* tvd <= BCAE_STATS_TVD_TOLERANCE */
+} bcae_stats_distance;
+
+/* The calibration's tolerances: every scalar within 10 % of the reference,
+ * or within 0.002 absolute for a fraction whose reference is below 0.02;
+ * the histograms within a total-variation distance of 0.05. */
+#define BCAE_STATS_REL_TOLERANCE 0.10
+#define BCAE_STATS_ABS_TOLERANCE 0.002
+#define BCAE_STATS_SMALL_FRACTION 0.02
+#define BCAE_STATS_TVD_TOLERANCE 0.05
+
+/* Key (e.g. "occupancy_mean", as in JSON) and one-line description of
+ * scalar i, and whether it is a fraction; returns 0 past the last one. */
+int bcae_stats_scalar_info(int i, const char **key, const char **description,
+                           int *is_fraction);
+
+void bcae_stats_init(bcae_stats_acc *acc);
+/* Adds one wedge (BCAE_WEDGE_VOXELS values in the file layout);
+ * BCAE_ERR_RANGE (acc unchanged) if a value exceeds 1023. */
+bcae_status bcae_stats_add(bcae_stats_acc *acc, const uint16_t *adc, bcae_error *err);
+/* into += from (from unchanged). */
+void bcae_stats_merge(bcae_stats_acc *into, const bcae_stats_acc *from);
+/* The statistics of the wedges added so far; BCAE_ERR_INVALID_ARGUMENT if none. */
+bcae_status bcae_stats_finish(const bcae_stats_acc *acc, bcae_stats *out, bcae_error *err);
+/* Relative differences, tolerances and the histograms' distance of `a`
+ * from the reference `ref`. */
+void bcae_stats_compare(const bcae_stats *a, const bcae_stats *ref, bcae_stats_distance *d);
 
 #ifdef __cplusplus
 }

@@ -14,6 +14,7 @@ typedef struct verb {
 
 static const verb VERBS[] = {
     {"simulate", verb_simulate, "simulate TPC events into a dataset of wedge .npy files"},
+    {"stats", verb_stats, "statistics of a set of wedges; compare with another (e.g. real data)"},
     {"inspect", verb_inspect, "a .npy file (shape, occupancy, histogram) or a .bcae container"},
     {"metrics", verb_metrics, "compare an original and a reconstructed wedge (MAE, PSNR, ...)"},
     {"plot", verb_plot, "draw a wedge as a PNG picture"},
