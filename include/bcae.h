@@ -853,20 +853,20 @@ typedef struct bcae_stats_distance {
 
 /* Key (e.g. "occupancy_mean", as in JSON) and one-line description of
  * scalar i, and whether it is a fraction; returns 0 past the last one. */
-int bcae_stats_scalar_info(int i, const char **key, const char **description,
+BCAE_API int bcae_stats_scalar_info(int i, const char **key, const char **description,
                            int *is_fraction);
 
-void bcae_stats_init(bcae_stats_acc *acc);
+BCAE_API void bcae_stats_init(bcae_stats_acc *acc);
 /* Adds one wedge (BCAE_WEDGE_VOXELS values in the file layout);
  * BCAE_ERR_RANGE (acc unchanged) if a value exceeds 1023. */
-bcae_status bcae_stats_add(bcae_stats_acc *acc, const uint16_t *adc, bcae_error *err);
+BCAE_API bcae_status bcae_stats_add(bcae_stats_acc *acc, const uint16_t *adc, bcae_error *err);
 /* into += from (from unchanged). */
-void bcae_stats_merge(bcae_stats_acc *into, const bcae_stats_acc *from);
+BCAE_API void bcae_stats_merge(bcae_stats_acc *into, const bcae_stats_acc *from);
 /* The statistics of the wedges added so far; BCAE_ERR_INVALID_ARGUMENT if none. */
-bcae_status bcae_stats_finish(const bcae_stats_acc *acc, bcae_stats *out, bcae_error *err);
+BCAE_API bcae_status bcae_stats_finish(const bcae_stats_acc *acc, bcae_stats *out, bcae_error *err);
 /* Relative differences, tolerances and the histograms' distance of `a`
  * from the reference `ref`. */
-void bcae_stats_compare(const bcae_stats *a, const bcae_stats *ref, bcae_stats_distance *d);
+BCAE_API void bcae_stats_compare(const bcae_stats *a, const bcae_stats *ref, bcae_stats_distance *d);
 
 #ifdef __cplusplus
 }
