@@ -35,8 +35,7 @@ class Container:
     ``Container(path, model=None, *, decode=True, output='adc', force=False)``
 
     Iterating yields a Record per wedge in file order, each verified (CRCs,
-    record count) as `bcae decompress` verifies it, and decoded in batches
-    of ``model.batch``. ``container[i]`` reads record i (negative i counts from
+    record count) as `bcae decompress` verifies it, and decoded 16 at a time. ``container[i]`` reads record i (negative i counts from
     the end); the first random access scans the file once to index it.
     ``len(container)`` counts the records (the same scan).
 
@@ -102,7 +101,10 @@ class Container:
     # -- sequential ----------------------------------------------------------------
     def __iter__(self):
         """Records in file order, read by a reader of their own (iterations may nest)."""
-        batch = self.model.batch if self._decode else 64
+        # The library decodes four wedges per pass whatever the count (so that
+        # results never depend on the batch): decoding one record at a time
+        # would pay for four. 16 is a few passes and ~25 MB of wedges.
+        batch = 16
         with _bcae.ContainerReader(self.path) as reader:
             pending = []
             while True:
