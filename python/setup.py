@@ -42,9 +42,14 @@ def _find_library():
     build = os.environ.get("BCAE_BUILD_DIR")
     if build:
         build = os.path.abspath(build)
-        src = os.path.dirname(HERE)
         if not os.path.exists(os.path.join(build, "libbcae.so")):
             raise SystemExit(f"bcae: BCAE_BUILD_DIR={build} has no libbcae.so (build it first)")
+        # The headers of the source the tree was built from (this file may be a copy).
+        src = os.path.dirname(HERE)
+        with open(os.path.join(build, "CMakeCache.txt")) as f:
+            for line in f:
+                if line.startswith("bcae_SOURCE_DIR:"):
+                    src = line.split("=", 1)[1].strip()
         plugin = os.path.join(build, "hdf5", "plugin")
         return ([os.path.join(src, "include"), os.path.join(src, "hdf5")], build,
                 plugin if os.path.exists(os.path.join(plugin, "libH5Zbcae.so")) else None)
@@ -70,6 +75,7 @@ class build_py_with_config(build_py):
 
 
 setup(
+    packages=["bcae"],
     ext_modules=[
         Extension(
             "bcae._bcae",
