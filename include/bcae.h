@@ -320,6 +320,16 @@ BCAE_API int bcae_model_code_shape(const bcae_model *model, size_t shape[4]);
 /* Elements of one wedge's code (each stored as an IEEE fp16). */
 BCAE_API size_t bcae_model_code_elements(const bcae_model *model);
 
+/* The model to use when none is named (the CLI without --model, the Python
+ * package's Model(), the HDF5 filter plugin): $BCAE_MODEL when it is set and
+ * not empty (even if that file is missing: loading it then says so, rather
+ * than falling back silently), else the default model installed with the
+ * library (PREFIX/share/bcae/models/bcae2d-default.safetensors), else the
+ * one in the source tree the library was built from. Copies the path into
+ * out[size] (4096 bytes hold any of them); BCAE_ERR_IO naming the places
+ * looked at when none is readable, BCAE_ERR_RANGE when out is too small. */
+BCAE_API bcae_status bcae_default_model_path(char *out, size_t size, bcae_error *err);
+
 /* Arithmetic of the encoder. The code is stored as IEEE fp16 whatever the
  * precision; only the encoder's arithmetic changes (decoders run in fp32).
  *  FP32: fp32 weights and activations.

@@ -1,0 +1,63 @@
+"""bcae.train: the same weights as `bcae train`, progress callbacks, errors."""
+
+import numpy as np
+import pytest
+
+import bcae
+
+# A tiny BCAE-2D and two steps: seconds, and enough to change every weight.
+TINY = dict(m=1, n=1, d=1, batch_size=2, batches_per_epoch=2, validation_batches_per_epoch=0,
+            num_epochs=1, seed=5, threads=2)
+TINY_CLI = ["--m", "1", "--n", "1", "--d", "1", "--batch-size", "2", "--batches-per-epoch", "2",
+            "--validation-batches-per-epoch", "0", "--num-epochs", "1", "--seed", "5",
+            "--threads", "2"]
+
+
+def test_train_equals_cli(sample, cli, tmp_path):
+    cli("train", "--data", sample, *TINY_CLI, "--out", tmp_path / "cli.safetensors", "-q")
+    seen = []
+    bcae.train(sample, tmp_path / "py.safetensors", progress=seen.append, **TINY)
+    # Training is bit-identical for the same thread count (docs/TRAINING.md).
+    assert (tmp_path / "py.safetensors").read_bytes() == (tmp_path / "cli.safetensors").read_bytes()
+    steps = [p for p in seen if not p["validation"]]
+    assert [p["step"] for p in steps] == [1, 2]
+    assert all(np.isfinite(p["loss"]) and p["epoch"] == 0 for p in steps)
+    assert {"loss_seg", "loss_reg", "coef", "lr", "precision", "recall", "mae", "step_seconds",
+            "batch", "batches", "epoch_done"} <= set(steps[0])
+    # The result is a model the package loads.
+    m = bcae.Model(tmp_path / "py.safetensors")
+    assert m.arch == "bcae-2d"
+
+
+def test_progress_exception_is_raised_after_training(sample, tmp_path):
+    calls = []
+
+    def progress(p):
+        calls.append(p["step"])
+        raise KeyError("stop here")
+
+    with pytest.raises(KeyError, match="stop here"):
+        bcae.train(sample, tmp_path / "x.safetensors", progress=progress, **TINY)
+    assert calls == [1], "the callback must not be called again after raising"
+    assert (tmp_path / "x.safetensors").exists(), "training itself ran to its end"
+
+
+def test_train_errors(sample, tmp_path):
+    with pytest.raises(TypeError, match="no_such_option"):
+        bcae.train(sample, tmp_path / "o.safetensors", no_such_option=1)
+    with pytest.raises(bcae.Error):
+        bcae.train(tmp_path / "nodata", tmp_path / "o.safetensors", **TINY)
+    with pytest.raises(bcae.InvalidArgumentError, match="tpu"):
+        bcae.train(sample, tmp_path / "o.safetensors", device="tpu", **TINY)
+    with pytest.raises(bcae.Error):
+        bcae.train(sample, tmp_path / "o.safetensors", **dict(TINY, arch="no-such-arch"))
+    with pytest.raises(TypeError, match="callable"):
+        bcae.train(sample, tmp_path / "o.safetensors", progress=42, **TINY)
+    assert not (tmp_path / "o.safetensors").exists()
+
+
+def test_train_defaults_are_the_librarys():
+    d = bcae.train_defaults()
+    assert d["arch"] == "bcae-2d" and (d["m"], d["n"], d["d"]) == (4, 8, 3)
+    assert d["out"] is None and d["device"] == "auto"
+    assert d["learning_rate"] == pytest.approx(1e-3)
