@@ -9,7 +9,7 @@ old=$1 new=$2 rounds=${3:-2} secs=${4:-3}
 py=/usr/bin/python3
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-for arch in bcae-2d bcae-ht bcae++; do
+for arch in ${ARCHS:-bcae-2d bcae-ht bcae++}; do
   for r in $(seq "$rounds"); do
     for which in old new; do
       bin=$old; [ "$which" = new ] && bin=$new
@@ -19,11 +19,11 @@ for arch in bcae-2d bcae-ht bcae++; do
     done
   done
 done
-$py - "$tmp" <<'PY'
+$py - "$tmp" "${ARCHS:-bcae-2d bcae-ht bcae++}" <<'PY'
 import glob, json, statistics, sys
 d = sys.argv[1]
 print(f"{'arch':8} {'pass':7} {'old w/s':>9} {'new w/s':>9} {'new/old':>8}")
-for arch in ("bcae-2d", "bcae-ht", "bcae++"):
+for arch in sys.argv[2].split():
     for key, name in (("encoder_wedges_per_s", "encode"), ("decoder_wedges_per_s", "decode"),
                       ("train_wedges_per_s", "train")):
         v = {w: statistics.median(json.load(open(f))[key] for f in glob.glob(f"{d}/{arch}.{w}.*.json"))
