@@ -294,6 +294,69 @@ BCAE_API bcae_status bcae_decode(bcae_codec *codec, const uint16_t *codes, size_
                                  float *log_adc, bcae_error *err);
 
 /* ------------------------------------------------------------------ */
+/* The sparse codec: error-bounded, learning-free (docs/SPARSE.md)     */
+/* ------------------------------------------------------------------ */
+
+/* One wedge <-> one self-contained stream. The occupancy (which voxels are
+ * non-zero) is coded exactly; the non-zero values are quantised so that
+ * every voxel of the decoded uint16 wedge satisfies
+ *     |log2(out + 1) - log2(in + 1)| <= max_error
+ * (the integer rounding included; max_error 0 is lossless), and both are
+ * coded by a binary arithmetic coder with adaptive context models. Any
+ * uint16 wedge is accepted (values above 1023 or below 64 too). Integer
+ * arithmetic only in the stream's coding: the bytes are the same on every
+ * platform. */
+
+/* The largest bound: 8 (a factor 256 either way). */
+#define BCAE_SPARSE_MAX_ERROR 8.0
+
+typedef struct bcae_sparse_options {
+    double max_error; /* E in log2(ADC+1) units, 0..BCAE_SPARSE_MAX_ERROR; 0 = lossless */
+    /* > 0: ignore max_error and, per wedge, use the finest bound on a grid of
+     * 1/512 whose stream is at most 2 * BCAE_WEDGE_VOXELS / ratio bytes (the
+     * coarsest, 8, if none is: bcae_sparse_info.met says so). */
+    double ratio;
+} bcae_sparse_options;
+
+typedef struct bcae_sparse_info {
+    double max_error;       /* the bound the stream guarantees */
+    uint64_t mult;          /* its exact form in the stream: 2^max_error * 2^32, rounded down */
+    size_t hits;            /* non-zero voxels */
+    size_t levels;          /* quantiser levels over 1..65535 */
+    size_t occupancy_bytes; /* coded occupancy */
+    size_t value_bytes;     /* coded values */
+    size_t total_bytes;     /* the stream: header, sections, CRC */
+    int stored;             /* 1: stored raw, coding would have been larger */
+    int met;                /* ratio mode: 1 if the ratio was met (else 1 too) */
+} bcae_sparse_info;
+
+/* The longest stream bcae_sparse_encode writes (a wedge stored raw). */
+BCAE_API size_t bcae_sparse_bound(void);
+
+/* Working memory (~6 MB) for encoding and decoding one wedge at a time;
+ * reusable, used by one thread at a time. */
+typedef struct bcae_sparse_coder bcae_sparse_coder;
+
+BCAE_API bcae_status bcae_sparse_coder_create(bcae_sparse_coder **out, bcae_error *err);
+BCAE_API void bcae_sparse_coder_free(bcae_sparse_coder *coder);
+
+/* Encodes a wedge (BCAE_WEDGE_VOXELS uint16 in the file layout) into
+ * out[cap] (cap >= bcae_sparse_bound() always suffices); *len receives the
+ * stream's length, info (may be NULL) what it holds. coder may be NULL (a
+ * temporary one is made). */
+BCAE_API bcae_status bcae_sparse_encode(bcae_sparse_coder *coder, const uint16_t *wedge,
+                                        const bcae_sparse_options *opt, uint8_t *out, size_t cap,
+                                        size_t *len, bcae_sparse_info *info, bcae_error *err);
+/* Decodes a stream into wedge[BCAE_WEDGE_VOXELS]. A damaged or truncated
+ * stream is refused (BCAE_ERR_FORMAT; a CRC covers it) and never read out of
+ * bounds. coder may be NULL. */
+BCAE_API bcae_status bcae_sparse_decode(bcae_sparse_coder *coder, const uint8_t *in, size_t len,
+                                        uint16_t *wedge, bcae_sparse_info *info, bcae_error *err);
+/* Reads a stream's header only (no CRC check): its bound, hits and sizes. */
+BCAE_API bcae_status bcae_sparse_peek(const uint8_t *in, size_t len, bcae_sparse_info *info,
+                                      bcae_error *err);
+
+/* ------------------------------------------------------------------ */
 /* The .bcae container (docs/FORMAT.md)                                */
 /* ------------------------------------------------------------------ */
 

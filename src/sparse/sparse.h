@@ -1,0 +1,25 @@
+/* Internals of the sparse codec that the benchmarks see (not the public API). */
+#ifndef BCAE_SPARSE_SPARSE_H
+#define BCAE_SPARSE_SPARSE_H
+
+#include <stdint.h>
+
+#include "bcae.h"
+#include "sparse/grid.h"
+
+/* The stream header (docs/SPARSE.md section 1). */
+#define SPARSE_MAGIC "BCSP"
+#define SPARSE_VERSION 1
+#define SPARSE_HEADER_BYTES 36
+#define SPARSE_CRC_BYTES 4
+enum { SPARSE_METHOD_STORED = 0, SPARSE_METHOD_CODED = 1 };
+
+/* Bit-model statistics of later encodes: counts[m][bit] is incremented for
+ * every bit coded with model m (0..SG_MODELS-1: the occupancy's models
+ * first, SG_OCC_MODELS of them, then the values'), and counts[SG_MODELS][0]
+ * for every value bit coded without a model; so counts has SG_MODELS + 1
+ * rows. NULL stops counting. In ratio mode only the chosen bound's values
+ * are counted. */
+void sparse_coder_count_bits(bcae_sparse_coder *coder, uint32_t (*counts)[2]);
+
+#endif

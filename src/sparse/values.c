@@ -1,0 +1,255 @@
+/*
+ * The values of the hits (docs/SPARSE.md section 6): each hit's level q, in
+ * scan order, once the whole occupancy is known. A prediction from causal
+ * neighbours in log units, corrected by the running mean residual of its
+ * context, gives a level qp; the residual q - qp is binarised (zero?, sign,
+ * Elias-gamma exponent in unary, mantissa) and each bin coded under a
+ * context of the prediction case and the running mean magnitude.
+ *
+ * Why log units: a pulse seen on two pads, or at two times, is one shape
+ * scaled, so log(v) is close to additive in pad and time and the planar
+ * predictor W + N - NW (this pad one bin earlier, + the previous pad now,
+ * - the previous pad one bin earlier) is near exact; and the levels of a
+ * lossy bound are evenly spaced in log units, so the same predictor serves
+ * every bound. Why the occupancy first: the value coder knows where each
+ * pulse ends (the last bin of a pulse sits just above threshold) and how
+ * long it is (long pulses are high).
+ */
+#include "sparse/grid.h"
+
+#include <stdlib.h>
+
+#define VAL_LIMIT 255
+#define STATS_HALVE 64 /* the running statistics halve when n reaches this */
+#ifndef XSEL
+#define XSEL (rem == 0 ? 0u : rem == 1 ? 1u : i == 0 ? 2u : 3u)
+#endif
+
+enum { CASE_PLANAR, CASE_SLOPE, CASE_PREV, CASE_PAD, CASE_LAYER, CASE_NONE };
+
+typedef struct prediction {
+    uint32_t qp;   /* predicted level, 1..L */
+    unsigned bctx; /* bias-correction context */
+    unsigned mctx; /* magnitude context */
+    unsigned k;    /* its running mean magnitude, log2 rounded up */
+    rc_bit *m;     /* the residual's models: SG_VAL_PER_K of them */
+} prediction;
+
+static inline unsigned cap3(int v)
+{
+    return v < 3 ? (unsigned)v : 3u;
+}
+
+/* The prediction of the hit at row[z] (row = its grid row), i bins into its
+ * pulse with rem bins of the pulse after it. */
+static inline prediction predict(sparse_grid *g, const sparse_levels *lv, size_t row, int z,
+                                 int i, int rem)
+{
+    const uint16_t *lg = g->lg + row;
+    int32_t W = lg[z - 1], WW = lg[z - 2];
+    int32_t N = lg[z - SG_PZ], NW = lg[z - 1 - SG_PZ], NE = lg[z + 1 - SG_PZ];
+    int32_t U = lg[z - (ptrdiff_t)SG_LSTRIDE];
+    int32_t p;
+    unsigned c, slope = 0;
+    const int16_t *er = g->err + row;
+    int32_t eW = er[z - 1], eN = er[z - SG_PZ], eNE = er[z + 1 - SG_PZ], eNW = er[z - 1 - SG_PZ];
+    uint32_t act = (uint32_t)(abs(eW) + abs(eN) + (abs(eNE) + abs(eNW)) / 2);
+    if (W && N && NW) {
+        c = CASE_PLANAR;
+        p = W + N - NW;
+        slope = N >= NW ? 1 : 0;
+        slope += W >= WW ? 2 : 0;
+    } else if (W && WW) {
+        c = CASE_SLOPE;
+        p = W;
+        int32_t s = W - WW;
+        slope = s < -256 ? 0 : s < 0 ? 1 : s < 256 ? 2 : 3;
+    } else if (W) {
+        c = CASE_PREV;
+        p = W;
+    } else if (N) {
+        c = CASE_PAD;
+        p = N;
+        slope = NW ? 1 : 0;
+        slope += NE ? 2 : 0;
+    } else if (U) {
+        c = CASE_LAYER;
+        p = U;
+    } else {
+        c = CASE_NONE;
+        p = 6167; /* lg(65): the zero-suppression threshold */
+    }
+    if (p < 0) p = 0;
+    if (p > SPARSE_LOG_MAX) p = SPARSE_LOG_MAX;
+    unsigned es = (eW > 0 ? 1u : eW < 0 ? 2u : 0u) * 3 + (eN > 0 ? 1u : eN < 0 ? 2u : 0u);
+    unsigned bctx = (((c * 4 + cap3(i)) * 4 + cap3(rem)) * 4 + slope) * 9 + es;
+    const sg_bias *b = &g->bias[bctx];
+    int32_t corr = b->n ? b->sum / (int32_t)b->n : 0; /* C division: truncates toward zero */
+    int32_t qp = (int32_t)lv->level_at_log[p] + corr;
+    if (qp < 1) qp = 1;
+    if (qp > (int32_t)lv->count) qp = (int32_t)lv->count;
+    int32_t ab = (p - 6 * 1024) / 512;
+    ab = ab < 0 ? 0 : ab > 7 ? 7 : ab;
+    unsigned acb = 0;
+    for (uint32_t t = act >> 4; t && acb < 7; t >>= 1) acb++;
+    unsigned mctx = (c * 8 + (unsigned)ab) * 8 + acb;
+    sg_mag *mg = &g->mag[mctx];
+    unsigned k = 0;
+    while (k < SG_VAL_K - 1 && ((uint64_t)mg->n << k) < mg->abs) k++;
+    prediction pr = {(uint32_t)qp, bctx, mctx, k,
+                     g->models + SG_OCC_MODELS + ((c * SG_VAL_X + XSEL) * SG_VAL_K + k) * SG_VAL_PER_K};
+    return pr;
+}
+
+static inline int16_t err_of(const sparse_levels *lv, uint32_t q, uint32_t qp)
+{
+    return (int16_t)((int32_t)lv->log[q] - (int32_t)lv->log[qp]);
+}
+
+/* The running statistics of the residual: its sum (the bias correction is
+ * their mean) and its magnitude (k), both halved with their count every
+ * STATS_HALVE residuals, so that they follow the wedge's regions. */
+static inline void stats_update(sparse_grid *g, const prediction *pr, int32_t r)
+{
+    sg_mag *m = &g->mag[pr->mctx];
+    m->abs += (uint32_t)(r < 0 ? -r : r);
+    if (++m->n == STATS_HALVE) {
+        m->abs /= 2;
+        m->n /= 2;
+    }
+    sg_bias *b = &g->bias[pr->bctx];
+    b->sum += r;
+    if (++b->n == STATS_HALVE) {
+        b->sum /= 2; /* truncates toward zero */
+        b->n /= 2;
+    }
+}
+
+/* The residual r is binarised as its magnitude class c (0 for r = 0, else
+ * 1 + floor(log2 |r|), 0..17), the sign, and the c - 1 bits below the
+ * leading one. The class is coded down a binary tree that starts where k
+ * says it usually is (k is the running mean magnitude's log2 rounded up, so
+ * c is mostly k or k - 1): "c >= k", then upwards from k or downwards from
+ * k - 1, one bin per step, ~2 decisions where a unary code from 0 would take
+ * c + 1. Every bin has its own model, so the tree shape costs no
+ * compression, only time. The top SG_VAL_MANT mantissa bits have models per
+ * class; the lower ones are below the noise (6 ADC counts) and go direct. */
+#define M_GE 0
+#define M_UP 1
+#define M_DN (M_UP + 17)
+#define M_SIGN (M_DN + 16)
+#define M_MANT (M_SIGN + 1)
+
+static inline unsigned class_of(uint32_t v)
+{
+    return v ? 32u - (unsigned)__builtin_clz(v) : 0u;
+}
+
+static inline void encode_residual(rc_encoder *e, rc_bit *m, unsigned k, int32_t r)
+{
+    uint32_t v = (uint32_t)(r < 0 ? -r : r);
+    int c = (int)class_of(v), kk = (int)k;
+    int up = kk == 0 || c >= kk;
+    if (kk) rc_encode(e, &m[M_GE], up, VAL_LIMIT);
+    if (up) {
+        for (int j = kk; j < 17; j++) {
+            rc_encode(e, &m[M_UP + j - kk], c > j, VAL_LIMIT);
+            if (c == j) break;
+        }
+    } else {
+        for (int j = kk - 1; j > 0; j--) {
+            rc_encode(e, &m[M_DN + kk - 1 - j], c < j, VAL_LIMIT);
+            if (c == j) break;
+        }
+    }
+    if (!c) return;
+    rc_encode(e, &m[M_SIGN], r < 0, VAL_LIMIT);
+    int ex = c - 1;
+    for (int t = 0; t < ex; t++) {
+        int bit = (int)(v >> (ex - 1 - t)) & 1;
+        if (t < SG_VAL_MANT) rc_encode(e, &m[M_MANT + ex * SG_VAL_MANT + t], bit, VAL_LIMIT);
+        else rc_encode_direct(e, (uint32_t)bit, 1);
+    }
+}
+
+/* The residual; its magnitude may exceed any level (c = 17): the caller
+ * checks the level it gives. */
+static inline int32_t decode_residual(rc_decoder *d, rc_bit *m, unsigned k)
+{
+    int kk = (int)k, c;
+    int up = kk == 0 || rc_decode(d, &m[M_GE], VAL_LIMIT);
+    if (up) {
+        c = kk;
+        while (c < 17 && rc_decode(d, &m[M_UP + c - kk], VAL_LIMIT)) c++;
+    } else {
+        c = kk - 1;
+        while (c > 0 && rc_decode(d, &m[M_DN + kk - 1 - c], VAL_LIMIT)) c--;
+    }
+    if (!c) return 0;
+    int neg = rc_decode(d, &m[M_SIGN], VAL_LIMIT);
+    int ex = c - 1;
+    uint32_t v = 1;
+    for (int t = 0; t < ex; t++) {
+        int bit = t < SG_VAL_MANT ? rc_decode(d, &m[M_MANT + ex * SG_VAL_MANT + t], VAL_LIMIT)
+                                  : (int)rc_decode_direct(d, 1);
+        v = (v << 1) | (uint32_t)bit;
+    }
+    return neg ? -(int32_t)v : (int32_t)v;
+}
+
+/* Walks the hits of one row: calls the body with z, i, rem. */
+#define FOR_EACH_HIT(occrow, BODY)                                        \
+    for (int z = 0; z < SG_NZ; z++) {                                     \
+        if (!(occrow)[z]) continue;                                       \
+        int len = 0;                                                      \
+        while (z + len < SG_NZ && (occrow)[z + len]) len++;               \
+        for (int i = 0; i < len; i++, z++) {                              \
+            int rem = len - 1 - i;                                        \
+            BODY                                                          \
+        }                                                                 \
+    }
+
+void sparse_values_encode(sparse_grid *g, const sparse_levels *lv, rc_encoder *out)
+{
+    rc_encoder local = *out, *e = &local; /* in registers, not behind a pointer */
+    for (int l = 0; l < SG_NL; l++)
+        for (int a = 0; a < SG_NA; a++) {
+            size_t row = sg_index(l, a, 0);
+            const uint8_t *occ = g->occ + row;
+            FOR_EACH_HIT(occ, {
+                prediction pr = predict(g, lv, row, z, i, rem);
+                uint32_t q = g->q[row + (size_t)z];
+                int32_t r = (int32_t)q - (int32_t)pr.qp;
+                encode_residual(e, pr.m, pr.k, r);
+                stats_update(g, &pr, r);
+                g->lg[row + (size_t)z] = lv->log[q];
+                g->err[row + (size_t)z] = err_of(lv, q, pr.qp);
+            })
+        }
+    *out = local;
+}
+
+int sparse_values_decode(sparse_grid *g, const sparse_levels *lv, rc_decoder *in)
+{
+    rc_decoder local = *in, *d = &local; /* in registers, not behind a pointer */
+    for (int l = 0; l < SG_NL; l++)
+        for (int a = 0; a < SG_NA; a++) {
+            size_t row = sg_index(l, a, 0);
+            const uint8_t *occ = g->occ + row;
+            FOR_EACH_HIT(occ, {
+                prediction pr = predict(g, lv, row, z, i, rem);
+                int32_t r = decode_residual(d, pr.m, pr.k);
+                int32_t q = (int32_t)pr.qp + r;
+                if (q < 1 || q > (int32_t)lv->count) {
+                    *in = local;
+                    return -1;
+                }
+                stats_update(g, &pr, r);
+                g->q[row + (size_t)z] = (uint16_t)q;
+                g->lg[row + (size_t)z] = lv->log[q];
+                g->err[row + (size_t)z] = err_of(lv, (uint32_t)q, pr.qp);
+            })
+        }
+    *in = local;
+    return 0;
+}
