@@ -2,6 +2,7 @@
 
 #include <math.h>
 
+#include "bcae.h"
 #include "sparse/tables.h"
 
 uint32_t sparse_log(uint32_t x)
@@ -44,6 +45,7 @@ void sparse_levels_build(sparse_levels *lv, uint64_t mult)
         lo = (uint32_t)hi + 1;
     }
     lv->count = q;
+    lv->sat = lv->level_of[BCAE_ADC_MAX];
     /* level_at_log: walk t upwards, advancing q while the next level's log
      * is still <= t. */
     uint32_t k = 1;

@@ -33,6 +33,7 @@ typedef struct prediction {
     unsigned mctx; /* magnitude context */
     unsigned k;    /* its running mean magnitude, log2 rounded up */
     rc_bit *m;     /* the residual's models: SG_VAL_PER_K of them */
+    rc_bit *sat;   /* the "saturated?" flag's model, NULL where none is coded */
 } prediction;
 
 static inline unsigned cap3(int v)
@@ -96,8 +97,18 @@ static inline prediction predict(sparse_grid *g, const sparse_levels *lv, size_t
     sg_mag *mg = &g->mag[mctx];
     unsigned k = 0;
     while (k < SG_VAL_K - 1 && ((uint64_t)mg->n << k) < mg->abs) k++;
+    /* Saturation: the ADC clips at 1023, so a high pulse reads exactly the
+     * saturated level for several bins; one flag then replaces a residual
+     * that no predictor gets right. Coded where the prediction is high or a
+     * neighbour is saturated. */
+    int32_t ls = lv->log[lv->sat];
+    unsigned nsat = (W == ls) + (N == ls) + (NW == ls) + (NE == ls) + (U == ls);
+    rc_bit *sat = NULL;
+    if (ab >= 4 || nsat)
+        sat = g->models + SG_SAT_BASE + (nsat < 3 ? nsat : 3) * 4 + (unsigned)ab / 2;
     prediction pr = {(uint32_t)qp, bctx, mctx, k,
-                     g->models + SG_OCC_MODELS + ((c * SG_VAL_X + XSEL) * SG_VAL_K + k) * SG_VAL_PER_K};
+                     g->models + SG_OCC_MODELS + ((c * SG_VAL_X + XSEL) * SG_VAL_K + k) * SG_VAL_PER_K,
+                     sat};
     return pr;
 }
 
@@ -220,8 +231,12 @@ void sparse_values_encode(sparse_grid *g, const sparse_levels *lv, rc_encoder *o
                 prediction pr = predict(g, lv, row, z, i, rem);
                 uint32_t q = g->q[row + (size_t)z];
                 int32_t r = (int32_t)q - (int32_t)pr.qp;
-                encode_residual(e, pr.m, pr.k, r);
-                stats_update(g, &pr, r);
+                int is_sat = pr.sat && q == lv->sat;
+                if (pr.sat) rc_encode(e, pr.sat, is_sat, VAL_LIMIT);
+                if (!is_sat) {
+                    encode_residual(e, pr.m, pr.k, r);
+                    stats_update(g, &pr, r);
+                }
                 g->lg[row + (size_t)z] = lv->log[q];
                 g->err[row + (size_t)z] = err_of(lv, q, pr.qp);
             })
@@ -238,13 +253,16 @@ int sparse_values_decode(sparse_grid *g, const sparse_levels *lv, rc_decoder *in
             const uint8_t *occ = g->occ + row;
             FOR_EACH_HIT(occ, {
                 prediction pr = predict(g, lv, row, z, i, rem);
-                int32_t r = decode_residual(d, pr.m, pr.k);
-                int32_t q = (int32_t)pr.qp + r;
-                if (q < 1 || q > (int32_t)lv->count) {
-                    *in = local;
-                    return -1;
+                int32_t q = (int32_t)lv->sat;
+                if (!pr.sat || !rc_decode(d, pr.sat, VAL_LIMIT)) {
+                    int32_t r = decode_residual(d, pr.m, pr.k);
+                    q = (int32_t)pr.qp + r;
+                    if (q < 1 || q > (int32_t)lv->count) {
+                        *in = local;
+                        return -1;
+                    }
+                    stats_update(g, &pr, r);
                 }
-                stats_update(g, &pr, r);
                 g->q[row + (size_t)z] = (uint16_t)q;
                 g->lg[row + (size_t)z] = lv->log[q];
                 g->err[row + (size_t)z] = err_of(lv, (uint32_t)q, pr.qp);
