@@ -43,7 +43,7 @@ static inline size_t sg_index(int l, int a, int z)
 #define SG_VAL_MANT 2  /* modelled mantissa bits below the leading one */
 #define SG_VAL_PER_K (1 + 17 + 16 + 1 + SG_VAL_EXP * SG_VAL_MANT)
 #define SG_VAL_X 4
-#define SG_VAL_MODELS (SG_VAL_CASES * SG_VAL_X * SG_VAL_K * SG_VAL_PER_K)
+#define SG_VAL_MODELS (SG_VAL_CASES * SG_VAL_X * 4 * SG_VAL_K * SG_VAL_PER_K)
 #define SG_SAT_BASE (SG_OCC_MODELS + SG_VAL_MODELS)
 #define SG_MODELS (SG_SAT_BASE + 16)
 

@@ -46,6 +46,7 @@ void sparse_levels_build(sparse_levels *lv, uint64_t mult)
     }
     lv->count = q;
     lv->sat = lv->level_of[BCAE_ADC_MAX];
+    lv->floor = lv->level_of[BCAE_ZERO_SUPPRESSION];
     /* level_at_log: walk t upwards, advancing q while the next level's log
      * is still <= t. */
     uint32_t k = 1;

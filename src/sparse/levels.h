@@ -37,6 +37,7 @@ typedef struct sparse_levels {
     uint64_t mult;      /* M */
     uint32_t count;     /* L: levels are numbered 1..L */
     uint32_t sat;       /* the level of 1023, the 10-bit ADC's saturation */
+    uint32_t floor;     /* the level of 64, the zero-suppression threshold */
     /* level q -> its ADC value; [0] = 0 */
     uint16_t value[SPARSE_MAX_LEVELS + 1];
     /* level q -> lg(value + 1) (sparse_log); [0] = 0 */

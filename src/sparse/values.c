@@ -106,8 +106,13 @@ static inline prediction predict(sparse_grid *g, const sparse_levels *lv, size_t
     rc_bit *sat = NULL;
     if (ab >= 4 || nsat)
         sat = g->models + SG_SAT_BASE + (nsat < 3 ? nsat : 3) * 4 + (unsigned)ab / 2;
+    /* Room below the prediction, down to the zero-suppression threshold's
+     * level, against the residual's scale: where it is small the residual's
+     * negative side is cut off. */
+    int32_t room = qp - (int32_t)lv->floor;
+    unsigned rb = room < (1 << k) / 2 ? 0u : room < (1 << k) ? 1u : room < (2 << k) ? 2u : 3u;
     prediction pr = {(uint32_t)qp, bctx, mctx, k,
-                     g->models + SG_OCC_MODELS + ((c * SG_VAL_X + XSEL) * SG_VAL_K + k) * SG_VAL_PER_K,
+                     g->models + SG_OCC_MODELS + (((c * SG_VAL_X + XSEL) * 4 + rb) * SG_VAL_K + k) * SG_VAL_PER_K,
                      sat};
     return pr;
 }
