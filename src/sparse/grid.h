@@ -28,6 +28,8 @@
 #define SG_PA (SG_NA + 3)        /* pads a row of pads holds */
 #define SG_LSTRIDE ((size_t)SG_PA * SG_PZ)
 #define SG_CELLS ((size_t)(SG_NL + 2) * SG_LSTRIDE)
+/* Pulses are separated by at least one empty bin. */
+#define SG_MAX_PULSES ((size_t)SG_NL * SG_NA * ((SG_NZ + 1) / 2))
 
 static inline size_t sg_index(int l, int a, int z)
 {
@@ -67,18 +69,23 @@ typedef struct sparse_grid {
     uint16_t *q;    /* SG_CELLS: the level of a hit, 0 elsewhere */
     uint16_t *lg;   /* SG_CELLS: log of the level's value (levels.h), 0 elsewhere */
     int16_t *err;   /* SG_CELLS: a hit's prediction error in log units, 0 elsewhere */
+    /* The pulses (runs of hits along z) in scan order, as the occupancy
+     * pass finds them: first cell and length. */
+    uint32_t *pulse_cell;
+    uint16_t *pulse_len;
+    size_t pulses;
     rc_bit models[SG_MODELS];
     sg_bias bias[SG_BIAS_CTX];
     sg_mag mag[SG_MAG_CTX];
 
 } sparse_grid;
 
-/* Occupancy: codes occ (every voxel). Decoding fills occ and returns the
- * number of hits. */
+/* Occupancy: codes occ (every voxel) and lists the pulses. Decoding fills
+ * occ and the pulses and returns the number of hits. */
 void sparse_occupancy_encode(sparse_grid *g, rc_encoder *e);
 size_t sparse_occupancy_decode(sparse_grid *g, rc_decoder *d);
 
-/* Values: codes q of every hit (occ must be complete) under the levels lv,
+/* Values: codes q of every hit (the pulse list must be complete) under the levels lv,
  * filling lg as it goes. Decoding fills q and lg; returns 0, or -1 on a
  * level outside 1..lv->count (damage). */
 void sparse_values_encode(sparse_grid *g, const sparse_levels *lv, rc_encoder *e);

@@ -39,6 +39,12 @@ typedef struct rc_bit {
 #define RC_BIT_INIT ((rc_bit){32768, 0})
 #define RC_TOP (1u << 24)
 
+#if defined(__GNUC__)
+#define RC_INLINE static inline __attribute__((always_inline))
+#else
+#define RC_INLINE static inline
+#endif
+
 static inline void rc_bit_init(rc_bit *m, size_t count)
 {
     for (size_t i = 0; i < count; i++) m[i] = RC_BIT_INIT;
@@ -105,11 +111,13 @@ static inline void rc_enc_shift_low(rc_encoder *e)
     e->low = (e->low & 0x00FFFFFFu) << 8;
 }
 
-static inline void rc_encode(rc_encoder *e, rc_bit *m, int bit, unsigned limit)
+/* counting: a constant at each call site (the passes are compiled twice,
+ * with and without statistics), so that the common case pays nothing. */
+static inline void rc_encode(rc_encoder *e, rc_bit *m, int bit, unsigned limit, int counting)
 {
     uint32_t bound = (uint32_t)(((uint64_t)e->range * m->p0) >> 16);
     uint32_t mask = 0u - (uint32_t)bit;
-    if (e->counts) e->counts[m - e->base][bit]++;
+    if (counting) e->counts[m - e->base][bit]++;
     e->low += bound & mask;
     e->range = bound ^ ((bound ^ (e->range - bound)) & mask);
     rc_bit_update(m, bit, limit);
@@ -121,9 +129,9 @@ static inline void rc_encode(rc_encoder *e, rc_bit *m, int bit, unsigned limit)
 
 /* Codes `bits` low bits of v, most significant first, each at probability
  * 1/2 (no model): for bits that carry no context worth learning. */
-static inline void rc_encode_direct(rc_encoder *e, uint32_t v, int bits)
+static inline void rc_encode_direct(rc_encoder *e, uint32_t v, int bits, int counting)
 {
-    if (e->counts) e->counts[e->direct][0] += (uint32_t)bits;
+    if (counting) e->counts[e->direct][0] += (uint32_t)bits;
     for (int i = bits - 1; i >= 0; i--) {
         e->range >>= 1;
         e->low += e->range & (0u - ((v >> i) & 1));

@@ -44,6 +44,8 @@ void bcae_sparse_coder_free(bcae_sparse_coder *c)
     free(c->g.q);
     free(c->g.lg);
     free(c->g.err);
+    free(c->g.pulse_cell);
+    free(c->g.pulse_len);
     free(c->lv);
     free(c->hit_cell);
     free(c->hit_adc);
@@ -63,10 +65,12 @@ bcae_status bcae_sparse_coder_create(bcae_sparse_coder **out, bcae_error *err)
     c->g.q = calloc(SG_CELLS, sizeof *c->g.q);
     c->g.lg = calloc(SG_CELLS, sizeof *c->g.lg);
     c->g.err = calloc(SG_CELLS, sizeof *c->g.err);
+    c->g.pulse_cell = malloc(SG_MAX_PULSES * sizeof *c->g.pulse_cell);
+    c->g.pulse_len = malloc(SG_MAX_PULSES * sizeof *c->g.pulse_len);
     c->lv = malloc(sizeof *c->lv);
     c->hit_cell = malloc(V * sizeof *c->hit_cell);
     c->hit_adc = malloc(V * sizeof *c->hit_adc);
-    if (!c->g.occ || !c->g.q || !c->g.lg || !c->g.err || !c->lv || !c->hit_cell || !c->hit_adc) {
+    if (!c->g.occ || !c->g.q || !c->g.lg || !c->g.err || !c->g.pulse_cell || !c->g.pulse_len || !c->lv || !c->hit_cell || !c->hit_adc) {
         bcae_sparse_coder_free(c);
         return bcae_fail(err, BCAE_ERR_OUT_OF_MEMORY, "sparse codec: out of memory");
     }
@@ -401,37 +405,33 @@ bcae_status bcae_sparse_encode(bcae_sparse_coder *coder, const uint16_t *wedge,
 
 /* ---- decoding ------------------------------------------------------------------ */
 
-/* Writes the decoded hits into the wedge and clears q and lg behind them. */
+/* Writes the decoded hits into the wedge and clears the grids behind them. */
 static void emit_wedge(bcae_sparse_coder *c, uint16_t *w)
 {
     memset(w, 0, V * sizeof *w);
     const uint16_t *value = c->lv->value;
-    for (int l = 0; l < SG_NL; l++)
-        for (int a = 0; a < SG_NA; a++) {
-            size_t row = sg_index(l, a, 0);
-            const uint8_t *occ = c->g.occ + row;
-            for (int z = 0; z < SG_NZ; z++)
-                if (occ[z]) {
-                    size_t cell = row + (size_t)z;
-                    w[((size_t)a * SG_NZ + (size_t)z) * SG_NL + (size_t)l] = value[c->g.q[cell]];
-                    c->g.q[cell] = 0;
-                    c->g.lg[cell] = 0;
-                    c->g.err[cell] = 0;
-                }
+    for (size_t k = 0; k < c->g.pulses; k++) {
+        size_t cell = c->g.pulse_cell[k];
+        size_t l = cell / SG_LSTRIDE - 2, a = cell % SG_LSTRIDE / SG_PZ - 2, z = cell % SG_PZ - 2;
+        uint16_t *out = w + (a * SG_NZ + z) * SG_NL + l;
+        for (int i = 0; i < c->g.pulse_len[k]; i++, cell++, out += SG_NL) {
+            *out = value[c->g.q[cell]];
+            c->g.q[cell] = c->g.lg[cell] = 0;
+            c->g.err[cell] = 0;
         }
+    }
 }
 
+/* After damage in the values: clears whatever they set. */
 static void clear_decoded(bcae_sparse_coder *c)
 {
-    for (int l = 0; l < SG_NL; l++)
-        for (int a = 0; a < SG_NA; a++) {
-            size_t row = sg_index(l, a, 0);
-            for (int z = 0; z < SG_NZ; z++)
-                if (c->g.occ[row + (size_t)z]) {
-                    c->g.q[row + (size_t)z] = c->g.lg[row + (size_t)z] = 0;
-                    c->g.err[row + (size_t)z] = 0;
-                }
+    for (size_t k = 0; k < c->g.pulses; k++) {
+        size_t cell = c->g.pulse_cell[k];
+        for (int i = 0; i < c->g.pulse_len[k]; i++, cell++) {
+            c->g.q[cell] = c->g.lg[cell] = 0;
+            c->g.err[cell] = 0;
         }
+    }
 }
 
 static bcae_status decode(bcae_sparse_coder *c, const uint8_t *in, const header *h, uint16_t *w,

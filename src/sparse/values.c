@@ -36,24 +36,39 @@ typedef struct prediction {
     rc_bit *sat;   /* the "saturated?" flag's model, NULL where none is coded */
 } prediction;
 
+static inline unsigned bitlen(uint32_t v)
+{
+    return v ? 32u - (unsigned)__builtin_clz(v) : 0u;
+}
+
+/* The smallest k <= 15 with n * 2^k >= abs: the running mean magnitude's
+ * log2 rounded up. Between bitlen(abs) - bitlen(n) and one more. */
+static inline unsigned scale_of(uint32_t abs, uint32_t n)
+{
+    if (abs <= n) return 0;
+    unsigned k = bitlen(abs) - bitlen(n);
+    k += ((uint64_t)n << k) < abs;
+    return k < SG_VAL_K - 1 ? k : SG_VAL_K - 1;
+}
+
 static inline unsigned cap3(int v)
 {
     return v < 3 ? (unsigned)v : 3u;
 }
 
-/* The prediction of the hit at row[z] (row = its grid row), i bins into its
- * pulse with rem bins of the pulse after it. */
-static inline prediction predict(sparse_grid *g, const sparse_levels *lv, size_t row, int z,
-                                 int i, int rem)
+/* The prediction of the hit at grid cell `cell`, i bins into its pulse with
+ * rem bins of the pulse after it. */
+static inline prediction predict(sparse_grid *g, const sparse_levels *lv, size_t cell, int i,
+                                 int rem)
 {
-    const uint16_t *lg = g->lg + row;
-    int32_t W = lg[z - 1], WW = lg[z - 2];
-    int32_t N = lg[z - SG_PZ], NW = lg[z - 1 - SG_PZ], NE = lg[z + 1 - SG_PZ];
-    int32_t U = lg[z - (ptrdiff_t)SG_LSTRIDE];
+    const uint16_t *lg = g->lg + cell;
+    int32_t W = lg[-1], WW = lg[-2];
+    int32_t N = lg[-SG_PZ], NW = lg[-1 - SG_PZ], NE = lg[1 - SG_PZ];
+    int32_t U = lg[-(ptrdiff_t)SG_LSTRIDE];
     int32_t p;
     unsigned c, slope = 0;
-    const int16_t *er = g->err + row;
-    int32_t eW = er[z - 1], eN = er[z - SG_PZ], eNE = er[z + 1 - SG_PZ], eNW = er[z - 1 - SG_PZ];
+    const int16_t *er = g->err + cell;
+    int32_t eW = er[-1], eN = er[-SG_PZ], eNE = er[1 - SG_PZ], eNW = er[-1 - SG_PZ];
     uint32_t act = (uint32_t)(abs(eW) + abs(eN) + (abs(eNE) + abs(eNW)) / 2);
     if (W && N && NW) {
         c = CASE_PLANAR;
@@ -91,12 +106,11 @@ static inline prediction predict(sparse_grid *g, const sparse_levels *lv, size_t
     if (qp > (int32_t)lv->count) qp = (int32_t)lv->count;
     int32_t ab = (p - 6 * 1024) / 512;
     ab = ab < 0 ? 0 : ab > 7 ? 7 : ab;
-    unsigned acb = 0;
-    for (uint32_t t = act >> 4; t && acb < 7; t >>= 1) acb++;
+    unsigned acb = bitlen(act >> 4);
+    if (acb > 7) acb = 7;
     unsigned mctx = (c * 8 + (unsigned)ab) * 8 + acb;
     sg_mag *mg = &g->mag[mctx];
-    unsigned k = 0;
-    while (k < SG_VAL_K - 1 && ((uint64_t)mg->n << k) < mg->abs) k++;
+    unsigned k = scale_of(mg->abs, mg->n);
     /* Saturation: the ADC clips at 1023, so a high pulse reads exactly the
      * saturated level for several bins; one flag then replaces a residual
      * that no predictor gets right. Coded where the prediction is high or a
@@ -161,30 +175,30 @@ static inline unsigned class_of(uint32_t v)
     return v ? 32u - (unsigned)__builtin_clz(v) : 0u;
 }
 
-static inline void encode_residual(rc_encoder *e, rc_bit *m, unsigned k, int32_t r)
+RC_INLINE void encode_residual(rc_encoder *e, rc_bit *m, unsigned k, int32_t r, const int counting)
 {
     uint32_t v = (uint32_t)(r < 0 ? -r : r);
     int c = (int)class_of(v), kk = (int)k;
     int up = kk == 0 || c >= kk;
-    if (kk) rc_encode(e, &m[M_GE], up, VAL_LIMIT);
+    if (kk) rc_encode(e, &m[M_GE], up, VAL_LIMIT, counting);
     if (up) {
         for (int j = kk; j < 17; j++) {
-            rc_encode(e, &m[M_UP + j - kk], c > j, VAL_LIMIT);
+            rc_encode(e, &m[M_UP + j - kk], c > j, VAL_LIMIT, counting);
             if (c == j) break;
         }
     } else {
         for (int j = kk - 1; j > 0; j--) {
-            rc_encode(e, &m[M_DN + kk - 1 - j], c < j, VAL_LIMIT);
+            rc_encode(e, &m[M_DN + kk - 1 - j], c < j, VAL_LIMIT, counting);
             if (c == j) break;
         }
     }
     if (!c) return;
-    rc_encode(e, &m[M_SIGN], r < 0, VAL_LIMIT);
+    rc_encode(e, &m[M_SIGN], r < 0, VAL_LIMIT, counting);
     int ex = c - 1;
     for (int t = 0; t < ex; t++) {
         int bit = (int)(v >> (ex - 1 - t)) & 1;
-        if (t < SG_VAL_MANT) rc_encode(e, &m[M_MANT + ex * SG_VAL_MANT + t], bit, VAL_LIMIT);
-        else rc_encode_direct(e, (uint32_t)bit, 1);
+        if (t < SG_VAL_MANT) rc_encode(e, &m[M_MANT + ex * SG_VAL_MANT + t], bit, VAL_LIMIT, counting);
+        else rc_encode_direct(e, (uint32_t)bit, 1, counting);
     }
 }
 
@@ -213,66 +227,59 @@ static inline int32_t decode_residual(rc_decoder *d, rc_bit *m, unsigned k)
     return neg ? -(int32_t)v : (int32_t)v;
 }
 
-/* Walks the hits of one row: calls the body with z, i, rem. */
-#define FOR_EACH_HIT(occrow, BODY)                                        \
-    for (int z = 0; z < SG_NZ; z++) {                                     \
-        if (!(occrow)[z]) continue;                                       \
-        int len = 0;                                                      \
-        while (z + len < SG_NZ && (occrow)[z + len]) len++;               \
-        for (int i = 0; i < len; i++, z++) {                              \
-            int rem = len - 1 - i;                                        \
-            BODY                                                          \
-        }                                                                 \
-    }
-
-void sparse_values_encode(sparse_grid *g, const sparse_levels *lv, rc_encoder *out)
+RC_INLINE void values_encode(sparse_grid *g, const sparse_levels *lv, rc_encoder *out,
+                             const int counting)
 {
     rc_encoder local = *out, *e = &local; /* in registers, not behind a pointer */
-    for (int l = 0; l < SG_NL; l++)
-        for (int a = 0; a < SG_NA; a++) {
-            size_t row = sg_index(l, a, 0);
-            const uint8_t *occ = g->occ + row;
-            FOR_EACH_HIT(occ, {
-                prediction pr = predict(g, lv, row, z, i, rem);
-                uint32_t q = g->q[row + (size_t)z];
-                int32_t r = (int32_t)q - (int32_t)pr.qp;
-                int is_sat = pr.sat && q == lv->sat;
-                if (pr.sat) rc_encode(e, pr.sat, is_sat, VAL_LIMIT);
-                if (!is_sat) {
-                    encode_residual(e, pr.m, pr.k, r);
-                    stats_update(g, &pr, r);
-                }
-                g->lg[row + (size_t)z] = lv->log[q];
-                g->err[row + (size_t)z] = err_of(lv, q, pr.qp);
-            })
+    for (size_t k = 0; k < g->pulses; k++) {
+        size_t cell = g->pulse_cell[k];
+        int len = g->pulse_len[k];
+        for (int i = 0; i < len; i++, cell++) {
+            prediction pr = predict(g, lv, cell, i, len - 1 - i);
+            uint32_t q = g->q[cell];
+            int32_t r = (int32_t)q - (int32_t)pr.qp;
+            int is_sat = pr.sat && q == lv->sat;
+            if (pr.sat) rc_encode(e, pr.sat, is_sat, VAL_LIMIT, counting);
+            if (!is_sat) {
+                encode_residual(e, pr.m, pr.k, r, counting);
+                stats_update(g, &pr, r);
+            }
+            g->lg[cell] = lv->log[q];
+            g->err[cell] = err_of(lv, q, pr.qp);
         }
+    }
     *out = local;
+}
+
+void sparse_values_encode(sparse_grid *g, const sparse_levels *lv, rc_encoder *e)
+{
+    if (e->counts) values_encode(g, lv, e, 1);
+    else values_encode(g, lv, e, 0);
 }
 
 int sparse_values_decode(sparse_grid *g, const sparse_levels *lv, rc_decoder *in)
 {
     rc_decoder local = *in, *d = &local; /* in registers, not behind a pointer */
-    for (int l = 0; l < SG_NL; l++)
-        for (int a = 0; a < SG_NA; a++) {
-            size_t row = sg_index(l, a, 0);
-            const uint8_t *occ = g->occ + row;
-            FOR_EACH_HIT(occ, {
-                prediction pr = predict(g, lv, row, z, i, rem);
-                int32_t q = (int32_t)lv->sat;
-                if (!pr.sat || !rc_decode(d, pr.sat, VAL_LIMIT)) {
-                    int32_t r = decode_residual(d, pr.m, pr.k);
-                    q = (int32_t)pr.qp + r;
-                    if (q < 1 || q > (int32_t)lv->count) {
-                        *in = local;
-                        return -1;
-                    }
-                    stats_update(g, &pr, r);
+    for (size_t k = 0; k < g->pulses; k++) {
+        size_t cell = g->pulse_cell[k];
+        int len = g->pulse_len[k];
+        for (int i = 0; i < len; i++, cell++) {
+            prediction pr = predict(g, lv, cell, i, len - 1 - i);
+            int32_t q = (int32_t)lv->sat;
+            if (!pr.sat || !rc_decode(d, pr.sat, VAL_LIMIT)) {
+                int32_t r = decode_residual(d, pr.m, pr.k);
+                q = (int32_t)pr.qp + r;
+                if (q < 1 || q > (int32_t)lv->count) {
+                    *in = local;
+                    return -1;
                 }
-                g->q[row + (size_t)z] = (uint16_t)q;
-                g->lg[row + (size_t)z] = lv->log[q];
-                g->err[row + (size_t)z] = err_of(lv, (uint32_t)q, pr.qp);
-            })
+                stats_update(g, &pr, r);
+            }
+            g->q[cell] = (uint16_t)q;
+            g->lg[cell] = lv->log[q];
+            g->err[cell] = err_of(lv, (uint32_t)q, pr.qp);
         }
+    }
     *in = local;
     return 0;
 }
