@@ -38,7 +38,9 @@ static inline size_t sg_index(int l, int a, int z)
 
 /* Bit models: the occupancy's, then the values' (one array, so that the
  * statistics hook indexes them all). */
-#define SG_OCC_MODELS (11 * 16 * 2 * 4 * 16)
+/* bins, then quiet stretches: 8 flags by bitlen(S), 8 x 8 offset bits */
+#define SG_OCC_BIN_MODELS (11 * 64 * 8 * 4)
+#define SG_OCC_MODELS (SG_OCC_BIN_MODELS + 8 + 8 * 9)
 #define SG_VAL_CASES 6
 #define SG_VAL_K 16
 #define SG_VAL_EXP 17  /* unary exponent bins: e = 0..16 */
@@ -81,9 +83,10 @@ typedef struct sparse_grid {
 } sparse_grid;
 
 /* Occupancy: codes occ (every voxel) and lists the pulses. Decoding fills
- * occ and the pulses and returns the number of hits. */
+ * occ and the pulses and returns the number of hits; *bad is set (never
+ * cleared) on a stream no encoder writes. */
 void sparse_occupancy_encode(sparse_grid *g, rc_encoder *e);
-size_t sparse_occupancy_decode(sparse_grid *g, rc_decoder *d);
+size_t sparse_occupancy_decode(sparse_grid *g, rc_decoder *d, int *bad);
 
 /* Values: codes q of every hit (the pulse list must be complete) under the levels lv,
  * filling lg as it goes. Decoding fills q and lg; returns 0, or -1 on a

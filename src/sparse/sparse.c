@@ -442,15 +442,16 @@ static bcae_status decode(bcae_sparse_coder *c, const uint8_t *in, const header 
     rc_bit_init(c->g.models, SG_OCC_MODELS);
     if (rc_dec_init(&d, occ_sec, h->occ_bytes))
         return bcae_fail(err, BCAE_ERR_FORMAT, "sparse stream: bad occupancy section");
-    size_t hits = sparse_occupancy_decode(&c->g, &d);
-    if (hits != h->hits || !rc_dec_exact(&d))
+    int bad = 0;
+    size_t hits = sparse_occupancy_decode(&c->g, &d, &bad);
+    if (bad || hits != h->hits || !rc_dec_exact(&d))
         return bcae_fail(err, BCAE_ERR_FORMAT,
                          "sparse stream: occupancy decodes to %zu hits in %zu bytes, header says "
                          "%u in %u",
                          hits, d.pos, h->hits, h->occ_bytes);
     levels_for(c, h->mult);
     reset_value_models(&c->g);
-    int bad = rc_dec_init(&d, val_sec, h->val_bytes);
+    bad = rc_dec_init(&d, val_sec, h->val_bytes);
     if (!bad) bad = sparse_values_decode(&c->g, c->lv, &d) || !rc_dec_exact(&d);
     if (bad) {
         clear_decoded(c);
