@@ -434,24 +434,26 @@ static void clear_decoded(bcae_sparse_coder *c)
     }
 }
 
-static bcae_status decode(bcae_sparse_coder *c, const uint8_t *in, const header *h, uint16_t *w,
-                          bcae_error *err)
+bcae_status sparse_decode_sections(bcae_sparse_coder *c, uint64_t mult, const uint8_t *occ,
+                                   size_t occ_len, const uint8_t *val, size_t val_len,
+                                   size_t expect_hits, uint16_t *w, size_t *hits_out,
+                                   bcae_error *err)
 {
-    const uint8_t *occ_sec = in + SPARSE_HEADER_BYTES, *val_sec = occ_sec + h->occ_bytes;
     rc_decoder d;
     rc_bit_init(c->g.models, SG_OCC_MODELS);
-    if (rc_dec_init(&d, occ_sec, h->occ_bytes))
+    if (mult < SPARSE_M_ONE || mult > SPARSE_M_MAX || rc_dec_init(&d, occ, occ_len))
         return bcae_fail(err, BCAE_ERR_FORMAT, "sparse stream: bad occupancy section");
     int bad = 0;
     size_t hits = sparse_occupancy_decode(&c->g, &d, &bad);
-    if (bad || hits != h->hits || !rc_dec_exact(&d))
+    if (hits_out) *hits_out = hits;
+    if (bad || (expect_hits != SIZE_MAX && hits != expect_hits) || !rc_dec_exact(&d))
         return bcae_fail(err, BCAE_ERR_FORMAT,
                          "sparse stream: occupancy decodes to %zu hits in %zu bytes, header says "
-                         "%u in %u",
-                         hits, d.pos, h->hits, h->occ_bytes);
-    levels_for(c, h->mult);
+                         "%zu in %zu",
+                         hits, d.pos, expect_hits, occ_len);
+    levels_for(c, mult);
     reset_value_models(&c->g);
-    bad = rc_dec_init(&d, val_sec, h->val_bytes);
+    bad = rc_dec_init(&d, val, val_len);
     if (!bad) bad = sparse_values_decode(&c->g, c->lv, &d) || !rc_dec_exact(&d);
     if (bad) {
         clear_decoded(c);
@@ -459,6 +461,14 @@ static bcae_status decode(bcae_sparse_coder *c, const uint8_t *in, const header 
     }
     emit_wedge(c, w);
     return BCAE_OK;
+}
+
+static bcae_status decode(bcae_sparse_coder *c, const uint8_t *in, const header *h, uint16_t *w,
+                          bcae_error *err)
+{
+    const uint8_t *occ = in + SPARSE_HEADER_BYTES;
+    return sparse_decode_sections(c, h->mult, occ, h->occ_bytes, occ + h->occ_bytes, h->val_bytes,
+                                  h->hits, w, NULL, err);
 }
 
 bcae_status bcae_sparse_decode(bcae_sparse_coder *coder, const uint8_t *in, size_t len,

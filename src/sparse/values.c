@@ -2,9 +2,11 @@
  * The values of the hits (docs/SPARSE.md section 6): each hit's level q, in
  * scan order, once the whole occupancy is known. A prediction from causal
  * neighbours in log units, corrected by the running mean residual of its
- * context, gives a level qp; the residual q - qp is binarised (zero?, sign,
- * Elias-gamma exponent in unary, mantissa) and each bin coded under a
- * context of the prediction case and the running mean magnitude.
+ * context, gives a level qp; the residual q - qp is binarised (magnitude
+ * class down a tree that starts at the expected class, sign, mantissa) and
+ * each bin coded under a context of the prediction case, the position in
+ * the pulse, the room down to the threshold and the running mean magnitude.
+ * Saturated hits (ADC 1023) have a flag of their own where they are likely.
  *
  * Why log units: a pulse seen on two pads, or at two times, is one shape
  * scaled, so log(v) is close to additive in pad and time and the planar
@@ -21,9 +23,7 @@
 
 #define VAL_LIMIT 255
 #define STATS_HALVE 64 /* the running statistics halve when n reaches this */
-#ifndef XSEL
-#define XSEL (rem == 0 ? 0u : rem == 1 ? 1u : i == 0 ? 2u : 3u)
-#endif
+#define LOG_THRESHOLD 6166 /* sparse_log(65): log of the zero-suppression threshold */
 
 enum { CASE_PLANAR, CASE_SLOPE, CASE_PREV, CASE_PAD, CASE_LAYER, CASE_NONE };
 
@@ -54,6 +54,13 @@ static inline unsigned scale_of(uint32_t abs, uint32_t n)
 static inline unsigned cap3(int v)
 {
     return v < 3 ? (unsigned)v : 3u;
+}
+
+/* The hit's place in its pulse, as the residual's context sees it: the
+ * last bin, the one before it, the first (of a longer pulse), the others. */
+static inline unsigned position_class(int i, int rem)
+{
+    return rem == 0 ? 0u : rem == 1 ? 1u : i == 0 ? 2u : 3u;
 }
 
 /* The prediction of the hit at grid cell `cell`, i bins into its pulse with
@@ -93,7 +100,7 @@ static inline prediction predict(sparse_grid *g, const sparse_levels *lv, size_t
         p = U;
     } else {
         c = CASE_NONE;
-        p = 6167; /* lg(65): the zero-suppression threshold */
+        p = LOG_THRESHOLD;
     }
     if (p < 0) p = 0;
     if (p > SPARSE_LOG_MAX) p = SPARSE_LOG_MAX;
@@ -104,7 +111,7 @@ static inline prediction predict(sparse_grid *g, const sparse_levels *lv, size_t
     int32_t qp = (int32_t)lv->level_at_log[p] + corr;
     if (qp < 1) qp = 1;
     if (qp > (int32_t)lv->count) qp = (int32_t)lv->count;
-    int32_t ab = (p - 6 * 1024) / 512;
+    int32_t ab = (p - 6 * 1024) / 512; /* half octaves above 63: 0..7 */
     ab = ab < 0 ? 0 : ab > 7 ? 7 : ab;
     unsigned acb = bitlen(act >> 4);
     if (acb > 7) acb = 7;
@@ -126,7 +133,8 @@ static inline prediction predict(sparse_grid *g, const sparse_levels *lv, size_t
     int32_t room = qp - (int32_t)lv->floor;
     unsigned rb = room < (1 << k) / 2 ? 0u : room < (1 << k) ? 1u : room < (2 << k) ? 2u : 3u;
     prediction pr = {(uint32_t)qp, bctx, mctx, k,
-                     g->models + SG_OCC_MODELS + (((c * SG_VAL_X + XSEL) * 4 + rb) * SG_VAL_K + k) * SG_VAL_PER_K,
+                     g->models + SG_OCC_MODELS +
+                         (((c * SG_VAL_X + position_class(i, rem)) * 4 + rb) * SG_VAL_K + k) * SG_VAL_PER_K,
                      sat};
     return pr;
 }
