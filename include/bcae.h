@@ -14,6 +14,7 @@
 #define BCAE_H
 
 #include <stddef.h>
+#include <stdio.h>
 #include <stdint.h>
 
 #ifdef __cplusplus
@@ -111,6 +112,126 @@ BCAE_API bcae_status bcae_npy_read_buffer(const void *buf, size_t len, const cha
  * temporary file in the same folder, fsync, rename. dtype must be U16
  * or F32. */
 BCAE_API bcae_status bcae_npy_write(const char *path, const bcae_array *a, bcae_error *err);
+
+/* ------------------------------------------------------------------ */
+/* Files: atomic writes, safe output folders, paths, file kinds        */
+/* ------------------------------------------------------------------ */
+/* What the CLI uses to write outputs; public so that tools built on the
+ * library keep the same promises (docs/SECURITY.md): a reader never sees a
+ * partial file, nothing is written outside the chosen output folder, and
+ * record names are normalised one way. */
+
+/* A file being written under a temporary name next to its destination.
+ * Readers never see a partial file: either the old one or the whole new one.
+ * Opened by bcae_atomic_open (a path) or bcae_outdir_create (beneath an
+ * output folder; then dirfd >= 0 and the names are relative to it). */
+typedef struct bcae_atomic_file {
+    FILE *fp;
+    char *final_path; /* for messages (and the rename when dirfd < 0) */
+    char *temp_path;
+    int dirfd;        /* -1, or the folder final_name and temp_name live in */
+    char *final_name;
+    char *temp_name;
+    int no_replace;   /* commit fails if the destination exists */
+} bcae_atomic_file;
+
+BCAE_API bcae_status bcae_atomic_open(bcae_atomic_file *f, const char *path, bcae_error *err);
+/* Flushes, fsyncs and renames onto the final path; on any failure the
+ * temporary file is removed and the destination is untouched. */
+BCAE_API bcae_status bcae_atomic_commit(bcae_atomic_file *f, bcae_error *err);
+/* Discards the temporary file (safe after a failed commit, and twice). */
+BCAE_API void bcae_atomic_abort(bcae_atomic_file *f);
+
+/* Creates a directory and its parents (like mkdir -p). */
+BCAE_API bcae_status bcae_mkdir_p(const char *path, bcae_error *err);
+
+/* Joins a and b with one '/' into a fresh string (NULL on OOM). */
+BCAE_API char *bcae_path_join(const char *a, const char *b);
+
+/* How bcae_path_normalize treats "..". */
+enum {
+    /* Manifests: a ".." component anywhere, or a leading '/', is refused,
+     * so a manifest cannot name anything outside its folder. */
+    BCAE_PATH_STRICT = 0,
+    /* Command-line inputs (their stored names): "x/.." cancels, and what
+     * would climb above the start, and a leading '/', is dropped, as tar
+     * does: `a/../b/w.npy` is stored as `b/w.npy`, `../d/w.npy` as `d/w.npy`. */
+    BCAE_PATH_RESOLVE = 1,
+};
+/* The one lexical normalisation of relative paths (manifest lines, record
+ * names): drops empty and "." components and handles ".." as `mode` says,
+ * writing components joined by single '/' into out (room for
+ * strlen(path) + 1: it never grows). Returns NULL, or why the path is
+ * refused (nothing left is refused too). Lexical only: it never looks at
+ * the file system. */
+BCAE_API const char *bcae_path_normalize(const char *path, int mode, char *out);
+
+/* A set of strings (record paths), to refuse duplicates. */
+typedef struct bcae_pathset bcae_pathset;
+BCAE_API bcae_pathset *bcae_pathset_new(void);
+BCAE_API int bcae_pathset_has(const bcae_pathset *s, const char *path);
+/* 1 if added, 0 if it was already there, -1 if out of memory. */
+BCAE_API int bcae_pathset_add(bcae_pathset *s, const char *path);
+BCAE_API void bcae_pathset_free(bcae_pathset *s);
+
+/* An output folder that files are written beneath at relative paths. The
+ * folder itself is followed as given (the user chose it); below it, every
+ * component is opened with O_NOFOLLOW, so a symbolic link planted inside
+ * (to a folder or a file) can never redirect a write outside it. */
+typedef struct bcae_outdir {
+    int fd;
+    char *path;
+} bcae_outdir;
+
+/* Creates the folder if needed (mkdir -p) and opens it. */
+BCAE_API bcae_status bcae_outdir_open(bcae_outdir *d, const char *path, bcae_error *err);
+BCAE_API void bcae_outdir_close(bcae_outdir *d);
+/* Whether rel (a valid record path) exists beneath d, without creating
+ * anything: *exists is 1 if its final component exists (as anything,
+ * a symbolic link included), else 0. A symbolic link or a non-folder
+ * where a folder of rel belongs is an error. */
+BCAE_API bcae_status bcae_outdir_exists(const bcae_outdir *d, const char *rel, int *exists,
+                               bcae_error *err);
+/* Starts writing d/rel atomically: creates the missing folders of rel
+ * (refusing a symbolic link or non-folder among them) and a temporary file
+ * next to it; bcae_atomic_commit renames it into place. Unless `overwrite`,
+ * commit refuses an existing destination (atomically: link, not rename). A
+ * symbolic link at the destination is replaced, never followed. */
+BCAE_API bcae_status bcae_outdir_create(const bcae_outdir *d, const char *rel, int overwrite,
+                               bcae_atomic_file *f, bcae_error *err);
+
+
+/* Writes a (U16 or F32) into f as bcae_npy_write would and commits f; on
+ * any failure f is discarded (its temporary file removed). */
+BCAE_API bcae_status bcae_npy_write_atomic(bcae_atomic_file *f, const bcae_array *a, bcae_error *err);
+
+typedef enum bcae_file_kind {
+    BCAE_FILE_UNKNOWN = 0,
+    BCAE_FILE_EMPTY,
+    BCAE_FILE_NPY,         /* \x93NUMPY (or a file cut inside it) */
+    BCAE_FILE_BCAE,        /* BCAE (or a file cut inside it) */
+    BCAE_FILE_SAFETENSORS, /* a plausible u64 header length, then '{' */
+    BCAE_FILE_ZIP,         /* .npz, PyTorch .pth / .pt */
+    BCAE_FILE_ZSTD,
+    BCAE_FILE_GZIP,
+    BCAE_FILE_PNG,
+    BCAE_FILE_TEXT,        /* printable ASCII and whitespace only */
+} bcae_file_kind;
+
+/* Bytes sniffed from the start of a file. */
+#define BCAE_SNIFF_BYTES 16
+
+/* The kind that the first n bytes of a file say (n may be less than
+ * BCAE_SNIFF_BYTES for a short file). */
+BCAE_API bcae_file_kind bcae_sniff_bytes(const unsigned char *b, size_t n);
+/* Opens path (a regular file; anything else is refused before it can
+ * block), reads up to BCAE_SNIFF_BYTES into first (*n of them) and tells
+ * the kind. */
+BCAE_API bcae_status bcae_sniff_file(const char *path, bcae_file_kind *kind, unsigned char *first,
+                            size_t *n, bcae_error *err);
+/* "a NumPy .npy file", "a .bcae container", "a safetensors file", ... */
+BCAE_API const char *bcae_file_kind_name(bcae_file_kind k);
+
 
 /* ------------------------------------------------------------------ */
 /* TPC wedges                                                          */
@@ -452,8 +573,9 @@ BCAE_API bcae_status bcae_ctr_writer_open(const char *path, const bcae_ctr_info 
 /* Opens an existing file to add records in place: checks its header
  * against `model` (bcae_ctr_check_model) and that it ends with a valid end
  * marker, which the first appended record overwrites; finish writes a new
- * one. This reads the header and the last 16 bytes only, never the
- * records. The file is locked (fcntl) against a second appender. If an
+ * one. This reads the header, the last 16 bytes and each record's header
+ * and path (seeking over the payloads: their paths may not be repeated),
+ * never the payloads. The file is locked (fcntl) against a second appender. If an
  * append fails or is aborted, the file is restored to its old length and
  * end marker. A crash in between leaves the old records intact, then zero
  * or more complete new records, then possibly a partial one, and no end
@@ -462,15 +584,41 @@ BCAE_API bcae_status bcae_ctr_writer_open(const char *path, const bcae_ctr_info 
 BCAE_API bcae_status bcae_ctr_append_open(const char *path, const bcae_ctr_info *model, int flags,
                                           bcae_ctr_writer **out, bcae_error *err);
 
+/* What bcae_ctr_repair found and did. */
+typedef struct bcae_ctr_repair_report {
+    uint64_t records;       /* intact records in the file (kept) */
+    uint64_t file_bytes;    /* the file's size now, end marker included */
+    uint64_t dropped_bytes; /* the incomplete tail cut off */
+    int was_complete;       /* it had a valid end marker: left as it was */
+} bcae_ctr_repair_report;
+
+/* Repairs a file that an interrupted write or append left without its end
+ * marker: verifies every record (both CRCs, decoding), cuts the file after
+ * the last intact one and writes an end marker there (cut, marker, fsync:
+ * a crash in between leaves it torn and repairable again, never half
+ * repaired). A complete file is verified and left as it is. Damage of any
+ * other kind (a CRC mismatch, a bad field) is refused with the reader's
+ * message: dropping records that are there but damaged is not a repair.
+ * Takes the same lock as an appender. */
+BCAE_API bcae_status bcae_ctr_repair(const char *path, bcae_ctr_repair_report *rep,
+                                     bcae_error *err);
+
 /* Adds one record: `code_f16` holds bcae_ctr_code_count(info) IEEE binary16
  * values (native uint16 bit patterns); orig_shape the wedge's shape
  * (orig_ndim 1..4, uint16 ADC). zstd_level 0 stores the code raw; 1..22
  * compresses it with zstd at that level, falling back to raw if that would
- * not be smaller. After a failure the writer only accepts abort. */
+ * not be smaller. A path already in the file (appending: among the old
+ * records too) is refused (BCAE_ERR_INVALID_ARGUMENT), as are invalid
+ * paths. After a write failure the writer only accepts abort. */
 BCAE_API bcae_status bcae_ctr_writer_append(bcae_ctr_writer *w, const char *relpath,
                                             const size_t *orig_shape, int orig_ndim,
                                             const uint16_t *code_f16, int zstd_level,
                                             bcae_error *err);
+
+/* Whether a record with this path is in the file already (appending: the
+ * old records too), i.e. whether bcae_ctr_writer_append would refuse it:
+ * lets a caller refuse before doing the work of encoding. */
+BCAE_API int bcae_ctr_writer_has_path(const bcae_ctr_writer *w, const char *relpath);
 
 /* Writes the end marker, fsyncs and (new file) renames into place. Frees w
  * whatever happens; on failure a new file is discarded and an appended one
@@ -494,7 +642,9 @@ BCAE_API void bcae_ctr_writer_stats(const bcae_ctr_writer *w, bcae_ctr_stats *st
 
 typedef struct bcae_ctr_reader bcae_ctr_reader;
 
-/* Opens a file (or a FIFO) and reads and verifies its header. */
+/* Opens a regular file and reads and verifies its header. Anything else (a
+ * FIFO, a device, a folder) is refused before it can block: the reader
+ * needs the file's size to report truncation before allocating. */
 BCAE_API bcae_status bcae_ctr_reader_open(const char *path, bcae_ctr_reader **out, bcae_error *err);
 /* The same over bytes in memory (not copied: they must outlive the reader;
  * `name` is used in messages). */
@@ -502,8 +652,8 @@ BCAE_API bcae_status bcae_ctr_reader_open_mem(const void *buf, size_t len, const
                                               bcae_ctr_reader **out, bcae_error *err);
 BCAE_API const bcae_ctr_info *bcae_ctr_reader_info(const bcae_ctr_reader *r);
 /* A hint for progress bars: the record count of a complete file, read from
- * its end marker alone (1 if it has a valid one, else 0: a FIFO, a cut
- * file). The reader still checks the count when it gets there. */
+ * its end marker alone (1 if it has a valid one, else 0: not a regular
+ * file, a cut file). The reader still checks the count when it gets there. */
 BCAE_API int bcae_ctr_peek_count(const char *path, uint64_t *records);
 
 /* Reads the next record into *rec and, if code_out is not NULL, its code
@@ -582,14 +732,26 @@ typedef struct bcae_sim_config {
     double bfield_t;          /* solenoid field */
     double r_inner_cm, r_outer_cm; /* radial extent of the 16 outer layers */
     double half_length_cm;    /* drift length of one side */
-    double gain;              /* ADC counts per unit of most-probable ionisation on a pad row */
-    double landau_width;      /* width of the Landau-like fluctuation (relative) */
-    double diffusion_t;       /* transverse diffusion, pads per sqrt(drift cm) */
+    double gain;              /* mean ADC counts above pedestal at the pulse peak, summed over
+                                 pads, for a minimum-ionising crossing of one pad row */
+    double diffusion_t_cm;    /* transverse diffusion, cm per sqrt(drift cm) */
     double diffusion_l;       /* longitudinal diffusion, time bins per sqrt(drift cm) */
-    double pad_response;      /* sigma of the pad response function, in pads */
+    double pad_response_cm;   /* sigma of the charge cloud at the pads (GEMs, pad coupling), cm */
     double shaping_bins;      /* peaking time of the shaper, in time bins */
     double noise_adc;         /* sigma of the electronics noise, ADC counts */
-    double pedestal_adc;      /* residual pedestal offset */
+    double pedestal_adc;      /* pedestal: the ADC value of no signal, kept in the data */
+    /* Added by the calibration against real data (docs/SIMULATOR.md) */
+    double absorber_radius_cm; /* particles stop here (calorimeter), not at the pad rows' edge */
+    double electrons_per_cm;  /* ionisation electrons per cm of a minimum-ionising track */
+    double clusters_per_cm;   /* primary ionising collisions per cm of it */
+    double cluster_size_max;  /* electrons of the largest cluster (delta electron) */
+    double looper_cage_fraction; /* share of secondary electrons born in the outer field cage */
+    double polya_theta;       /* GEM gain fluctuation: Polya parameter of one electron's avalanche */
+    double zs_threshold_adc;  /* zero suppression: a sample above pedestal + this is signal */
+    double zs_presamples;     /* samples kept before a run of signal samples */
+    double zs_postsamples;    /* samples kept after it */
+    double zs_min_samples;    /* samples kept from a run's first signal sample on, at least */
+    double pad_zigzag;        /* 1: zigzag pads share charge linearly; 0: plain pads */
 } bcae_sim_config;
 
 BCAE_API void bcae_sim_config_default(bcae_sim_config *cfg);
@@ -679,6 +841,95 @@ typedef void (*bcae_train_callback)(void *ctx, const bcae_train_progress *p);
 
 BCAE_API bcae_status bcae_train(const bcae_train_config *cfg, bcae_train_callback cb, void *ctx,
                                 bcae_error *err);
+
+/* ------------------------------------------------------------------ */
+/* Wedge statistics: how TPC data look (docs/SIMULATOR.md "Statistics") */
+/* ------------------------------------------------------------------ */
+
+/* The statistics that compare simulated with real wedges, each defined
+ * exactly in docs/SIMULATOR.md. Scalars are indexed by this enum. */
+typedef enum bcae_stats_scalar {
+    BCAE_STATS_OCCUPANCY_MEAN = 0, /* non-zero fraction of a wedge: mean over wedges */
+    BCAE_STATS_OCCUPANCY_MIN,
+    BCAE_STATS_OCCUPANCY_MAX,
+    BCAE_STATS_LOG_MEAN,           /* log2(ADC+1) of the non-zero voxels: mean */
+    BCAE_STATS_LOG_MEDIAN,         /* ... nearest-rank percentiles */
+    BCAE_STATS_LOG_P90,
+    BCAE_STATS_LOG_P99,
+    BCAE_STATS_SATURATED,          /* fraction of non-zero voxels at ADC 1023 */
+    BCAE_STATS_Z_RUN_MEAN,         /* runs of non-zero voxels along z: mean length */
+    BCAE_STATS_Z_RUN_P90,          /* ... 90th percentile of the length */
+    BCAE_STATS_Z_RUN_ONE,          /* ... fraction of runs of length 1 */
+    BCAE_STATS_AZ_RUN_MEAN,        /* runs along the azimuth: mean width */
+    BCAE_STATS_AZ_RUN_ONE,         /* ... fraction of width 1 */
+    BCAE_STATS_ISOLATED,           /* fraction of non-zero voxels with no non-zero 6-neighbour */
+    BCAE_STATS_NEXT_LAYER,         /* P(layer l+1 non-zero | layer l non-zero), same pad and bin */
+    BCAE_STATS_LAYER_RATIO,        /* non-zero voxels in layer 15 / in layer 0 */
+    BCAE_STATS_SCALARS
+} bcae_stats_scalar;
+
+/* The histogram of log2(ADC+1) over the non-zero voxels: 16 bins of 0.25
+ * from 6.0 to 10.0 (the last one closed, holding ADC 1023). */
+#define BCAE_STATS_HIST_BINS 16
+#define BCAE_STATS_HIST_LO 6.0
+#define BCAE_STATS_HIST_WIDTH 0.25
+
+/* Counts gathered over any number of wedges: integers (and the occupancy
+ * extremes), so that accumulators of disjoint sets merge exactly. */
+typedef struct bcae_stats_acc {
+    uint64_t wedges;
+    double occupancy_sum, occupancy_min, occupancy_max;
+    uint64_t adc[BCAE_ADC_MAX + 1];        /* voxels by ADC value ([0] = zero voxels) */
+    uint64_t z_runs[BCAE_WEDGE_Z + 1];     /* runs along z by length */
+    uint64_t az_runs[BCAE_WEDGE_AZIMUTH + 1]; /* runs along the azimuth by width */
+    uint64_t isolated;
+    uint64_t layer_nonzero[BCAE_WEDGE_LAYERS];
+    uint64_t layer_pairs_from; /* non-zero voxels in layers 0..14 */
+    uint64_t layer_pairs_both; /* ... whose voxel in the next layer is non-zero too */
+} bcae_stats_acc;
+
+/* The statistics of a set of wedges. A scalar is NaN where it is undefined
+ * (no non-zero voxel, no run, an empty layer 0) or, in a reference read
+ * from a file, unknown. */
+typedef struct bcae_stats {
+    uint64_t wedges;
+    double scalar[BCAE_STATS_SCALARS];
+    double hist[BCAE_STATS_HIST_BINS]; /* fractions of the non-zero voxels */
+    double below_hist; /* fraction of non-zero voxels below 6.0 (ADC < 64): not in hist */
+} bcae_stats;
+
+/* How far a set is from a reference. */
+typedef struct bcae_stats_distance {
+    double rel[BCAE_STATS_SCALARS]; /* (value - reference) / |reference|; NaN if either unknown */
+    int within[BCAE_STATS_SCALARS]; /* 1: within tolerance; 0: not; -1: unknown */
+    double tvd;                     /* total-variation distance of the histograms */
+    int tvd_within;                 /* tvd <= BCAE_STATS_TVD_TOLERANCE */
+} bcae_stats_distance;
+
+/* The calibration's tolerances: every scalar within 10 % of the reference,
+ * or within 0.002 absolute for a fraction whose reference is below 0.02;
+ * the histograms within a total-variation distance of 0.05. */
+#define BCAE_STATS_REL_TOLERANCE 0.10
+#define BCAE_STATS_ABS_TOLERANCE 0.002
+#define BCAE_STATS_SMALL_FRACTION 0.02
+#define BCAE_STATS_TVD_TOLERANCE 0.05
+
+/* Key (e.g. "occupancy_mean", as in JSON) and one-line description of
+ * scalar i, and whether it is a fraction; returns 0 past the last one. */
+BCAE_API int bcae_stats_scalar_info(int i, const char **key, const char **description,
+                           int *is_fraction);
+
+BCAE_API void bcae_stats_init(bcae_stats_acc *acc);
+/* Adds one wedge (BCAE_WEDGE_VOXELS values in the file layout);
+ * BCAE_ERR_RANGE (acc unchanged) if a value exceeds 1023. */
+BCAE_API bcae_status bcae_stats_add(bcae_stats_acc *acc, const uint16_t *adc, bcae_error *err);
+/* into += from (from unchanged). */
+BCAE_API void bcae_stats_merge(bcae_stats_acc *into, const bcae_stats_acc *from);
+/* The statistics of the wedges added so far; BCAE_ERR_INVALID_ARGUMENT if none. */
+BCAE_API bcae_status bcae_stats_finish(const bcae_stats_acc *acc, bcae_stats *out, bcae_error *err);
+/* Relative differences, tolerances and the histograms' distance of `a`
+ * from the reference `ref`. */
+BCAE_API void bcae_stats_compare(const bcae_stats *a, const bcae_stats *ref, bcae_stats_distance *d);
 
 #ifdef __cplusplus
 }

@@ -12,7 +12,7 @@ run() { echo; echo "== bcae $*"; "$bcae" "$@"; }
 run simulate --events 2 --seed 1 --test-fraction 0.5 --out sample --force
 run compress -o sample/test.bcae sample --split test
 run inspect sample/test.bcae | tail -3
-run decompress -o sample/decompressed sample/test.bcae
+run decompress -f -o sample/decompressed sample/test.bcae
 run metrics sample/outer/12-2_0-0/sim1_000001.npy sample/decompressed/12-2_0-0/sim1_000001.npy
 run eval --data sample --split test
 run plot sample/outer/12-2_0-0/sim1_000001.npy --model models/bcae2d-default.safetensors \

@@ -178,7 +178,8 @@ check(r.returncode == 1 and "nosuch" in r.stderr, "eval: missing split named")
 
 # compress / decompress: the container holds forward's code rounded to fp16 (read back by
 # the independent reader written from docs/FORMAT.md), decompress gives forward --half's
-# reconstruction as ADC, and a container is refused by another model unless --force.
+# reconstruction as ADC, and a container is refused by another model unless
+# --model-mismatch-ok.
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import bcae_reader  # noqa: E402
 ctr = path("w.bcae")
@@ -210,12 +211,12 @@ for i, w in enumerate(wedges):
           f"{diff.max()} at {np.unravel_index(diff.argmax(), diff.shape)}, "
           f"{(diff > 1).sum()} voxels")
 r = run("decompress", "--model", path("d.safetensors"), "-o", path("dec2"), "-q", ctr)
-check(r.returncode == 1 and "w.bcae" in r.stderr and "--force" in r.stderr,
+check(r.returncode == 1 and "w.bcae" in r.stderr and "--model-mismatch-ok" in r.stderr,
       "another model is refused: " + r.stderr)
-r = run("decompress", "--model", path("d.safetensors"), "-o", path("dec2"), "-q", "--force",
-        "--output", "log", ctr)
+r = run("decompress", "--model", path("d.safetensors"), "-o", path("dec2"), "-q",
+        "--model-mismatch-ok", "--output", "log", ctr)
 check(r.returncode == 0 and np.load(os.path.join(path("dec2"), wedges[0].lstrip("/"))).dtype
-      == np.float32, "--force decodes; --output log writes float32")
+      == np.float32, "--model-mismatch-ok decodes; --output log writes float32")
 r = run("compress", "--model", path("a.safetensors"), "-o", path("dup.bcae"), wedges[0],
         wedges[0])
 check(r.returncode == 1 and "both be stored" in r.stderr and not os.path.exists(path("dup.bcae")),

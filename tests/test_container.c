@@ -588,6 +588,25 @@ static void test_hostile(void)
     refix(b, len, st);
     expect_error(b, len, BCAE_ERR_FORMAT, "not printable", "arch byte");
     FRESH();
+    b[43] = 1;
+    refix(b, len, st);
+    expect_error(b, len, BCAE_ERR_FORMAT, "reserved header byte 43", "byte 43");
+    /* Bytes 60..63, after the four u32 of the code shape, are reserved too:
+     * each one alone is refused under a good CRC (and the untouched file
+     * reads: refix alone changes nothing). */
+    for (int k = 60; k < 64; k++) {
+        FRESH();
+        b[k] = 0x80;
+        refix(b, len, st);
+        expect_error(b, len, BCAE_ERR_FORMAT, "reserved header bytes 60..63", "bytes 60..63");
+    }
+    FRESH();
+    refix(b, len, st);
+    {
+        bcae_error e2;
+        CHECK(read_mem(b, len, &e2) == 3);
+    }
+    FRESH();
     b[42] = 200; /* arch length: the CRC is then looked for elsewhere */
     expect_error(b, len, BCAE_ERR_FORMAT, "file header CRC mismatch", "arch length");
 
@@ -890,6 +909,137 @@ static void test_writer_errors(void)
     bcae_ctr_reader_close(r);
 }
 
+/* ------------------------------------------------------------------ */
+/* Hostile files: FIFOs, repeated paths, repair                        */
+/* ------------------------------------------------------------------ */
+
+/* A FIFO without a writer: every entry point refuses it at once (the test
+ * would hang if one blocked in open). */
+static void test_fifo(void)
+{
+    const char *f = tmp_path("fifo.bcae");
+    CHECK(mkfifo(f, 0600) == 0);
+    bcae_error err;
+    bcae_ctr_reader *r = NULL;
+    CHECK(bcae_ctr_reader_open(f, &r, &err) == BCAE_ERR_IO && r == NULL);
+    CHECK_MSG(strstr(err.message, f) && strstr(err.message, "FIFO"), "%s", err.message);
+    uint64_t count = 0;
+    CHECK(bcae_ctr_peek_count(f, &count) == 0);
+    const size_t s2[2] = {4, 3};
+    bcae_ctr_info info;
+    make_info(&info, 2, s2, "bcae-2d", "model A");
+    bcae_ctr_writer *w;
+    CHECK(bcae_ctr_append_open(f, &info, 0, &w, &err) == BCAE_ERR_IO &&
+          strstr(err.message, "FIFO"));
+    bcae_ctr_repair_report rep;
+    CHECK(bcae_ctr_repair(f, &rep, &err) == BCAE_ERR_IO && strstr(err.message, "FIFO"));
+    unlink(f);
+}
+
+static void test_duplicate_paths(void)
+{
+    const size_t s2[2] = {4, 3};
+    bcae_ctr_info info;
+    make_info(&info, 2, s2, "bcae-2d", "model A");
+    uint16_t code[12] = {0};
+    bcae_error err;
+    bcae_ctr_writer *w;
+    const char *p = tmp_path("dup.bcae");
+    CHECK(bcae_ctr_writer_open(p, &info, &w, &err) == BCAE_OK);
+    CHECK(!bcae_ctr_writer_has_path(w, "a/x.npy"));
+    CHECK(bcae_ctr_writer_append(w, "a/x.npy", WEDGE, 3, code, 0, &err) == BCAE_OK);
+    CHECK(bcae_ctr_writer_has_path(w, "a/x.npy") && !bcae_ctr_writer_has_path(w, "a/y.npy"));
+    CHECK(bcae_ctr_writer_append(w, "a/x.npy", WEDGE, 3, code, 0, &err) ==
+          BCAE_ERR_INVALID_ARGUMENT);
+    CHECK_MSG(strstr(err.message, p) && strstr(err.message, "\"a/x.npy\" is already"), "%s",
+              err.message);
+    /* Refused, not poisoned: another path still goes in. */
+    CHECK(bcae_ctr_writer_append(w, "a/y.npy", WEDGE, 3, code, 0, &err) == BCAE_OK);
+    CHECK(bcae_ctr_writer_finish(w, &err) == BCAE_OK);
+    /* Appending knows the old paths (from a scan of the file). */
+    CHECK(bcae_ctr_append_open(p, &info, 0, &w, &err) == BCAE_OK);
+    CHECK(bcae_ctr_writer_has_path(w, "a/x.npy") && bcae_ctr_writer_has_path(w, "a/y.npy"));
+    CHECK(bcae_ctr_writer_append(w, "a/y.npy", WEDGE, 3, code, 0, &err) ==
+          BCAE_ERR_INVALID_ARGUMENT);
+    CHECK(bcae_ctr_writer_append(w, "b.npy", WEDGE, 3, code, 0, &err) == BCAE_OK);
+    CHECK(bcae_ctr_writer_finish(w, &err) == BCAE_OK);
+    bcae_ctr_reader *r;
+    CHECK(bcae_ctr_reader_open(p, &r, &err) == BCAE_OK);
+    CHECK(drain(r, &err) == 3);
+    /* The scan checks each record's header CRC and path: a damaged record
+     * in the middle makes appending refuse (it did not look before). */
+    size_t len;
+    unsigned char *b = slurp(p, &len);
+    size_t r1 = BCAE_CTR_HEADER_FIXED + 7 + 4 + 44 + 7 + 24; /* record 1 */
+    b[r1 + 20] ^= 1;
+    spit(p, b, len);
+    CHECK(bcae_ctr_append_open(p, &info, 0, &w, &err) == BCAE_ERR_FORMAT);
+    CHECK_MSG(strstr(err.message, "record 1") && strstr(err.message, "CRC"), "%s", err.message);
+    free(b);
+}
+
+static void test_repair(void)
+{
+    const size_t s3[3] = {8, 6, 4};
+    bcae_ctr_info info;
+    make_info(&info, 3, s3, "bcae-2d", "model A");
+    const char *p = tmp_path("repair.bcae");
+    CHECK(write_file(p, &info, 3, 0, 1));
+    size_t len;
+    unsigned char *whole = slurp(p, &len);
+    size_t rec = 44 + 24 + 8 * 6 * 4 * 2, hdr = 64 + 7 + 4;
+    CHECK(len == hdr + 3 * rec + 16);
+    bcae_error err;
+    bcae_ctr_repair_report rep;
+
+    /* Complete: verified, left as it is. */
+    CHECK(bcae_ctr_repair(p, &rep, &err) == BCAE_OK && rep.was_complete && rep.records == 3 &&
+          rep.dropped_bytes == 0 && rep.file_bytes == len);
+    size_t l2;
+    unsigned char *now = slurp(p, &l2);
+    CHECK(l2 == len && !memcmp(now, whole, len));
+    free(now);
+
+    /* Torn inside record 2: records 0 and 1 kept, the rest dropped. */
+    size_t cut = hdr + 2 * rec + 30;
+    spit(p, whole, cut);
+    CHECK(read_file(p, 1, &err, NULL) == -3);
+    CHECK_MSG(bcae_ctr_repair(p, &rep, &err) == BCAE_OK, "%s", err.message);
+    CHECK(!rep.was_complete && rep.records == 2 && rep.dropped_bytes == 30 &&
+          rep.file_bytes == hdr + 2 * rec + 16);
+    CHECK(read_file(p, 1, &err, NULL) == 2);
+    now = slurp(p, &l2);
+    CHECK(l2 == hdr + 2 * rec + 16 && !memcmp(now, whole, hdr + 2 * rec));
+    free(now);
+
+    /* Cut exactly between records: nothing dropped, an end marker added. */
+    spit(p, whole, hdr + 3 * rec);
+    CHECK(bcae_ctr_repair(p, &rep, &err) == BCAE_OK && !rep.was_complete && rep.records == 3 &&
+          rep.dropped_bytes == 0);
+    now = slurp(p, &l2);
+    CHECK(l2 == len && !memcmp(now, whole, len));
+    free(now);
+
+    /* Damage that is not a cut: refused, the file untouched. */
+    unsigned char *bad = malloc(len);
+    memcpy(bad, whole, len);
+    bad[hdr + rec + 50] ^= 0x04;
+    spit(p, bad, len - 20);
+    CHECK(bcae_ctr_repair(p, &rep, &err) == BCAE_ERR_FORMAT);
+    CHECK_MSG(strstr(err.message, p) && strstr(err.message, "record 1") &&
+                  strstr(err.message, "CRC"),
+              "%s", err.message);
+    now = slurp(p, &l2);
+    CHECK(l2 == len - 20 && !memcmp(now, bad, l2));
+    free(now);
+    /* A header cut short has nothing to keep: refused. */
+    spit(p, whole, 40);
+    CHECK(bcae_ctr_repair(p, &rep, &err) == BCAE_ERR_FORMAT && strstr(err.message, "truncated"));
+    free(bad);
+    free(whole);
+    CHECK(bcae_ctr_repair(tmp_path("missing.bcae"), &rep, &err) == BCAE_ERR_IO);
+}
+
 int main(void)
 {
     snprintf(work, sizeof work, "test_container_work_XXXXXX");
@@ -906,6 +1056,9 @@ int main(void)
     test_hostile();
     test_append();
     test_writer_errors();
+    test_fifo();
+    test_duplicate_paths();
+    test_repair();
     /* Clean up the work folder (only our own files are in it). */
     DIR *d = opendir(work);
     struct dirent *e;

@@ -68,9 +68,10 @@ static void test_manifest_parsing(scratch *s)
     make_wedge(s, "d1/12-2_0-0/a.npy", 1);
     make_wedge(s, "d1/12-2_0-0/b.npy", 2);
     make_wedge(s, "d1/c..d.npy", 3);
-    /* CRLF, blank lines, stray spaces and tabs, no final newline. */
+    /* CRLF, blank lines, stray spaces and tabs, no final newline; '.' and
+     * empty components, which the paths lose (they become record names). */
     make_file(s, "d1/train.txt",
-              "12-2_0-0/a.npy\r\n\r\n   \r\n  12-2_0-0/b.npy  \t\r\n\n./c..d.npy");
+              "./12-2_0-0/./a.npy\r\n\r\n   \r\n  12-2_0-0//b.npy  \t\r\n\n./c..d.npy");
     char dir[128];
     snprintf(dir, sizeof dir, "%s/d1", s->root);
 
@@ -81,7 +82,7 @@ static void test_manifest_parsing(scratch *s)
     CHECK(bcae_dataset_size(ds) == 3);
     CHECK(strcmp(bcae_dataset_relpath(ds, 0), "12-2_0-0/a.npy") == 0);
     CHECK(strcmp(bcae_dataset_relpath(ds, 1), "12-2_0-0/b.npy") == 0);
-    CHECK(strcmp(bcae_dataset_relpath(ds, 2), "./c..d.npy") == 0);
+    CHECK(strcmp(bcae_dataset_relpath(ds, 2), "c..d.npy") == 0);
     CHECK(bcae_dataset_relpath(ds, 3) == NULL);
     CHECK(strcmp(bcae_dataset_root(ds), dir) == 0);
 
@@ -179,6 +180,34 @@ static void test_bad_manifests(scratch *s)
     expect_open_error(s, "dotdot_lead", "../up.npy\n", 0, BCAE_ERR_FORMAT, "train.txt:1:");
     expect_open_error(s, "dotdot_tail", "a/b/..\n", 0, BCAE_ERR_FORMAT, "'..' component");
     expect_open_error(s, "binary", "a.npy\n\x01\x00zz\n", 11, BCAE_ERR_FORMAT, "NUL byte");
+    expect_open_error(s, "dot_only", "a.npy\n./.\n", 0, BCAE_ERR_FORMAT,
+                      "train.txt:2: path './.' names no file");
+    /* A negative control: the same manifest with a file name where the dots
+     * were opens (the checks above are not refusing every manifest). */
+    make_dir(s, "dot_ok");
+    make_file(s, "dot_ok/train.txt", "a.npy\n./b.npy\n");
+    char dir[160];
+    snprintf(dir, sizeof dir, "%s/dot_ok", s->root);
+    bcae_dataset *ds = NULL;
+    bcae_error err;
+    CHECK_MSG(bcae_dataset_open(dir, "train", &ds, &err) == BCAE_OK, "%s", err.message);
+    CHECK(ds && bcae_dataset_size(ds) == 2 && !strcmp(bcae_dataset_relpath(ds, 1), "b.npy"));
+    bcae_dataset_close(ds);
+}
+
+/* A manifest that is a FIFO (no writer) is refused at once, not waited on
+ * forever: the test would hang (and time out) if it blocked. */
+static void test_fifo_manifest(scratch *s)
+{
+    make_dir(s, "fifo");
+    CHECK(mkfifo(remember(s, "fifo/train.txt"), 0600) == 0);
+    char dir[160];
+    snprintf(dir, sizeof dir, "%s/fifo", s->root);
+    bcae_dataset *ds = NULL;
+    bcae_error err;
+    CHECK(bcae_dataset_open(dir, "train", &ds, &err) == BCAE_ERR_IO);
+    CHECK_MSG(strstr(err.message, "train.txt") && strstr(err.message, "FIFO"), "%s", err.message);
+    CHECK(ds == NULL);
 }
 
 static void test_bad_wedges(scratch *s)
@@ -242,6 +271,7 @@ int main(void)
     test_manifest_parsing(s);
     test_outer_fallback(s);
     test_bad_manifests(s);
+    test_fifo_manifest(s);
     test_bad_wedges(s);
     cleanup(s);
     free(s);

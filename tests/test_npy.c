@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "bcae.h"
@@ -449,6 +450,58 @@ static void test_truncated_prefix(void)
                       11, BCAE_ERR_FORMAT, "truncated");
 }
 
+/* A header length so short that the prefix the reader has already read (the
+ * 12 bytes of a version-2 prefix) runs past the end of prefix + header: the
+ * reader once copied those 12 bytes into a block of prefix + hlen + 1 = 11
+ * and then read "prefix + hlen - got" (wrapped to ~2^64) bytes after it, a
+ * heap overflow as long as the file was big enough. Every such file must
+ * fail cleanly, from memory and from a file, short or long. */
+static void test_tiny_header_length(void)
+{
+    static const size_t sizes[] = {10, 11, 12, 13, 64, 100000};
+    unsigned char *b = calloc(100000, 1);
+    for (int major = 1; major <= 3; major++) {
+        size_t prefix = major == 1 ? 10 : 12;
+        for (unsigned hlen = 0; hlen < 4; hlen++) {
+            for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; k++) {
+                size_t len = sizes[k];
+                if (len < prefix) continue;
+                memset(b, 0, len);
+                memcpy(b, "\x93NUMPY", 6);
+                b[6] = (unsigned char)major;
+                b[8] = (unsigned char)hlen;
+                char label[64];
+                snprintf(label, sizeof label, "v%d.0 hlen %u, %zu bytes", major, hlen, len);
+                /* Zero bytes where a dict belongs: not a dict, or cut off. */
+                expect_fail_bytes(label, b, len, BCAE_ERR_FORMAT, ".npy header");
+            }
+        }
+    }
+    /* The reproducer from the report, byte for byte: 10 bytes of prefix
+     * with a header length of 0, then 100000 zero bytes. */
+    unsigned char *r = calloc(100010, 1);
+    memcpy(r, "\x93NUMPY\x01\x00\x00\x00", 10);
+    expect_fail_bytes("report reproducer", r, 100010, BCAE_ERR_FORMAT, "not a dict");
+    free(r);
+    free(b);
+}
+
+/* A FIFO without a writer is refused at once instead of blocking the open
+ * forever (the test would hang if it did). */
+static void test_not_regular(void)
+{
+    bcae_array a;
+    bcae_error err;
+    char *fifo = tmp_path("fifo.npy");
+    CHECK(mkfifo(fifo, 0600) == 0);
+    CHECK(bcae_npy_read(fifo, &a, &err) == BCAE_ERR_IO);
+    CHECK_MSG(strstr(err.message, fifo) && strstr(err.message, "FIFO"), "%s", err.message);
+    CHECK(a.data == NULL);
+    unlink(fifo);
+    CHECK(bcae_npy_read(tmpdir, &a, &err) == BCAE_ERR_IO);
+    CHECK_MSG(strstr(err.message, "folder"), "%s", err.message);
+}
+
 static void test_unsupported_version(void)
 {
     size_t len;
@@ -652,6 +705,8 @@ int main(void)
     test_header_syntax();
     test_bad_magic();
     test_truncated_prefix();
+    test_tiny_header_length();
+    test_not_regular();
     test_unsupported_version();
     test_header_length();
     test_bad_dict();

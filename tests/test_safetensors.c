@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "check.h"
 #include "core/sha256.h"
@@ -183,7 +184,8 @@ static void test_round_trip(void)
     const bcae_st_tensor *q = bcae_st_find(&f, e[NDT + 2].name);
     CHECK(q && q->nbytes == 8 && !memcmp(q->data, &odd_value, 8));
     CHECK(bcae_st_find(&f, "missing") == NULL);
-    CHECK(f.nmeta == 3);
+    /* The three given, then the checksum the writer adds. */
+    CHECK(f.nmeta == 4 && !strcmp(f.meta_keys[3], BCAE_ST_CHECKSUM_KEY));
     CHECK(bcae_st_meta(&f, "arch") && !strcmp(bcae_st_meta(&f, "arch"), "bcae-2d"));
     CHECK(bcae_st_meta(&f, "note") && !strcmp(bcae_st_meta(&f, "note"), values[1]));
     CHECK(bcae_st_meta(&f, "\xce\xbb") && !strcmp(bcae_st_meta(&f, "\xce\xbb"), ""));
@@ -219,12 +221,17 @@ static void test_round_trip(void)
     for (int i = 0; i < NDT; i++) free(bufs[i]);
     remove(path);
 
-    /* No tensors, no metadata: "{}" padded. */
+    /* No tensors, no metadata: only the checksum of no data, padded. */
     CHECK(bcae_st_write(path, NULL, 0, NULL, NULL, 0, &err) == BCAE_OK);
     raw = slurp(path, &len);
-    CHECK(raw && len == 16 && le64(raw) == 8 && !memcmp(raw + 8, "{}      ", 8));
+    static const char empty_header[] =
+        "{\"__metadata__\":{\"bcae.sha256\":"
+        "\"e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855\"}}";
+    size_t eh = sizeof empty_header - 1, padded = (eh + 7) / 8 * 8;
+    CHECK(raw && len == 8 + padded && le64(raw) == padded &&
+          !memcmp(raw + 8, empty_header, eh));
     free(raw);
-    CHECK(bcae_st_read(path, &f, &err) == BCAE_OK && f.count == 0 && f.nmeta == 0);
+    CHECK(bcae_st_read(path, &f, &err) == BCAE_OK && f.count == 0 && f.nmeta == 1);
     CHECK(bcae_st_fingerprint(&f, fp) == BCAE_OK);
     CHECK(digest_is(fp, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"));
     bcae_st_free(&f);
@@ -668,6 +675,103 @@ static int copy(const char *in, const char *out)
     return st ? 1 : 0;
 }
 
+/* ------------------------------------------------------------------ */
+/* The checksum (BCAE_ST_CHECKSUM_KEY) and non-regular files          */
+/* ------------------------------------------------------------------ */
+
+static void write_raw(const char *path, const unsigned char *b, size_t n)
+{
+    FILE *fp = fopen(path, "wb");
+    CHECK(fp && fwrite(b, 1, n, fp) == n);
+    if (fp) fclose(fp);
+}
+
+static void test_checksum(void)
+{
+    const char *path = "test_safetensors_sum.safetensors";
+    float w[64];
+    for (int i = 0; i < 64; i++) w[i] = (float)i * 0.25f - 3.0f;
+    const size_t shape[2] = {8, 8};
+    bcae_st_entry e = {"w", BCAE_DTYPE_F32, 2, shape, w};
+    /* A caller's own value for the key is replaced by the real one. */
+    const char *keys[] = {"arch", BCAE_ST_CHECKSUM_KEY};
+    const char *values[] = {"x", "0000000000000000000000000000000000000000000000000000000000000000"};
+    bcae_error err;
+    CHECK(bcae_st_write(path, &e, 1, keys, values, 2, &err) == BCAE_OK);
+    bcae_st_file f;
+    CHECK_MSG(bcae_st_read(path, &f, &err) == BCAE_OK, "%s", err.message);
+    uint8_t fp[32];
+    char hex[65];
+    CHECK(bcae_st_fingerprint(&f, fp) == BCAE_OK);
+    bcae_sha256_hex(fp, hex);
+    const char *sum = bcae_st_meta(&f, BCAE_ST_CHECKSUM_KEY);
+    CHECK(f.nmeta == 2 && sum && !strcmp(sum, hex));
+    bcae_st_free(&f);
+
+    size_t len;
+    unsigned char *raw = slurp(path, &len);
+    if (!raw) return;
+    /* One flipped data bit: the file reader and the buffer reader refuse it,
+     * naming the file and the mismatch. */
+    raw[len - 5] ^= 0x10;
+    write_raw(path, raw, len);
+    CHECK(bcae_st_read(path, &f, &err) == BCAE_ERR_FORMAT);
+    CHECK_MSG(strstr(err.message, path) && strstr(err.message, "checksum mismatch"), "%s",
+              err.message);
+    CHECK(f.count == 0 && f.blob == NULL);
+    CHECK(bcae_st_read_buffer(raw, len, "mem.safetensors", &f, &err) == BCAE_ERR_FORMAT);
+    CHECK(strstr(err.message, "mem.safetensors: checksum mismatch") != NULL);
+
+    /* The same damaged data without the entry (blanked to spaces, which
+     * JSON allows): nothing to check against, so it loads. The failure
+     * above was the checksum's doing, not the flipped bit's. */
+    uint64_t hlen = le64(raw);
+    char *h = (char *)raw + 8;
+    static const char key[] = ",\"" BCAE_ST_CHECKSUM_KEY "\":\"";
+    const size_t klen = sizeof key - 1;
+    char *at = NULL;
+    for (size_t i = 0; !at && i + klen <= hlen; i++)
+        if (!memcmp(h + i, key, klen)) at = h + i;
+    CHECK(at != NULL);
+    if (at) {
+        unsigned char *stripped = malloc(len);
+        memcpy(stripped, raw, len);
+        char *sh = (char *)stripped + 8;
+        size_t off = (size_t)(at - h), cut = klen + 64 + 1; /* ,"bcae.sha256":" hex " */
+        memmove(sh + off, sh + off + cut, hlen - off - cut);
+        memset(sh + hlen - cut, ' ', cut);
+        write_raw(path, stripped, len);
+        CHECK_MSG(bcae_st_read(path, &f, &err) == BCAE_OK, "%s", err.message);
+        CHECK(f.nmeta == 1 && bcae_st_meta(&f, BCAE_ST_CHECKSUM_KEY) == NULL);
+        bcae_st_free(&f);
+        free(stripped);
+    }
+    /* A checksum that is not 64 lower-case hex digits is malformed. */
+    raw[len - 5] ^= 0x10; /* the data are good again */
+    char *hexat = at ? at + klen : NULL;
+    if (hexat) {
+        char saved = hexat[0];
+        hexat[0] = 'A';
+        write_raw(path, raw, len);
+        CHECK(bcae_st_read(path, &f, &err) == BCAE_ERR_FORMAT);
+        CHECK_MSG(strstr(err.message, "not 64 lowercase"), "%s", err.message);
+        hexat[0] = saved;
+        write_raw(path, raw, len);
+        CHECK_MSG(bcae_st_read(path, &f, &err) == BCAE_OK, "%s", err.message);
+        bcae_st_free(&f);
+    }
+    free(raw);
+    remove(path);
+
+    /* A FIFO is refused at once (without O_NONBLOCK this would hang). */
+    const char *fifo = "test_safetensors.fifo";
+    remove(fifo);
+    CHECK(mkfifo(fifo, 0600) == 0);
+    CHECK(bcae_st_read(fifo, &f, &err) == BCAE_ERR_IO);
+    CHECK_MSG(strstr(err.message, fifo) && strstr(err.message, "FIFO"), "%s", err.message);
+    remove(fifo);
+}
+
 int main(int argc, char **argv)
 {
     if (argc == 3 && !strcmp(argv[1], "dump")) return dump(argv[2]);
@@ -683,5 +787,6 @@ int main(int argc, char **argv)
     test_hostile_json();
     test_hostile_layout();
     test_alignment_and_conversion();
+    test_checksum();
     return check_report("test_safetensors");
 }

@@ -20,7 +20,9 @@ int verb_forward(int argc, char **argv);
 int verb_eval(int argc, char **argv);
 int verb_compress(int argc, char **argv);
 int verb_decompress(int argc, char **argv);
+int verb_repair(int argc, char **argv);
 int verb_bench(int argc, char **argv);
+int verb_stats(int argc, char **argv);
 
 /* Exit codes: 0 success, 1 failure of the work, 2 bad usage. */
 enum { CLI_EXIT_OK = 0, CLI_EXIT_FAIL = 1, CLI_EXIT_USAGE = 2 };
@@ -134,24 +136,5 @@ const char *cli_default_model(const char *verb);
 
 /* Writes a double as JSON (null for NaN and infinities). */
 void cli_json_number(FILE *fp, double v);
-
-/* Files (tools/cli_file.c). */
-/* Joins a and b with one '/' into a fresh string (NULL on OOM). */
-char *cli_path_join(const char *a, const char *b);
-/* Creates a folder and its parents (like mkdir -p). */
-bcae_status cli_mkdir_p(const char *path, bcae_error *err);
-/* A file written under a temporary name next to its destination and renamed
- * onto it by commit: readers see the old file or the whole new one. */
-typedef struct cli_atomic_file {
-    FILE *fp;
-    char *final_path;
-    char *temp_path;
-} cli_atomic_file;
-bcae_status cli_atomic_open(cli_atomic_file *f, const char *path, bcae_error *err);
-/* Flushes, fsyncs and renames onto the final path; on any failure the
- * temporary file is removed and the destination is untouched. */
-bcae_status cli_atomic_commit(cli_atomic_file *f, bcae_error *err);
-/* Discards the temporary file (safe after a failed commit, and twice). */
-void cli_atomic_abort(cli_atomic_file *f);
 
 #endif

@@ -14,12 +14,14 @@ typedef struct verb {
 
 static const verb VERBS[] = {
     {"simulate", verb_simulate, "simulate TPC events into a dataset of wedge .npy files"},
+    {"stats", verb_stats, "statistics of a set of wedges; compare with another (e.g. real data)"},
     {"inspect", verb_inspect, "a .npy file (shape, occupancy, histogram) or a .bcae container"},
     {"metrics", verb_metrics, "compare an original and a reconstructed wedge (MAE, PSNR, ...)"},
     {"plot", verb_plot, "draw a wedge as a PNG picture"},
     {"train", verb_train, "train a BCAE-2D model on a dataset"},
     {"compress", verb_compress, "encode wedges into a .bcae container of fp16 codes"},
     {"decompress", verb_decompress, "decode a .bcae container into wedge .npy files"},
+    {"repair", verb_repair, "complete a .bcae container an interrupted append left torn"},
     {"eval", verb_eval, "encode and decode a dataset split in memory; report metrics and ratio"},
     {"forward", verb_forward, "run a model on wedges and write code, heads and reconstruction"},
     {"bench", verb_bench, "time the encoder, decoders and a training step (wedges/s, GFLOP/s)"},

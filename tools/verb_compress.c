@@ -12,9 +12,12 @@ static void usage(FILE *fp)
             "Usage: bcae compress [--model MODEL.safetensors] -o OUT.bcae INPUT...\n"
             "Encode TPC wedges with a BCAE model and store each code as IEEE fp16 in a .bcae\n"
             "container (docs/FORMAT.md). INPUT is wedge .npy files (stored under the path as\n"
-            "given, less any leading '/' and '.' or '..' parts, as tar does) or a dataset\n"
-            "folder, whose --split manifest lists the wedges (stored under their manifest\n"
-            "paths).\n"
+            "given, normalised: '.' parts dropped, 'x/..' cancelled, and a leading '/' and\n"
+            "leading '..' parts dropped, as tar does: a/../b/w.npy is stored as b/w.npy) or a\n"
+            "dataset folder, whose --split manifest lists the wedges (stored under their\n"
+            "manifest paths, normalised the same way). A path may be stored once: a second\n"
+            "input with the same stored path, or (--append) one already in the file, is\n"
+            "refused.\n"
             "The encoder runs in fp32 unless --precision says otherwise; its output is\n"
             "rounded to fp16.\n"
             "\n"
@@ -37,30 +40,17 @@ typedef struct input {
     char *rel;  /* to store */
 } input;
 
-/* The stored name: the path as given, made relative the way tar does it
- * (leading '/' and any '.' or '..' components dropped), so that decompress
- * never writes outside OUTDIR and files with equal names in different
- * folders stay apart. */
-static char *stored_name(const char *path)
+/* The stored name: the path as given, normalised lexically the way
+ * manifests are (bcae_path_normalize): "x/.." cancels, and a leading '/'
+ * and ".." that would climb above the start are dropped, as tar does, so
+ * that decompress never writes outside OUTDIR, files with equal names in
+ * different folders stay apart, and `a/../b/w.npy` is stored as `b/w.npy`
+ * (never as `a/b/w.npy`). NULL with *why for a path that names no file. */
+static char *stored_name(const char *path, const char **why)
 {
-    size_t n = strlen(path);
-    char *out = malloc(n + 1);
+    char *out = malloc(strlen(path) + 1);
     if (!out) return NULL;
-    size_t o = 0;
-    for (const char *p = path; *p;) {
-        while (*p == '/') p++;
-        const char *e = p;
-        while (*e && *e != '/') e++;
-        size_t len = (size_t)(e - p);
-        int skip = len == 0 || (len == 1 && p[0] == '.') || (len == 2 && p[0] == '.' && p[1] == '.');
-        if (!skip) {
-            if (o) out[o++] = '/';
-            memcpy(out + o, p, len);
-            o += len;
-        }
-        p = e;
-    }
-    out[o] = '\0';
+    *why = bcae_path_normalize(path, BCAE_PATH_RESOLVE, out);
     return out;
 }
 
@@ -82,7 +72,7 @@ static int collect(const char *verb, char **args, int nargs, const char *split, 
                     if (!v) return cli_error(verb, "out of memory"), -1;
                 }
                 v[n].rel = strdup(bcae_dataset_relpath(ds, i));
-                v[n].file = cli_path_join(bcae_dataset_root(ds), v[n].rel);
+                v[n].file = bcae_path_join(bcae_dataset_root(ds), v[n].rel);
                 n++;
             }
             bcae_dataset_close(ds);
@@ -92,9 +82,16 @@ static int collect(const char *verb, char **args, int nargs, const char *split, 
                 v = realloc(v, cap * sizeof *v);
                 if (!v) return cli_error(verb, "out of memory"), -1;
             }
+            const char *why = NULL;
             v[n].file = strdup(args[a]);
-            v[n].rel = stored_name(args[a]);
+            v[n].rel = stored_name(args[a], &why);
             n++;
+            if (why) {
+                cli_error(verb, "%s: cannot be stored: the path %s", args[a], why);
+                *out = v;
+                *count = n;
+                return -1;
+            }
         }
     }
     *out = v;
@@ -195,6 +192,14 @@ int verb_compress(int argc, char **argv)
         cli_fail(verb, &err);
         goto done;
     }
+    /* Appending a wedge the file already holds would make two records of
+     * one path: refuse before encoding anything (the writer would too). */
+    for (size_t i = 0; i < n; i++)
+        if (bcae_ctr_writer_has_path(w, in[i].rel)) {
+            cli_error(verb, "%s: %s already has a record with the path \"%s\"; not appending",
+                      in[i].file, out, in[i].rel);
+            goto done;
+        }
     const size_t V = BCAE_WEDGE_VOXELS, C = bcae_model_code_elements(model), B = (size_t)ca.batch;
     adc = malloc(B * V * sizeof *adc);
     codes = malloc(B * C * sizeof *codes);

@@ -2,6 +2,7 @@
 #include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "cli.h"
 
@@ -13,13 +14,20 @@ static void usage(FILE *fp)
             "OUTDIR at its stored relative path: uint16 raw ADC (default) or float32\n"
             "log2(ADC+1), shape (192, 249, 16). The model must be the one the container\n"
             "names (by the SHA-256 fingerprint of its weights); another is refused unless\n"
-            "--force.\n"
+            "--model-mismatch-ok.\n"
+            "The whole container is checked before anything is written: a damaged record, a\n"
+            "path that occurs twice, an output file that exists (unless -f), or a symbolic\n"
+            "link inside OUTDIR where a folder of a record's path belongs fails with nothing\n"
+            "written. Files are created beneath OUTDIR without following symbolic links.\n"
             "\n"
             "Options:\n"
             "  -m, --model FILE     weights (safetensors; default: the shipped model)\n"
             "  -o, --out DIR        output folder (created if needed)\n"
             "      --output KIND    adc (default) or log\n"
-            "  -f, --force          decode with a model other than the container's\n"
+            "  -f, --force          overwrite output files that exist (a symbolic link there is\n"
+            "                       replaced, not followed)\n"
+            "      --model-mismatch-ok  decode with a model other than the container's (same\n"
+            "                       code shape; the result is garbage unless you know better)\n"
             "  -b, --batch B        wedges per pass (default 4)\n"
             "  -t, --threads N      threads (BCAE_NUM_THREADS or all cores)\n"
             CLI_DEVICE_HELP
@@ -27,28 +35,110 @@ static void usage(FILE *fp)
             "  -h, --help\n");
 }
 
-/* Writes wedge i of a decoded batch under dir/rel, creating folders. */
-static int write_wedge(const char *verb, const char *dir, const char *rel, int log_out,
-                       const uint16_t *adc, const float *lg)
+/* Writes one decoded wedge at rel beneath the output folder: folders
+ * created and entered without following links, the file created under a
+ * temporary name and linked (renamed with --force) into place. */
+static int write_wedge(const char *verb, const bcae_outdir *od, const char *rel, int overwrite,
+                       int log_out, const uint16_t *adc, const float *lg)
 {
-    char *path = cli_path_join(dir, rel);
-    if (!path) return cli_error(verb, "out of memory"), -1;
     bcae_error err;
-    char *slash = strrchr(path, '/');
-    int rc = 0;
-    if (slash) {
-        *slash = '\0';
-        if (cli_mkdir_p(path, &err)) rc = -1;
-        *slash = '/';
+    bcae_atomic_file f;
+    bcae_array a = {log_out ? BCAE_DTYPE_F32 : BCAE_DTYPE_U16, 3,
+                    {BCAE_WEDGE_AZIMUTH, BCAE_WEDGE_Z, BCAE_WEDGE_LAYERS},
+                    log_out ? (void *)lg : (void *)adc};
+    if (bcae_outdir_create(od, rel, overwrite, &f, &err) || bcae_npy_write_atomic(&f, &a, &err)) {
+        cli_fail(verb, &err);
+        if (!overwrite && strstr(err.message, "already exists"))
+            cli_error(verb, "-f/--force overwrites it");
+        return -1;
     }
-    if (!rc) {
-        bcae_array a = {log_out ? BCAE_DTYPE_F32 : BCAE_DTYPE_U16, 3,
-                        {BCAE_WEDGE_AZIMUTH, BCAE_WEDGE_Z, BCAE_WEDGE_LAYERS},
-                        log_out ? (void *)lg : (void *)adc};
-        if (bcae_npy_write(path, &a, &err)) rc = -1;
+    return 0;
+}
+
+/* The first pass: every record read and verified (CRCs, zstd, paths) and
+ * its output checked (when OUTDIR exists, od), before anything is written. Fills paths (one per
+ * record, in order) for the second pass to compare with. */
+static int check_container(const char *verb, const char *in_path, const bcae_outdir *od,
+                           int overwrite, char ***paths_out, size_t *count, bcae_error *damage)
+{
+    bcae_error err;
+    bcae_ctr_reader *r = NULL;
+    bcae_pathset *seen = bcae_pathset_new();
+    bcae_ctr_record *rec = malloc(sizeof *rec);
+    char **paths = NULL;
+    size_t n = 0, cap = 0;
+    int rc = -1;
+    if (!seen || !rec) {
+        cli_error(verb, "out of memory");
+        goto done;
     }
-    if (rc) cli_fail(verb, &err);
-    free(path);
+    if (bcae_ctr_reader_open(in_path, &r, &err)) {
+        cli_fail(verb, &err);
+        goto done;
+    }
+    damage->status = BCAE_OK;
+    for (int end = 0;;) {
+        if (bcae_ctr_reader_next(r, rec, NULL, &end, &err)) {
+            /* A damaged or cut record: the intact ones before it are still
+             * decoded and written (the records are independent), then the
+             * run fails with this message. */
+            *damage = err;
+            break;
+        }
+        if (end) break;
+        if (rec->orig_ndim != 3 || rec->orig_shape[0] != BCAE_WEDGE_AZIMUTH ||
+            rec->orig_shape[1] != BCAE_WEDGE_Z || rec->orig_shape[2] != BCAE_WEDGE_LAYERS) {
+            cli_error(verb, "%s: record %llu (\"%s\") is not a (192, 249, 16) wedge", in_path,
+                      (unsigned long long)rec->index, rec->path);
+            goto done;
+        }
+        int added = bcae_pathset_add(seen, rec->path);
+        if (added <= 0) {
+            if (added < 0) cli_error(verb, "out of memory");
+            else
+                cli_error(verb, "%s: record %llu has the path \"%s\" of an earlier record (one "
+                                "would overwrite the other); nothing written",
+                          in_path, (unsigned long long)rec->index, rec->path);
+            goto done;
+        }
+        int exists = 0;
+        if (od && bcae_outdir_exists(od, rec->path, &exists, &err)) {
+            cli_fail(verb, &err);
+            goto done;
+        }
+        if (exists && !overwrite) {
+            cli_error(verb, "%s/%s: already exists; nothing written (-f/--force overwrites)",
+                      od->path, rec->path);
+            goto done;
+        }
+        if (n == cap) {
+            cap = cap ? 2 * cap : 64;
+            char **grown = realloc(paths, cap * sizeof *paths);
+            if (!grown) {
+                cli_error(verb, "out of memory");
+                goto done;
+            }
+            paths = grown;
+        }
+        if (!(paths[n] = strdup(rec->path))) {
+            cli_error(verb, "out of memory");
+            goto done;
+        }
+        n++;
+    }
+    rc = 0;
+done:
+    if (rc) {
+        for (size_t i = 0; i < n; i++) free(paths[i]);
+        free(paths);
+        paths = NULL;
+        n = 0;
+    }
+    *paths_out = paths;
+    *count = n;
+    bcae_ctr_reader_close(r);
+    bcae_pathset_free(seen);
+    free(rec);
     return rc;
 }
 
@@ -56,15 +146,16 @@ int verb_decompress(int argc, char **argv)
 {
     const char *verb = "decompress";
     const char *out = NULL, *kind = "adc";
-    int force = 0;
+    int force = 0, mismatch_ok = 0;
     cli_codec_args ca;
     cli_codec_args_init(&ca);
-    enum { O_OUTPUT = 256 };
+    enum { O_OUTPUT = 256, O_MISMATCH };
     static const struct option opts[] = {
         CLI_CODEC_LONG_OPTIONS,
         {"out", required_argument, 0, 'o'},
         {"output", required_argument, 0, O_OUTPUT},
         {"force", no_argument, 0, 'f'},
+        {"model-mismatch-ok", no_argument, 0, O_MISMATCH},
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},
     };
@@ -77,6 +168,7 @@ int verb_decompress(int argc, char **argv)
         case 'o': out = optarg; break;
         case O_OUTPUT: kind = optarg; break;
         case 'f': force = 1; break;
+        case O_MISMATCH: mismatch_ok = 1; break;
         case 'h': usage(stdout); return CLI_EXIT_OK;
         case ':': return cli_usage_error(verb, "option '%s' needs a value", argv[optind - 1]);
         default: {
@@ -103,6 +195,9 @@ int verb_decompress(int argc, char **argv)
     uint16_t *codes = NULL, *adc = NULL;
     float *lg = NULL;
     char(*rel)[BCAE_CTR_PATH_MAX + 1] = NULL;
+    char **paths = NULL;
+    size_t npaths = 0;
+    bcae_outdir od = {-1, NULL};
     int rc = CLI_EXIT_FAIL;
     if (bcae_ctr_reader_open(in_path, &r, &err) || bcae_model_load(ca.model_path, &model, &err)) {
         cli_fail(verb, &err);
@@ -116,20 +211,37 @@ int verb_decompress(int argc, char **argv)
     mine.code_dtype = BCAE_CTR_DTYPE_F16;
     mine.code_ndim = bcae_model_code_shape(model, mine.code_shape);
     if (bcae_ctr_check_model(info, &mine, in_path, &err)) {
-        /* The code shape must match whatever --force says: it is what decodes. */
+        /* The code shape must match whatever --model-mismatch-ok says: it is
+         * what decodes. */
         int same_shape = info->code_ndim == mine.code_ndim;
         for (int d = 0; same_shape && d < mine.code_ndim; d++)
             same_shape = info->code_shape[d] == mine.code_shape[d];
-        if (!force || !same_shape) {
+        if (!mismatch_ok || !same_shape) {
             cli_fail(verb, &err);
-            if (same_shape) fprintf(stderr, "bcae %s: --force decodes it anyway\n", verb);
+            if (same_shape)
+                fprintf(stderr, "bcae %s: --model-mismatch-ok decodes it anyway\n", verb);
             goto done;
         }
         char hex[65];
         for (int i = 0; i < 32; i++) snprintf(hex + 2 * i, 3, "%02x", info->fingerprint[i]);
         fprintf(stderr, "bcae %s: warning: decoding with a model other than %s\n", verb, hex);
     }
-    if (bcae_codec_create(model, &opt, &codec, &err) || cli_mkdir_p(out, &err)) {
+    /* OUTDIR is created only once the container has passed its checks. */
+    struct stat sb;
+    int have_out = stat(out, &sb) == 0;
+    if (have_out && bcae_outdir_open(&od, out, &err)) {
+        cli_fail(verb, &err);
+        goto done;
+    }
+    bcae_error damage;
+    if (check_container(verb, in_path, have_out ? &od : NULL, force, &paths, &npaths, &damage))
+        goto done;
+    if (damage.status && npaths == 0) { /* nothing intact to write: not even OUTDIR */
+        cli_fail(verb, &damage);
+        goto done;
+    }
+    if ((!have_out && bcae_outdir_open(&od, out, &err)) ||
+        bcae_codec_create(model, &opt, &codec, &err)) {
         cli_fail(verb, &err);
         goto done;
     }
@@ -143,41 +255,62 @@ int verb_decompress(int argc, char **argv)
         goto done;
     }
     cli_progress prog;
-    uint64_t expect = 0;
-    if (!bcae_ctr_peek_count(in_path, &expect)) expect = 0;
-    cli_progress_start(&prog, "decompress", "wedges", expect, ca.quiet);
+    cli_progress_start(&prog, "decompress", "wedges", npaths, ca.quiet);
     size_t done_n = 0;
     double t0 = cli_now();
-    for (int end = 0; !end;) {
+    for (int end = 0; !end && done_n < npaths;) {
         size_t nb = 0;
-        while (nb < B) {
+        while (nb < B && done_n + nb < npaths) {
             bcae_ctr_record rec;
             if (bcae_ctr_reader_next(r, &rec, codes + nb * C, &end, &err)) {
                 cli_fail(verb, &err);
                 goto done;
             }
             if (end) break;
-            if (rec.orig_ndim != 3 || rec.orig_shape[0] != BCAE_WEDGE_AZIMUTH ||
-                rec.orig_shape[1] != BCAE_WEDGE_Z || rec.orig_shape[2] != BCAE_WEDGE_LAYERS) {
-                cli_error(verb, "%s: record %llu (\"%s\") is not a (192, 249, 16) wedge", in_path,
-                          (unsigned long long)rec.index, rec.path);
+            /* The first pass checked this file; it must still be that file. */
+            if (rec.index >= npaths || strcmp(rec.path, paths[rec.index]) != 0) {
+                cli_error(verb, "%s: changed while being read (record %llu)", in_path,
+                          (unsigned long long)rec.index);
                 goto done;
             }
             memcpy(rel[nb], rec.path, sizeof rel[nb]);
             nb++;
         }
         if (!nb) break;
+        /* A batch that fails (a non-finite code) is decoded again record by
+         * record: the records before the bad one are written, and the
+         * message names the bad one. Decoding does not depend on the batch,
+         * so those records are the same bytes either way. */
+        size_t ok = nb;
         if (bcae_decode(codec, codes, nb, log_out ? NULL : adc, lg, &err)) {
-            cli_fail(verb, &err);
+            for (ok = 0; ok < nb; ok++)
+                if (bcae_decode(codec, codes + ok * C, 1, log_out ? NULL : adc + ok * V,
+                                log_out ? lg + ok * V : NULL, &err))
+                    break;
+        }
+        for (size_t i = 0; i < ok; i++)
+            if (write_wedge(verb, &od, rel[i], force, log_out, adc + i * V,
+                            log_out ? lg + i * V : NULL))
+                goto done;
+        if (ok < nb) {
+            cli_error(verb, "%s: record %zu (\"%s\"): %s; the %zu records before it were written",
+                      in_path, done_n + ok, rel[ok], err.message, done_n + ok);
             goto done;
         }
-        for (size_t i = 0; i < nb; i++)
-            if (write_wedge(verb, out, rel[i], log_out, adc + i * V, log_out ? lg + i * V : NULL))
-                goto done;
         done_n += nb;
         /* Without a count from the end marker the bar shows the wedges so far. */
         if (prog.total < done_n) prog.total = done_n;
         cli_progress_update(&prog, done_n - 1, NULL);
+    }
+    if (damage.status) {
+        cli_fail(verb, &damage);
+        fprintf(stderr, "bcae %s: the %zu intact records before it were written\n", verb, done_n);
+        goto done;
+    }
+    if (done_n != npaths) {
+        cli_error(verb, "%s: changed while being read (%zu records, then %zu)", in_path, npaths,
+                  done_n);
+        goto done;
     }
     prog.total = done_n;
     cli_progress_finish(&prog, done_n);
@@ -187,6 +320,9 @@ int verb_decompress(int argc, char **argv)
     printf("throughput      %.2f wedges/s (file I/O included)\n", el > 0 ? (double)done_n / el : 0.0);
     rc = CLI_EXIT_OK;
 done:
+    for (size_t i = 0; i < npaths; i++) free(paths[i]);
+    free(paths);
+    bcae_outdir_close(&od);
     free(codes);
     free(adc);
     free(lg);

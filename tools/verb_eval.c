@@ -85,7 +85,7 @@ int verb_eval(int argc, char **argv)
     bcae_dataset *ds = NULL;
     uint16_t *adc = NULL, *codes = NULL;
     float *x = NULL, *lg = NULL;
-    cli_atomic_file csv = {0};
+    bcae_atomic_file csv = {0};
     int have_csv = 0, rc = CLI_EXIT_FAIL;
     if (bcae_model_load(ca.model_path, &model, &err) || bcae_dataset_open(data, split, &ds, &err) ||
         bcae_codec_create(model, &opt, &codec, &err)) {
@@ -104,7 +104,7 @@ int verb_eval(int argc, char **argv)
         goto done;
     }
     if (csv_path) {
-        if (cli_atomic_open(&csv, csv_path, &err)) {
+        if (bcae_atomic_open(&csv, csv_path, &err)) {
             cli_fail(verb, &err);
             goto done;
         }
@@ -156,7 +156,7 @@ int verb_eval(int argc, char **argv)
     cli_progress_finish(&prog, n);
     if (have_csv) {
         have_csv = 0;
-        if (cli_atomic_commit(&csv, &err)) {
+        if (bcae_atomic_commit(&csv, &err)) {
             cli_fail(verb, &err);
             goto done;
         }
@@ -195,7 +195,7 @@ int verb_eval(int argc, char **argv)
     }
     rc = CLI_EXIT_OK;
 done:
-    if (have_csv) cli_atomic_abort(&csv);
+    if (have_csv) bcae_atomic_abort(&csv);
     free(adc);
     free(codes);
     free(x);

@@ -39,7 +39,7 @@ static int save(const char *verb, const char *dir, const char *name, float *data
 {
     bcae_array a = {BCAE_DTYPE_F32, ndim, {0}, data};
     for (int i = 0; i < ndim; i++) a.shape[i] = shape[i];
-    char *path = cli_path_join(dir, name);
+    char *path = bcae_path_join(dir, name);
     bcae_error err;
     bcae_status s = path ? bcae_npy_write(path, &a, &err) : BCAE_ERR_OUT_OF_MEMORY;
     free(path);
@@ -111,7 +111,7 @@ int verb_forward(int argc, char **argv)
     int rc = CLI_EXIT_FAIL;
     if (bcae_model_load(model_path, &model, &err)) return cli_fail(verb, &err);
     bcae_codec_options copt = {b, threads, precision, NULL, 0, device};
-    if (bcae_codec_create(model, &copt, &codec, &err) || cli_mkdir_p(out, &err)) {
+    if (bcae_codec_create(model, &copt, &codec, &err) || bcae_mkdir_p(out, &err)) {
         cli_fail(verb, &err);
         goto done;
     }

@@ -186,18 +186,6 @@ static void print_text(const char *path, const bcae_array *a, const npy_stats *s
 /* .bcae containers                                                    */
 /* ------------------------------------------------------------------ */
 
-/* Whether the file starts with the container magic. Anything unreadable
- * goes the .npy way, whose reader reports it. */
-static int is_container(const char *path)
-{
-    FILE *fp = fopen(path, "rb");
-    if (!fp) return 0;
-    char b[BCAE_CTR_MAGIC_LEN];
-    int yes = fread(b, 1, sizeof b, fp) == sizeof b && !memcmp(b, BCAE_CTR_MAGIC, sizeof b);
-    fclose(fp);
-    return yes;
-}
-
 /* Record paths are valid UTF-8 without control characters (the reader
  * checks), so only quotes and backslashes need escaping. */
 static void json_string(FILE *fp, const char *s)
@@ -365,7 +353,23 @@ int verb_inspect(int argc, char **argv)
     }
     if (!path) return cli_usage_error(verb, "expected FILE (.npy or .bcae)");
 
-    if (is_container(path)) {
+    /* By the first bytes, not the name; a file cut inside a magic goes to
+     * that format's reader, which reports the truncation. */
+    bcae_file_kind kind;
+    unsigned char first[BCAE_SNIFF_BYTES];
+    size_t nfirst;
+    bcae_error serr;
+    if (bcae_sniff_file(path, &kind, first, &nfirst, &serr)) return cli_fail(verb, &serr);
+    if (kind != BCAE_FILE_NPY && kind != BCAE_FILE_BCAE) {
+        char hex[3 * 8 + 1] = "";
+        for (size_t i = 0, o = 0; i < nfirst && i < 8; i++)
+            o += (size_t)snprintf(hex + o, sizeof hex - o, i ? " %02x" : "%02x", first[i]);
+        cli_error(verb, "%s: neither a NumPy .npy file nor a .bcae container: it is %s%s%s%s",
+                  path, bcae_file_kind_name(kind), nfirst ? " (first bytes " : "", hex,
+                  nfirst ? ")" : "");
+        return CLI_EXIT_FAIL;
+    }
+    if (kind == BCAE_FILE_BCAE) {
         int rc = inspect_container(verb, path, json);
         if (rc == CLI_EXIT_OK && fflush(stdout) != 0) {
             cli_error(verb, "cannot write the output");

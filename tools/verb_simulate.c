@@ -91,21 +91,21 @@ static void stats_add_event(stats *st, const uint16_t *wedges, const bcae_sim_ev
 static int write_manifest(const char *verb, const char *root, const char *name, char **lines,
                           long n)
 {
-    char *path = cli_path_join(root, name);
+    char *path = bcae_path_join(root, name);
     bcae_error err;
-    cli_atomic_file f;
+    bcae_atomic_file f;
     if (!path) {
         cli_error(verb, "out of memory");
         return -1;
     }
-    if (cli_atomic_open(&f, path, &err)) {
+    if (bcae_atomic_open(&f, path, &err)) {
         free(path);
         cli_fail(verb, &err);
         return -1;
     }
     for (long i = 0; i < n; i++) fprintf(f.fp, "%s\n", lines[i]);
     free(path);
-    if (cli_atomic_commit(&f, &err)) {
+    if (bcae_atomic_commit(&f, &err)) {
         cli_fail(verb, &err);
         return -1;
     }
@@ -194,6 +194,13 @@ int verb_simulate(int argc, char **argv)
     }
     if (optind < argc) return cli_usage_error(verb, "unexpected argument '%s'", argv[optind]);
     if (!out) return cli_usage_error(verb, "--out DIR is required");
+    /* Event numbers are u64: the last one, first + events - 1, must not wrap
+     * (it would silently simulate event 0 again). */
+    if (first > UINT64_MAX - (uint64_t)(events - 1))
+        return cli_usage_error(verb,
+                               "--first-event %llu with --events %ld would go past the last "
+                               "event number, %llu",
+                               (unsigned long long)first, events, (unsigned long long)UINT64_MAX);
     int threads = cli_threads(verb, threads_opt);
     if (threads < 0) return CLI_EXIT_USAGE;
 
@@ -202,8 +209,8 @@ int verb_simulate(int argc, char **argv)
         snprintf(default_name, sizeof default_name, "sim%llu", (unsigned long long)seed);
         name = default_name;
     }
-    char *root = cli_path_join(out, "outer");
-    char *train_path = root ? cli_path_join(root, "train.txt") : NULL;
+    char *root = bcae_path_join(out, "outer");
+    char *train_path = root ? bcae_path_join(root, "train.txt") : NULL;
     /* A test split asked for is never left empty, nor the training one. */
     long n_test = lround(test_fraction * (double)events);
     if (test_fraction > 0 && n_test == 0 && events >= 2) n_test = 1;
@@ -223,15 +230,15 @@ int verb_simulate(int argc, char **argv)
         cli_error(verb, "%s already holds a dataset; use --force to overwrite it", out);
         goto done;
     }
-    if (bcae_simulator_create(&cfg, &sim, &err) || cli_mkdir_p(root, &err)) {
+    if (bcae_simulator_create(&cfg, &sim, &err) || bcae_mkdir_p(root, &err)) {
         cli_fail(verb, &err);
         goto done;
     }
     for (int w = 0; w < BCAE_SIM_WEDGES_PER_EVENT; w++) {
         char sub[64];
         snprintf(sub, sizeof sub, "12-2_%d-%d", w / 2, w % 2);
-        char *dir = cli_path_join(root, sub);
-        bcae_status s = dir ? cli_mkdir_p(dir, &err) : BCAE_ERR_OUT_OF_MEMORY;
+        char *dir = bcae_path_join(root, sub);
+        bcae_status s = dir ? bcae_mkdir_p(dir, &err) : BCAE_ERR_OUT_OF_MEMORY;
         free(dir);
         if (s) {
             cli_fail(verb, &err);
@@ -257,7 +264,7 @@ int verb_simulate(int argc, char **argv)
             char rel[256];
             snprintf(rel, sizeof rel, "12-2_%d-%d/%s_%06llu.npy", w / 2, w % 2, name,
                      (unsigned long long)event);
-            char *path = cli_path_join(root, rel);
+            char *path = bcae_path_join(root, rel);
             lines[nlines] = strdup(rel);
             if (!path || !lines[nlines]) {
                 free(path);

@@ -166,9 +166,12 @@ bcae_status bcae_decode(bcae_codec *c, const uint16_t *codes, size_t n, uint16_t
         for (size_t i = 0; i < nb * per; i++) {
             float v = bcae_f16_to_f32(codes[w0 * per + i]);
             if (!isfinite(v))
-                return bcae_fail(err, BCAE_ERR_FORMAT,
-                                 "decode: code %zu holds a non-finite value (%g) at element %zu",
-                                 w0 + i / per, (double)v, i % per);
+                return n == 1 ? bcae_fail(err, BCAE_ERR_FORMAT,
+                                          "decode: the code holds a non-finite value (%g) at "
+                                          "element %zu", (double)v, i % per)
+                              : bcae_fail(err, BCAE_ERR_FORMAT,
+                                          "decode: code %zu holds a non-finite value (%g) at "
+                                          "element %zu", w0 + i / per, (double)v, i % per);
             c->host[i] = v;
         }
         s = e->ops->from_nchw(e, c->host, &r->code);

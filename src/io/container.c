@@ -25,6 +25,7 @@
 #include "core/crc32c.h"
 #include "core/error.h"
 #include "io/container_internal.h"
+#include "io/fileutil.h"
 
 /* ------------------------------------------------------------------ */
 /* Shapes, architecture strings, paths                                 */
@@ -223,8 +224,9 @@ int bcae_ctr_decode_end(const unsigned char b[BCAE_CTR_END_BYTES], uint64_t *rec
 
 int bcae_ctr_peek_count(const char *path, uint64_t *records)
 {
-    FILE *fp = fopen(path, "rb");
-    if (!fp) return 0;
+    FILE *fp;
+    size_t size;
+    if (bcae_open_regular(path, &fp, &size, NULL)) return 0;
     unsigned char b[BCAE_CTR_END_BYTES];
     int ok = fseeko(fp, -(off_t)BCAE_CTR_END_BYTES, SEEK_END) == 0 &&
              fread(b, 1, sizeof b, fp) == sizeof b && bcae_ctr_decode_end(b, records);
@@ -256,6 +258,7 @@ struct bcae_ctr_reader {
     int done;
     int failed;
     int truncated; /* the failure was the data ending early */
+    int skip_payloads; /* path scan: seek over payloads, unverified */
     bcae_error failure;
     char where[160]; /* "record 3 (\"a/b.npy\")" for messages */
 };
@@ -355,6 +358,9 @@ static bcae_status read_header(bcae_ctr_reader *r, bcae_error *err)
                      get16(b + 6));
     if (b[43] != 0)
         return rfail(r, err, BCAE_ERR_FORMAT, 0, "reserved header byte 43 is %u, not 0", b[43]);
+    if (get32(b + 60) != 0)
+        return rfail(r, err, BCAE_ERR_FORMAT, 0, "reserved header bytes 60..63 are 0x%08x, not 0",
+                     (unsigned)get32(b + 60));
     bcae_ctr_info *info = &r->info;
     memset(info, 0, sizeof *info);
     info->version = version;
@@ -413,13 +419,10 @@ bcae_status bcae_ctr_reader_open(const char *path, bcae_ctr_reader **out, bcae_e
     if (!path || !out)
         return bcae_fail(err, BCAE_ERR_INVALID_ARGUMENT, "bcae_ctr_reader_open: NULL argument");
     *out = NULL;
-    FILE *fp = fopen(path, "rb");
-    if (!fp) return bcae_fail(err, BCAE_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-    struct stat sb;
-    if (fstat(fileno(fp), &sb) != 0 || S_ISDIR(sb.st_mode)) {
-        fclose(fp);
-        return bcae_fail(err, BCAE_ERR_IO, "%s: not a file", path);
-    }
+    FILE *fp;
+    size_t size;
+    bcae_status st = bcae_open_regular(path, &fp, &size, err);
+    if (st) return st;
     bcae_ctr_reader *r = calloc(1, sizeof *r);
     if (!r) {
         fclose(fp);
@@ -427,10 +430,8 @@ bcae_status bcae_ctr_reader_open(const char *path, bcae_ctr_reader **out, bcae_e
     }
     r->fp = fp;
     r->own_fp = 1;
-    if (S_ISREG(sb.st_mode)) {
-        r->have_size = 1;
-        r->size = (uint64_t)sb.st_size;
-    }
+    r->have_size = 1;
+    r->size = size;
     return reader_start(r, path, out, err);
 }
 
@@ -474,6 +475,11 @@ uint64_t bcae_ctr_reader_offset(const bcae_ctr_reader *r)
 uint64_t bcae_ctr_reader_records(const bcae_ctr_reader *r)
 {
     return r ? r->index : 0;
+}
+
+void bcae_ctr_reader_skip_payloads(bcae_ctr_reader *r)
+{
+    if (r) r->skip_payloads = 1;
 }
 
 int bcae_ctr_reader_truncated(const bcae_ctr_reader *r)
@@ -676,6 +682,19 @@ bcae_status bcae_ctr_reader_next(bcae_ctr_reader *r, bcae_ctr_record *rec, uint1
     char q[128];
     quote_path(q, sizeof q, rec->path, plen);
     snprintf(r->where, sizeof r->where, "record %llu (\"%s\")", (unsigned long long)r->index, q);
+    if (r->skip_payloads) {
+        /* The size check above vouched that payload and CRC are there. */
+        if (r->fp ? fseeko(r->fp, (off_t)(stored + 4), SEEK_CUR) != 0 : !r->have_size)
+            return rfail(r, err, BCAE_ERR_IO, 0, "seek failed: %s", strerror(errno));
+        if (!r->fp) r->mem_pos += stored + 4;
+        r->pos += stored + 4;
+        const char *bad = path_problem(rec->path, plen);
+        if (bad) return rfail(r, err, BCAE_ERR_FORMAT, 0, "invalid path: %s", bad);
+        r->index++;
+        r->offset = r->pos;
+        r->where[0] = '\0';
+        return BCAE_OK;
+    }
     if (stored > r->payload_cap) {
         unsigned char *p = realloc(r->payload, stored);
         if (!p)

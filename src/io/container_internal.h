@@ -102,6 +102,10 @@ int bcae_ctr_decode_end(const unsigned char b[BCAE_CTR_END_BYTES], uint64_t *rec
  * bytes, not owning it (the appender's repair walk). */
 bcae_status bcae_ctr_reader_on_stream(FILE *fp, const char *name, uint64_t size,
                                       bcae_ctr_reader **out, bcae_error *err);
+/* Makes the reader a path scanner: records come back with their header
+ * (CRC-checked) and path, but payloads and record CRCs are skipped (not
+ * read, not verified). Only for a reader whose size is known. */
+void bcae_ctr_reader_skip_payloads(bcae_ctr_reader *r);
 /* Whether the reader's error was the data ending early (a torn write)
  * rather than corrupt or hostile bytes. */
 int bcae_ctr_reader_truncated(const bcae_ctr_reader *r);

@@ -39,6 +39,9 @@ struct bcae_ctr_writer {
     uint64_t end_off;
     unsigned char old_end[BCAE_CTR_END_BYTES];
     int touched;
+    /* Every record path in the file, so that none is written twice: two
+     * records with one path would overwrite each other on decompression. */
+    bcae_pathset *paths;
 };
 
 static bcae_status writer_alloc(const char *path, const bcae_ctr_info *info,
@@ -57,7 +60,10 @@ static bcae_status writer_alloc(const char *path, const bcae_ctr_info *info,
     w->raw_bytes = 2 * bcae_ctr_code_count(info);
     w->buf_cap = BCAE_CTR_RECORD_OVERHEAD + BCAE_CTR_PATH_MAX + zstd_stored_max(w->raw_bytes);
     w->buf = malloc(w->buf_cap);
-    if (!w->buf) {
+    w->paths = bcae_pathset_new();
+    if (!w->buf || !w->paths) {
+        bcae_pathset_free(w->paths);
+        free(w->buf);
         free(w->path);
         free(w);
         return bcae_fail(err, BCAE_ERR_OUT_OF_MEMORY, "%s: out of memory", path);
@@ -69,6 +75,7 @@ static bcae_status writer_alloc(const char *path, const bcae_ctr_info *info,
 static void writer_free(bcae_ctr_writer *w)
 {
     ZSTD_freeCCtx(w->cctx);
+    bcae_pathset_free(w->paths);
     free(w->le);
     free(w->buf);
     free(w->path);
@@ -186,6 +193,13 @@ bcae_status bcae_ctr_writer_append(bcae_ctr_writer *w, const char *relpath,
     put32(b + body, bcae_crc32c(b, body));
     size_t total = body + 4;
 
+    int added = bcae_pathset_add(w->paths, relpath);
+    if (added < 0) return bcae_fail(err, BCAE_ERR_OUT_OF_MEMORY, "%s: out of memory", w->path);
+    if (added == 0)
+        return bcae_fail(err, BCAE_ERR_INVALID_ARGUMENT,
+                         "%s: a record with the path \"%s\" is already in the container (a "
+                         "second one would overwrite it on decompression)",
+                         w->path, relpath);
     w->touched = 1;
     if (fwrite(b, 1, total, w->fp) != total) {
         w->failed = 1;
@@ -198,6 +212,11 @@ bcae_status bcae_ctr_writer_append(bcae_ctr_writer *w, const char *relpath,
     w->st.new_bytes += total;
     w->st.file_bytes += total;
     return BCAE_OK;
+}
+
+int bcae_ctr_writer_has_path(const bcae_ctr_writer *w, const char *relpath)
+{
+    return w && relpath && bcae_pathset_has(w->paths, relpath);
 }
 
 void bcae_ctr_writer_stats(const bcae_ctr_writer *w, bcae_ctr_stats *st)
@@ -229,41 +248,124 @@ static void append_restore(bcae_ctr_writer *w)
     w->fp = NULL;
 }
 
-/* Walks every record of a file whose end marker is missing; if the only
- * problem is that the data stops early, cuts it after the last intact
- * record and writes an end marker there. Sets *count and *end_off (where
- * that end marker starts). */
-static bcae_status append_repair(bcae_ctr_writer *w, uint64_t size, uint64_t *count,
-                                 uint64_t *end_off, bcae_error *err)
+/* Opens an existing container read-write, refusing anything but a regular
+ * file, and takes an exclusive fcntl lock on it (a second appender or
+ * repairer is refused, not interleaved). */
+static bcae_status open_locked(const char *path, FILE **out, uint64_t *size, bcae_error *err)
 {
+    *out = NULL;
+    int fd;
+    bcae_status st = bcae_open_regular_fd(path, 1, &fd, size, err);
+    if (st) return st;
+    struct flock lk;
+    memset(&lk, 0, sizeof lk);
+    lk.l_type = F_WRLCK;
+    lk.l_whence = SEEK_SET; /* l_start = l_len = 0: the whole file */
+    if (fcntl(fd, F_SETLK, &lk) != 0) {
+        st = bcae_fail(err, BCAE_ERR_IO, "%s: cannot lock it (another process writing it?): %s",
+                       path, strerror(errno));
+        close(fd);
+        return st;
+    }
+    FILE *fp = fdopen(fd, "r+b");
+    if (!fp) {
+        st = bcae_fail(err, BCAE_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+        close(fd);
+        return st;
+    }
+    *out = fp;
+    return BCAE_OK;
+}
+
+/* Walks every record of a file of `size` bytes with every check. If it is
+ * complete, sets *complete. If the only problem is that the data stop
+ * early (a torn write), cuts the file after the last intact record and
+ * writes an end marker there: first the cut, then the marker, then fsync,
+ * so that a crash at any point leaves a file that is either still torn
+ * (and repairable again) or repaired, never one with an end marker
+ * followed by debris. Any other damage is refused. Sets *count (records
+ * kept) and *end_off (where the end marker starts). */
+static bcae_status repair_tail(FILE *fp, const char *path, uint64_t size, uint64_t *count,
+                               uint64_t *end_off, int *complete, bcae_error *err)
+{
+    *complete = 0;
     bcae_ctr_reader *r = NULL;
-    if (fseeko(w->fp, 0, SEEK_SET) != 0)
-        return bcae_fail(err, BCAE_ERR_IO, "%s: seek failed: %s", w->path, strerror(errno));
-    bcae_status st = bcae_ctr_reader_on_stream(w->fp, w->path, size, &r, err);
+    if (fseeko(fp, 0, SEEK_SET) != 0)
+        return bcae_fail(err, BCAE_ERR_IO, "%s: seek failed: %s", path, strerror(errno));
+    bcae_status st = bcae_ctr_reader_on_stream(fp, path, size, &r, err);
     if (st) return st;
     bcae_ctr_record *rec = malloc(sizeof *rec);
     int end = 0;
-    if (!rec) st = bcae_fail(err, BCAE_ERR_OUT_OF_MEMORY, "%s: out of memory", w->path);
+    if (!rec) st = bcae_fail(err, BCAE_ERR_OUT_OF_MEMORY, "%s: out of memory", path);
     while (st == BCAE_OK && !end) st = bcae_ctr_reader_next(r, rec, NULL, &end, err);
     free(rec);
     uint64_t keep = bcae_ctr_reader_offset(r);
     *count = bcae_ctr_reader_records(r);
     int truncated = bcae_ctr_reader_truncated(r);
     bcae_ctr_reader_close(r);
-    if (st == BCAE_OK) { /* complete after all: append over its end marker */
+    if (st == BCAE_OK) {
+        *complete = 1;
         *end_off = keep - BCAE_CTR_END_BYTES;
         return BCAE_OK;
     }
     if (!truncated) return st; /* corrupt, not cut short: refuse */
     unsigned char e[BCAE_CTR_END_BYTES];
     bcae_ctr_encode_end(e, *count);
-    int fd = fileno(w->fp);
-    if (fseeko(w->fp, (off_t)keep, SEEK_SET) != 0 || fwrite(e, 1, sizeof e, w->fp) != sizeof e ||
-        fflush(w->fp) != 0 || ftruncate(fd, (off_t)(keep + sizeof e)) != 0 || fsync(fd) != 0)
-        return bcae_fail(err, BCAE_ERR_IO, "%s: repair failed: %s", w->path, strerror(errno));
-    w->st.repaired_bytes = size - keep;
+    int fd = fileno(fp);
+    if (fflush(fp) != 0 || ftruncate(fd, (off_t)keep) != 0 ||
+        fseeko(fp, (off_t)keep, SEEK_SET) != 0 || fwrite(e, 1, sizeof e, fp) != sizeof e ||
+        fflush(fp) != 0 || fsync(fd) != 0)
+        return bcae_fail(err, BCAE_ERR_IO, "%s: repair failed: %s", path, strerror(errno));
     *end_off = keep;
     return BCAE_OK;
+}
+
+bcae_status bcae_ctr_repair(const char *path, bcae_ctr_repair_report *rep, bcae_error *err)
+{
+    if (!path || !rep)
+        return bcae_fail(err, BCAE_ERR_INVALID_ARGUMENT, "bcae_ctr_repair: NULL argument");
+    memset(rep, 0, sizeof *rep);
+    FILE *fp;
+    uint64_t size;
+    bcae_status st = open_locked(path, &fp, &size, err);
+    if (st) return st;
+    uint64_t count = 0, end_off = 0;
+    int complete = 0;
+    st = repair_tail(fp, path, size, &count, &end_off, &complete, err);
+    if (fclose(fp) != 0 && st == BCAE_OK)
+        st = bcae_fail(err, BCAE_ERR_IO, "%s: close failed: %s", path, strerror(errno));
+    if (st) return st;
+    rep->records = count;
+    rep->was_complete = complete;
+    rep->file_bytes = end_off + BCAE_CTR_END_BYTES;
+    rep->dropped_bytes = complete ? 0 : size - end_off;
+    return BCAE_OK;
+}
+
+/* Collects the paths of the file's records (a scan that seeks over the
+ * payloads: appending stays cheap for a large file) so that appending
+ * refuses a path the file already has. The file ends at end_off + 16. */
+static bcae_status scan_paths(bcae_ctr_writer *w, bcae_error *err)
+{
+    if (fseeko(w->fp, 0, SEEK_SET) != 0)
+        return bcae_fail(err, BCAE_ERR_IO, "%s: seek failed: %s", w->path, strerror(errno));
+    bcae_ctr_reader *r = NULL;
+    bcae_status st =
+        bcae_ctr_reader_on_stream(w->fp, w->path, w->end_off + BCAE_CTR_END_BYTES, &r, err);
+    if (st) return st;
+    bcae_ctr_reader_skip_payloads(r);
+    bcae_ctr_record *rec = malloc(sizeof *rec);
+    if (!rec) st = bcae_fail(err, BCAE_ERR_OUT_OF_MEMORY, "%s: out of memory", w->path);
+    for (int end = 0; st == BCAE_OK && !end;) {
+        st = bcae_ctr_reader_next(r, rec, NULL, &end, err);
+        /* A file that already repeats a path (an older writer) is left as
+         * it is; only new repeats are refused. */
+        if (st == BCAE_OK && !end && bcae_pathset_add(w->paths, rec->path) < 0)
+            st = bcae_fail(err, BCAE_ERR_OUT_OF_MEMORY, "%s: out of memory", w->path);
+    }
+    free(rec);
+    bcae_ctr_reader_close(r);
+    return st;
 }
 
 bcae_status bcae_ctr_append_open(const char *path, const bcae_ctr_info *model, int flags,
@@ -274,14 +376,9 @@ bcae_status bcae_ctr_append_open(const char *path, const bcae_ctr_info *model, i
     *out = NULL;
     bcae_status st = check_info(model, path, err);
     if (st) return st;
-    int fd = open(path, O_RDWR);
-    if (fd < 0) return bcae_fail(err, BCAE_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-    FILE *fp = fdopen(fd, "r+b");
-    if (!fp) {
-        st = bcae_fail(err, BCAE_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-        close(fd);
-        return st;
-    }
+    FILE *fp;
+    uint64_t size;
+    if ((st = open_locked(path, &fp, &size, err))) return st;
     bcae_ctr_writer *w;
     if ((st = writer_alloc(path, model, &w, err))) {
         fclose(fp);
@@ -289,21 +386,9 @@ bcae_status bcae_ctr_append_open(const char *path, const bcae_ctr_info *model, i
     }
     w->fp = fp;
     w->appending = 1;
-    struct stat sb;
-    struct flock lk;
-    memset(&lk, 0, sizeof lk);
-    lk.l_type = F_WRLCK;
-    lk.l_whence = SEEK_SET; /* l_start = l_len = 0: the whole file */
-    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
-        st = bcae_fail(err, BCAE_ERR_IO, "%s: not a regular file", path);
-    } else if (fcntl(fd, F_SETLK, &lk) != 0) {
-        st = bcae_fail(err, BCAE_ERR_IO, "%s: cannot lock it (another process appending?): %s",
-                       path, strerror(errno));
-    }
     /* The header, through the reader: same checks, same messages. */
     bcae_ctr_reader *r = NULL;
-    uint64_t size = st ? 0 : (uint64_t)sb.st_size;
-    if (st == BCAE_OK) st = bcae_ctr_reader_on_stream(fp, path, size, &r, err);
+    st = bcae_ctr_reader_on_stream(fp, path, size, &r, err);
     uint64_t header_end = bcae_ctr_reader_offset(r);
     if (st == BCAE_OK) st = bcae_ctr_check_model(bcae_ctr_reader_info(r), model, path, err);
     bcae_ctr_reader_close(r);
@@ -317,17 +402,20 @@ bcae_status bcae_ctr_append_open(const char *path, const bcae_ctr_info *model, i
     }
     if (st == BCAE_OK && !have_end) {
         if (flags & BCAE_CTR_APPEND_REPAIR) {
-            st = append_repair(w, size, &count, &w->end_off, err);
+            int complete;
+            st = repair_tail(fp, path, size, &count, &w->end_off, &complete, err);
+            if (st == BCAE_OK && !complete) w->st.repaired_bytes = size - w->end_off;
             /* The repaired file ends with this end marker: abort restores it. */
             if (st == BCAE_OK) bcae_ctr_encode_end(w->old_end, count);
         } else {
             st = bcae_fail(err, BCAE_ERR_FORMAT,
                            "%s: does not end with a valid end marker (an interrupted write or "
-                           "append, or a damaged file); not appending (repair drops an "
+                           "append, or a damaged file); not appending ('bcae repair' drops an "
                            "incomplete tail)",
                            path);
         }
     }
+    if (st == BCAE_OK) st = scan_paths(w, err);
     if (st == BCAE_OK && fseeko(fp, (off_t)w->end_off, SEEK_SET) != 0)
         st = bcae_fail(err, BCAE_ERR_IO, "%s: seek failed: %s", path, strerror(errno));
     if (st) {

@@ -49,17 +49,18 @@ static int is_space(char c)
     return c == ' ' || c == '\t' || c == '\r' || c == '\v' || c == '\f';
 }
 
-/* Whether a relative path climbs out of the dataset through a ".." component. */
-static int has_dotdot(const char *p)
+/* A line as it can be quoted in a message: printable ASCII, at most ~100
+ * bytes (a manifest is untrusted text, and messages go to terminals). */
+static void shown(char out[112], const char *line)
 {
-    while (*p) {
-        const char *e = strchr(p, '/');
-        size_t n = e ? (size_t)(e - p) : strlen(p);
-        if (n == 2 && p[0] == '.' && p[1] == '.') return 1;
-        if (!e) break;
-        p = e + 1;
+    size_t o = 0;
+    for (; line[o] && o < 100; o++)
+        out[o] = (line[o] >= 0x20 && line[o] < 0x7f) ? line[o] : '?';
+    if (line[o]) {
+        memcpy(out + o, "...", 3);
+        o += 3;
     }
-    return 0;
+    out[o] = '\0';
 }
 
 /* Splits text (len bytes, NUL-terminated at len) into ds->paths in place. */
@@ -73,7 +74,12 @@ static bcae_status parse_manifest(bcae_dataset *ds, size_t len, const char *mani
     size_t cap = 1;
     for (size_t i = 0; i < len; i++) cap += text[i] == '\n';
     ds->paths = malloc(cap * sizeof *ds->paths);
-    if (!ds->paths) return bcae_fail(err, BCAE_ERR_OUT_OF_MEMORY, "%s: out of memory", manifest);
+    char *norm = malloc(len + 1);
+    if (!ds->paths || !norm) {
+        free(norm);
+        return bcae_fail(err, BCAE_ERR_OUT_OF_MEMORY, "%s: out of memory", manifest);
+    }
+    bcae_status st = BCAE_OK;
     char *line = text;
     for (size_t lineno = 1; line; lineno++) {
         char *nl = strchr(line, '\n');
@@ -83,20 +89,33 @@ static bcae_status parse_manifest(bcae_dataset *ds, size_t len, const char *mani
         *end = '\0';
         while (is_space(*line)) line++;
         if (*line) {
-            if (line[0] == '/')
-                return bcae_fail(err, BCAE_ERR_FORMAT,
-                                 "%s:%zu: absolute path '%s' (paths must be relative to the "
-                                 "manifest's folder)",
-                                 manifest, lineno, line);
-            if (has_dotdot(line))
-                return bcae_fail(err, BCAE_ERR_FORMAT,
-                                 "%s:%zu: path '%s' has a '..' component (paths must stay "
-                                 "inside the dataset)",
-                                 manifest, lineno, line);
+            /* The form every path of ours has (no '.', no '//'): it is also
+             * the record name `bcae compress` stores, so `./a/./w.npy` is
+             * `a/w.npy` everywhere. */
+            const char *why = bcae_path_normalize(line, BCAE_PATH_STRICT, norm);
+            char q[112];
+            if (why) shown(q, line);
+            if (why && !strcmp(why, "is absolute"))
+                st = bcae_fail(err, BCAE_ERR_FORMAT,
+                               "%s:%zu: absolute path '%s' (paths must be relative to the "
+                               "manifest's folder)",
+                               manifest, lineno, q);
+            else if (why && strstr(why, "'..'"))
+                st = bcae_fail(err, BCAE_ERR_FORMAT,
+                               "%s:%zu: path '%s' has a '..' component (paths must stay "
+                               "inside the dataset)",
+                               manifest, lineno, q);
+            else if (why)
+                st = bcae_fail(err, BCAE_ERR_FORMAT, "%s:%zu: path '%s' %s", manifest, lineno,
+                               q, why);
+            if (st) break;
+            strcpy(line, norm); /* never longer than the line */
             ds->paths[ds->count++] = line;
         }
         line = next;
     }
+    free(norm);
+    if (st) return st;
     if (ds->count == 0)
         return bcae_fail(err, BCAE_ERR_FORMAT, "%s: manifest lists no files", manifest);
     return BCAE_OK;

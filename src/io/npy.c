@@ -334,13 +334,13 @@ static size_t header_len(const unsigned char *b, size_t prefix)
     return (size_t)b[8] | (size_t)b[9] << 8 | (size_t)b[10] << 16 | (size_t)b[11] << 24;
 }
 
-/* Given the whole prefix + header (hbuf, exactly data_offset bytes) and the
- * total size of the file, fills h and checks the data size. */
-static bcae_status parse_header(const unsigned char *hbuf, size_t prefix, size_t hlen,
-                                size_t total, const char *name, npy_header *h, bcae_error *err)
+/* Given the header text (hlen bytes after a prefix of `prefix` bytes) and
+ * the total size of the file, fills h and checks the data size. */
+static bcae_status parse_header(const char *text, size_t prefix, size_t hlen, size_t total,
+                                const char *name, npy_header *h, bcae_error *err)
 {
     memset(h, 0, sizeof *h);
-    bcae_status st = parse_dict((const char *)hbuf + prefix, hlen, name, h, err);
+    bcae_status st = parse_dict(text, hlen, name, h, err);
     if (st) return st;
     size_t bytes = bcae_dtype_size(h->dtype);
     for (int d = 0; d < h->ndim; d++) {
@@ -358,7 +358,7 @@ static bcae_status parse_header(const unsigned char *hbuf, size_t prefix, size_t
     }
     h->data_offset = prefix + hlen;
     h->data_bytes = bytes;
-    size_t have = total - h->data_offset;
+    size_t have = total - h->data_offset; /* check_header_len vouched for it */
     if (have < bytes)
         return bcae_fail(err, BCAE_ERR_FORMAT,
                          "%s: truncated .npy data: header says %zu bytes, file has %zu", name,
@@ -443,72 +443,63 @@ static bcae_status finish_data(const npy_header *h, bcae_array *out, const char 
     return BCAE_OK;
 }
 
-static const char *or_buffer(const char *name)
+/* The one reader behind both entry points: the prefix in two steps (the
+ * magic and version say how long the rest of it is), the header, then the
+ * data straight into the array. Every read is bounded by what the size
+ * known up front (the file's, the buffer's) has room for, checked before
+ * the read and before any allocation: the data allocation is the size the
+ * file has vouched for, the header's at most NPY_MAX_HEADER. */
+static bcae_status read_npy(bcae_src *s, bcae_array *out, bcae_error *err)
 {
-    return name ? name : "<buffer>";
+    const char *name = s->name;
+    size_t total = s->len;
+    unsigned char pre[12];
+    size_t first = total < 8 ? total : 8;
+    bcae_status st = bcae_src_read(s, pre, first, err);
+    size_t prefix = 0;
+    if (!st) st = parse_magic(pre, first, name, &prefix, err);
+    if (!st && total < prefix)
+        st = bcae_fail(err, BCAE_ERR_FORMAT, "%s: truncated .npy header", name);
+    if (!st) st = bcae_src_read(s, pre + 8, prefix - 8, err);
+    if (st) return st;
+    size_t hlen = header_len(pre, prefix);
+    if ((st = check_header_len(prefix, hlen, total, name, err))) return st;
+    char *text = malloc(hlen ? hlen : 1);
+    if (!text) return bcae_fail(err, BCAE_ERR_OUT_OF_MEMORY, "%s: out of memory", name);
+    npy_header h;
+    st = bcae_src_read(s, text, hlen, err);
+    if (!st) st = parse_header(text, prefix, hlen, total, name, &h, err);
+    free(text);
+    if (!st) st = bcae_array_alloc(out, h.dtype, h.ndim, h.shape, err);
+    if (!st) st = bcae_src_read(s, out->data, h.data_bytes, err);
+    if (!st) st = bcae_src_expect_end(s, err);
+    if (!st) st = finish_data(&h, out, name, err);
+    if (st) bcae_array_free(out);
+    return st;
 }
 
 bcae_status bcae_npy_read_buffer(const void *buf, size_t len, const char *name,
                                  bcae_array *out, bcae_error *err)
 {
-    name = or_buffer(name);
+    name = name ? name : "<buffer>";
     if (!out) return bcae_fail(err, BCAE_ERR_INVALID_ARGUMENT, "%s: no output array", name);
     memset(out, 0, sizeof *out);
     if (!buf && len) return bcae_fail(err, BCAE_ERR_INVALID_ARGUMENT, "%s: no buffer", name);
-    const unsigned char *b = buf;
-    size_t prefix;
-    bcae_status st = parse_magic(b, len, name, &prefix, err);
-    if (st) return st;
-    if (len < prefix) return bcae_fail(err, BCAE_ERR_FORMAT, "%s: truncated .npy header", name);
-    size_t hlen = header_len(b, prefix);
-    if ((st = check_header_len(prefix, hlen, len, name, err))) return st;
-    npy_header h;
-    if ((st = parse_header(b, prefix, hlen, len, name, &h, err))) return st;
-    if ((st = bcae_array_alloc(out, h.dtype, h.ndim, h.shape, err))) return st;
-    if (h.data_bytes) memcpy(out->data, b + h.data_offset, h.data_bytes);
-    if ((st = finish_data(&h, out, name, err))) bcae_array_free(out);
-    return st;
+    bcae_src s;
+    bcae_src_mem(&s, buf, len, name);
+    return read_npy(&s, out, err);
 }
 
-/* Reads the header first and only then the data, straight into the array:
- * one allocation of the data size, which the file's real size has vouched for. */
 bcae_status bcae_npy_read(const char *path, bcae_array *out, bcae_error *err)
 {
     if (!out || !path)
         return bcae_fail(err, BCAE_ERR_INVALID_ARGUMENT, "bcae_npy_read: NULL argument");
     memset(out, 0, sizeof *out);
-    FILE *fp = NULL;
-    size_t total = 0;
-    bcae_status opened = bcae_open_regular(path, &fp, &total, err);
-    if (opened) return opened;
-    unsigned char pre[12];
-    size_t got = fread(pre, 1, total < sizeof pre ? total : sizeof pre, fp);
-    size_t prefix;
-    bcae_status st = parse_magic(pre, got, path, &prefix, err);
-    if (st == BCAE_OK && got < prefix)
-        st = bcae_fail(err, BCAE_ERR_FORMAT, "%s: truncated .npy header", path);
-    size_t hlen = st ? 0 : header_len(pre, prefix);
-    if (st == BCAE_OK) st = check_header_len(prefix, hlen, total, path, err);
-    unsigned char *hbuf = NULL;
-    if (st == BCAE_OK) {
-        hbuf = malloc(prefix + hlen + 1);
-        if (!hbuf)
-            st = bcae_fail(err, BCAE_ERR_OUT_OF_MEMORY, "%s: out of memory", path);
-    }
-    if (st == BCAE_OK) {
-        memcpy(hbuf, pre, got);
-        st = bcae_read_exact(fp, hbuf + got, prefix + hlen - got, path, err);
-    }
-    npy_header h;
-    if (st == BCAE_OK) st = parse_header(hbuf, prefix, hlen, total, path, &h, err);
-    free(hbuf);
-    if (st == BCAE_OK) st = bcae_array_alloc(out, h.dtype, h.ndim, h.shape, err);
-    if (st == BCAE_OK) st = bcae_read_exact(fp, out->data, h.data_bytes, path, err);
-    if (st == BCAE_OK && fgetc(fp) != EOF)
-        st = bcae_fail(err, BCAE_ERR_FORMAT, "%s: file grew while reading", path);
-    if (st == BCAE_OK) st = finish_data(&h, out, path, err);
-    fclose(fp);
-    if (st) bcae_array_free(out);
+    bcae_src s;
+    bcae_status st = bcae_src_open(&s, path, err);
+    if (st) return st;
+    st = read_npy(&s, out, err);
+    bcae_src_close(&s);
     return st;
 }
 
@@ -534,10 +525,10 @@ static int write_le(FILE *fp, const unsigned char *p, size_t count, size_t item)
     return 1;
 }
 
-bcae_status bcae_npy_write(const char *path, const bcae_array *a, bcae_error *err)
+/* Writes a into f (any atomic file: a path's, or one beneath an output
+ * folder) and commits it; on failure f is discarded. */
+static bcae_status check_writable(const char *path, const bcae_array *a, bcae_error *err)
 {
-    if (!path || !a)
-        return bcae_fail(err, BCAE_ERR_INVALID_ARGUMENT, "bcae_npy_write: NULL argument");
     if (a->dtype != BCAE_DTYPE_U16 && a->dtype != BCAE_DTYPE_F32)
         return bcae_fail(err, BCAE_ERR_UNSUPPORTED,
                          "%s: writing dtype %s is not supported (only <u2 and <f4)", path,
@@ -546,9 +537,21 @@ bcae_status bcae_npy_write(const char *path, const bcae_array *a, bcae_error *er
     if (a->ndim < 0 || a->ndim > BCAE_MAX_DIMS)
         return bcae_fail(err, BCAE_ERR_INVALID_ARGUMENT, "%s: array has %d dimensions", path,
                          a->ndim);
-    size_t count = bcae_array_count(a);
-    if (count && !a->data)
+    if (bcae_array_count(a) && !a->data)
         return bcae_fail(err, BCAE_ERR_INVALID_ARGUMENT, "%s: array has no data", path);
+    return BCAE_OK;
+}
+
+bcae_status bcae_npy_write_atomic(bcae_atomic_file *f, const bcae_array *a, bcae_error *err)
+{
+    const char *path = f->final_path;
+    bcae_status st = a ? check_writable(path, a, err)
+                       : bcae_fail(err, BCAE_ERR_INVALID_ARGUMENT, "%s: no array", path);
+    if (st) {
+        bcae_atomic_abort(f);
+        return st;
+    }
+    size_t count = bcae_array_count(a);
 
     /* The dict as NumPy spells it (keys sorted, trailing ", "). */
     char dict[64 + BCAE_MAX_DIMS * 24];
@@ -571,14 +574,24 @@ bcae_status bcae_npy_write(const char *path, const bcae_array *a, bcae_error *er
     memset(head + 10 + n, ' ', pad);
     head[10 + hlen - 1] = '\n';
 
-    bcae_atomic_file f;
-    bcae_status st = bcae_atomic_open(&f, path, err);
-    if (st) return st;
-    if (fwrite(head, 1, 10 + hlen, f.fp) != 10 + hlen ||
-        !write_le(f.fp, a->data, count, bcae_dtype_size(a->dtype))) {
+    if (fwrite(head, 1, 10 + hlen, f->fp) != 10 + hlen ||
+        !write_le(f->fp, a->data, count, bcae_dtype_size(a->dtype))) {
         bcae_status s = bcae_fail(err, BCAE_ERR_IO, "%s: write failed: %s", path, strerror(errno));
-        bcae_atomic_abort(&f);
+        bcae_atomic_abort(f);
         return s;
     }
-    return bcae_atomic_commit(&f, err);
+    return bcae_atomic_commit(f, err);
+}
+
+bcae_status bcae_npy_write(const char *path, const bcae_array *a, bcae_error *err)
+{
+    if (!path || !a)
+        return bcae_fail(err, BCAE_ERR_INVALID_ARGUMENT, "bcae_npy_write: NULL argument");
+    /* Refuse what cannot be written before creating anything. */
+    bcae_status st = check_writable(path, a, err);
+    if (st) return st;
+    bcae_atomic_file f;
+    st = bcae_atomic_open(&f, path, err);
+    if (st) return st;
+    return bcae_npy_write_atomic(&f, a, err);
 }

@@ -336,6 +336,66 @@ static void free_infos(st_info *infos)
     free(infos); /* the names belong to f->tensors by now */
 }
 
+/* The metadata checksum, when the file has one: the data section's SHA-256
+ * (the fingerprint) must be the one the writer recorded. */
+static bcae_status verify_checksum(const bcae_st_file *f, const char *file, bcae_error *err)
+{
+    const char *want = bcae_st_meta(f, BCAE_ST_CHECKSUM_KEY);
+    if (!want) return BCAE_OK;
+    int hex = strlen(want) == 64;
+    for (size_t i = 0; hex && i < 64; i++)
+        hex = (want[i] >= '0' && want[i] <= '9') || (want[i] >= 'a' && want[i] <= 'f');
+    if (!hex)
+        return bcae_fail(err, BCAE_ERR_FORMAT,
+                         "%s: metadata " BCAE_ST_CHECKSUM_KEY
+                         " is not 64 lowercase hexadecimal digits",
+                         file);
+    uint8_t d[32];
+    bcae_st_fingerprint(f, d);
+    char got[65];
+    bcae_sha256_hex(d, got);
+    if (strcmp(got, want) != 0)
+        return bcae_fail(err, BCAE_ERR_FORMAT,
+                         "%s: checksum mismatch: the data's SHA-256 is %s, its "
+                         BCAE_ST_CHECKSUM_KEY " says %s (the file is damaged)",
+                         file, got, want);
+    return BCAE_OK;
+}
+
+/* The one reader behind both entry points: the header length, checked
+ * against its cap and the size known up front (the file's, the buffer's)
+ * before the header is read; the header, checked before the data buffer
+ * is allocated at the size the tensors and the file agree on; the data;
+ * the checksum when there is one. */
+static bcae_status read_st(bcae_src *s, bcae_st_file *out, bcae_error *err)
+{
+    const char *file = s->name;
+    unsigned char pre[ST_PREFIX] = {0};
+    size_t hlen = 0, total = s->len;
+    bcae_status st = bcae_src_read(s, pre, total < ST_PREFIX ? total : ST_PREFIX, err);
+    if (!st) st = header_len(pre, total, file, &hlen, err);
+    if (st) return st;
+    size_t data_len = total - ST_PREFIX - hlen; /* header_len vouched for it */
+    char *text = malloc(hlen ? hlen : 1);
+    if (!text) return bcae_fail(err, BCAE_ERR_OUT_OF_MEMORY, "%s: out of memory", file);
+    st_info *infos = NULL;
+    st = bcae_src_read(s, text, hlen, err);
+    if (!st) st = load_header(text, hlen, data_len, file, out, &infos, err);
+    free(text);
+    if (!st) {
+        out->blob = malloc(data_len ? data_len : 1);
+        out->blob_len = data_len;
+        if (!out->blob) st = bcae_fail(err, BCAE_ERR_OUT_OF_MEMORY, "%s: out of memory", file);
+    }
+    if (!st) st = bcae_src_read(s, out->blob, data_len, err);
+    if (!st) st = bcae_src_expect_end(s, err);
+    if (!st) st = place_data(out, infos, file, err);
+    free_infos(infos);
+    if (!st) st = verify_checksum(out, file, err);
+    if (st) bcae_st_free(out);
+    return st;
+}
+
 bcae_status bcae_st_read_buffer(const void *buf, size_t len, const char *name,
                                 bcae_st_file *out, bcae_error *err)
 {
@@ -343,60 +403,21 @@ bcae_status bcae_st_read_buffer(const void *buf, size_t len, const char *name,
     if (!out) return bcae_fail(err, BCAE_ERR_INVALID_ARGUMENT, "%s: no output", file);
     memset(out, 0, sizeof *out);
     if (!buf && len) return bcae_fail(err, BCAE_ERR_INVALID_ARGUMENT, "%s: no buffer", file);
-    const unsigned char *b = buf;
-    size_t hlen;
-    bcae_status st = header_len(b, len, file, &hlen, err);
-    if (st) return st;
-    size_t data_len = len - ST_PREFIX - hlen;
-    st_info *infos = NULL;
-    st = load_header((const char *)b + ST_PREFIX, hlen, data_len, file, out, &infos, err);
-    if (!st) {
-        out->blob = malloc(data_len ? data_len : 1);
-        out->blob_len = data_len;
-        if (!out->blob) st = bcae_fail(err, BCAE_ERR_OUT_OF_MEMORY, "%s: out of memory", file);
-        else if (data_len) memcpy(out->blob, b + ST_PREFIX + hlen, data_len);
-    }
-    if (!st) st = place_data(out, infos, file, err);
-    free_infos(infos);
-    if (st) bcae_st_free(out);
-    return st;
+    bcae_src s;
+    bcae_src_mem(&s, buf, len, file);
+    return read_st(&s, out, err);
 }
 
-/* Reads the header first, checks it against the file's real size, and
- * only then reads the data buffer straight into the blob. */
 bcae_status bcae_st_read(const char *path, bcae_st_file *out, bcae_error *err)
 {
     if (!out || !path)
         return bcae_fail(err, BCAE_ERR_INVALID_ARGUMENT, "bcae_st_read: NULL argument");
     memset(out, 0, sizeof *out);
-    FILE *fp = NULL;
-    size_t total = 0;
-    bcae_status opened = bcae_open_regular(path, &fp, &total, err);
-    if (opened) return opened;
-    unsigned char pre[ST_PREFIX] = {0};
-    size_t hlen = 0;
-    bcae_status st = bcae_read_exact(fp, pre, total < ST_PREFIX ? total : ST_PREFIX, path, err);
-    if (!st) st = header_len(pre, total, path, &hlen, err);
-    char *text = NULL;
-    if (!st && !(text = malloc(hlen ? hlen : 1)))
-        st = bcae_fail(err, BCAE_ERR_OUT_OF_MEMORY, "%s: out of memory", path);
-    if (!st) st = bcae_read_exact(fp, text, hlen, path, err);
-    st_info *infos = NULL;
-    size_t data_len = total - ST_PREFIX - hlen; /* header_len vouched for it */
-    if (!st) st = load_header(text, hlen, data_len, path, out, &infos, err);
-    free(text);
-    if (!st) {
-        out->blob = malloc(data_len ? data_len : 1);
-        out->blob_len = data_len;
-        if (!out->blob) st = bcae_fail(err, BCAE_ERR_OUT_OF_MEMORY, "%s: out of memory", path);
-    }
-    if (!st) st = bcae_read_exact(fp, out->blob, data_len, path, err);
-    if (!st && fgetc(fp) != EOF)
-        st = bcae_fail(err, BCAE_ERR_FORMAT, "%s: file grew while reading", path);
-    fclose(fp);
-    if (!st) st = place_data(out, infos, path, err);
-    free_infos(infos);
-    if (st) bcae_st_free(out);
+    bcae_src s;
+    bcae_status st = bcae_src_open(&s, path, err);
+    if (st) return st;
+    st = read_st(&s, out, err);
+    bcae_src_close(&s);
     return st;
 }
 

@@ -20,6 +20,12 @@
  * bcae_st_itemsize and bcae_st_dtype_name, which know it). */
 #define BCAE_ST_DTYPE_BF16 BCAE_DTYPE_COUNT
 
+/* The metadata key of the file's checksum: the lower-case hex SHA-256 of
+ * the data buffer (= the fingerprint). bcae_st_write always adds it (a
+ * caller's own value for the key is replaced); readers verify it when it is
+ * there and still read files without it (other writers' files). */
+#define BCAE_ST_CHECKSUM_KEY "bcae.sha256"
+
 /* The header length beyond which a file is refused outright (the
  * reference implementation's cap is 100 MB). */
 #define BCAE_ST_MAX_HEADER ((size_t)100 << 20)
@@ -46,10 +52,12 @@ typedef struct bcae_st_file {
     size_t *by_offset; /* tensor indices in file (data offset) order */
 } bcae_st_file;
 
-/* Reads a whole file. Every failure is an error status whose message names
- * the file and, where one is at fault, the tensor; *out is then empty (safe
- * to bcae_st_free). Allocations never exceed a small multiple of the file
- * size. */
+/* Reads a whole regular file (anything else is refused before it can
+ * block). Every failure is an error status whose message names the file
+ * and, where one is at fault, the tensor; *out is then empty (safe to
+ * bcae_st_free). A file with a BCAE_ST_CHECKSUM_KEY entry whose data do
+ * not match it is BCAE_ERR_FORMAT. Allocations never exceed a small
+ * multiple of the file size. */
 bcae_status bcae_st_read(const char *path, bcae_st_file *out, bcae_error *err);
 /* Same, from bytes in memory (copied; `name` is used in messages). */
 bcae_status bcae_st_read_buffer(const void *buf, size_t len, const char *name,
@@ -82,7 +90,8 @@ typedef struct bcae_st_entry {
 
 /* Writes a file atomically (temporary file, fsync, rename): tensors in the
  * order given with contiguous data offsets, the header padded with spaces
- * to a multiple of 8 bytes. Names and metadata must be valid UTF-8 without
+ * to a multiple of 8 bytes, the metadata given followed by
+ * BCAE_ST_CHECKSUM_KEY. Names and metadata must be valid UTF-8 without
  * NUL; names unique and not "__metadata__"; metadata keys unique. */
 bcae_status bcae_st_write(const char *path, const bcae_st_entry *entries, size_t n,
                           const char *const *meta_keys, const char *const *meta_values,

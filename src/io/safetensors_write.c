@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "core/error.h"
+#include "core/sha256.h"
 #include "io/fileutil.h"
 #include "io/safetensors.h"
 #include "io/safetensors_internal.h"
@@ -189,6 +190,25 @@ static void build_header(text *t, const bcae_st_entry *e, size_t n, const size_t
     while (!t->failed && t->len % ST_ALIGN) puts_(t, " ");
 }
 
+/* Hashes n bytes of items as they will be stored (little-endian). */
+static void hash_le(bcae_sha256_ctx *c, const unsigned char *p, size_t n, size_t item)
+{
+    if (!n) return;
+    if (bcae_st_host_le() || item < 2) {
+        bcae_sha256_update(c, p, n);
+        return;
+    }
+    unsigned char chunk[4096];
+    while (n) {
+        size_t k = n < sizeof chunk ? n : sizeof chunk;
+        memcpy(chunk, p, k);
+        bcae_st_swap_items(chunk, k, item);
+        bcae_sha256_update(c, chunk, k);
+        p += k;
+        n -= k;
+    }
+}
+
 /* Writes n bytes of items little-endian, through a bounded chunk on a
  * big-endian host so the caller's data is never copied whole. */
 static int write_le(FILE *fp, const unsigned char *p, size_t n, size_t item)
@@ -234,9 +254,34 @@ bcae_status bcae_st_write(const char *path, const bcae_st_entry *entries, size_t
     if (!st) st = check_unique(path, meta_keys, nmeta, "metadata key", err);
     free(names);
 
+    /* The metadata as given, less any checksum entry of the caller's (a
+     * copy of a read file's, say): ours, of these data, goes last. */
+    const char **keys = malloc((nmeta + 1) * sizeof *keys);
+    const char **values = malloc((nmeta + 1) * sizeof *values);
+    char sum[65];
+    size_t nm = 0;
+    if (!st && (!keys || !values))
+        st = bcae_fail(err, BCAE_ERR_OUT_OF_MEMORY, "%s: out of memory", path);
+    if (!st) {
+        for (size_t i = 0; i < nmeta; i++) {
+            if (!strcmp(meta_keys[i], BCAE_ST_CHECKSUM_KEY)) continue;
+            keys[nm] = meta_keys[i];
+            values[nm++] = meta_values[i];
+        }
+        bcae_sha256_ctx c;
+        bcae_sha256_init(&c);
+        for (size_t i = 0; i < n; i++)
+            hash_le(&c, entries[i].data, bytes[i], bcae_st_itemsize(entries[i].dtype));
+        uint8_t d[32];
+        bcae_sha256_final(&c, d);
+        bcae_sha256_hex(d, sum);
+        keys[nm] = BCAE_ST_CHECKSUM_KEY;
+        values[nm++] = sum;
+    }
+
     text t = {0};
     if (!st) {
-        build_header(&t, entries, n, bytes, meta_keys, meta_values, nmeta);
+        build_header(&t, entries, n, bytes, keys, values, nm);
         if (t.failed) st = bcae_fail(err, BCAE_ERR_OUT_OF_MEMORY, "%s: out of memory", path);
         else if (t.len > BCAE_ST_MAX_HEADER) /* no reader would take it */
             st = bcae_fail(err, BCAE_ERR_INVALID_ARGUMENT,
@@ -261,5 +306,7 @@ bcae_status bcae_st_write(const char *path, const bcae_st_entry *entries, size_t
     }
     free(t.p);
     free(bytes);
+    free(keys);
+    free(values);
     return st;
 }

@@ -206,7 +206,7 @@ bcae_status model_copy_tensors(bcae_model *m, const bcae_st_file *f, const char 
         if (!same || t->nbytes != p->count * sizeof(float)) {
             char want[96], got[96];
             shape_text(want, sizeof want, "F32", p->ndim, p->shape);
-            shape_text(got, sizeof got, bcae_dtype_name(t->dtype), t->ndim < 8 ? t->ndim : 8,
+            shape_text(got, sizeof got, bcae_st_dtype_name(t->dtype), t->ndim < 8 ? t->ndim : 8,
                        t->shape);
             return bcae_fail(err, BCAE_ERR_SHAPE, "%s: tensor '%s' is %s, expected %s", path,
                              name, got, want);

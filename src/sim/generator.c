@@ -7,6 +7,8 @@
 #include "sim/sim_internal.h"
 
 #define PI 3.14159265358979323846
+/* The outer field cage's wall sits ~1 cm outside the last pad row. */
+#define OUTER_CAGE_GAP_CM 1.0
 
 void bcae_sim_config_default(bcae_sim_config *c)
 {
@@ -19,19 +21,34 @@ void bcae_sim_config_default(bcae_sim_config *c)
     c->pileup_mean = 4.4;
     c->pileup_dndeta = 170;
     c->mean_pt_gev = 0.5;
-    c->looper_per_track = 0.7;
+    c->looper_per_track = 0.65;
     c->bfield_t = 1.4;
     c->r_inner_cm = 60.0;
     c->r_outer_cm = 77.0;
     c->half_length_cm = 105.5;
-    c->gain = 1080;
-    c->landau_width = 0.22;
-    c->diffusion_t = 0.03;
+    /* Calibrated against real sPHENIX wedges (docs/SIMULATOR.md,
+     * "Calibration"): gain, pad_response_cm, shaping_bins, pedestal_adc,
+     * cluster_size_max, looper_per_track and looper_cage_fraction were
+     * tuned to the data; noise, threshold, gas and diffusion are sPHENIX's
+     * design values (Ne:CF4 50:50, SAMPA at 20 mV/fC). */
+    c->gain = 150;
+    c->diffusion_t_cm = 0.004;
     c->diffusion_l = 0.03;
-    c->pad_response = 1.0;
-    c->shaping_bins = 2.4;
-    c->noise_adc = 6.0;
-    c->pedestal_adc = 0.0;
+    c->pad_response_cm = 0.075;
+    c->pad_zigzag = 1;
+    c->shaping_bins = 1.4;
+    c->noise_adc = 1.0;
+    c->pedestal_adc = 74;
+    c->absorber_radius_cm = 90.0;
+    c->electrons_per_cm = 71.5;
+    c->clusters_per_cm = 31.5;
+    c->cluster_size_max = 2000;
+    c->polya_theta = 0.8;
+    c->looper_cage_fraction = 0.09;
+    c->zs_threshold_adc = 4.0;
+    c->zs_presamples = 1;
+    c->zs_postsamples = 1;
+    c->zs_min_samples = 0;
 }
 
 void sim_geometry_init(sim_geometry *g, const bcae_sim_config *cfg)
@@ -73,6 +90,23 @@ static double draw_pt(bcae_rng *r, double mean)
     double t = 0.5 * mean;
     if (bcae_rng_uniform(r) < 0.02) return 1.0 * pow(bcae_rng_uniform_pos(r), -1.0 / 4.0);
     return -t * log(bcae_rng_uniform_pos(r) * bcae_rng_uniform_pos(r));
+}
+
+/* Overlap area of two equal discs at distance x (in diameters), as a
+ * fraction of one disc: the share of the nucleons that collide. */
+static double overlap(double x)
+{
+    return x >= 1.0 ? 0.0 : 2.0 / PI * (acos(x) - x * sqrt(1.0 - x * x));
+}
+
+/* Multiplicity of a minimum-bias collision over the mean of all of them.
+ * Every impact parameter up to the nuclear diameter is equally likely per
+ * unit area (b^2 uniform) and the multiplicity follows the overlap: most
+ * collisions are peripheral and small, a few are central and as large as
+ * the triggered one. (The mean of the overlap over b^2 uniform is 1/4.) */
+static double minbias_multiplicity(bcae_rng *r)
+{
+    return 4.0 * overlap(sqrt(bcae_rng_uniform(r)));
 }
 
 /* The particles of one collision; `first` numbers them within the event so
@@ -128,7 +162,7 @@ bcae_status sim_generate(const bcae_sim_config *cfg, const sim_geometry *g, uint
      * the drift direction, and partly outside the read-out window. */
     in.pileup_collisions = bcae_rng_poisson(&r, cfg->pileup_mean);
     for (int c = 0; c < in.pileup_collisions; c++) {
-        double m = bcae_rng_exponential(&r, cfg->pileup_dndeta);
+        double m = cfg->pileup_dndeta * minbias_multiplicity(&r);
         double vz = cfg->vertex_sigma_cm * bcae_rng_normal(&r);
         double shift = g->half_length * (2.0 * bcae_rng_uniform(&r) - 1.0);
         s = collision(cfg, seed, event, 1 + c, m, vz, shift, &index, out, &in.pileup_tracks,
@@ -145,8 +179,13 @@ bcae_status sim_generate(const bcae_sim_config *cfg, const sim_geometry *g, uint
         bcae_rng pr;
         bcae_rng_seed(&pr, bcae_hash3(seed, SIM_STREAM_PARTICLE, event, index));
         sim_particle p = {0};
-        double rad = sqrt(20.0 * 20.0 +
-                          (g->r_outer * g->r_outer - 20.0 * 20.0) * bcae_rng_uniform(&pr));
+        /* Born in the gas (uniform in volume), or in the outer field cage
+         * just outside the pad rows: Compton and conversion electrons from
+         * the photons of pi0 decays and of the calorimeter's backsplash. */
+        double rad = bcae_rng_uniform(&pr) < cfg->looper_cage_fraction
+                         ? g->r_outer + OUTER_CAGE_GAP_CM
+                         : sqrt(20.0 * 20.0 +
+                                (g->r_outer * g->r_outer - 20.0 * 20.0) * bcae_rng_uniform(&pr));
         double ang = 2.0 * PI * bcae_rng_uniform(&pr);
         p.x0 = rad * cos(ang);
         p.y0 = rad * sin(ang);

@@ -84,12 +84,23 @@ bcae_status sim_transport(const bcae_sim_config *cfg, const sim_geometry *g,
                           sim_deposits *out, bcae_error *err);
 
 /* Renders deposits into the event's analogue signal buffer
- * signal[side][layer][pad][tbin] (SIM_SIGNAL_VOXELS floats, any contents),
+ * signal[side][layer][pad][SIM_TMARGIN + tbin] (SIM_SIGNAL_VOXELS floats, any
+ * contents),
  * then digitises it into the 24 wedges. `order` is scratch for deps->n
  * indices. `threads` <= 0 means OpenMP's default. */
-#define SIM_SIGNAL_VOXELS ((size_t)2 * SIM_LAYERS * SIM_PADS * SIM_TBINS)
+/* The electronics sample continuously: a wedge is a 249-bin window cut from
+ * that stream. Rows of the signal buffer run SIM_TMARGIN bins further on
+ * each side so that the zero suppression near the window's edges sees what
+ * comes just before and after it (the margin bounds zs_* samples). */
+#define SIM_TMARGIN 16
+#define SIM_TROW (SIM_TBINS + 2 * SIM_TMARGIN)
+#define SIM_SIGNAL_VOXELS ((size_t)2 * SIM_LAYERS * SIM_PADS * SIM_TROW)
 void sim_readout(const bcae_sim_config *cfg, const sim_deposits *deps, size_t *order,
                  uint64_t seed, uint64_t event, float *signal, uint16_t *wedges, int threads);
+
+/* The tail weight c of the cluster-size law (transport.c) for a mean size
+ * and a largest size; a valid law needs c <= 1. */
+double sim_cluster_tail(double mean_size, double max_size);
 
 /* Amplitude of the shaped pulse at time x (time bins) after the arrival;
  * peak 1 at x = peaking time. */

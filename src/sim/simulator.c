@@ -1,4 +1,5 @@
 /* The simulator object: configuration checks, buffers, and one event. */
+#include <math.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,30 +24,42 @@ typedef struct sim_knob {
     size_t offset;
     double min, max;
     const char *help;
+    int integer; /* counts: whole numbers only */
 } sim_knob;
 
-#define KNOB(field, lo, hi, text) {#field, offsetof(bcae_sim_config, field), lo, hi, text}
+#define KNOB(field, lo, hi, text) {#field, offsetof(bcae_sim_config, field), lo, hi, text, 0}
+#define KNOB_INT(field, lo, hi, text) {#field, offsetof(bcae_sim_config, field), lo, hi, text, 1}
 static const sim_knob KNOBS[] = {
     KNOB(dndeta, 0, 1e5, "charged particles per unit pseudorapidity, triggered collision"),
     KNOB(dndeta_spread, 0, 1, "relative event-to-event spread of dndeta"),
     KNOB(eta_max, 0, 5, "particles are generated in |eta| < eta_max"),
     KNOB(vertex_sigma_cm, 0, 100, "Gaussian z spread of collision vertices, cm"),
     KNOB(pileup_mean, 0, 1000, "mean number of pile-up collisions in the drift window"),
-    KNOB(pileup_dndeta, 0, 1e5, "mean dndeta of a pile-up collision (exponential law)"),
+    KNOB(pileup_dndeta, 0, 1e5, "mean dndeta of a pile-up (minimum-bias) collision"),
     KNOB(mean_pt_gev, 1e-3, 100, "mean transverse momentum, GeV"),
     KNOB(looper_per_track, 0, 100, "low-momentum secondary electrons per charged track"),
+    KNOB(looper_cage_fraction, 0, 1, "share of those born in the outer field cage"),
     KNOB(bfield_t, 0.01, 10, "solenoid field, T"),
     KNOB(r_inner_cm, 21, 1000, "inner radius of the 16 pad rows, cm"),
     KNOB(r_outer_cm, 21, 1000, "outer radius of the 16 pad rows, cm"),
     KNOB(half_length_cm, 1, 1000, "drift length of one side, cm"),
-    KNOB(gain, 0, 1e6, "ADC counts at the pulse peak per pad row of minimum ionisation"),
-    KNOB(landau_width, 0, 10, "width of the Landau-like energy-loss fluctuation"),
-    KNOB(diffusion_t, 0, 1, "transverse diffusion, pads per sqrt(cm of drift)"),
+    KNOB(gain, 0, 1e6, "mean ADC above pedestal at the pulse peak (all pads) per MIP pad row"),
+    KNOB(diffusion_t_cm, 0, 1, "transverse diffusion, cm per sqrt(cm of drift)"),
     KNOB(diffusion_l, 0, 1, "longitudinal diffusion, time bins per sqrt(cm of drift)"),
-    KNOB(pad_response, 0.05, 8, "sigma of the pad response function, pads"),
+    KNOB(pad_response_cm, 0.001, 5, "sigma of the charge cloud at the pads (GEMs), cm"),
+    KNOB_INT(pad_zigzag, 0, 1, "1: zigzag pads (charge shared linearly by neighbours), 0: plain"),
     KNOB(shaping_bins, 0.1, 10, "peaking time of the CR-RC^4 shaper, time bins"),
     KNOB(noise_adc, 0, 64, "sigma of the electronics noise, ADC counts"),
-    KNOB(pedestal_adc, -64, 64, "residual pedestal offset, ADC counts"),
+    KNOB(pedestal_adc, 0, 512, "pedestal: the ADC value of no signal, kept in the data"),
+    KNOB(absorber_radius_cm, 21, 1000, "radius where particles stop (calorimeter), cm"),
+    KNOB(electrons_per_cm, 1, 1000, "ionisation electrons per cm of a minimum-ionising track"),
+    KNOB(clusters_per_cm, 1, 1000, "primary ionising collisions per cm of a MIP track"),
+    KNOB_INT(cluster_size_max, 2, 1e5, "electrons of the largest ionisation cluster"),
+    KNOB(polya_theta, 0, 100, "Polya parameter of one electron's GEM avalanche (0: exponential)"),
+    KNOB(zs_threshold_adc, 0, 1023, "zero suppression: signal threshold above the pedestal, ADC"),
+    KNOB_INT(zs_presamples, 0, 16, "zero suppression: samples kept before a signal"),
+    KNOB_INT(zs_postsamples, 0, 16, "zero suppression: samples kept after a signal"),
+    KNOB_INT(zs_min_samples, 0, 16, "zero suppression: samples kept from a signal's start"),
 };
 #define NKNOBS ((int)(sizeof KNOBS / sizeof KNOBS[0]))
 
@@ -80,6 +93,9 @@ bcae_status bcae_sim_config_set(bcae_sim_config *cfg, const char *name, double v
                 return bcae_fail(err, BCAE_ERR_INVALID_ARGUMENT,
                                  "simulator: %s = %g is outside [%g, %g]", name, value,
                                  KNOBS[i].min, KNOBS[i].max);
+            if (KNOBS[i].integer && value != floor(value))
+                return bcae_fail(err, BCAE_ERR_INVALID_ARGUMENT,
+                                 "simulator: %s = %g must be a whole number", name, value);
             *knob_ptr(cfg, i) = value;
             return BCAE_OK;
         }
@@ -94,7 +110,20 @@ static bcae_status check_config(const bcae_sim_config *c, bcae_error *err)
             return bcae_fail(err, BCAE_ERR_INVALID_ARGUMENT,
                              "simulator: %s = %g is outside [%g, %g]", KNOBS[i].name, v,
                              KNOBS[i].min, KNOBS[i].max);
+        if (KNOBS[i].integer && v != floor(v))
+            return bcae_fail(err, BCAE_ERR_INVALID_ARGUMENT,
+                             "simulator: %s = %g must be a whole number", KNOBS[i].name, v);
     }
+    if (!(c->electrons_per_cm >= c->clusters_per_cm) ||
+        !(sim_cluster_tail(c->electrons_per_cm / c->clusters_per_cm, c->cluster_size_max) <= 1.0))
+        return bcae_fail(err, BCAE_ERR_INVALID_ARGUMENT,
+                         "simulator: no cluster-size law has a mean of %g electrons "
+                         "(electrons_per_cm / clusters_per_cm) with clusters of 1 to %g",
+                         c->electrons_per_cm / c->clusters_per_cm, c->cluster_size_max);
+    if (!(c->absorber_radius_cm >= c->r_outer_cm))
+        return bcae_fail(err, BCAE_ERR_INVALID_ARGUMENT,
+                         "simulator: absorber_radius_cm (%g) must be at least r_outer_cm (%g)",
+                         c->absorber_radius_cm, c->r_outer_cm);
     if (!(c->r_outer_cm > c->r_inner_cm + 1.0))
         return bcae_fail(err, BCAE_ERR_INVALID_ARGUMENT,
                          "simulator: r_outer_cm (%g) must exceed r_inner_cm (%g) by 1 cm",

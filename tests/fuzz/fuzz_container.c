@@ -9,7 +9,16 @@
  * Whatever the bytes, the reader must return a status with a terminated
  * message that names the file; records it hands back must be consistent
  * (sizes within bounds, the path a terminated string of the stated rules),
- * and the code every element of which the sanitizers let us read. */
+ * and the code every element of which the sanitizers let us read.
+ *
+ * Built plain, it fuzzes bcae_ctr_reader_open_mem. Built with
+ * BCAE_FUZZ_FILE, each input is a file (fuzz_file.h) and goes through what
+ * the CLI does with a file: bcae_ctr_reader_open (inspect, decompress),
+ * bcae_ctr_append_open with the file's own header as the model and then an
+ * abort, which must leave the file byte for byte as it was (compress
+ * --append, and its path scan), and bcae_ctr_repair, after which, if it
+ * succeeded, the file must read to its end marker without an error
+ * (`bcae repair`). */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +26,9 @@
 #include "bcae.h"
 #include "core/crc32c.h"
 #include "io/container.h"
+#ifdef BCAE_FUZZ_FILE
+#include "fuzz_file.h"
+#endif
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -55,19 +67,33 @@ static void fix_crcs(uint8_t *b, size_t n)
     }
 }
 
-static void read_all(const uint8_t *data, size_t size)
+/* Reads the whole input (a file's path when name is one, else the bytes);
+ * returns 1 if it read to a valid end marker, and the header in *info_out
+ * when it has one. */
+static int read_all(const char *name, const uint8_t *data, size_t size, bcae_ctr_info *info_out,
+                    int *have_info)
 {
     bcae_ctr_reader *r;
     bcae_error err;
     volatile unsigned sink = 0;
-    if (bcae_ctr_reader_open_mem(data, size, "fuzz.bcae", &r, &err) != BCAE_OK) {
-        if (strncmp(err.message, "fuzz.bcae", 9) != 0) abort();
-        return;
+    size_t nlen = strlen(name);
+    *have_info = 0;
+#ifdef BCAE_FUZZ_FILE
+    (void)data;
+    bcae_status opened = bcae_ctr_reader_open(name, &r, &err);
+#else
+    bcae_status opened = bcae_ctr_reader_open_mem(data, size, name, &r, &err);
+#endif
+    if (opened != BCAE_OK) {
+        if (strncmp(err.message, name, nlen) != 0) abort();
+        return 0;
     }
     const bcae_ctr_info *info = bcae_ctr_reader_info(r);
     size_t count = bcae_ctr_code_count(info);
     if (count == 0 || 2 * count > BCAE_CTR_MAX_CODE_BYTES) abort();
-    if (bcae_ctr_check_model(info, info, "fuzz.bcae", &err) != BCAE_OK) abort();
+    if (bcae_ctr_check_model(info, info, name, &err) != BCAE_OK) abort();
+    *info_out = *info;
+    *have_info = 1;
     /* Big codes are read without a code buffer (the reader still checks
      * and decompresses them), so one input cannot make us allocate 64 MiB. */
     uint16_t *code = count <= (1u << 16) ? malloc(count * sizeof *code) : NULL;
@@ -89,7 +115,7 @@ static void read_all(const uint8_t *data, size_t size)
     } else {
         volatile size_t n = 0;
         while (err.message[n]) n++;
-        if (strncmp(err.message, "fuzz.bcae", 9) != 0) abort();
+        if (strncmp(err.message, name, nlen) != 0) abort();
         /* An error is final. */
         bcae_error again;
         if (bcae_ctr_reader_next(r, rec, code, &end, &again) == BCAE_OK || end) abort();
@@ -99,16 +125,56 @@ static void read_all(const uint8_t *data, size_t size)
     free(code);
     free(rec);
     bcae_ctr_reader_close(r);
+    return end;
+}
+
+/* One input through every entry point of its build. */
+static void check_input(const uint8_t *data, size_t size)
+{
+    bcae_ctr_info info;
+    int have_info;
+#ifndef BCAE_FUZZ_FILE
+    read_all("fuzz.bcae", data, size, &info, &have_info);
+#else
+    const char *path = fuzz_write_file("fuzz.bcae", data, size);
+    read_all(path, data, size, &info, &have_info);
+    bcae_error err;
+    if (have_info) {
+        /* Appending and then giving up leaves the file as it was. */
+        bcae_ctr_writer *w;
+        if (bcae_ctr_append_open(path, &info, 0, &w, &err) == BCAE_OK) {
+            bcae_ctr_writer_abort(w);
+        } else if (strncmp(err.message, path, strlen(path)) != 0) {
+            abort();
+        }
+        size_t n;
+        uint8_t *now = fuzz_read_back(path, &n);
+        if (n != size || (size && memcmp(now, data, size) != 0)) abort();
+        free(now);
+    }
+    /* A repair that succeeds leaves a file that reads to its end. */
+    bcae_ctr_repair_report rep;
+    if (bcae_ctr_repair(path, &rep, &err) == BCAE_OK) {
+        size_t n;
+        uint8_t *now = fuzz_read_back(path, &n);
+        if (n != rep.file_bytes) abort();
+        if (rep.was_complete && (n != size || memcmp(now, data, size) != 0)) abort();
+        if (!read_all(path, now, n, &info, &have_info)) abort();
+        free(now);
+    } else if (strncmp(err.message, path, strlen(path)) != 0) {
+        abort();
+    }
+#endif
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    read_all(data, size);
+    check_input(data, size);
     uint8_t *fixed = malloc(size ? size : 1);
     if (!fixed) return 0;
     if (size) memcpy(fixed, data, size);
     fix_crcs(fixed, size);
-    if (size == 0 || memcmp(fixed, data, size) != 0) read_all(fixed, size);
+    if (size == 0 || memcmp(fixed, data, size) != 0) check_input(fixed, size);
     free(fixed);
     return 0;
 }

@@ -104,6 +104,14 @@ def check_copy(tool, src, dst):
         return
     a, ma, da = read_safetensors(src)
     b, mb, db = read_safetensors(dst)
+    # Our writer adds (or renews) its checksum, the SHA-256 of the data
+    # section, as the last metadata entry (docs/FORMATS.md); the rest is kept.
+    with open(dst, "rb") as fh:
+        want_sum = hashlib.sha256(data_section(fh.read())).hexdigest()
+    check(mb.get("bcae.sha256") == want_sum and list(mb)[-1] == "bcae.sha256",
+          f"{dst}: bcae.sha256 {mb.get('bcae.sha256')!r} is not the data's SHA-256 {want_sum}")
+    ma = {k: v for k, v in ma.items() if k != "bcae.sha256"}
+    mb = {k: v for k, v in mb.items() if k != "bcae.sha256"}
     check(list(a) == list(b) and ma == mb and da == db, f"{dst}: names/metadata/dtypes differ")
     for k in a:
         if k in b:
