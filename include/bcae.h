@@ -486,7 +486,10 @@ BCAE_API bcae_status bcae_sparse_peek(const uint8_t *in, size_t len, bcae_sparse
  * fingerprint and architecture) and the code's shape; then one record per
  * wedge (relative path, original shape, the fp16 code, raw or zstd, and
  * CRC-32Cs); then a 16-byte end marker that counts the records, so that a
- * file cut at a record boundary is still seen to be incomplete.
+ * file cut at a record boundary is still seen to be incomplete. A file of
+ * the sparse codec (format version 2) has no model: its header says so
+ * (code dtype BCAE_CTR_DTYPE_SPARSE) and each record holds one sparse
+ * stream (bcae_sparse_encode) as it is.
  *
  * Streaming both ways: the writer emits each record as it is appended, the
  * reader decodes one record at a time, and neither ever holds more than one
@@ -498,8 +501,14 @@ BCAE_API bcae_status bcae_sparse_peek(const uint8_t *in, size_t len, bcae_sparse
  * mismatch ...". Records returned before an error were fully verified:
  * they are the file's intact prefix. */
 
-/* The format version this code writes and the only one it reads. */
-#define BCAE_CTR_VERSION 1
+/* The newest format version, and the versions this code reads: 1 (BCAE
+ * codes) and 2 (version 1 + files of sparse streams). The writer writes the
+ * lowest version that describes the file: 1 for codes, so that every
+ * version-1 reader still reads them; 2 for sparse streams, which version-1
+ * readers refuse as an unsupported version (docs/FORMAT.md section 10). */
+#define BCAE_CTR_VERSION 2
+#define BCAE_CTR_VERSION_CODES 1
+#define BCAE_CTR_VERSION_SPARSE 2
 /* The first 4 bytes of every .bcae file ("BCAE"): how `bcae inspect` tells
  * a container from a .npy without trusting the extension. */
 #define BCAE_CTR_MAGIC "BCAE"
@@ -511,21 +520,31 @@ BCAE_API bcae_status bcae_sparse_peek(const uint8_t *in, size_t len, bcae_sparse
 /* The largest code a file may declare: BCAE codes are ~50 KiB, so this only
  * bounds what a hostile header can make a reader allocate. */
 #define BCAE_CTR_MAX_CODE_BYTES ((size_t)64 << 20)
-/* Element types, by their on-disk codes. */
-enum { BCAE_CTR_DTYPE_U16 = 1, BCAE_CTR_DTYPE_F16 = 2 };
-/* Payload encodings. */
-enum { BCAE_CTR_RAW = 0, BCAE_CTR_ZSTD = 1 };
+/* Element types, by their on-disk codes; SPARSE: each record holds a
+ * sparse stream (version 2). */
+enum { BCAE_CTR_DTYPE_U16 = 1, BCAE_CTR_DTYPE_F16 = 2, BCAE_CTR_DTYPE_SPARSE = 3 };
+/* Payload encodings; SPARSE: the payload is a sparse stream as it is. */
+enum { BCAE_CTR_RAW = 0, BCAE_CTR_ZSTD = 1, BCAE_CTR_SPARSE = 2 };
+/* "sparse": the architecture string of a sparse file. */
+#define BCAE_CTR_SPARSE_ARCH "sparse"
+/* The longest sparse stream a record may hold: a wedge stored raw
+ * (= bcae_sparse_bound()). */
+#define BCAE_CTR_STREAM_MAX ((size_t)36 + 2 * BCAE_WEDGE_VOXELS + 4)
 
 /* What the file header says. The writer takes it (version is ignored and
- * written as BCAE_CTR_VERSION); the reader fills it. */
+ * written as the lowest that describes the file); the reader fills it. */
 typedef struct bcae_ctr_info {
     unsigned version;
-    uint8_t fingerprint[32]; /* bcae_model_fingerprint of the model */
+    uint8_t fingerprint[32]; /* bcae_model_fingerprint of the model; zeros for sparse */
     char arch[BCAE_CTR_ARCH_MAX + 1]; /* printable ASCII, 1..64 bytes */
-    int code_dtype; /* BCAE_CTR_DTYPE_F16: the only one version 1 has */
-    int code_ndim;  /* 1..4 */
+    int code_dtype; /* BCAE_CTR_DTYPE_F16, or BCAE_CTR_DTYPE_SPARSE */
+    int code_ndim;  /* 1..4; 0 for sparse (no fixed code) */
     size_t code_shape[BCAE_CTR_MAX_NDIM];
 } bcae_ctr_info;
+
+/* The header of a file of sparse streams: no model (zero fingerprint),
+ * arch "sparse", dtype BCAE_CTR_DTYPE_SPARSE, no code shape. */
+BCAE_API void bcae_ctr_sparse_info(bcae_ctr_info *info);
 
 /* Elements of the code (product of code_shape); 0 if the shape is invalid. */
 BCAE_API size_t bcae_ctr_code_count(const bcae_ctr_info *info);
@@ -549,8 +568,8 @@ typedef struct bcae_ctr_record {
     int orig_dtype;  /* BCAE_CTR_DTYPE_U16 */
     int orig_ndim;   /* 1..4 */
     size_t orig_shape[BCAE_CTR_MAX_NDIM];
-    int encoding;    /* BCAE_CTR_RAW or BCAE_CTR_ZSTD */
-    size_t raw_bytes;    /* code bytes: 2 x bcae_ctr_code_count */
+    int encoding;    /* BCAE_CTR_RAW, BCAE_CTR_ZSTD or BCAE_CTR_SPARSE */
+    size_t raw_bytes;    /* code bytes: 2 x bcae_ctr_code_count; sparse: the stream's */
     size_t stored_bytes; /* payload bytes in the file */
     size_t record_bytes; /* the whole record: 44 + path + payload */
 } bcae_ctr_record;
@@ -615,6 +634,16 @@ BCAE_API bcae_status bcae_ctr_writer_append(bcae_ctr_writer *w, const char *relp
                                             const uint16_t *code_f16, int zstd_level,
                                             bcae_error *err);
 
+/* Adds one record of a sparse file: `stream` is one sparse stream of len
+ * bytes (bcae_sparse_encode), stored as it is (the container does not look
+ * inside: bcae_sparse_decode checks it when read), 1..BCAE_CTR_STREAM_MAX
+ * bytes. orig_shape as above; a sparse stream holds a wedge, so it must be
+ * (192, 249, 16). */
+BCAE_API bcae_status bcae_ctr_writer_append_stream(bcae_ctr_writer *w, const char *relpath,
+                                                   const size_t *orig_shape, int orig_ndim,
+                                                   const uint8_t *stream, size_t len,
+                                                   bcae_error *err);
+
 /* Whether a record with this path is in the file already (appending: the
  * old records too), i.e. whether bcae_ctr_writer_append would refuse it:
  * lets a caller refuse before doing the work of encoding. */
@@ -660,9 +689,17 @@ BCAE_API int bcae_ctr_peek_count(const char *path, uint64_t *records);
  * (bcae_ctr_code_count values, native fp16 bit patterns) after checking
  * both CRCs and decompressing. At the end marker sets *end = 1 (then rec
  * and code_out are untouched) after checking the record count and that
- * nothing follows. An error is final: later calls repeat it. */
+ * nothing follows. An error is final: later calls repeat it. A sparse file
+ * has no codes: code_out must be NULL, and bcae_ctr_reader_payload gives
+ * the record's stream. */
 BCAE_API bcae_status bcae_ctr_reader_next(bcae_ctr_reader *r, bcae_ctr_record *rec,
                                           uint16_t *code_out, int *end, bcae_error *err);
+/* The payload of the record bcae_ctr_reader_next last returned, as stored
+ * (a sparse stream; a zstd frame; a raw code's little-endian bytes), CRC
+ * verified; *len its length (rec->stored_bytes). Valid until the next call
+ * on r; NULL before the first record, at the end, after an error, and for
+ * a reader that skips payloads. */
+BCAE_API const uint8_t *bcae_ctr_reader_payload(const bcae_ctr_reader *r, size_t *len);
 /* Bytes consumed and verified so far: after an error, the length of the
  * intact prefix (header and whole records); at the end, the file size. */
 BCAE_API uint64_t bcae_ctr_reader_offset(const bcae_ctr_reader *r);
