@@ -45,8 +45,9 @@ def tdiv(a, b):
 
 
 # Section 4: the quantiser.
-def levels(M):
-    """The levels' values v[1..L], L, lgv, sat, floor and level_at_log for multiplier M."""
+def levels(M, ped):
+    """The levels' values v[1..L], L, lgu (log above the pedestal), lgv, sat, floor and
+    level_at_log for multiplier M and pedestal ped."""
     v, his, lo = [0], [], 1
     while lo <= 65535:
         r = min(((lo + 1) * M >> 32) - 1, 65535)
@@ -56,14 +57,15 @@ def levels(M):
         lo = hi + 1
     L = len(v) - 1
     lgv = [0] + [lg(x + 1) for x in v[1:]]
+    lgu = [0] + [lg(max(x - ped, 0) + 2) for x in v[1:]]
     level_of = lambda a: bisect.bisect_left(his, a) + 1  # noqa: E731 (the bin whose hi >= a)
     sat, floor = level_of(1023), level_of(64)
     at_log, q = [0] * 17409, 1
     for t in range(17409):
-        while q < L and lgv[q + 1] <= t:
+        while q < L and lgu[q + 1] <= t:
             q += 1
         at_log[t] = q
-    return v, L, lgv, sat, floor, at_log
+    return v, L, lgu, lgv, sat, floor, at_log
 
 
 # Section 5: the range decoder and its bit models.
@@ -187,9 +189,9 @@ def sg(x):
     return 1 if x > 0 else 2 if x < 0 else 0
 
 
-def values(data, pulses, M):
+def values(data, pulses, M, ped):
     """Section 8: returns {cell: level} and the level values."""
-    v, L, lgv, sat, floor, at_log = levels(M)
+    v, L, lgu, lgv, sat, floor, at_log = levels(M, ped)
     s_ = Section(data, 255, 6 * 4 * 4 * 16 * 69 + 16)
     SAT = 6 * 4 * 4 * 16 * 69
     bias_sum, bias_n = [0] * 3456, [0] * 3456
@@ -216,13 +218,13 @@ def values(data, pulses, M):
             elif U:
                 c, p, s = 4, U, 0
             else:
-                c, p, s = 5, 6166, 0
+                c, p, s = 5, lgu[floor], 0
             p = min(max(p, 0), 17408)
             es = 3 * sg(eW) + sg(eN)
             bctx = (((c * 4 + min(i, 3)) * 4 + min(rem, 3)) * 4 + s) * 9 + es
             corr = tdiv(bias_sum[bctx], bias_n[bctx]) if bias_n[bctx] else 0
             qp = min(max(at_log[p] + corr, 1), L)
-            ab = min(max(tdiv(p - 6144, 512), 0), 7)
+            ab = min(max(tdiv(lgv[qp] - 6144, 512), 0), 7)
             act = abs(eW) + abs(eN) + (abs(eNE) + abs(eNW)) // 2
             mctx = (c * 8 + ab) * 8 + min((act >> 4).bit_length(), 7)
             k = 0
@@ -232,7 +234,7 @@ def values(data, pulses, M):
             room = qp - floor
             rb = 0 if room < (1 << k) // 2 else 1 if room < (1 << k) else 2 if room < (2 << k) else 3
             R = ((((c * 4 + x) * 4 + rb) * 16) + k) * 69
-            ls = lgv[sat]
+            ls = lgu[sat]
             nsat = (W == ls) + (N == ls) + (NW == ls) + (NE == ls) + (U == ls)
             q = None
             if (ab >= 4 or nsat) and s_.bit(SAT + min(nsat, 3) * 4 + ab // 2):
@@ -267,8 +269,8 @@ def values(data, pulses, M):
                 if bias_n[bctx] == 64:
                     bias_sum[bctx] = tdiv(bias_sum[bctx], 2)
                     bias_n[bctx] = 32
-            LG[x_] = lgv[q]
-            ER[x_] = lgv[q] - lgv[qp]
+            LG[x_] = lgu[q]
+            ER[x_] = lgu[q] - lgu[qp]
             out[x_] = q
     s_.end("values")
     return out, v
@@ -283,13 +285,13 @@ def decode(stream):
         raise ValueError("bad magic")
     if b[4] != 1:
         raise ValueError(f"unsupported version {b[4]}")
-    method, r1, na, nz, nl, r2, M, hits, O, S = struct.unpack_from("<BHHHHHQIII", b, 5)
-    if method not in (0, 1) or r1 or r2 or (na, nz, nl) != (NA, NZ, NL):
+    method, r1, na, nz, nl, ped, M, hits, O, S = struct.unpack_from("<BHHHHHQIII", b, 5)
+    if method not in (0, 1) or r1 or (na, nz, nl) != (NA, NZ, NL):
         raise ValueError("bad header")
     if not (1 << 32) <= M <= (1 << 40) or hits > VOXELS:
         raise ValueError("bad header")
     if method == 0:
-        if M != 1 << 32 or O or S:
+        if M != 1 << 32 or O or S or ped:
             raise ValueError("bad stored header")
         total = 36 + 2 * VOXELS + 4
     else:
@@ -300,8 +302,8 @@ def decode(stream):
         raise ValueError(f"{len(b)} bytes, the header says {total}")
     if struct.unpack_from("<I", b, total - 4)[0] != crc32c(b[:total - 4]):
         raise ValueError("CRC mismatch")
-    info = dict(method=("stored", "coded")[method], M=M, hits=hits, occupancy_bytes=O,
-                value_bytes=S)
+    info = dict(method=("stored", "coded")[method], M=M, pedestal=ped, hits=hits,
+                occupancy_bytes=O, value_bytes=S)
     if method == 0:
         w = np.frombuffer(b, "<u2", VOXELS, 36).astype(np.uint16)
         if int(np.count_nonzero(w)) != hits:
@@ -311,7 +313,7 @@ def decode(stream):
     pulses = occupancy(b[36:36 + O], occ)
     if sum(n for _, n in pulses) != hits:
         raise ValueError("hit count")
-    levels_of, v = values(b[36 + O:36 + O + S], pulses, M)
+    levels_of, v = values(b[36 + O:36 + O + S], pulses, M, ped)
     w = np.zeros((NA, NZ, NL), np.uint16)
     for c, q in levels_of.items():
         l, rest = divmod(c, LS)

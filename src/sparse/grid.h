@@ -94,4 +94,10 @@ size_t sparse_occupancy_decode(sparse_grid *g, rc_decoder *d, int *bad);
 void sparse_values_encode(sparse_grid *g, const sparse_levels *lv, rc_encoder *e);
 int sparse_values_decode(sparse_grid *g, const sparse_levels *lv, rc_decoder *d);
 
+/* A cheap proxy of the values' cost under lv (its pedestal included), for
+ * the encoder's choice of pedestal: the sum of bitlen(|q - base prediction|)
+ * over every stride-th pulse, with the grid's q set for every hit. Leaves
+ * lg zero. */
+uint64_t sparse_values_estimate(sparse_grid *g, const sparse_levels *lv, size_t stride);
+
 #endif

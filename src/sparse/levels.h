@@ -41,11 +41,16 @@ typedef struct sparse_levels {
     /* level q -> its ADC value; [0] = 0 */
     uint16_t value[SPARSE_MAX_LEVELS + 1];
     /* level q -> lg(value + 1) (sparse_log); [0] = 0 */
+    uint16_t logv[SPARSE_MAX_LEVELS + 1];
+    /* level q -> lg(max(value - ped, 0) + 2), the log of the value above the
+     * pedestal (>= 1024, so 0 can mean "no hit"); [0] = 0 */
+    uint32_t ped;
     uint16_t log[SPARSE_MAX_LEVELS + 1];
     /* ADC a -> its level; [0] = 0 */
     uint16_t level_of[65536];
     /* t in 0..SPARSE_LOG_MAX -> the highest level q >= 1 with log[q] <= t
-     * (1 if none): a prediction in log units back to a level. */
+     * (1 if none): a prediction in log units (above the pedestal) back to a
+     * level. */
     uint16_t level_at_log[SPARSE_LOG_MAX + 1];
 } sparse_levels;
 
@@ -61,7 +66,12 @@ uint64_t sparse_mult_of(double max_error);
 /* The bound a multiplier guarantees: log2(M / 2^32). */
 double sparse_error_of(uint64_t mult);
 
-/* Builds the levels of M (SPARSE_M_ONE <= M <= SPARSE_M_MAX). */
+/* Builds the levels of M (SPARSE_M_ONE <= M <= SPARSE_M_MAX): value,
+ * level_of, logv, count, sat, floor. log and level_at_log need a pedestal:
+ * sparse_levels_set_pedestal. */
 void sparse_levels_build(sparse_levels *lv, uint64_t mult);
+/* The value model's log domain for pedestal ped (0..65535): log and
+ * level_at_log. */
+void sparse_levels_set_pedestal(sparse_levels *lv, uint32_t ped);
 
 #endif

@@ -26,6 +26,7 @@ struct bcae_sparse_coder {
     sparse_grid g;
     sparse_levels *lv;
     uint32_t *hit_cell; /* encoder: grid index of each hit, in scan order */
+    uint32_t low_value; /* encoder: the 1st percentile of the hits' values */
     uint16_t *hit_adc;  /* encoder: its ADC */
     size_t hits;
     uint8_t *trial[2];  /* ratio mode: values sections of two bounds */
@@ -121,6 +122,7 @@ static uint64_t get64(const uint8_t *p)
 
 typedef struct header {
     int method;
+    uint32_t ped;
     uint64_t mult;
     uint32_t hits, occ_bytes, val_bytes;
 } header;
@@ -134,7 +136,7 @@ static void header_write(uint8_t *p, const header *h)
     put16(p + 8, BCAE_WEDGE_AZIMUTH);
     put16(p + 10, BCAE_WEDGE_Z);
     put16(p + 12, BCAE_WEDGE_LAYERS);
-    put16(p + 14, 0);
+    put16(p + 14, h->ped);
     put64(p + 16, h->mult);
     put32(p + 24, h->hits);
     put32(p + 28, h->occ_bytes);
@@ -156,8 +158,8 @@ static bcae_status header_read(const uint8_t *p, size_t len, header *h, size_t *
     h->method = p[5];
     if (h->method != SPARSE_METHOD_STORED && h->method != SPARSE_METHOD_CODED)
         return bcae_fail(err, BCAE_ERR_FORMAT, "sparse stream: unknown method %d", h->method);
-    if (get16(p + 6) || get16(p + 14))
-        return bcae_fail(err, BCAE_ERR_FORMAT, "sparse stream: reserved bytes not zero");
+    if (get16(p + 6)) return bcae_fail(err, BCAE_ERR_FORMAT, "sparse stream: reserved bytes not zero");
+    h->ped = get16(p + 14);
     if (get16(p + 8) != BCAE_WEDGE_AZIMUTH || get16(p + 10) != BCAE_WEDGE_Z ||
         get16(p + 12) != BCAE_WEDGE_LAYERS)
         return bcae_fail(err, BCAE_ERR_FORMAT, "sparse stream: shape (%u, %u, %u), not a wedge",
@@ -170,7 +172,7 @@ static bcae_status header_read(const uint8_t *p, size_t len, header *h, size_t *
         return bcae_fail(err, BCAE_ERR_FORMAT, "sparse stream: quantiser multiplier out of range");
     if (h->hits > V) return bcae_fail(err, BCAE_ERR_FORMAT, "sparse stream: %u hits", h->hits);
     if (h->method == SPARSE_METHOD_STORED) {
-        if (h->occ_bytes || h->val_bytes || h->mult != SPARSE_M_ONE)
+        if (h->occ_bytes || h->val_bytes || h->mult != SPARSE_M_ONE || h->ped)
             return bcae_fail(err, BCAE_ERR_FORMAT, "sparse stream: bad stored header");
         *total = SPARSE_HEADER_BYTES + RAW_BYTES + SPARSE_CRC_BYTES;
     } else {
@@ -211,9 +213,10 @@ bcae_status bcae_sparse_peek(const uint8_t *in, size_t len, bcae_sparse_info *in
 
 /* ---- encoding ---------------------------------------------------------------- */
 
-static void levels_for(bcae_sparse_coder *c, uint64_t mult)
+static void levels_for(bcae_sparse_coder *c, uint64_t mult, uint32_t ped)
 {
     if (c->lv->mult != mult) sparse_levels_build(c->lv, mult);
+    if (c->lv->ped != ped) sparse_levels_set_pedestal(c->lv, ped);
 }
 
 /* Fills the occupancy grid (every interior cell) and the hit list. */
@@ -237,6 +240,15 @@ static void load_wedge(bcae_sparse_coder *c, const uint16_t *w)
                 }
         }
     c->hits = n;
+    /* The 1st percentile of the values, the pedestal's neighbourhood in
+     * data that has one (section 8 of docs/SPARSE.md, "pedestal"). */
+    static const int BINS = 1024;
+    uint32_t hist[1024] = {0};
+    for (size_t i = 0; i < n; i++) hist[c->hit_adc[i] < BINS ? c->hit_adc[i] : BINS - 1]++;
+    size_t want = n / 100, seen = 0;
+    uint32_t v = 0;
+    while (v < (uint32_t)BINS - 1 && seen + hist[v] <= want) seen += hist[v++];
+    c->low_value = v;
 }
 
 /* Sets the hits' levels (q) for the current levels; lg stays zero: the
@@ -267,12 +279,40 @@ static void reset_value_models(sparse_grid *g)
     memset(g->mag, 0, sizeof g->mag);
 }
 
-/* Codes the values under levels M into buf[cap]; returns the section's
- * length (> cap: it did not fit). */
-static size_t encode_values(bcae_sparse_coder *c, uint64_t mult, uint8_t *buf, size_t cap,
-                            int count)
+/* The pedestal the values are coded above: 0 (none), or one a little under
+ * the 1st percentile of the values, whichever the proxy of the values' cost
+ * says is cheaper (on every 4th pulse). Data with a pedestal (a baseline
+ * under every kept sample, as the SAMPA's ~74 ADC) scale as the signal
+ * above it, not as the value; data without one (zero suppression at 64 of
+ * pedestal-subtracted samples) as the value. */
+static uint32_t choose_pedestal(bcae_sparse_coder *c, uint64_t mult)
 {
-    levels_for(c, mult);
+    uint32_t cand[3] = {0, 0, 0}, best = 0;
+    int n = 1;
+    if (c->low_value >= 10) {
+        cand[n++] = c->low_value - 9;
+        cand[n++] = c->low_value - 4;
+    }
+    uint64_t best_cost = UINT64_MAX;
+    for (int i = 0; i < n; i++) {
+        levels_for(c, mult, cand[i]);
+        set_levels(c);
+        uint64_t cost = sparse_values_estimate(&c->g, c->lv, 4);
+        if (cost < best_cost) {
+            best_cost = cost;
+            best = cand[i];
+        }
+    }
+    return best;
+}
+
+/* Codes the values under levels M into buf[cap] (the pedestal chosen into
+ * *ped); returns the section's length (> cap: it did not fit). */
+static size_t encode_values(bcae_sparse_coder *c, uint64_t mult, uint32_t *ped, uint8_t *buf,
+                            size_t cap, int count)
+{
+    *ped = choose_pedestal(c, mult);
+    levels_for(c, mult, *ped);
     set_levels(c);
     reset_value_models(&c->g);
     rc_encoder e;
@@ -290,6 +330,7 @@ static size_t store_raw(const uint16_t *w, uint8_t *out, size_t hits, header *h)
 {
     h->method = SPARSE_METHOD_STORED;
     h->mult = SPARSE_M_ONE;
+    h->ped = 0;
     h->hits = (uint32_t)hits;
     h->occ_bytes = h->val_bytes = 0;
     uint8_t *p = out + SPARSE_HEADER_BYTES;
@@ -315,7 +356,7 @@ static bcae_status encode(bcae_sparse_coder *c, const uint16_t *w, const bcae_sp
     uint8_t *vals = out + SPARSE_HEADER_BYTES + (occ <= room ? occ : 0);
     size_t vroom = occ <= room ? room - occ : 0;
 
-    header h = {SPARSE_METHOD_CODED, 0, (uint32_t)c->hits, (uint32_t)occ, 0};
+    header h = {SPARSE_METHOD_CODED, 0, 0, (uint32_t)c->hits, (uint32_t)occ, 0};
     size_t val;
     int met = 1;
     if (opt && opt->ratio > 0) {
@@ -325,10 +366,12 @@ static bcae_status encode(bcae_sparse_coder *c, const uint16_t *w, const bcae_sp
         /* The finest k whose values fit the budget, by bisection on the
          * size, which falls as the bound grows; best holds its section. */
         int best = 0;
-        size_t best_len = encode_values(c, sparse_mult_of(0), c->trial[0], RAW_BYTES, 0);
+        uint32_t ped[2], mped;
+        size_t best_len = encode_values(c, sparse_mult_of(0), &ped[0], c->trial[0], RAW_BYTES, 0);
         if (best_len > budget) {
             int lo = 0, hi = RATIO_STEPS;
-            size_t hl = encode_values(c, sparse_mult_of(hi / 512.0), c->trial[1], RAW_BYTES, 0);
+            size_t hl = encode_values(c, sparse_mult_of(hi / 512.0), &ped[1], c->trial[1],
+                                      RAW_BYTES, 0);
             best = 1;
             best_len = hl;
             if (hl > budget) {
@@ -337,12 +380,13 @@ static bcae_status encode(bcae_sparse_coder *c, const uint16_t *w, const bcae_sp
             }
             while (hi - lo > 1) {
                 int mid = lo + (hi - lo) / 2;
-                size_t ml = encode_values(c, sparse_mult_of(mid / 512.0), c->trial[1 - best],
-                                          RAW_BYTES, 0);
+                size_t ml = encode_values(c, sparse_mult_of(mid / 512.0), &mped,
+                                          c->trial[1 - best], RAW_BYTES, 0);
                 if (ml <= budget) {
                     hi = mid;
                     best = 1 - best;
                     best_len = ml;
+                    ped[best] = mped;
                 } else {
                     lo = mid;
                 }
@@ -351,13 +395,14 @@ static bcae_status encode(bcae_sparse_coder *c, const uint16_t *w, const bcae_sp
         } else {
             h.mult = SPARSE_M_ONE;
         }
-        if (c->counts) encode_values(c, h.mult, c->trial[1 - best], RAW_BYTES, 1);
-        levels_for(c, h.mult);
+        h.ped = ped[best];
+        if (c->counts) encode_values(c, h.mult, &mped, c->trial[1 - best], RAW_BYTES, 1);
+        levels_for(c, h.mult, h.ped);
         val = best_len;
         if (val <= vroom) memcpy(vals, c->trial[best], val);
     } else {
         h.mult = sparse_mult_of(opt ? opt->max_error : 0);
-        val = encode_values(c, h.mult, vals, vroom, 1);
+        val = encode_values(c, h.mult, &h.ped, vals, vroom, 1);
     }
     clear_hits(c);
     h.val_bytes = (uint32_t)val;
@@ -434,14 +479,14 @@ static void clear_decoded(bcae_sparse_coder *c)
     }
 }
 
-bcae_status sparse_decode_sections(bcae_sparse_coder *c, uint64_t mult, const uint8_t *occ,
-                                   size_t occ_len, const uint8_t *val, size_t val_len,
-                                   size_t expect_hits, uint16_t *w, size_t *hits_out,
-                                   bcae_error *err)
+bcae_status sparse_decode_sections(bcae_sparse_coder *c, uint64_t mult, uint32_t ped,
+                                   const uint8_t *occ, size_t occ_len, const uint8_t *val,
+                                   size_t val_len, size_t expect_hits, uint16_t *w,
+                                   size_t *hits_out, bcae_error *err)
 {
     rc_decoder d;
     rc_bit_init(c->g.models, SG_OCC_MODELS);
-    if (mult < SPARSE_M_ONE || mult > SPARSE_M_MAX || rc_dec_init(&d, occ, occ_len))
+    if (mult < SPARSE_M_ONE || mult > SPARSE_M_MAX || ped > 65535 || rc_dec_init(&d, occ, occ_len))
         return bcae_fail(err, BCAE_ERR_FORMAT, "sparse stream: bad occupancy section");
     int bad = 0;
     size_t hits = sparse_occupancy_decode(&c->g, &d, &bad);
@@ -451,7 +496,7 @@ bcae_status sparse_decode_sections(bcae_sparse_coder *c, uint64_t mult, const ui
                          "sparse stream: occupancy decodes to %zu hits in %zu bytes, header says "
                          "%zu in %zu",
                          hits, d.pos, expect_hits, occ_len);
-    levels_for(c, mult);
+    levels_for(c, mult, ped);
     reset_value_models(&c->g);
     bad = rc_dec_init(&d, val, val_len);
     if (!bad) bad = sparse_values_decode(&c->g, c->lv, &d) || !rc_dec_exact(&d);
@@ -467,7 +512,8 @@ static bcae_status decode(bcae_sparse_coder *c, const uint8_t *in, const header 
                           bcae_error *err)
 {
     const uint8_t *occ = in + SPARSE_HEADER_BYTES;
-    return sparse_decode_sections(c, h->mult, occ, h->occ_bytes, occ + h->occ_bytes, h->val_bytes,
+    return sparse_decode_sections(c, h->mult, h->ped, occ, h->occ_bytes, occ + h->occ_bytes,
+                                  h->val_bytes,
                                   h->hits, w, NULL, err);
 }
 

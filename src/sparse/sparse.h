@@ -23,13 +23,13 @@ enum { SPARSE_METHOD_STORED = 0, SPARSE_METHOD_CODED = 1 };
 void sparse_coder_count_bits(bcae_sparse_coder *coder, uint32_t (*counts)[2]);
 
 /* Decodes the two sections of a coded stream under quantiser multiplier
- * mult: what bcae_sparse_decode does after the header and CRC checks, for
+ * mult and pedestal ped: what bcae_sparse_decode does after the header and CRC checks, for
  * the fuzz target (which reaches the values this way with any occupancy).
  * expect_hits: the header's count, or SIZE_MAX to accept any; *hits_out
  * (may be NULL) receives the occupancy's. */
-bcae_status sparse_decode_sections(bcae_sparse_coder *c, uint64_t mult, const uint8_t *occ,
-                                   size_t occ_len, const uint8_t *val, size_t val_len,
-                                   size_t expect_hits, uint16_t *w, size_t *hits_out,
-                                   bcae_error *err);
+bcae_status sparse_decode_sections(bcae_sparse_coder *c, uint64_t mult, uint32_t ped,
+                                   const uint8_t *occ, size_t occ_len, const uint8_t *val,
+                                   size_t val_len, size_t expect_hits, uint16_t *w,
+                                   size_t *hits_out, bcae_error *err);
 
 #endif

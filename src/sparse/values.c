@@ -23,7 +23,6 @@
 
 #define VAL_LIMIT 255
 #define STATS_HALVE 64 /* the running statistics halve when n reaches this */
-#define LOG_THRESHOLD 6166 /* sparse_log(65): log of the zero-suppression threshold */
 
 enum { CASE_PLANAR, CASE_SLOPE, CASE_PREV, CASE_PAD, CASE_LAYER, CASE_NONE };
 
@@ -63,47 +62,55 @@ static inline unsigned position_class(int i, int rem)
     return rem == 0 ? 0u : rem == 1 ? 1u : i == 0 ? 2u : 3u;
 }
 
+/* The case, slope and base prediction (log units above the pedestal,
+ * clamped to 0..SPARSE_LOG_MAX) of the hit whose lg cell is lg[0]. */
+static inline int32_t base_prediction(const uint16_t *lg, const sparse_levels *lv, unsigned *c,
+                                      unsigned *slope)
+{
+    int32_t W = lg[-1], WW = lg[-2];
+    int32_t N = lg[-SG_PZ], NW = lg[-1 - SG_PZ], NE = lg[1 - SG_PZ];
+    int32_t U = lg[-(ptrdiff_t)SG_LSTRIDE];
+    int32_t p;
+    *slope = 0;
+    if (W && N && NW) {
+        *c = CASE_PLANAR;
+        p = W + N - NW;
+        *slope = (N >= NW ? 1u : 0u) + (W >= WW ? 2u : 0u);
+    } else if (W && WW) {
+        *c = CASE_SLOPE;
+        p = W;
+        int32_t s = W - WW;
+        *slope = s < -256 ? 0 : s < 0 ? 1 : s < 256 ? 2 : 3;
+    } else if (W) {
+        *c = CASE_PREV;
+        p = W;
+    } else if (N) {
+        *c = CASE_PAD;
+        p = N;
+        *slope = (NW ? 1u : 0u) + (NE ? 2u : 0u);
+    } else if (U) {
+        *c = CASE_LAYER;
+        p = U;
+    } else {
+        *c = CASE_NONE;
+        p = lv->log[lv->floor]; /* the zero-suppression threshold */
+    }
+    return p < 0 ? 0 : p > SPARSE_LOG_MAX ? SPARSE_LOG_MAX : p;
+}
+
 /* The prediction of the hit at grid cell `cell`, i bins into its pulse with
  * rem bins of the pulse after it. */
 static inline prediction predict(sparse_grid *g, const sparse_levels *lv, size_t cell, int i,
                                  int rem)
 {
     const uint16_t *lg = g->lg + cell;
-    int32_t W = lg[-1], WW = lg[-2];
-    int32_t N = lg[-SG_PZ], NW = lg[-1 - SG_PZ], NE = lg[1 - SG_PZ];
+    int32_t W = lg[-1], N = lg[-SG_PZ], NW = lg[-1 - SG_PZ], NE = lg[1 - SG_PZ];
     int32_t U = lg[-(ptrdiff_t)SG_LSTRIDE];
-    int32_t p;
-    unsigned c, slope = 0;
+    unsigned c, slope;
+    int32_t p = base_prediction(lg, lv, &c, &slope);
     const int16_t *er = g->err + cell;
     int32_t eW = er[-1], eN = er[-SG_PZ], eNE = er[1 - SG_PZ], eNW = er[-1 - SG_PZ];
     uint32_t act = (uint32_t)(abs(eW) + abs(eN) + (abs(eNE) + abs(eNW)) / 2);
-    if (W && N && NW) {
-        c = CASE_PLANAR;
-        p = W + N - NW;
-        slope = N >= NW ? 1 : 0;
-        slope += W >= WW ? 2 : 0;
-    } else if (W && WW) {
-        c = CASE_SLOPE;
-        p = W;
-        int32_t s = W - WW;
-        slope = s < -256 ? 0 : s < 0 ? 1 : s < 256 ? 2 : 3;
-    } else if (W) {
-        c = CASE_PREV;
-        p = W;
-    } else if (N) {
-        c = CASE_PAD;
-        p = N;
-        slope = NW ? 1 : 0;
-        slope += NE ? 2 : 0;
-    } else if (U) {
-        c = CASE_LAYER;
-        p = U;
-    } else {
-        c = CASE_NONE;
-        p = LOG_THRESHOLD;
-    }
-    if (p < 0) p = 0;
-    if (p > SPARSE_LOG_MAX) p = SPARSE_LOG_MAX;
     unsigned es = (eW > 0 ? 1u : eW < 0 ? 2u : 0u) * 3 + (eN > 0 ? 1u : eN < 0 ? 2u : 0u);
     unsigned bctx = (((c * 4 + cap3(i)) * 4 + cap3(rem)) * 4 + slope) * 9 + es;
     const sg_bias *b = &g->bias[bctx];
@@ -111,7 +118,9 @@ static inline prediction predict(sparse_grid *g, const sparse_levels *lv, size_t
     int32_t qp = (int32_t)lv->level_at_log[p] + corr;
     if (qp < 1) qp = 1;
     if (qp > (int32_t)lv->count) qp = (int32_t)lv->count;
-    int32_t ab = (p - 6 * 1024) / 512; /* half octaves above 63: 0..7 */
+    /* The amplitude in half octaves of the predicted level's value above 63
+     * (the value itself, not above the pedestal: measured better). */
+    int32_t ab = ((int32_t)lv->logv[qp] - 6 * 1024) / 512;
     ab = ab < 0 ? 0 : ab > 7 ? 7 : ab;
     unsigned acb = bitlen(act >> 4);
     if (acb > 7) acb = 7;
@@ -290,4 +299,27 @@ int sparse_values_decode(sparse_grid *g, const sparse_levels *lv, rc_decoder *in
     }
     *in = local;
     return 0;
+}
+
+uint64_t sparse_values_estimate(sparse_grid *g, const sparse_levels *lv, size_t stride)
+{
+    for (size_t k = 0; k < g->pulses; k++) {
+        size_t cell = g->pulse_cell[k];
+        for (int i = 0; i < g->pulse_len[k]; i++, cell++) g->lg[cell] = lv->log[g->q[cell]];
+    }
+    uint64_t cost = 0;
+    for (size_t k = 0; k < g->pulses; k += stride) {
+        size_t cell = g->pulse_cell[k];
+        for (int i = 0; i < g->pulse_len[k]; i++, cell++) {
+            unsigned c, slope;
+            int32_t r = (int32_t)g->q[cell] -
+                        (int32_t)lv->level_at_log[base_prediction(g->lg + cell, lv, &c, &slope)];
+            cost += bitlen((uint32_t)(r < 0 ? -r : r));
+        }
+    }
+    for (size_t k = 0; k < g->pulses; k++) {
+        size_t cell = g->pulse_cell[k];
+        for (int i = 0; i < g->pulse_len[k]; i++, cell++) g->lg[cell] = 0;
+    }
+    return cost;
 }

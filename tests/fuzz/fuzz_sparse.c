@@ -7,7 +7,8 @@
  *   3. as the two sections of a coded stream, with no header to agree with
  *      (sparse_decode_sections, which bcae_sparse_decode runs after its
  *      checks): the first byte picks the quantiser (lossless, or a bound up
- *      to log2(128.5)), the second where the occupancy section ends.
+ *      to log2(128.5)), the second where the occupancy section ends, the
+ *      third the pedestal.
  * Whatever the bytes, decoding must return a status, never read or write
  * out of bounds (the sanitizers make that a crash), and a wedge it accepts
  * must have as many hits as it says. */
@@ -65,7 +66,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         size_t body = size - 2, occ = (size_t)data[1] * body / 255;
         size_t hits = 0;
         bcae_error err;
-        if (sparse_decode_sections(c, data[0] ? mult : (uint64_t)1 << 32, data + 2, occ,
+        uint32_t ped = size > 2 ? data[2] : 0; /* the pedestal: any u16 is valid */
+        if (sparse_decode_sections(c, data[0] ? mult : (uint64_t)1 << 32, ped, data + 2, occ,
                                    data + 2 + occ, body - occ, SIZE_MAX, w, &hits, &err) == BCAE_OK &&
             count_hits(w) != hits)
             abort();
