@@ -363,13 +363,19 @@ static bcae_status encode(bcae_sparse_coder *c, const uint16_t *w, const bcae_sp
         size_t target = (size_t)floor((double)RAW_BYTES / opt->ratio);
         size_t fixed = SPARSE_HEADER_BYTES + occ + SPARSE_CRC_BYTES;
         size_t budget = target > fixed ? target - fixed : 0;
-        /* The finest k whose values fit the budget, by bisection on the
-         * size, which falls as the bound grows; best holds its section. */
+        /* The finest k whose values fit the budget. The size falls as the
+         * bound grows, about linearly in log k (each halving of the bins
+         * costs a bit a value), so the bracket [lo fails, hi fits] is cut
+         * where the line through its ends meets the budget (regula falsi in
+         * log k), with a bisection when one end has stayed put twice; it ends
+         * with lo and hi adjacent, so the next finer grid point does not fit.
+         * ~6 trials instead of bisection's ~14. best holds the section of hi. */
         int best = 0;
         uint32_t ped[2], mped;
         size_t best_len = encode_values(c, sparse_mult_of(0), &ped[0], c->trial[0], RAW_BYTES, 0);
         if (best_len > budget) {
-            int lo = 0, hi = RATIO_STEPS;
+            int lo = 0, hi = RATIO_STEPS, stuck_lo = 0, stuck_hi = 0;
+            size_t lo_len = best_len;
             size_t hl = encode_values(c, sparse_mult_of(hi / 512.0), &ped[1], c->trial[1],
                                       RAW_BYTES, 0);
             best = 1;
@@ -379,7 +385,16 @@ static bcae_status encode(bcae_sparse_coder *c, const uint16_t *w, const bcae_sp
                 lo = hi;
             }
             while (hi - lo > 1) {
-                int mid = lo + (hi - lo) / 2;
+                int mid;
+                if (stuck_lo >= 2 || stuck_hi >= 2) {
+                    mid = lo + (hi - lo) / 2;
+                    stuck_lo = stuck_hi = 0;
+                } else {
+                    double xl = log2(lo > 0 ? (double)lo : 0.5), xh = log2((double)hi);
+                    double t = ((double)lo_len - (double)budget) / ((double)lo_len - (double)best_len);
+                    double k = exp2(xl + t * (xh - xl));
+                    mid = k < lo + 1 ? lo + 1 : k > hi - 1 ? hi - 1 : (int)k;
+                }
                 size_t ml = encode_values(c, sparse_mult_of(mid / 512.0), &mped,
                                           c->trial[1 - best], RAW_BYTES, 0);
                 if (ml <= budget) {
@@ -387,8 +402,13 @@ static bcae_status encode(bcae_sparse_coder *c, const uint16_t *w, const bcae_sp
                     best = 1 - best;
                     best_len = ml;
                     ped[best] = mped;
+                    stuck_lo++;
+                    stuck_hi = 0;
                 } else {
                     lo = mid;
+                    lo_len = ml;
+                    stuck_hi++;
+                    stuck_lo = 0;
                 }
             }
             h.mult = sparse_mult_of(hi / 512.0);
