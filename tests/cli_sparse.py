@@ -120,6 +120,20 @@ def main():
           and e.get("encoder_wedges_per_s", 0) > 0 and e.get("decoder_wedges_per_s", 0) > 0,
           f"eval --codec sparse --json: {describe(p)}")
 
+    # plot --sparse: original, reconstruction and difference as a PNG.
+    png = os.path.join(work, "sparse.png")
+    p = run(bcae, "plot", inputs[0], "--sparse", "0.05", "-o", png)
+    ok = p.returncode == 0 and os.path.exists(png) and open(png, "rb").read(8) == b"\x89PNG\r\n\x1a\n"
+    check(ok, f"plot --sparse writes a PNG: {describe(p)}")
+    # bench --codec sparse: the JSON keys, positive rates (never a speed threshold).
+    p = run(bcae, "bench", "--codec", "sparse", "--data", data, "--limit", "2", "--seconds", "0", "--json")
+    try:
+        b = json.loads(p.stdout)
+    except ValueError:
+        b = {}
+    check(p.returncode == 0 and b.get("encoder_wedges_per_s", 0) > 0 and b.get("decoder_wedges_per_s", 0) > 0
+          and b.get("ratio", 0) > 1 and b.get("wedges") == 2, f"bench --codec sparse --json: {describe(p)}")
+
     # Append to a sparse file; a BCAE file is not one to append streams to.
     f = os.path.join(work, "append.bcae")
     run(bcae, "compress", "--codec", "sparse", "-o", f, "-q", inputs[0])
