@@ -160,7 +160,8 @@ static int build_methods(bl_method *ms, int zfp_log, int zfp_adc)
 #endif
     /* The sparse codec at each bound, and quant+zstd on its very levels. */
     static const double bounds[] = {0.01, 0.02, 0.05, 0.1};
-    n = add(ms, n, BL_SPARSE, "sparse (lossless)", 0, 0, BL_SPACE_LOG, 1, "E=%g");
+    n = add(ms, n, BL_SPARSE, "sparse E=0", 0, 0, BL_SPACE_LOG, 1, "E=%g");
+    snprintf(ms[n - 1].name, sizeof ms[n - 1].name, "sparse E=0"); /* the legend adds "(lossless)" */
     for (int i = 0; i < 4; i++)
         n = add(ms, n, BL_SPARSE, "sparse", bounds[i], 0, BL_SPACE_LOG, 0, "E=%g");
     for (int i = 0; i < 4; i++)

@@ -294,7 +294,7 @@ static uint32_t choose_pedestal(bcae_sparse_coder *c, uint64_t mult)
         cand[n++] = c->low_value - 4;
     }
     uint64_t best_cost = UINT64_MAX;
-    for (int i = 0; i < n; i++) {
+    for (int i = 0; i < n && n > 1; i++) {
         levels_for(c, mult, cand[i]);
         set_levels(c);
         uint64_t cost = sparse_values_estimate(&c->g, c->lv, 4);
