@@ -425,6 +425,69 @@ BCAE_API bcae_status bcae_decode(bcae_codec *codec, const uint16_t *codes, size_
                                  float *log_adc, bcae_error *err);
 
 /* ------------------------------------------------------------------ */
+/* The sparse codec: error-bounded, learning-free (docs/SPARSE.md)     */
+/* ------------------------------------------------------------------ */
+
+/* One wedge <-> one self-contained stream. The occupancy (which voxels are
+ * non-zero) is coded exactly; the non-zero values are quantised so that
+ * every voxel of the decoded uint16 wedge satisfies
+ *     |log2(out + 1) - log2(in + 1)| <= max_error
+ * (the integer rounding included; max_error 0 is lossless), and both are
+ * coded by a binary arithmetic coder with adaptive context models. Any
+ * uint16 wedge is accepted (values above 1023 or below 64 too). Integer
+ * arithmetic only in the stream's coding: the bytes are the same on every
+ * platform. */
+
+/* The largest bound: 8 (a factor 256 either way). */
+#define BCAE_SPARSE_MAX_ERROR 8.0
+
+typedef struct bcae_sparse_options {
+    double max_error; /* E in log2(ADC+1) units, 0..BCAE_SPARSE_MAX_ERROR; 0 = lossless */
+    /* > 0: ignore max_error and, per wedge, use the finest bound on a grid of
+     * 1/512 whose stream is at most 2 * BCAE_WEDGE_VOXELS / ratio bytes (the
+     * coarsest, 8, if none is: bcae_sparse_info.met says so). */
+    double ratio;
+} bcae_sparse_options;
+
+typedef struct bcae_sparse_info {
+    double max_error;       /* the bound the stream guarantees */
+    uint64_t mult;          /* its exact form in the stream: 2^max_error * 2^32, rounded down */
+    size_t hits;            /* non-zero voxels */
+    size_t levels;          /* quantiser levels over 1..65535 */
+    size_t occupancy_bytes; /* coded occupancy */
+    size_t value_bytes;     /* coded values */
+    size_t total_bytes;     /* the stream: header, sections, CRC */
+    int stored;             /* 1: stored raw, coding would have been larger */
+    int met;                /* ratio mode: 1 if the ratio was met (else 1 too) */
+} bcae_sparse_info;
+
+/* The longest stream bcae_sparse_encode writes (a wedge stored raw). */
+BCAE_API size_t bcae_sparse_bound(void);
+
+/* Working memory (~6 MB) for encoding and decoding one wedge at a time;
+ * reusable, used by one thread at a time. */
+typedef struct bcae_sparse_coder bcae_sparse_coder;
+
+BCAE_API bcae_status bcae_sparse_coder_create(bcae_sparse_coder **out, bcae_error *err);
+BCAE_API void bcae_sparse_coder_free(bcae_sparse_coder *coder);
+
+/* Encodes a wedge (BCAE_WEDGE_VOXELS uint16 in the file layout) into
+ * out[cap] (cap >= bcae_sparse_bound() always suffices); *len receives the
+ * stream's length, info (may be NULL) what it holds. coder may be NULL (a
+ * temporary one is made). */
+BCAE_API bcae_status bcae_sparse_encode(bcae_sparse_coder *coder, const uint16_t *wedge,
+                                        const bcae_sparse_options *opt, uint8_t *out, size_t cap,
+                                        size_t *len, bcae_sparse_info *info, bcae_error *err);
+/* Decodes a stream into wedge[BCAE_WEDGE_VOXELS]. A damaged or truncated
+ * stream is refused (BCAE_ERR_FORMAT; a CRC covers it) and never read out of
+ * bounds. coder may be NULL. */
+BCAE_API bcae_status bcae_sparse_decode(bcae_sparse_coder *coder, const uint8_t *in, size_t len,
+                                        uint16_t *wedge, bcae_sparse_info *info, bcae_error *err);
+/* Reads a stream's header only (no CRC check): its bound, hits and sizes. */
+BCAE_API bcae_status bcae_sparse_peek(const uint8_t *in, size_t len, bcae_sparse_info *info,
+                                      bcae_error *err);
+
+/* ------------------------------------------------------------------ */
 /* The .bcae container (docs/FORMAT.md)                                */
 /* ------------------------------------------------------------------ */
 
@@ -433,7 +496,10 @@ BCAE_API bcae_status bcae_decode(bcae_codec *codec, const uint16_t *codes, size_
  * fingerprint and architecture) and the code's shape; then one record per
  * wedge (relative path, original shape, the fp16 code, raw or zstd, and
  * CRC-32Cs); then a 16-byte end marker that counts the records, so that a
- * file cut at a record boundary is still seen to be incomplete.
+ * file cut at a record boundary is still seen to be incomplete. A file of
+ * the sparse codec (format version 2) has no model: its header says so
+ * (code dtype BCAE_CTR_DTYPE_SPARSE) and each record holds one sparse
+ * stream (bcae_sparse_encode) as it is.
  *
  * Streaming both ways: the writer emits each record as it is appended, the
  * reader decodes one record at a time, and neither ever holds more than one
@@ -445,8 +511,14 @@ BCAE_API bcae_status bcae_decode(bcae_codec *codec, const uint16_t *codes, size_
  * mismatch ...". Records returned before an error were fully verified:
  * they are the file's intact prefix. */
 
-/* The format version this code writes and the only one it reads. */
-#define BCAE_CTR_VERSION 1
+/* The newest format version, and the versions this code reads: 1 (BCAE
+ * codes) and 2 (version 1 + files of sparse streams). The writer writes the
+ * lowest version that describes the file: 1 for codes, so that every
+ * version-1 reader still reads them; 2 for sparse streams, which version-1
+ * readers refuse as an unsupported version (docs/FORMAT.md section 10). */
+#define BCAE_CTR_VERSION 2
+#define BCAE_CTR_VERSION_CODES 1
+#define BCAE_CTR_VERSION_SPARSE 2
 /* The first 4 bytes of every .bcae file ("BCAE"): how `bcae inspect` tells
  * a container from a .npy without trusting the extension. */
 #define BCAE_CTR_MAGIC "BCAE"
@@ -458,21 +530,31 @@ BCAE_API bcae_status bcae_decode(bcae_codec *codec, const uint16_t *codes, size_
 /* The largest code a file may declare: BCAE codes are ~50 KiB, so this only
  * bounds what a hostile header can make a reader allocate. */
 #define BCAE_CTR_MAX_CODE_BYTES ((size_t)64 << 20)
-/* Element types, by their on-disk codes. */
-enum { BCAE_CTR_DTYPE_U16 = 1, BCAE_CTR_DTYPE_F16 = 2 };
-/* Payload encodings. */
-enum { BCAE_CTR_RAW = 0, BCAE_CTR_ZSTD = 1 };
+/* Element types, by their on-disk codes; SPARSE: each record holds a
+ * sparse stream (version 2). */
+enum { BCAE_CTR_DTYPE_U16 = 1, BCAE_CTR_DTYPE_F16 = 2, BCAE_CTR_DTYPE_SPARSE = 3 };
+/* Payload encodings; SPARSE: the payload is a sparse stream as it is. */
+enum { BCAE_CTR_RAW = 0, BCAE_CTR_ZSTD = 1, BCAE_CTR_SPARSE = 2 };
+/* "sparse": the architecture string of a sparse file. */
+#define BCAE_CTR_SPARSE_ARCH "sparse"
+/* The longest sparse stream a record may hold: a wedge stored raw
+ * (= bcae_sparse_bound()). */
+#define BCAE_CTR_STREAM_MAX ((size_t)36 + 2 * BCAE_WEDGE_VOXELS + 4)
 
 /* What the file header says. The writer takes it (version is ignored and
- * written as BCAE_CTR_VERSION); the reader fills it. */
+ * written as the lowest that describes the file); the reader fills it. */
 typedef struct bcae_ctr_info {
     unsigned version;
-    uint8_t fingerprint[32]; /* bcae_model_fingerprint of the model */
+    uint8_t fingerprint[32]; /* bcae_model_fingerprint of the model; zeros for sparse */
     char arch[BCAE_CTR_ARCH_MAX + 1]; /* printable ASCII, 1..64 bytes */
-    int code_dtype; /* BCAE_CTR_DTYPE_F16: the only one version 1 has */
-    int code_ndim;  /* 1..4 */
+    int code_dtype; /* BCAE_CTR_DTYPE_F16, or BCAE_CTR_DTYPE_SPARSE */
+    int code_ndim;  /* 1..4; 0 for sparse (no fixed code) */
     size_t code_shape[BCAE_CTR_MAX_NDIM];
 } bcae_ctr_info;
+
+/* The header of a file of sparse streams: no model (zero fingerprint),
+ * arch "sparse", dtype BCAE_CTR_DTYPE_SPARSE, no code shape. */
+BCAE_API void bcae_ctr_sparse_info(bcae_ctr_info *info);
 
 /* Elements of the code (product of code_shape); 0 if the shape is invalid. */
 BCAE_API size_t bcae_ctr_code_count(const bcae_ctr_info *info);
@@ -496,8 +578,8 @@ typedef struct bcae_ctr_record {
     int orig_dtype;  /* BCAE_CTR_DTYPE_U16 */
     int orig_ndim;   /* 1..4 */
     size_t orig_shape[BCAE_CTR_MAX_NDIM];
-    int encoding;    /* BCAE_CTR_RAW or BCAE_CTR_ZSTD */
-    size_t raw_bytes;    /* code bytes: 2 x bcae_ctr_code_count */
+    int encoding;    /* BCAE_CTR_RAW, BCAE_CTR_ZSTD or BCAE_CTR_SPARSE */
+    size_t raw_bytes;    /* code bytes: 2 x bcae_ctr_code_count; sparse: the stream's */
     size_t stored_bytes; /* payload bytes in the file */
     size_t record_bytes; /* the whole record: 44 + path + payload */
 } bcae_ctr_record;
@@ -562,6 +644,16 @@ BCAE_API bcae_status bcae_ctr_writer_append(bcae_ctr_writer *w, const char *relp
                                             const uint16_t *code_f16, int zstd_level,
                                             bcae_error *err);
 
+/* Adds one record of a sparse file: `stream` is one sparse stream of len
+ * bytes (bcae_sparse_encode), stored as it is (the container does not look
+ * inside: bcae_sparse_decode checks it when read), 1..BCAE_CTR_STREAM_MAX
+ * bytes. orig_shape as above; a sparse stream holds a wedge, so it must be
+ * (192, 249, 16). */
+BCAE_API bcae_status bcae_ctr_writer_append_stream(bcae_ctr_writer *w, const char *relpath,
+                                                   const size_t *orig_shape, int orig_ndim,
+                                                   const uint8_t *stream, size_t len,
+                                                   bcae_error *err);
+
 /* Whether a record with this path is in the file already (appending: the
  * old records too), i.e. whether bcae_ctr_writer_append would refuse it:
  * lets a caller refuse before doing the work of encoding. */
@@ -607,9 +699,17 @@ BCAE_API int bcae_ctr_peek_count(const char *path, uint64_t *records);
  * (bcae_ctr_code_count values, native fp16 bit patterns) after checking
  * both CRCs and decompressing. At the end marker sets *end = 1 (then rec
  * and code_out are untouched) after checking the record count and that
- * nothing follows. An error is final: later calls repeat it. */
+ * nothing follows. An error is final: later calls repeat it. A sparse file
+ * has no codes: code_out must be NULL, and bcae_ctr_reader_payload gives
+ * the record's stream. */
 BCAE_API bcae_status bcae_ctr_reader_next(bcae_ctr_reader *r, bcae_ctr_record *rec,
                                           uint16_t *code_out, int *end, bcae_error *err);
+/* The payload of the record bcae_ctr_reader_next last returned, as stored
+ * (a sparse stream; a zstd frame; a raw code's little-endian bytes), CRC
+ * verified; *len its length (rec->stored_bytes). Valid until the next call
+ * on r; NULL before the first record, at the end, after an error, and for
+ * a reader that skips payloads. */
+BCAE_API const uint8_t *bcae_ctr_reader_payload(const bcae_ctr_reader *r, size_t *len);
 /* Bytes consumed and verified so far: after an error, the length of the
  * intact prefix (header and whole records); at the end, the file size. */
 BCAE_API uint64_t bcae_ctr_reader_offset(const bcae_ctr_reader *r);

@@ -76,7 +76,7 @@ def main():
     rows = obj["rows"]
     check(obj["wedges"] == 4, "4 wedges, as --limit asked", failures)
     kinds = {r["kind"] for r in rows}
-    want = ["zstd", "sparse+zstd", "quant+zstd", "bcae"]
+    want = ["zstd", "sparse+zstd", "quant+zstd", "bcae", "sparse", "quantE+zstd"]
     if zfp == "zfp":
         want += ["zfp-rate", "zfp-accuracy"]
     for k in want:
@@ -118,6 +118,22 @@ def main():
               f"{fam}: ratio rises along the sweep {['%.2f' % x for x in ratios]}", failures)
         check(sum(1 for r in rs if r["nearest"]) == 1, f"{fam}: one point nearest the target",
               failures)
+
+    # The sparse codec: lossless at E = 0, every value within its bound E (so MAE <= E), and at
+    # each bound a row of the same values through zstd (quantE+zstd, as lossy as it).
+    sp = {r["param"]: r for r in rows if r["kind"] == "sparse"}
+    qe = {r["param"]: r for r in rows if r["kind"] == "quantE+zstd"}
+    check(sorted(sp) == [0, 0.01, 0.02, 0.05, 0.1] and sorted(qe) == [0.01, 0.02, 0.05, 0.1],
+          f"sparse rows at E = {sorted(sp)}, quantE+zstd at {sorted(qe)}", failures)
+    check(0 in sp and sp[0]["lossless"], "sparse E=0 is lossless", failures)
+    for e, r in sp.items():
+        check(r["mae"] <= e and r["precision"] == 1 and r["recall"] == 1,
+              f"sparse E={e}: MAE {r['mae']:.5f} <= E, positions exact", failures)
+        if e in qe:
+            check(abs(qe[e]["mae"] - r["mae"]) < 1e-12,
+                  f"quantE+zstd E={e} decodes to the sparse codec's values", failures)
+        check(r.get("occupancy_bits_per_hit", 0) > 0 and r.get("value_bits_per_hit", 0) > 0,
+              f"sparse E={e}: bits per hit reported", failures)
 
     bc = [r for r in rows if r["kind"] == "bcae" and not r["external"]]
     check(len(bc) == 2 and abs(bc[0]["ratio"] - 31.125) < 1e-9,

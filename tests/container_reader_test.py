@@ -249,9 +249,9 @@ def check_inspect(bcae, work, raw, zfile, bad, codes):
     p = run(bcae, "inspect", os.path.join(work, "cut-boundary-after-7.bcae"))
     check("after record 7" in p.stderr, f"truncation at a boundary: {describe(p)}")
     wrong = os.path.join(work, "future.bcae")
-    open(wrong, "wb").write(data[:4] + b"\x02\x00" + data[6:])
+    open(wrong, "wb").write(data[:4] + b"\x03\x00" + data[6:])
     p = run(bcae, "inspect", wrong)
-    check(p.returncode == 1 and "version 2" in p.stderr, f"future version: {describe(p)}")
+    check(p.returncode == 1 and "version 3" in p.stderr, f"future version: {describe(p)}")
 
 
 if __name__ == "__main__":

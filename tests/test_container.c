@@ -556,9 +556,9 @@ static void test_hostile(void)
     expect_error((const unsigned char *)"\x93NUMPY\x01\x00", 8, BCAE_ERR_FORMAT, "bad magic",
                  "npy");
     FRESH();
-    b[4] = 2;
+    b[4] = 3;
     refix(b, len, st);
-    expect_error(b, len, BCAE_ERR_UNSUPPORTED, "unsupported .bcae format version 2", "version");
+    expect_error(b, len, BCAE_ERR_UNSUPPORTED, "unsupported .bcae format version 3", "version");
     FRESH();
     b[4] = 0;
     b[5] = 1;

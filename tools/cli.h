@@ -22,6 +22,7 @@ int verb_compress(int argc, char **argv);
 int verb_decompress(int argc, char **argv);
 int verb_repair(int argc, char **argv);
 int verb_bench(int argc, char **argv);
+int verb_bench_sparse(int argc, char **argv);
 int verb_stats(int argc, char **argv);
 
 /* Exit codes: 0 success, 1 failure of the work, 2 bad usage. */

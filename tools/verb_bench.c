@@ -23,6 +23,7 @@ static void usage(FILE *fp)
 {
     fprintf(fp,
             "Usage: bcae bench [--model MODEL.safetensors | --m M --n N --d D] [OPTIONS]\n"
+            "       bcae bench --codec sparse [...]  (the sparse codec: see its --help)\n"
             "Time the encoder and the decoders (and with --train one training step) of a\n"
             "BCAE-2D on synthetic wedges held in memory: no file I/O is timed (SPEC 6).\n"
             "Without --model the network has random weights (BCAE-2D(4, 8, 3) by default).\n"
@@ -211,6 +212,12 @@ static void json_field(const char *key, double v, int *first)
 
 int verb_bench(int argc, char **argv)
 {
+    /* The sparse codec has a bench of its own (verb_bench_sparse.c). */
+    for (int i = 1; i + 1 < argc; i++)
+        if (!strcmp(argv[i], "--codec") && !strcmp(argv[i + 1], "sparse"))
+            return verb_bench_sparse(argc, argv);
+    for (int i = 1; i < argc; i++)
+        if (!strcmp(argv[i], "--codec=sparse")) return verb_bench_sparse(argc, argv);
     const char *verb = "bench";
     const char *model_path = NULL;
     long batch = 4, threads_opt = 0, mm = -1, nn = -1, dd = -1;

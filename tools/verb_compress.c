@@ -1,5 +1,8 @@
-/* bcae compress: wedges -> a .bcae container of fp16 codes. */
+/* bcae compress: wedges -> a .bcae container of fp16 codes, or of sparse
+ * streams (--codec sparse). */
 #include <getopt.h>
+#include <math.h>
+#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -10,8 +13,12 @@ static void usage(FILE *fp)
 {
     fprintf(fp,
             "Usage: bcae compress [--model MODEL.safetensors] -o OUT.bcae INPUT...\n"
+            "       bcae compress --codec sparse [--max-error E | --ratio R] -o OUT.bcae INPUT...\n"
             "Encode TPC wedges with a BCAE model and store each code as IEEE fp16 in a .bcae\n"
-            "container (docs/FORMAT.md). INPUT is wedge .npy files (stored under the path as\n"
+            "container (docs/FORMAT.md); or, with --codec sparse, with the learning-free sparse\n"
+            "codec (docs/SPARSE.md): the occupancy exact, every non-zero value within a bound\n"
+            "E in log2(ADC+1) of the input (rounding to integers included; 0: lossless), any\n"
+            "uint16 wedge accepted. INPUT is wedge .npy files (stored under the path as\n"
             "given, normalised: '.' parts dropped, 'x/..' cancelled, and a leading '/' and\n"
             "leading '..' parts dropped, as tar does: a/../b/w.npy is stored as b/w.npy) or a\n"
             "dataset folder, whose --split manifest lists the wedges (stored under their\n"
@@ -23,13 +30,18 @@ static void usage(FILE *fp)
             "\n"
             "Options:\n"
             "  -m, --model FILE    weights (safetensors; default: the shipped model)\n"
+            "      --codec C       bcae (default: the model) or sparse (no model)\n"
+            "      --max-error E   sparse: the bound, 0..8 (default 0, lossless)\n"
+            "      --ratio R       sparse: instead of a bound, per wedge the finest bound (on a\n"
+            "                      grid of 1/512) whose stream is at most 1/R of the wedge\n"
             "  -o, --out FILE      the container to write (replaced atomically)\n"
             "      --append        add records to an existing container of the same model\n"
             "      --split NAME    manifest of a dataset folder (default test)\n"
             "      --zstd LEVEL    add a lossless zstd stage to every code (1..19; 0 = off)\n"
             CLI_PRECISION_HELP
-            "  -b, --batch B       wedges per pass (default 4)\n"
-            "  -t, --threads N     threads (BCAE_NUM_THREADS or all cores)\n"
+            "  -b, --batch B       wedges per pass (default 4; sparse: at least 2 per thread)\n"
+            "  -t, --threads N     threads (BCAE_NUM_THREADS or all cores); sparse: wedges\n"
+            "                      coded at once\n"
             CLI_DEVICE_HELP
             "  -q, --quiet         no progress on stderr\n"
             "  -h, --help\n");
@@ -99,15 +111,184 @@ static int collect(const char *verb, char **args, int nargs, const char *split, 
     return 0;
 }
 
+/* A wedge for the sparse codec: any integer array of the wedge's shape with
+ * values in 0..65535 (the BCAE models' loader takes 10-bit ADC only). */
+static bcae_status load_uint16_wedge(const char *path, uint16_t *w, bcae_error *err)
+{
+    bcae_array a;
+    bcae_status s = bcae_npy_read(path, &a, err);
+    if (s) return s;
+    const size_t V = BCAE_WEDGE_VOXELS;
+    if (a.ndim != 3 || a.shape[0] != BCAE_WEDGE_AZIMUTH || a.shape[1] != BCAE_WEDGE_Z ||
+        a.shape[2] != BCAE_WEDGE_LAYERS) {
+        bcae_array_free(&a);
+        err->status = BCAE_ERR_SHAPE;
+        snprintf(err->message, sizeof err->message, "%s: not a (192, 249, 16) wedge", path);
+        return BCAE_ERR_SHAPE;
+    }
+    if (a.dtype == BCAE_DTYPE_U16) {
+        memcpy(w, a.data, V * sizeof *w);
+    } else {
+        for (size_t i = 0; i < V; i++) {
+            double v = bcae_array_get_f64(&a, i);
+            if (!(v >= 0 && v <= 65535 && v == floor(v))) {
+                bcae_array_free(&a);
+                err->status = BCAE_ERR_RANGE;
+                snprintf(err->message, sizeof err->message,
+                         "%s: value %g at element %zu is not an integer in 0..65535", path, v, i);
+                return BCAE_ERR_RANGE;
+            }
+            w[i] = (uint16_t)v;
+        }
+    }
+    bcae_array_free(&a);
+    return BCAE_OK;
+}
+
+typedef struct sparse_run {
+    double max_error, ratio;
+    long batch, threads;
+    int quiet, append;
+} sparse_run;
+
+/* The sparse codec's compress: batches of wedges, each coded by one thread
+ * with its own coder, then appended in input order. */
+static int compress_sparse(const char *verb, const char *out, const input *in, size_t n,
+                           const sparse_run *o)
+{
+    bcae_error err;
+    int T = (int)o->threads;
+    size_t B = (size_t)(o->batch > 2 * T ? o->batch : 2 * T);
+    const size_t V = BCAE_WEDGE_VOXELS, cap = bcae_sparse_bound();
+    bcae_ctr_info info;
+    bcae_ctr_sparse_info(&info);
+    bcae_ctr_writer *w = NULL;
+    bcae_sparse_coder **coder = calloc((size_t)T, sizeof *coder);
+    uint16_t *adc = malloc(B * V * sizeof *adc);
+    uint8_t *buf = malloc(B * cap);
+    size_t *len = malloc(B * sizeof *len);
+    bcae_sparse_info *si = malloc(B * sizeof *si);
+    bcae_error *errs = malloc(B * sizeof *errs);
+    bcae_status *st = malloc(B * sizeof *st);
+    int rc = CLI_EXIT_FAIL;
+    if (!coder || !adc || !buf || !len || !si || !errs || !st) {
+        cli_error(verb, "out of memory");
+        goto done;
+    }
+    for (int t = 0; t < T; t++)
+        if (bcae_sparse_coder_create(&coder[t], &err)) {
+            cli_fail(verb, &err);
+            goto done;
+        }
+    if ((o->append ? bcae_ctr_append_open(out, &info, 0, &w, &err)
+                   : bcae_ctr_writer_open(out, &info, &w, &err))) {
+        cli_fail(verb, &err);
+        goto done;
+    }
+    for (size_t i = 0; i < n; i++)
+        if (bcae_ctr_writer_has_path(w, in[i].rel)) {
+            cli_error(verb, "%s: %s already has a record with the path \"%s\"; not appending",
+                      in[i].file, out, in[i].rel);
+            goto done;
+        }
+    const size_t shape[3] = {BCAE_WEDGE_AZIMUTH, BCAE_WEDGE_Z, BCAE_WEDGE_LAYERS};
+    bcae_sparse_options sopt = {o->max_error, o->ratio};
+    double occ_bytes = 0, val_bytes = 0, hits = 0, emin = INFINITY, emax = 0, code_s = 0;
+    size_t unmet = 0, stored = 0;
+    cli_progress prog;
+    cli_progress_start(&prog, "compress", "wedges", n, o->quiet);
+    double t0 = cli_now();
+    for (size_t w0 = 0; w0 < n; w0 += B) {
+        size_t nb = n - w0 < B ? n - w0 : B;
+        for (size_t i = 0; i < nb; i++)
+            if (load_uint16_wedge(in[w0 + i].file, adc + i * V, &err)) {
+                cli_fail(verb, &err);
+                goto done;
+            }
+        double tc = cli_now();
+#pragma omp parallel for num_threads(T) schedule(dynamic)
+        for (size_t i = 0; i < nb; i++)
+            st[i] = bcae_sparse_encode(coder[omp_get_thread_num()], adc + i * V, &sopt,
+                                       buf + i * cap, cap, &len[i], &si[i], &errs[i]);
+        code_s += cli_now() - tc;
+        for (size_t i = 0; i < nb; i++) {
+            if (st[i]) {
+                cli_error(verb, "%s: %s", in[w0 + i].file, errs[i].message);
+                goto done;
+            }
+            if (bcae_ctr_writer_append_stream(w, in[w0 + i].rel, shape, 3, buf + i * cap, len[i],
+                                              &err)) {
+                cli_fail(verb, &err);
+                goto done;
+            }
+            occ_bytes += (double)si[i].occupancy_bytes;
+            val_bytes += (double)si[i].value_bytes;
+            hits += (double)si[i].hits;
+            emin = fmin(emin, si[i].max_error);
+            emax = fmax(emax, si[i].max_error);
+            unmet += !si[i].met;
+            stored += (size_t)si[i].stored;
+        }
+        double el = cli_now() - t0;
+        char extra[64];
+        snprintf(extra, sizeof extra, "%.1f MB/s in", el > 0 ? (double)(w0 + nb) * V * 2 / el / 1e6 : 0.0);
+        cli_progress_update(&prog, w0 + nb, extra);
+    }
+    bcae_ctr_stats cs;
+    bcae_ctr_writer_stats(w, &cs);
+    bcae_status fs = bcae_ctr_writer_finish(w, &err);
+    w = NULL;
+    if (fs) {
+        cli_fail(verb, &err);
+        goto done;
+    }
+    cli_progress_finish(&prog, n);
+    double el = cli_now() - t0, in_bytes = (double)n * (double)V * 2.0;
+    printf("compressed      %zu wedges into %s (%llu records in the file)\n", n, out,
+           (unsigned long long)cs.records);
+    printf("codec           sparse, ");
+    if (o->ratio > 0) printf("ratio %g per wedge: bound E %.4f .. %.4f", o->ratio, emin, emax);
+    else if (o->max_error > 0) printf("bound E %g (stored as %.6f)", o->max_error, emax);
+    else printf("lossless");
+    printf("\n");
+    if (unmet)
+        printf("warning         %zu wedges could not reach ratio %g even at the coarsest bound\n",
+               unmet, o->ratio);
+    printf("input           %.1f MB at 16 bits per voxel, %.0f hits (%.4f of the voxels)\n",
+           in_bytes / 1e6, hits, hits / ((double)n * (double)V));
+    printf("written         %.3f MB: occupancy %.3f bits/hit, values %.3f bits/hit%s\n",
+           (double)cs.new_bytes / 1e6, hits ? 8 * occ_bytes / hits : 0.0,
+           hits ? 8 * val_bytes / hits : 0.0, stored ? " (some wedges stored raw)" : "");
+    printf("ratio           %.3f (input / bytes written for these records)\n",
+           cs.new_bytes ? in_bytes / (double)cs.new_bytes : 0.0);
+    printf("file            %.3f MB, ratio %.3f over the whole file\n", (double)cs.file_bytes / 1e6,
+           cs.file_bytes ? (double)cs.records * V * 2.0 / (double)cs.file_bytes : 0.0);
+    printf("throughput      %.2f wedges/s coding on %d threads; %.2f wedges/s with file I/O\n",
+           code_s > 0 ? (double)n / code_s : 0.0, T, el > 0 ? (double)n / el : 0.0);
+    rc = CLI_EXIT_OK;
+done:
+    if (w) bcae_ctr_writer_abort(w);
+    for (int t = 0; coder && t < T; t++) bcae_sparse_coder_free(coder[t]);
+    free(coder);
+    free(adc);
+    free(buf);
+    free(len);
+    free(si);
+    free(errs);
+    free(st);
+    return rc;
+}
+
 int verb_compress(int argc, char **argv)
 {
     const char *verb = "compress";
     const char *out = NULL, *split = "test";
     long zstd = 0;
-    int append = 0;
+    int append = 0, sparse = 0, have_error = 0;
+    double max_error = 0, ratio = 0;
     cli_codec_args ca;
     cli_codec_args_init(&ca);
-    enum { O_SPLIT = 256, O_ZSTD, O_APPEND };
+    enum { O_SPLIT = 256, O_ZSTD, O_APPEND, O_CODEC, O_MAX_ERROR, O_RATIO };
     static const struct option opts[] = {
         CLI_CODEC_LONG_OPTIONS,
         CLI_PRECISION_LONG_OPTIONS,
@@ -115,6 +296,9 @@ int verb_compress(int argc, char **argv)
         {"append", no_argument, 0, O_APPEND},
         {"split", required_argument, 0, O_SPLIT},
         {"zstd", required_argument, 0, O_ZSTD},
+        {"codec", required_argument, 0, O_CODEC},
+        {"max-error", required_argument, 0, O_MAX_ERROR},
+        {"ratio", required_argument, 0, O_RATIO},
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},
     };
@@ -129,6 +313,19 @@ int verb_compress(int argc, char **argv)
         case O_ZSTD:
             if (cli_parse_long(verb, "--zstd", optarg, 0, 19, &zstd)) return CLI_EXIT_USAGE;
             break;
+        case O_CODEC:
+            if (!strcmp(optarg, "sparse")) sparse = 1;
+            else if (!strcmp(optarg, "bcae")) sparse = 0;
+            else return cli_usage_error(verb, "--codec must be bcae or sparse, not '%s'", optarg);
+            break;
+        case O_MAX_ERROR:
+            if (cli_parse_double(verb, "--max-error", optarg, 0, BCAE_SPARSE_MAX_ERROR, &max_error))
+                return CLI_EXIT_USAGE;
+            have_error = 1;
+            break;
+        case O_RATIO:
+            if (cli_parse_double(verb, "--ratio", optarg, 1, 1e9, &ratio)) return CLI_EXIT_USAGE;
+            break;
         case 'h': usage(stdout); return CLI_EXIT_OK;
         case ':': return cli_usage_error(verb, "option '%s' needs a value", argv[optind - 1]);
         default: {
@@ -140,9 +337,17 @@ int verb_compress(int argc, char **argv)
     }
     if (!out) return cli_usage_error(verb, "-o OUT.bcae is required");
     if (optind >= argc) return cli_usage_error(verb, "no input wedges or dataset");
-    bcae_codec_options opt;
-    int setup = cli_codec_setup(verb, &ca, &opt);
-    if (setup) return setup;
+    if (!sparse && (have_error || ratio > 0))
+        return cli_usage_error(verb, "--max-error and --ratio are options of --codec sparse");
+    if (sparse && have_error && ratio > 0)
+        return cli_usage_error(verb, "--max-error and --ratio exclude each other");
+    if (sparse && (ca.model_path || zstd || ca.precision != BCAE_PRECISION_FP32))
+        return cli_usage_error(verb, "--codec sparse takes no --model, --zstd or --precision");
+    bcae_codec_options opt = {0};
+    if (!sparse) {
+        int setup = cli_codec_setup(verb, &ca, &opt);
+        if (setup) return setup;
+    }
 
     bcae_error err;
     bcae_model *model = NULL;
@@ -176,13 +381,23 @@ int verb_compress(int argc, char **argv)
                           in[i].rel);
                 goto done;
             }
+    if (sparse) {
+        int threads = cli_threads(verb, ca.threads_opt);
+        if (threads < 0) {
+            rc = CLI_EXIT_USAGE;
+            goto done;
+        }
+        sparse_run o = {max_error, ratio, ca.batch, cli_threads_effective(threads), ca.quiet, append};
+        rc = compress_sparse(verb, out, in, n, &o);
+        goto done;
+    }
     if (bcae_model_load(ca.model_path, &model, &err) ||
         bcae_codec_create(model, &opt, &codec, &err)) {
         cli_fail(verb, &err);
         goto done;
     }
     bcae_ctr_info info = {0};
-    info.version = BCAE_CTR_VERSION;
+    info.version = BCAE_CTR_VERSION_CODES;
     bcae_model_fingerprint(model, info.fingerprint);
     snprintf(info.arch, sizeof info.arch, "%s", bcae_model_arch(model));
     info.code_dtype = BCAE_CTR_DTYPE_F16;

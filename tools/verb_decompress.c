@@ -1,5 +1,6 @@
 /* bcae decompress: a .bcae container -> one .npy per wedge. */
 #include <getopt.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -14,7 +15,8 @@ static void usage(FILE *fp)
             "OUTDIR at its stored relative path: uint16 raw ADC (default) or float32\n"
             "log2(ADC+1), shape (192, 249, 16). The model must be the one the container\n"
             "names (by the SHA-256 fingerprint of its weights); another is refused unless\n"
-            "--model-mismatch-ok.\n"
+            "--model-mismatch-ok. A container of the sparse codec (bcae compress --codec\n"
+            "sparse) needs no model: its streams decode on their own (docs/SPARSE.md).\n"
             "The whole container is checked before anything is written: a damaged record, a\n"
             "path that occurs twice, an output file that exists (unless -f), or a symbolic\n"
             "link inside OUTDIR where a folder of a record's path belongs fails with nothing\n"
@@ -184,9 +186,8 @@ int verb_decompress(int argc, char **argv)
     if (argc - optind != 1) return cli_usage_error(verb, "expected one container file");
     const char *in_path = argv[optind];
     int log_out = !strcmp(kind, "log");
+    const char *user_model = ca.model_path;
     bcae_codec_options opt;
-    int setup = cli_codec_setup(verb, &ca, &opt);
-    if (setup) return setup;
 
     bcae_error err;
     bcae_model *model = NULL;
@@ -199,18 +200,41 @@ int verb_decompress(int argc, char **argv)
     size_t npaths = 0;
     bcae_outdir od = {-1, NULL};
     int rc = CLI_EXIT_FAIL;
-    if (bcae_ctr_reader_open(in_path, &r, &err) || bcae_model_load(ca.model_path, &model, &err)) {
+    bcae_sparse_coder *sparse = NULL;
+    if (bcae_ctr_reader_open(in_path, &r, &err)) {
         cli_fail(verb, &err);
         goto done;
     }
     const bcae_ctr_info *info = bcae_ctr_reader_info(r);
+    /* The header says which codec: a file of sparse streams needs no model. */
+    int is_sparse = info->code_dtype == BCAE_CTR_DTYPE_SPARSE;
+    if (is_sparse) {
+        if (user_model || mismatch_ok)
+            fprintf(stderr, "bcae %s: %s holds sparse streams: no model is used\n", verb, in_path);
+        if (bcae_sparse_coder_create(&sparse, &err)) {
+            cli_fail(verb, &err);
+            goto done;
+        }
+    } else {
+        int setup = cli_codec_setup(verb, &ca, &opt);
+        if (setup) {
+            rc = setup;
+            goto done;
+        }
+        if (bcae_model_load(ca.model_path, &model, &err)) {
+            cli_fail(verb, &err);
+            goto done;
+        }
+    }
     bcae_ctr_info mine = {0};
     mine.version = info->version;
-    bcae_model_fingerprint(model, mine.fingerprint);
-    snprintf(mine.arch, sizeof mine.arch, "%s", bcae_model_arch(model));
-    mine.code_dtype = BCAE_CTR_DTYPE_F16;
-    mine.code_ndim = bcae_model_code_shape(model, mine.code_shape);
-    if (bcae_ctr_check_model(info, &mine, in_path, &err)) {
+    if (!is_sparse) {
+        bcae_model_fingerprint(model, mine.fingerprint);
+        snprintf(mine.arch, sizeof mine.arch, "%s", bcae_model_arch(model));
+        mine.code_dtype = BCAE_CTR_DTYPE_F16;
+        mine.code_ndim = bcae_model_code_shape(model, mine.code_shape);
+    }
+    if (!is_sparse && bcae_ctr_check_model(info, &mine, in_path, &err)) {
         /* The code shape must match whatever --model-mismatch-ok says: it is
          * what decodes. */
         int same_shape = info->code_ndim == mine.code_ndim;
@@ -241,11 +265,12 @@ int verb_decompress(int argc, char **argv)
         goto done;
     }
     if ((!have_out && bcae_outdir_open(&od, out, &err)) ||
-        bcae_codec_create(model, &opt, &codec, &err)) {
+        (!is_sparse && bcae_codec_create(model, &opt, &codec, &err))) {
         cli_fail(verb, &err);
         goto done;
     }
-    const size_t V = BCAE_WEDGE_VOXELS, C = bcae_model_code_elements(model), B = (size_t)ca.batch;
+    const size_t V = BCAE_WEDGE_VOXELS, C = is_sparse ? 1 : bcae_model_code_elements(model),
+                 B = (size_t)ca.batch;
     codes = malloc(B * C * sizeof *codes);
     adc = malloc(B * V * sizeof *adc);
     lg = log_out ? malloc(B * V * sizeof *lg) : NULL;
@@ -259,10 +284,11 @@ int verb_decompress(int argc, char **argv)
     size_t done_n = 0;
     double t0 = cli_now();
     for (int end = 0; !end && done_n < npaths;) {
-        size_t nb = 0;
-        while (nb < B && done_n + nb < npaths) {
+        size_t nb = 0, ok;
+        int stream_bad = 0;
+        while (nb < B && done_n + nb < npaths && !stream_bad) {
             bcae_ctr_record rec;
-            if (bcae_ctr_reader_next(r, &rec, codes + nb * C, &end, &err)) {
+            if (bcae_ctr_reader_next(r, &rec, is_sparse ? NULL : codes + nb * C, &end, &err)) {
                 cli_fail(verb, &err);
                 goto done;
             }
@@ -274,15 +300,25 @@ int verb_decompress(int argc, char **argv)
                 goto done;
             }
             memcpy(rel[nb], rec.path, sizeof rel[nb]);
+            /* A sparse record decodes on its own, now: its stream's checks
+             * (its CRC among them) are the last before its wedge is written. */
+            if (is_sparse) {
+                size_t len;
+                const uint8_t *s = bcae_ctr_reader_payload(r, &len);
+                stream_bad = bcae_sparse_decode(sparse, s, len, adc + nb * V, NULL, &err) != BCAE_OK;
+                if (!stream_bad && log_out)
+                    for (size_t k = 0; k < V; k++)
+                        lg[nb * V + k] = (float)log2(adc[nb * V + k] + 1.0);
+            }
             nb++;
         }
         if (!nb) break;
+        ok = nb - (size_t)stream_bad;
         /* A batch that fails (a non-finite code) is decoded again record by
          * record: the records before the bad one are written, and the
          * message names the bad one. Decoding does not depend on the batch,
          * so those records are the same bytes either way. */
-        size_t ok = nb;
-        if (bcae_decode(codec, codes, nb, log_out ? NULL : adc, lg, &err)) {
+        if (!is_sparse && bcae_decode(codec, codes, nb, log_out ? NULL : adc, lg, &err)) {
             for (ok = 0; ok < nb; ok++)
                 if (bcae_decode(codec, codes + ok * C, 1, log_out ? NULL : adc + ok * V,
                                 log_out ? lg + ok * V : NULL, &err))
@@ -330,5 +366,6 @@ done:
     bcae_ctr_reader_close(r);
     bcae_codec_free(codec);
     bcae_model_free(model);
+    bcae_sparse_coder_free(sparse);
     return rc;
 }

@@ -10,14 +10,21 @@ static void usage(FILE *fp)
 {
     fprintf(fp,
             "Usage: bcae eval [--model MODEL.safetensors] --data DIR [OPTIONS]\n"
+            "       bcae eval --codec sparse [--max-error E | --ratio R] --data DIR [OPTIONS]\n"
             "Encode every wedge of a dataset split to fp16 codes, decode them, and report the\n"
             "metrics of SPEC section 5 in log2(ADC+1) space against the originals (means over\n"
             "wedges), the compression ratio (wedge voxels / code elements, both 16-bit) and\n"
             "the encoder's throughput (wedges/s of bcae_encode, data already in memory).\n"
             "The encoder runs in fp32 unless --precision says otherwise.\n"
+            "With --codec sparse, the learning-free sparse codec (docs/SPARSE.md) instead:\n"
+            "the ratio is the input over the streams' bytes, and both its encoder's and its\n"
+            "decoder's throughput are reported (one thread: one stream of wedges).\n"
             "\n"
             "Options:\n"
             "  -m, --model FILE      weights (safetensors; default: the shipped model)\n"
+            "      --codec C         bcae (default) or sparse\n"
+            "      --max-error E     sparse: the error bound in log2(ADC+1), 0..8 (default 0)\n"
+            "      --ratio R         sparse: per wedge the finest bound meeting ratio R\n"
             "  -d, --data DIR        dataset (DIR/<split>.txt or DIR/outer/<split>.txt)\n"
             "      --split NAME      manifest to read (default test)\n"
             "  -n, --limit N         only the first N wedges\n"
@@ -32,15 +39,161 @@ static void usage(FILE *fp)
             "  -h, --help\n");
 }
 
+typedef struct sparse_eval {
+    double max_error, ratio;
+    long limit;
+    int json, quiet;
+    const char *csv_path;
+} sparse_eval;
+
+/* eval for the sparse codec: every wedge coded and decoded in memory. */
+static int eval_sparse(const char *verb, const char *data, const char *split, const sparse_eval *o)
+{
+    bcae_error err;
+    bcae_dataset *ds = NULL;
+    bcae_sparse_coder *coder = NULL;
+    const size_t V = BCAE_WEDGE_VOXELS;
+    uint16_t *adc = malloc(V * sizeof *adc), *rec = malloc(V * sizeof *rec);
+    uint8_t *buf = malloc(bcae_sparse_bound());
+    bcae_atomic_file csv = {0};
+    int have_csv = 0, rc = CLI_EXIT_FAIL;
+    if (!adc || !rec || !buf) {
+        cli_error(verb, "out of memory");
+        goto done;
+    }
+    if (bcae_dataset_open(data, split, &ds, &err) || bcae_sparse_coder_create(&coder, &err)) {
+        cli_fail(verb, &err);
+        goto done;
+    }
+    if (o->csv_path) {
+        if (bcae_atomic_open(&csv, o->csv_path, &err)) {
+            cli_fail(verb, &err);
+            goto done;
+        }
+        have_csv = 1;
+        fprintf(csv.fp, "path,occupancy,mse,mae,psnr,precision,recall,psnr_db,max_error,bytes\n");
+    }
+    size_t n = bcae_dataset_size(ds);
+    if (o->limit > 0 && (size_t)o->limit < n) n = (size_t)o->limit;
+    bcae_sparse_options sopt = {o->max_error, o->ratio};
+    double sum[7] = {0}, occ_b = 0, val_b = 0, bytes = 0, hits = 0, enc_s = 0, dec_s = 0;
+    double emin = INFINITY, emax = 0;
+    size_t counted[7] = {0}, unmet = 0;
+    cli_progress prog;
+    cli_progress_start(&prog, "eval", "wedges", n, o->quiet || o->json);
+    for (size_t i = 0; i < n; i++) {
+        if (bcae_dataset_load(ds, i, adc, &err)) {
+            cli_fail(verb, &err);
+            goto done;
+        }
+        size_t len;
+        bcae_sparse_info si;
+        double t0 = cli_now();
+        if (bcae_sparse_encode(coder, adc, &sopt, buf, bcae_sparse_bound(), &len, &si, &err)) {
+            cli_fail(verb, &err);
+            goto done;
+        }
+        double t1 = cli_now();
+        if (bcae_sparse_decode(coder, buf, len, rec, NULL, &err)) {
+            cli_fail(verb, &err);
+            goto done;
+        }
+        enc_s += t1 - t0;
+        dec_s += cli_now() - t1;
+        bytes += (double)len;
+        occ_b += (double)si.occupancy_bytes;
+        val_b += (double)si.value_bytes;
+        hits += (double)si.hits;
+        emin = fmin(emin, si.max_error);
+        emax = fmax(emax, si.max_error);
+        unmet += !si.met;
+        bcae_metrics mt;
+        bcae_metrics_adc(adc, rec, V, &mt);
+        double vals[7] = {mt.occupancy, mt.mse, mt.mae, mt.psnr, mt.psnr_db, mt.precision, mt.recall};
+        for (int k = 0; k < 7; k++)
+            if (isfinite(vals[k])) {
+                sum[k] += vals[k];
+                counted[k]++;
+            }
+        if (have_csv)
+            fprintf(csv.fp, "%s,%.6f,%.6f,%.6f,%.6f,%.6f,%.6f,%.6f,%.6f,%zu\n",
+                    bcae_dataset_relpath(ds, i), mt.occupancy, mt.mse, mt.mae, mt.psnr,
+                    mt.precision, mt.recall, mt.psnr_db, si.max_error, len);
+        cli_progress_update(&prog, i + 1, NULL);
+    }
+    cli_progress_finish(&prog, n);
+    if (have_csv) {
+        have_csv = 0;
+        if (bcae_atomic_commit(&csv, &err)) {
+            cli_fail(verb, &err);
+            goto done;
+        }
+    }
+    for (int k = 0; k < 7; k++) sum[k] = counted[k] ? sum[k] / (double)counted[k] : NAN;
+    double ratio = bytes > 0 ? (double)n * (double)V * 2 / bytes : NAN;
+    double ew = enc_s > 0 ? (double)n / enc_s : 0, dw = dec_s > 0 ? (double)n / dec_s : 0;
+    if (o->json) {
+        const char *keys[7] = {"occupancy", "mse", "mae", "psnr", "psnr_db", "precision", "recall"};
+        printf("{");
+        for (int k = 0; k < 7; k++) {
+            printf("\"%s\": ", keys[k]);
+            cli_json_number(stdout, sum[k]);
+            printf(", ");
+        }
+        printf("\"ratio\": ");
+        cli_json_number(stdout, ratio);
+        printf(", \"wedges\": %zu, \"codec\": \"sparse\", \"max_error_min\": ", n);
+        cli_json_number(stdout, n ? emin : NAN);
+        printf(", \"max_error_max\": ");
+        cli_json_number(stdout, n ? emax : NAN);
+        printf(", \"ratio_unmet_wedges\": %zu, \"occupancy_bits_per_hit\": ", unmet);
+        cli_json_number(stdout, hits ? 8 * occ_b / hits : NAN);
+        printf(", \"value_bits_per_hit\": ");
+        cli_json_number(stdout, hits ? 8 * val_b / hits : NAN);
+        printf(", \"encoder_wedges_per_s\": ");
+        cli_json_number(stdout, ew);
+        printf(", \"decoder_wedges_per_s\": ");
+        cli_json_number(stdout, dw);
+        printf("}\n");
+    } else {
+        printf("codec          sparse (docs/SPARSE.md)\n");
+        printf("data           %s, split %s, %zu wedges\n", data, split, n);
+        if (o->ratio > 0) printf("bound          per wedge for ratio %g: E %.4f .. %.4f%s\n", o->ratio,
+                                 emin, emax, unmet ? " (some wedges could not reach it)" : "");
+        else printf("bound          E = %g%s\n", o->max_error, o->max_error ? "" : " (lossless)");
+        printf("occupancy      %.6f\n", sum[0]);
+        printf("mse            %.6f\n", sum[1]);
+        printf("mae            %.6f\n", sum[2]);
+        printf("psnr           %.6f  (max/RMSE as the reference computes it)\n", sum[3]);
+        printf("psnr_db        %.3f dB\n", sum[4]);
+        printf("precision      %.6f\n", sum[5]);
+        printf("recall         %.6f\n", sum[6]);
+        printf("ratio          %.3f  (16-bit wedge voxels / stream bytes)\n", ratio);
+        printf("bits per hit   occupancy %.3f, values %.3f\n", hits ? 8 * occ_b / hits : 0.0,
+               hits ? 8 * val_b / hits : 0.0);
+        printf("encoder        %.2f wedges/s, decoder %.2f wedges/s (one thread)\n", ew, dw);
+    }
+    rc = CLI_EXIT_OK;
+done:
+    if (have_csv) bcae_atomic_abort(&csv);
+    free(adc);
+    free(rec);
+    free(buf);
+    bcae_sparse_coder_free(coder);
+    bcae_dataset_close(ds);
+    return rc;
+}
+
 int verb_eval(int argc, char **argv)
 {
     const char *verb = "eval";
     const char *data = NULL, *split = "test", *csv_path = NULL;
     long limit = 0;
-    int json = 0;
+    int json = 0, sparse = 0, have_error = 0;
+    double max_error = 0, ratio_opt = 0;
     cli_codec_args ca;
     cli_codec_args_init(&ca);
-    enum { O_SPLIT = 256, O_CSV, O_JSON };
+    enum { O_SPLIT = 256, O_CSV, O_JSON, O_CODEC, O_MAX_ERROR, O_RATIO };
     static const struct option opts[] = {
         CLI_CODEC_LONG_OPTIONS,
         CLI_PRECISION_LONG_OPTIONS,
@@ -49,6 +202,9 @@ int verb_eval(int argc, char **argv)
         {"limit", required_argument, 0, 'n'},
         {"csv", required_argument, 0, O_CSV},
         {"json", no_argument, 0, O_JSON},
+        {"codec", required_argument, 0, O_CODEC},
+        {"max-error", required_argument, 0, O_MAX_ERROR},
+        {"ratio", required_argument, 0, O_RATIO},
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},
     };
@@ -64,6 +220,19 @@ int verb_eval(int argc, char **argv)
             break;
         case O_CSV: csv_path = optarg; break;
         case O_JSON: json = 1; break;
+        case O_CODEC:
+            if (!strcmp(optarg, "sparse")) sparse = 1;
+            else if (!strcmp(optarg, "bcae")) sparse = 0;
+            else return cli_usage_error(verb, "--codec must be bcae or sparse, not '%s'", optarg);
+            break;
+        case O_MAX_ERROR:
+            if (cli_parse_double(verb, "--max-error", optarg, 0, BCAE_SPARSE_MAX_ERROR, &max_error))
+                return CLI_EXIT_USAGE;
+            have_error = 1;
+            break;
+        case O_RATIO:
+            if (cli_parse_double(verb, "--ratio", optarg, 1, 1e9, &ratio_opt)) return CLI_EXIT_USAGE;
+            break;
         case 'h': usage(stdout); return CLI_EXIT_OK;
         case ':': return cli_usage_error(verb, "option '%s' needs a value", argv[optind - 1]);
         default: {
@@ -75,6 +244,16 @@ int verb_eval(int argc, char **argv)
     }
     if (optind < argc) return cli_usage_error(verb, "unexpected argument '%s'", argv[optind]);
     if (!data) return cli_usage_error(verb, "--data DIR is required");
+    if (!sparse && (have_error || ratio_opt > 0))
+        return cli_usage_error(verb, "--max-error and --ratio are options of --codec sparse");
+    if (sparse && have_error && ratio_opt > 0)
+        return cli_usage_error(verb, "--max-error and --ratio exclude each other");
+    if (sparse) {
+        if (ca.model_path || ca.precision != BCAE_PRECISION_FP32)
+            return cli_usage_error(verb, "--codec sparse takes no --model or --precision");
+        sparse_eval o = {max_error, ratio_opt, limit, json, ca.quiet, csv_path};
+        return eval_sparse(verb, data, split, &o);
+    }
     bcae_codec_options opt;
     int setup = cli_codec_setup(verb, &ca, &opt);
     if (setup) return setup;

@@ -20,15 +20,19 @@ static void usage(FILE *fp)
             ".bcae: the header (format version, model architecture and fingerprint, code\n"
             "shape), one line per record (index, payload encoding, stored payload bytes,\n"
             "ratio, path) and the totals (wedges, file bytes, overall ratio). Every\n"
-            "record's CRCs are checked and zstd payloads decompressed on the way. A ratio\n"
+            "record's CRCs are checked and zstd payloads decompressed on the way. A file\n"
+            "of the sparse codec (version 2) has no model; each record's stream is decoded\n"
+            "(its own checks) and its line adds the error bound E, the hits and the bits\n"
+            "per hit of occupancy and values. A ratio\n"
             "is the original at 16 bits per value over the bytes on disk (a record's own\n"
             "bytes; for the file, all of it: header and end marker included).\n\n"
             "  --json      print one JSON object: for .npy the keys shape, dtype,\n"
             "              occupancy, nonzero, min_nonzero, max (null when there is no\n"
             "              such value); for .bcae version, arch, fingerprint, code_shape,\n"
             "              records (each path, encoding, bytes = stored payload bytes,\n"
-            "              record_bytes, orig_shape), wedges, input_bytes, file_bytes and\n"
-            "              ratio (null without records)\n"
+            "              record_bytes, orig_shape; sparse: max_error, hits,\n"
+            "              occupancy_bytes, value_bytes, stored), wedges, input_bytes,\n"
+            "              file_bytes and ratio (null without records)\n"
             "  -h, --help  show this help\n\n"
             "dtype is the NumPy descr of the array as read (native little-endian form).\n"
             "NaN counts as non-zero (as numpy.count_nonzero does) but is left out of\n"
@@ -215,7 +219,7 @@ static uint64_t orig_bytes(const bcae_ctr_record *rec)
 
 static const char *encoding_name(int e)
 {
-    return e == BCAE_CTR_ZSTD ? "zstd" : "raw";
+    return e == BCAE_CTR_ZSTD ? "zstd" : e == BCAE_CTR_SPARSE ? "sparse" : "raw";
 }
 
 /* Text: printed as the records stream by, so a damaged file still shows
@@ -230,6 +234,16 @@ static int inspect_container(const char *verb, const char *path, int json)
     char fp_hex[65];
     for (int i = 0; i < 32; i++) snprintf(fp_hex + 2 * i, 3, "%02x", info->fingerprint[i]);
     size_t code_bytes = 2 * bcae_ctr_code_count(info);
+    int sparse = info->code_dtype == BCAE_CTR_DTYPE_SPARSE;
+    bcae_sparse_coder *coder = NULL;
+    uint16_t *wedge = NULL;
+    if (sparse && (bcae_sparse_coder_create(&coder, &err) ||
+                   !(wedge = malloc(BCAE_WEDGE_VOXELS * sizeof *wedge)))) {
+        bcae_ctr_reader_close(r);
+        bcae_sparse_coder_free(coder);
+        cli_error(verb, "out of memory");
+        return CLI_EXIT_FAIL;
+    }
 
     char *jbuf = NULL;
     size_t jlen = 0;
@@ -242,20 +256,27 @@ static int inspect_container(const char *verb, const char *path, int json)
     if (json) {
         fprintf(out, "{\"version\": %u, \"arch\": ", info->version);
         json_string(out, info->arch);
-        fprintf(out, ", \"fingerprint\": \"%s\", \"code_dtype\": \"float16\", \"code_shape\": ",
-                fp_hex);
+        fprintf(out, ", \"fingerprint\": \"%s\", \"code_dtype\": \"%s\", \"code_shape\": ",
+                fp_hex, sparse ? "sparse" : "float16");
         print_dims(out, info->code_shape, info->code_ndim, 1);
         fprintf(out, ", \"records\": [");
     } else {
         printf("file          %s\n", path);
         printf("format        .bcae container, version %u\n", info->version);
         printf("arch          %s\n", info->arch);
-        printf("fingerprint   %s\n", fp_hex);
-        printf("code          float16 ");
-        print_dims(stdout, info->code_shape, info->code_ndim, 0);
-        printf(", %zu bytes\n", code_bytes);
-        printf("records\n  %8s  %-8s %12s %8s  %s\n", "index", "encoding", "stored", "ratio",
-               "path");
+        if (sparse) {
+            printf("fingerprint   none (the sparse codec has no model)\n");
+            printf("code          sparse streams, one per wedge (docs/SPARSE.md)\n");
+            printf("records\n  %8s  %-8s %12s %8s %8s %8s %7s %7s  %s\n", "index", "encoding",
+                   "stored", "ratio", "E", "hits", "occ b/h", "val b/h", "path");
+        } else {
+            printf("fingerprint   %s\n", fp_hex);
+            printf("code          float16 ");
+            print_dims(stdout, info->code_shape, info->code_ndim, 0);
+            printf(", %zu bytes\n", code_bytes);
+            printf("records\n  %8s  %-8s %12s %8s  %s\n", "index", "encoding", "stored", "ratio",
+                   "path");
+        }
     }
 
     bcae_ctr_record *rec = malloc(sizeof *rec);
@@ -269,6 +290,20 @@ static int inspect_container(const char *verb, const char *path, int json)
         if (end) break;
         uint64_t ob = orig_bytes(rec);
         input += ob;
+        bcae_sparse_info si = {0};
+        if (sparse) {
+            size_t len;
+            const uint8_t *p = bcae_ctr_reader_payload(r, &len);
+            bcae_error serr;
+            if (bcae_sparse_decode(coder, p, len, wedge, &si, &serr)) {
+                /* (Cut to fit: the stream's message names what is wrong.) */
+                snprintf(err.message, sizeof err.message, "%.100s: record %llu (\"%.100s\"): %.280s",
+                         path, (unsigned long long)rec->index, rec->path, serr.message);
+                err.status = serr.status;
+                rc = CLI_EXIT_FAIL;
+                break;
+            }
+        }
         if (json) {
             fprintf(out, "%s{\"index\": %llu, \"path\": ", rec->index ? ", " : "",
                     (unsigned long long)rec->index);
@@ -277,7 +312,21 @@ static int inspect_container(const char *verb, const char *path, int json)
                          "\"orig_shape\": ",
                     encoding_name(rec->encoding), rec->stored_bytes, rec->record_bytes);
             print_dims(out, rec->orig_shape, rec->orig_ndim, 1);
+            if (sparse) {
+                fprintf(out, ", \"max_error\": ");
+                cli_json_number(out, si.max_error);
+                fprintf(out, ", \"hits\": %zu, \"occupancy_bytes\": %zu, \"value_bytes\": %zu, "
+                             "\"stored\": %s",
+                        si.hits, si.occupancy_bytes, si.value_bytes, si.stored ? "true" : "false");
+            }
             fputc('}', out);
+        } else if (sparse) {
+            double h = si.hits ? (double)si.hits : 1;
+            printf("  %8llu  %-8s %12zu %8.3f %8.4f %8zu %7.3f %7.3f  %s%s\n",
+                   (unsigned long long)rec->index, encoding_name(rec->encoding), rec->stored_bytes,
+                   (double)ob / (double)rec->record_bytes, si.max_error, si.hits,
+                   8 * (double)si.occupancy_bytes / h, 8 * (double)si.value_bytes / h, rec->path,
+                   si.stored ? " (stored raw)" : "");
         } else {
             printf("  %8llu  %-8s %12zu %8.3f  %s\n", (unsigned long long)rec->index,
                    encoding_name(rec->encoding), rec->stored_bytes,
@@ -285,6 +334,8 @@ static int inspect_container(const char *verb, const char *path, int json)
         }
     }
     free(rec);
+    free(wedge);
+    bcae_sparse_coder_free(coder);
     uint64_t records = bcae_ctr_reader_records(r), file_bytes = bcae_ctr_reader_offset(r);
     bcae_ctr_reader_close(r);
     if (!end && rc == CLI_EXIT_OK) {

@@ -10,7 +10,8 @@ static void usage(FILE *fp)
 {
     fprintf(fp,
             "Usage: bcae plot WEDGE.npy -o OUT.png [--layer L] [--scale S] [--title TEXT]\n"
-            "                 [--diff OTHER.npy | --model MODEL.safetensors]\n"
+            "                 [--diff OTHER.npy | --model MODEL.safetensors |\n"
+            "                  --sparse E]\n"
             "Draw a wedge (shape (192, 249, 16), raw ADC in [0, 1023]) as a heat map:\n"
             "azimuth vertically (192 pads, 0 at the bottom) by z horizontally (249 time\n"
             "bins), coloured by log2(ADC+1) over [6, 10] on a dark-purple-to-yellow scale\n"
@@ -33,6 +34,8 @@ static void usage(FILE *fp)
             "  -m, --model FILE       compress WEDGE with this model and decompress it (fp16\n"
             "                         code, in memory); draw original, reconstruction and\n"
             "                         their difference, as the paper's Figure 5\n"
+            "      --sparse E         the same through the sparse codec at error bound E\n"
+            "                         (docs/SPARSE.md; 0 is lossless: an empty difference)\n"
             "  -h, --help             this help\n"
             "\n"
             "Panels are titled with the files' names.\n"
@@ -72,9 +75,11 @@ int verb_plot(int argc, char **argv)
         {"scale", required_argument, NULL, 's'},  {"title", required_argument, NULL, 't'},
         {"diff", required_argument, NULL, 'd'},   {"help", no_argument, NULL, 'h'},
         {"model", required_argument, NULL, 'm'},
+        {"sparse", required_argument, NULL, 'S'},
         {NULL, 0, NULL, 0},
     };
     const char *output = NULL, *other = NULL, *model_path = NULL;
+    double sparse_error = -1;
     bcae_plot_options opt;
     bcae_plot_options_default(&opt);
 
@@ -97,6 +102,10 @@ int verb_plot(int argc, char **argv)
         case 't': opt.title = optarg; break;
         case 'd': other = optarg; break;
         case 'm': model_path = optarg; break;
+        case 'S':
+            if (cli_parse_double(verb, "--sparse", optarg, 0, BCAE_SPARSE_MAX_ERROR, &sparse_error))
+                return CLI_EXIT_USAGE;
+            break;
         case 'h': usage(stdout); return CLI_EXIT_OK;
         case ':': return cli_usage_error(verb, "option '%s' needs a value", argv[optind - 1]);
         default:
@@ -112,10 +121,12 @@ int verb_plot(int argc, char **argv)
                                "wedges, give the second with --diff)",
                                npos);
     if (!output) return cli_usage_error(verb, "missing -o OUT.png");
-    if (other && model_path) return cli_usage_error(verb, "--diff and --model exclude each other");
+    if ((other != NULL) + (model_path != NULL) + (sparse_error >= 0) > 1)
+        return cli_usage_error(verb, "--diff, --model and --sparse exclude each other");
+    int sparse = sparse_error >= 0;
 
     const char *paths[2] = {argv[optind], other};
-    int n = other || model_path ? 2 : 1;
+    int n = other || model_path || sparse ? 2 : 1;
     opt.difference = n == 2;
     uint16_t *wedges[2] = {NULL, NULL};
     for (int i = 0; i < n; i++) {
@@ -128,8 +139,18 @@ int verb_plot(int argc, char **argv)
     }
     bcae_error err;
     bcae_status st = BCAE_OK;
-    for (int i = 0; i < (model_path ? 1 : n) && st == BCAE_OK; i++)
+    for (int i = 0; i < (model_path || sparse ? 1 : n) && st == BCAE_OK; i++)
         st = bcae_wedge_load(paths[i], wedges[i], &err);
+    if (st == BCAE_OK && sparse) {
+        /* The round trip `bcae compress --codec sparse` makes, in memory. */
+        uint8_t *buf = malloc(bcae_sparse_bound());
+        size_t len;
+        bcae_sparse_options so = {sparse_error, 0};
+        if (!buf) st = BCAE_ERR_OUT_OF_MEMORY, snprintf(err.message, sizeof err.message, "out of memory");
+        if (!st) st = bcae_sparse_encode(NULL, wedges[0], &so, buf, bcae_sparse_bound(), &len, NULL, &err);
+        if (!st) st = bcae_sparse_decode(NULL, buf, len, wedges[1], NULL, &err);
+        free(buf);
+    }
     if (st == BCAE_OK && model_path) {
         /* The round trip the compressor makes: encode, fp16 code, decode. */
         bcae_model *model = NULL;
@@ -150,8 +171,13 @@ int verb_plot(int argc, char **argv)
     }
     if (st == BCAE_OK) {
         const uint16_t *const views[2] = {wedges[0], wedges[1]};
-        const char *const titles[2] = {model_path ? "original" : base_name(paths[0]),
-                                       model_path ? "reconstruction" : other ? base_name(other) : NULL};
+        char sparse_title[64];
+        snprintf(sparse_title, sizeof sparse_title, "sparse, E = %g", sparse_error);
+        const char *const titles[2] = {model_path || sparse ? "original" : base_name(paths[0]),
+                                       model_path ? "reconstruction"
+                                       : sparse   ? sparse_title
+                                       : other    ? base_name(other)
+                                                  : NULL};
         st = bcae_plot_wedges(output, views, titles, n, &opt, &err);
     }
     free(wedges[0]);

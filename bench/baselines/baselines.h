@@ -17,7 +17,9 @@ typedef enum bl_kind {
     BL_QUANT_ZSTD,  /* log2(ADC+1) of non-zeros quantised to k bits, sparse layout, zstd */
     BL_ZFP_RATE,    /* ZFP fixed-rate on the wedge as a 3D float array */
     BL_ZFP_ACCURACY,/* ZFP fixed-accuracy (absolute error tolerance) */
-    BL_BCAE         /* a BCAE model through bcae_encode / bcae_decode (fp16 code) */
+    BL_BCAE,        /* a BCAE model through bcae_encode / bcae_decode (fp16 code) */
+    BL_QUANTE_ZSTD, /* the sparse codec's error-bounded levels (bound E), sparse layout, zstd */
+    BL_SPARSE       /* the sparse codec (bcae_sparse_encode) at bound E */
 } bl_kind;
 
 /* Values ZFP compresses: log2(ADC+1) (the metrics' space) or the raw ADC. */
@@ -36,6 +38,22 @@ typedef struct bl_method {
 
 /* Per-thread working memory of the codecs. */
 typedef struct bl_ctx bl_ctx;
+
+/* What the sparse codec's streams hold, summed over the wedges a context
+ * coded: bytes of each section, hits, and the bit statistics of its models
+ * (sparse_coder_count_bits), from which main.c computes the empirical
+ * conditional entropy under the codec's contexts. */
+typedef struct bl_sparse_stats {
+    double occupancy_bytes, value_bytes, hits;
+    /* Sums over wedges of each wedge's empirical conditional entropy (bits)
+     * of its occupancy and of its values under the codec's contexts: the
+     * length a coder with the best fixed probability per context for that
+     * wedge would reach (bits without a model count 1 each). */
+    double occupancy_h, value_h;
+    uint32_t (*counts)[2]; /* SG_MODELS + 1 rows, per wedge */
+} bl_sparse_stats;
+/* The context's statistics (NULL for other methods). */
+bl_sparse_stats *bl_ctx_sparse_stats(bl_ctx *ctx);
 
 bl_ctx *bl_ctx_create(const bl_method *m, int threads);
 void bl_ctx_free(bl_ctx *ctx);
@@ -65,6 +83,7 @@ typedef struct bl_result {
     int threads;
     int external; /* given on the command line (--bcae), not measured here */
     int nearest;  /* the family's point nearest the target ratio */
+    bl_sparse_stats sparse; /* BL_SPARSE: summed over the wedges (counts NULL) */
 } bl_result;
 
 /* The figure: MAE and PSNR (dB) against the ratio, one curve per lossy

@@ -23,8 +23,12 @@
  * run-length layout (levels 3, 19); log-space quantisation to k = 1..8 bits
  * in that layout + zstd 19; ZFP fixed rate (0.25 .. 8 bits a value) and
  * fixed accuracy, in log2(ADC+1) and/or raw ADC space (methods.c says how).
- * For each lossy family the summary table shows the sweep point whose ratio
- * is nearest the target (default 31.125, BCAE-2D's code ratio).
+ * The sparse codec (docs/SPARSE.md) at error bounds E = 0 (lossless), 0.01,
+ * 0.02, 0.05, 0.1, and beside it quantE+zstd: its levels at the same E in the
+ * sparse layout + zstd 19. For each lossy family the summary table shows the
+ * sweep point whose ratio is nearest the target (default 31.125, BCAE-2D's
+ * code ratio); a table of the sparse codec's rows says where its bits go.
+ * --methods keeps only the families named.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -68,6 +72,8 @@ static void usage(FILE *fp)
             "      --zfp-space S       log (log2(ADC+1)), adc or both (default both)\n"
             "      --target R          ratio the summary picks each lossy family's point\n"
             "                          nearest to (default 31.125)\n"
+            "      --methods LIST      only the families whose names start with one of these\n"
+            "                          comma-separated prefixes (e.g. sparse,quant)\n"
             "      --plot FILE.png     the rate-distortion figure\n"
             "      --json              one JSON object on the last line of stdout\n"
             "  -q, --quiet             no progress on stderr\n"
@@ -100,6 +106,19 @@ static int add(bl_method *ms, int n, bl_kind kind, const char *family, double pa
     snprintf(p, sizeof p, fmt, param);
     snprintf(m->name, sizeof m->name, "%s %s", family, p);
     return n + 1;
+}
+
+/* 1 if `family` starts with one of the comma-separated prefixes (NULL: all). */
+static int wanted(const char *family, const char *list)
+{
+    if (!list) return 1;
+    for (const char *p = list; *p;) {
+        const char *e = strchr(p, ',');
+        size_t n = e ? (size_t)(e - p) : strlen(p);
+        if (n && !strncmp(family, p, n)) return 1;
+        p += n + (e ? 1 : 0);
+    }
+    return 0;
 }
 
 static int build_methods(bl_method *ms, int zfp_log, int zfp_adc)
@@ -139,6 +158,14 @@ static int build_methods(bl_method *ms, int zfp_log, int zfp_adc)
     (void)zfp_log;
     (void)zfp_adc;
 #endif
+    /* The sparse codec at each bound, and quant+zstd on its very levels. */
+    static const double bounds[] = {0.01, 0.02, 0.05, 0.1};
+    n = add(ms, n, BL_SPARSE, "sparse E=0", 0, 0, BL_SPACE_LOG, 1, "E=%g");
+    snprintf(ms[n - 1].name, sizeof ms[n - 1].name, "sparse E=0"); /* the legend adds "(lossless)" */
+    for (int i = 0; i < 4; i++)
+        n = add(ms, n, BL_SPARSE, "sparse", bounds[i], 0, BL_SPACE_LOG, 0, "E=%g");
+    for (int i = 0; i < 4; i++)
+        n = add(ms, n, BL_QUANTE_ZSTD, "quantE+zstd", bounds[i], 19, BL_SPACE_LOG, 0, "E=%g");
     return n;
 }
 
@@ -229,7 +256,16 @@ static void run_method(const bl_method *m, const uint16_t *wedges, size_t n, int
     accum all;
     memset(&all, 0, sizeof all);
     double csum = 0, dsum = 0, total = 0;
+    bl_sparse_stats sp = {0};
     for (int t = 0; t < streams; t++) {
+        const bl_sparse_stats *st = bl_ctx_sparse_stats(ctx[t]);
+        if (st) {
+            sp.occupancy_bytes += st->occupancy_bytes;
+            sp.value_bytes += st->value_bytes;
+            sp.hits += st->hits;
+            sp.occupancy_h += st->occupancy_h;
+            sp.value_h += st->value_h;
+        }
         for (int k = 0; k < 6; k++) {
             all.sum[k] += acc[t].sum[k];
             all.count[k] += acc[t].count[k];
@@ -261,6 +297,7 @@ static void run_method(const bl_method *m, const uint16_t *wedges, size_t n, int
     res->decompress_wps = (double)n / (dsum / streams);
     res->compress_mbps = res->compress_wps * (double)V * 2 / 1e6;
     res->decompress_mbps = res->decompress_wps * (double)V * 2 / 1e6;
+    res->sparse = sp;
     if (!quiet)
         fprintf(stderr, "%-28s ratio %8.2f  MAE %.4f  prec %.4f  rec %.4f  %7.1f / %7.1f w/s  (%.1f s)\n",
                 m->name, res->ratio, res->mae, res->precision, res->recall, res->compress_wps,
@@ -333,6 +370,8 @@ static const char *kind_name(bl_kind k)
     case BL_ZFP_RATE: return "zfp-rate";
     case BL_ZFP_ACCURACY: return "zfp-accuracy";
     case BL_BCAE: return "bcae";
+    case BL_QUANTE_ZSTD: return "quantE+zstd";
+    case BL_SPARSE: return "sparse";
     }
     return "?";
 }
@@ -366,9 +405,59 @@ static void print_json(const bl_result *rows, int n, int threads, size_t wedges,
             printf(", \"%s\": ", keys[k]);
             json_num(vals[k]);
         }
+        if (r->method.kind == BL_SPARSE && r->sparse.hits > 0) {
+            const bl_sparse_stats *sp = &r->sparse;
+            printf(", \"hits_per_wedge\": ");
+            json_num(sp->hits / (double)r->wedges);
+            printf(", \"occupancy_bits_per_hit\": ");
+            json_num(8 * sp->occupancy_bytes / sp->hits);
+            printf(", \"occupancy_entropy_bits_per_hit\": ");
+            json_num(sp->occupancy_h / sp->hits);
+            printf(", \"value_bits_per_hit\": ");
+            json_num(8 * sp->value_bytes / sp->hits);
+            printf(", \"value_entropy_bits_per_hit\": ");
+            json_num(sp->value_h / sp->hits);
+        }
         printf("}");
     }
     printf("]}\n");
+}
+
+/* The sparse codec's rows: each against quantE+zstd at the same bound (and
+ * the lossless one against sparse+zstd -19), and where its bits go. */
+static void print_sparse_table(const bl_result *rows, int n)
+{
+    const bl_result *lossless_ref = NULL;
+    int any = 0;
+    for (int i = 0; i < n; i++) {
+        if (rows[i].method.kind == BL_SPARSE_ZSTD && rows[i].method.level == 19)
+            lossless_ref = &rows[i];
+        any |= rows[i].method.kind == BL_SPARSE;
+    }
+    if (!any) return;
+    printf("\n## The sparse codec: against the same values through zstd, and where its bits go\n\n");
+    printf("Reference: quantE+zstd at the same bound (sparse+zstd -19 for lossless). Bits per hit\n"
+           "(non-zero voxel); H: the empirical conditional entropy of each wedge's bits under the\n"
+           "codec's own contexts (the best fixed probability per context, per wedge), summed.\n\n");
+    printf("| E | ratio | reference | x reference | hits/wedge | occupancy b/hit | its H | "
+           "values b/hit | its H | header+CRC b/hit |\n");
+    printf("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+    for (int i = 0; i < n; i++) {
+        const bl_result *r = &rows[i];
+        if (r->method.kind != BL_SPARSE || !(r->sparse.hits > 0)) continue;
+        const bl_result *ref = r->method.lossless ? lossless_ref : NULL;
+        for (int j = 0; j < n && !ref; j++)
+            if (rows[j].method.kind == BL_QUANTE_ZSTD && rows[j].method.param == r->method.param)
+                ref = &rows[j];
+        const bl_sparse_stats *sp = &r->sparse;
+        double other = 8 * (r->compressed_bytes - sp->occupancy_bytes - sp->value_bytes) / sp->hits;
+        printf("| %g | %.2f | ", r->method.param, r->ratio);
+        if (ref) printf("%.2f (%s) | %.3f", ref->ratio, ref->method.name, r->ratio / ref->ratio);
+        else printf("- | -");
+        printf(" | %.0f | %.3f | %.3f | %.3f | %.3f | %.4f |\n", sp->hits / (double)r->wedges,
+               8 * sp->occupancy_bytes / sp->hits, sp->occupancy_h / sp->hits,
+               8 * sp->value_bytes / sp->hits, sp->value_h / sp->hits, other);
+    }
 }
 
 /* --bcae NAME=RATIO,MAE,PSNR,PRECISION,RECALL,WEDGES_PER_S */
@@ -411,8 +500,9 @@ int main(int argc, char **argv)
         {"zfp-space", required_argument, NULL, 'z'}, {"target", required_argument, NULL, 'r'},
         {"plot", required_argument, NULL, 'p'},   {"json", no_argument, NULL, 'j'},
         {"quiet", no_argument, NULL, 'q'},        {"help", no_argument, NULL, 'h'},
+        {"methods", required_argument, NULL, 'M'},
         {NULL, 0, NULL, 0}};
-    const char *data = NULL, *split = "test", *plot = NULL;
+    const char *data = NULL, *split = "test", *plot = NULL, *only = NULL;
     const char *models[MAX_MODELS], *given[MAX_MODELS];
     int nmodels = 0, ngiven = 0, json = 0, quiet = 0, threads = 1, zfp_log = 1, zfp_adc = 1;
     long limit = -1;
@@ -449,6 +539,7 @@ int main(int argc, char **argv)
             if (*end || !(target > 0)) die("--target expects a positive ratio, got '%s'", optarg);
             break;
         case 'p': plot = optarg; break;
+        case 'M': only = optarg; break;
         case 'j': json = 1; break;
         case 'q': quiet = 1; break;
         case 'h': usage(stdout); return 0;
@@ -474,7 +565,10 @@ int main(int argc, char **argv)
     if (!quiet) fprintf(stderr, "bench_baselines: %zu wedges of %s, %d thread(s)\n", n, split, threads);
 
     bl_method ms[MAX_METHODS];
-    int nm = build_methods(ms, zfp_log, zfp_adc);
+    int nm = build_methods(ms, zfp_log, zfp_adc), kept = 0;
+    for (int i = 0; i < nm; i++)
+        if (wanted(ms[i].family, only)) ms[kept++] = ms[i];
+    nm = kept;
     bcae_model *loaded[MAX_MODELS];
     for (int i = 0; i < nmodels; i++) {
         const char *eq = strchr(models[i], '=');
@@ -521,6 +615,7 @@ int main(int argc, char **argv)
     for (int i = 0; i < nrows; i++)
         if (rows[i].method.lossless || rows[i].nearest || rows[i].method.kind == BL_BCAE)
             table_row(&rows[i]);
+    print_sparse_table(rows, nrows);
     printf("\n## Every point of every sweep\n\n");
     table_header();
     for (int i = 0; i < nrows; i++) table_row(&rows[i]);

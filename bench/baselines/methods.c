@@ -28,6 +28,11 @@
  * quantisation of the values. Uniform bins in log space are the ones that
  * the metrics' log-space MAE rewards.
  *
+ * BL_QUANTE_ZSTD: the same layout and zstd, with the sparse codec's levels
+ * for a bound E (src/sparse/levels.h) in place of the k-bit bins: the very
+ * values the sparse codec codes at that bound, so the two rows compare
+ * coders, not quantisers. BL_SPARSE: the sparse codec itself (bcae.h).
+ *
  * ZFP (fixed rate, fixed accuracy) sees the wedge as a 3D float array
  * nx = 16 layers (fastest), ny = 249 z, nz = 192 azimuth, in log2(ADC+1)
  * or raw ADC; only the compressed stream is counted (no header: the shape
@@ -43,6 +48,9 @@
 #ifdef BCAE_HAVE_ZFP
 #include <zfp.h>
 #endif
+
+#include "sparse/levels.h"
+#include "sparse/sparse.h"
 
 #define V ((size_t)BCAE_WEDGE_VOXELS)
 #define NA BCAE_WEDGE_AZIMUTH
@@ -65,7 +73,14 @@ struct bl_ctx {
     bcae_codec *codec;
     uint16_t *codes; /* BCAE_BATCH codes */
     size_t code_elems;
+    bcae_sparse_coder *sparse;
+    bl_sparse_stats stats;
 };
+
+bl_sparse_stats *bl_ctx_sparse_stats(bl_ctx *ctx)
+{
+    return ctx->sparse ? &ctx->stats : NULL;
+}
 
 int bl_batch(const bl_method *m) { return m->kind == BL_BCAE ? BCAE_BATCH : 1; }
 
@@ -80,7 +95,9 @@ size_t bl_bound(const bl_method *m, int n)
     switch (m->kind) {
     case BL_ZSTD_RAW: return ZSTD_compressBound(V * 2);
     case BL_SPARSE_ZSTD:
-    case BL_QUANT_ZSTD: return ZSTD_compressBound(sparse_raw_cap());
+    case BL_QUANT_ZSTD:
+    case BL_QUANTE_ZSTD: return ZSTD_compressBound(sparse_raw_cap());
+    case BL_SPARSE: return bcae_sparse_bound();
     case BL_ZFP_RATE:
     case BL_ZFP_ACCURACY:
         /* ZFP's worst case for floats is a little over 32 bits a value. */
@@ -91,6 +108,28 @@ size_t bl_bound(const bl_method *m, int n)
     }
     }
     return 0;
+}
+
+/* The sparse codec's levels for bound E, as one byte a hit: the level
+ * index less that of ADC 64 (so 1..255 over [64, 1023]); values outside
+ * [64, 1023] are clamped into it, as a valid wedge has none. */
+static int quant_e_tables(bl_ctx *ctx, double max_error)
+{
+    sparse_levels *lv = malloc(sizeof *lv);
+    if (!lv) return -1;
+    sparse_levels_build(lv, sparse_mult_of(max_error));
+    int base = lv->level_of[BCAE_ZERO_SUPPRESSION] - 1;
+    int top = lv->level_of[BCAE_ADC_MAX] - base;
+    int ok = top <= 255;
+    memset(ctx->code_of, 0, sizeof ctx->code_of);
+    memset(ctx->adc_of, 0, sizeof ctx->adc_of);
+    for (int a = 1; ok && a <= BCAE_ADC_MAX; a++) {
+        int q = lv->level_of[a < BCAE_ZERO_SUPPRESSION ? BCAE_ZERO_SUPPRESSION : a];
+        ctx->code_of[a] = (uint8_t)(q - base);
+        ctx->adc_of[q - base] = lv->value[q];
+    }
+    free(lv);
+    return ok ? 0 : -1;
 }
 
 static void quant_tables(bl_ctx *ctx, int k)
@@ -119,11 +158,19 @@ bl_ctx *bl_ctx_create(const bl_method *m, int threads)
     ctx->cc = ZSTD_createCCtx();
     ctx->dc = ZSTD_createDCtx();
     if (!ctx->cc || !ctx->dc) goto fail;
-    if (m->kind == BL_SPARSE_ZSTD || m->kind == BL_QUANT_ZSTD) {
+    if (m->kind == BL_SPARSE_ZSTD || m->kind == BL_QUANT_ZSTD || m->kind == BL_QUANTE_ZSTD) {
         ctx->raw_cap = sparse_raw_cap();
         ctx->raw = malloc(ctx->raw_cap);
         if (!ctx->raw) goto fail;
         if (m->kind == BL_QUANT_ZSTD) quant_tables(ctx, (int)m->param);
+        if (m->kind == BL_QUANTE_ZSTD && quant_e_tables(ctx, m->param)) goto fail;
+    }
+    if (m->kind == BL_SPARSE) {
+        bcae_error err;
+        if (bcae_sparse_coder_create(&ctx->sparse, &err) != BCAE_OK) goto fail;
+        ctx->stats.counts = calloc(SG_MODELS + 1, sizeof *ctx->stats.counts);
+        if (!ctx->stats.counts) goto fail;
+        sparse_coder_count_bits(ctx->sparse, ctx->stats.counts);
     }
     if (m->kind == BL_ZFP_RATE || m->kind == BL_ZFP_ACCURACY) {
 #ifdef BCAE_HAVE_ZFP
@@ -166,6 +213,8 @@ void bl_ctx_free(bl_ctx *ctx)
 #endif
     if (ctx->codec) bcae_codec_free(ctx->codec);
     free(ctx->codes);
+    bcae_sparse_coder_free(ctx->sparse);
+    free(ctx->stats.counts);
     free(ctx);
 }
 
@@ -297,6 +346,27 @@ static int sparse_parse(bl_ctx *ctx, size_t len, int quant, uint16_t *adc)
     return i == nnz ? 0 : -1;
 }
 
+/* ---- the sparse codec's statistics -------------------------------------- */
+
+static double entropy_bits(uint32_t (*c)[2], size_t from, size_t to)
+{
+    double h = 0;
+    for (size_t i = from; i < to; i++) {
+        double n0 = c[i][0], n1 = c[i][1], n = n0 + n1;
+        if (n0 > 0) h -= n0 * log2(n0 / n);
+        if (n1 > 0) h -= n1 * log2(n1 / n);
+    }
+    return h;
+}
+
+/* Adds the last wedge's entropies and clears its counts. */
+static void sparse_stats_wedge(bl_sparse_stats *st)
+{
+    st->occupancy_h += entropy_bits(st->counts, 0, SG_OCC_MODELS);
+    st->value_h += entropy_bits(st->counts, SG_OCC_MODELS, SG_MODELS) + st->counts[SG_MODELS][0];
+    memset(st->counts, 0, (SG_MODELS + 1) * sizeof *st->counts);
+}
+
 /* ---- ZFP -------------------------------------------------------------- */
 
 #ifdef BCAE_HAVE_ZFP
@@ -352,10 +422,23 @@ size_t bl_compress(const bl_method *m, bl_ctx *ctx, const uint16_t *adc, int n, 
         r = ZSTD_compressCCtx(ctx->cc, out, cap, adc, V * 2, m->level);
         return ZSTD_isError(r) ? 0 : r;
     case BL_SPARSE_ZSTD:
-    case BL_QUANT_ZSTD: {
-        size_t raw = sparse_build(ctx, adc, m->kind == BL_QUANT_ZSTD);
+    case BL_QUANT_ZSTD:
+    case BL_QUANTE_ZSTD: {
+        size_t raw = sparse_build(ctx, adc, m->kind != BL_SPARSE_ZSTD);
         r = ZSTD_compressCCtx(ctx->cc, out, cap, ctx->raw, raw, m->level);
         return ZSTD_isError(r) ? 0 : r;
+    }
+    case BL_SPARSE: {
+        bcae_sparse_options opt = {.max_error = m->param};
+        bcae_sparse_info info;
+        bcae_error err;
+        if (bcae_sparse_encode(ctx->sparse, adc, &opt, out, cap, &r, &info, &err) != BCAE_OK)
+            return 0;
+        ctx->stats.occupancy_bytes += (double)info.occupancy_bytes;
+        ctx->stats.value_bytes += (double)info.value_bytes;
+        ctx->stats.hits += (double)info.hits;
+        sparse_stats_wedge(&ctx->stats);
+        return r;
     }
     case BL_ZFP_RATE:
     case BL_ZFP_ACCURACY:
@@ -398,9 +481,14 @@ int bl_decompress(const bl_method *m, bl_ctx *ctx, const uint8_t *in, size_t len
         return ZSTD_isError(r) || r != V * 2 ? -1 : 0;
     case BL_SPARSE_ZSTD:
     case BL_QUANT_ZSTD:
+    case BL_QUANTE_ZSTD:
         r = ZSTD_decompressDCtx(ctx->dc, ctx->raw, ctx->raw_cap, in, len);
         if (ZSTD_isError(r)) return -1;
-        return sparse_parse(ctx, r, m->kind == BL_QUANT_ZSTD, adc);
+        return sparse_parse(ctx, r, m->kind != BL_SPARSE_ZSTD, adc);
+    case BL_SPARSE: {
+        bcae_error err;
+        return bcae_sparse_decode(ctx->sparse, in, len, adc, NULL, &err) == BCAE_OK ? 0 : -1;
+    }
     case BL_ZFP_RATE:
     case BL_ZFP_ACCURACY:
 #ifdef BCAE_HAVE_ZFP

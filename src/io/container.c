@@ -126,9 +126,40 @@ bcae_status bcae_ctr_check_path(const char *path, size_t len, bcae_error *err)
     return bcae_fail(err, BCAE_ERR_INVALID_ARGUMENT, "invalid record path \"%s\": %s", q, why);
 }
 
+static int all_zero(const uint8_t *b, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (b[i]) return 0;
+    return 1;
+}
+
+void bcae_ctr_sparse_info(bcae_ctr_info *info)
+{
+    memset(info, 0, sizeof *info);
+    info->version = BCAE_CTR_VERSION_SPARSE;
+    snprintf(info->arch, sizeof info->arch, "%s", BCAE_CTR_SPARSE_ARCH);
+    info->code_dtype = BCAE_CTR_DTYPE_SPARSE;
+}
+
+/* The version a writer writes: the lowest that describes the file. */
+unsigned bcae_ctr_version_for(const bcae_ctr_info *info)
+{
+    return info->code_dtype == BCAE_CTR_DTYPE_SPARSE ? BCAE_CTR_VERSION_SPARSE
+                                                      : BCAE_CTR_VERSION_CODES;
+}
+
 /* Checks a header's fields (reader and writer alike); "" or a reason. */
 const char *bcae_ctr_info_problem(const bcae_ctr_info *info)
 {
+    if (info->code_dtype == BCAE_CTR_DTYPE_SPARSE) {
+        /* No model and no fixed code: each record holds its own stream. */
+        if (info->code_ndim != 0) return "a sparse file has no code shape (ndim must be 0)";
+        for (int d = 0; d < BCAE_CTR_MAX_NDIM; d++)
+            if (info->code_shape[d]) return "a sparse file has no code shape (dimensions must be 0)";
+        if (!all_zero(info->fingerprint, 32))
+            return "a sparse file names no model (its fingerprint must be zero)";
+        return arch_problem(info->arch, strnlen(info->arch, sizeof info->arch));
+    }
     if (info->code_dtype != BCAE_CTR_DTYPE_F16) return "code dtype is not float16";
     if (info->code_ndim < 1 || info->code_ndim > BCAE_CTR_MAX_NDIM)
         return "code must have 1 to 4 dimensions";
@@ -194,7 +225,7 @@ size_t bcae_ctr_encode_header(const bcae_ctr_info *info, unsigned char *b)
     size_t alen = strlen(info->arch);
     memset(b, 0, BCAE_CTR_HEADER_FIXED);
     memcpy(b, BCAE_CTR_MAGIC, 4);
-    put16(b + 4, BCAE_CTR_VERSION);
+    put16(b + 4, bcae_ctr_version_for(info));
     put16(b + 6, 0); /* flags */
     memcpy(b + 8, info->fingerprint, 32);
     b[40] = (unsigned char)info->code_dtype;
@@ -254,6 +285,8 @@ struct bcae_ctr_reader {
     unsigned char *payload; /* grows to the largest payload seen */
     size_t payload_cap;
     unsigned char *decoded; /* zstd output when the caller wants no code */
+    int have_payload;       /* payload holds the last record's (verified) */
+    size_t payload_len;
     ZSTD_DCtx *dctx;
     int done;
     int failed;
@@ -335,9 +368,9 @@ static bcae_status read_header(bcae_ctr_reader *r, bcae_error *err)
                      "truncated: the file ends %zu bytes into the file header", got);
     /* The version first: a later version may lay out the rest differently. */
     unsigned version = get16(b + 4);
-    if (version != BCAE_CTR_VERSION)
+    if (version < BCAE_CTR_VERSION_CODES || version > BCAE_CTR_VERSION)
         return rfail(r, err, BCAE_ERR_UNSUPPORTED, 0,
-                     "unsupported .bcae format version %u (this reader knows version %d)",
+                     "unsupported .bcae format version %u (this reader knows versions 1 and %d)",
                      version, BCAE_CTR_VERSION);
     bcae_status st =
         read_part(r, b + 8, BCAE_CTR_HEADER_FIXED - 8, "file header", "fixed fields", 0, err);
@@ -367,6 +400,22 @@ static bcae_status read_header(bcae_ctr_reader *r, bcae_error *err)
     memcpy(info->fingerprint, b + 8, 32);
     info->code_dtype = b[40];
     info->code_ndim = b[41];
+    if (info->code_dtype == BCAE_CTR_DTYPE_SPARSE) {
+        /* Version 2's kind: streams of the sparse codec, no model. */
+        if (version < BCAE_CTR_VERSION_SPARSE)
+            return rfail(r, err, BCAE_ERR_FORMAT, 0,
+                         "code dtype %d (sparse streams) in a version-%u file (it needs version %d)",
+                         info->code_dtype, version, BCAE_CTR_VERSION_SPARSE);
+        for (int d = 0; d < BCAE_CTR_MAX_NDIM; d++)
+            info->code_shape[d] = get32(b + 44 + 4 * d);
+        memcpy(info->arch, b + BCAE_CTR_HEADER_FIXED, alen < sizeof info->arch ? alen : 0);
+        const char *why = arch_problem((const char *)b + BCAE_CTR_HEADER_FIXED, alen);
+        if (!why) why = bcae_ctr_info_problem(info);
+        if (why) return rfail(r, err, BCAE_ERR_FORMAT, 0, "bad sparse-file header: %s", why);
+        r->raw_bytes = 0;
+        r->offset = r->pos;
+        return BCAE_OK;
+    }
     if (info->code_ndim < 1 || info->code_ndim > BCAE_CTR_MAX_NDIM)
         return rfail(r, err, BCAE_ERR_FORMAT, 0, "code has %d dimensions (1 to 4 allowed)",
                      info->code_ndim);
@@ -477,6 +526,14 @@ uint64_t bcae_ctr_reader_records(const bcae_ctr_reader *r)
     return r ? r->index : 0;
 }
 
+const uint8_t *bcae_ctr_reader_payload(const bcae_ctr_reader *r, size_t *len)
+{
+    if (len) *len = 0;
+    if (!r || !r->have_payload || r->failed || r->done) return NULL;
+    if (len) *len = r->payload_len;
+    return r->payload;
+}
+
 void bcae_ctr_reader_skip_payloads(bcae_ctr_reader *r)
 {
     if (r) r->skip_payloads = 1;
@@ -554,9 +611,11 @@ static bcae_status parse_record_header(bcae_ctr_reader *r, const unsigned char *
     if (plen == 0 || plen > BCAE_CTR_PATH_MAX)
         return rfail(r, err, BCAE_ERR_FORMAT, 0, "path length %zu (1 to 4096 allowed)", plen);
     rec->encoding = b[6];
-    if (rec->encoding != BCAE_CTR_RAW && rec->encoding != BCAE_CTR_ZSTD)
-        return rfail(r, err, BCAE_ERR_UNSUPPORTED, 0, "unknown payload encoding %d",
-                     rec->encoding);
+    int sparse = r->info.code_dtype == BCAE_CTR_DTYPE_SPARSE;
+    if (sparse ? rec->encoding != BCAE_CTR_SPARSE
+               : rec->encoding != BCAE_CTR_RAW && rec->encoding != BCAE_CTR_ZSTD)
+        return rfail(r, err, BCAE_ERR_UNSUPPORTED, 0, "unknown payload encoding %d%s",
+                     rec->encoding, sparse ? " (a sparse file's records have encoding 2)" : "");
     rec->orig_dtype = b[7];
     if (rec->orig_dtype != BCAE_CTR_DTYPE_U16)
         return rfail(r, err, BCAE_ERR_FORMAT, 0, "original dtype %d is not uint16 (%d)",
@@ -584,6 +643,21 @@ static bcae_status parse_record_header(bcae_ctr_reader *r, const unsigned char *
         count *= k;
     }
     size_t raw = get32(b + 28), stored = get32(b + 32);
+    if (sparse) {
+        /* A stream holds one wedge, stored as it is. */
+        if (rec->orig_ndim != 3 || rec->orig_shape[0] != BCAE_WEDGE_AZIMUTH ||
+            rec->orig_shape[1] != BCAE_WEDGE_Z || rec->orig_shape[2] != BCAE_WEDGE_LAYERS)
+            return rfail(r, err, BCAE_ERR_FORMAT, 0,
+                         "a sparse record's original shape must be (192, 249, 16)");
+        if (stored == 0 || stored > BCAE_CTR_STREAM_MAX || raw != stored)
+            return rfail(r, err, BCAE_ERR_FORMAT, 0,
+                         "absurd sparse stream length %zu (raw length %zu; 1 to %zu, the two equal)",
+                         stored, raw, BCAE_CTR_STREAM_MAX);
+        rec->raw_bytes = raw;
+        rec->stored_bytes = stored;
+        rec->record_bytes = BCAE_CTR_RECORD_OVERHEAD + plen + stored;
+        return BCAE_OK;
+    }
     if (raw != r->raw_bytes)
         return rfail(r, err, BCAE_ERR_FORMAT, 0,
                      "raw length %zu differs from the header's code size %zu bytes", raw,
@@ -639,6 +713,12 @@ bcae_status bcae_ctr_reader_next(bcae_ctr_reader *r, bcae_ctr_record *rec, uint1
         *end = 1;
         return BCAE_OK;
     }
+    if (code_out && r->info.code_dtype == BCAE_CTR_DTYPE_SPARSE)
+        return bcae_fail(err, BCAE_ERR_INVALID_ARGUMENT,
+                         "%s: a file of sparse streams has no codes (read its records' streams "
+                         "with bcae_ctr_reader_payload)",
+                         r->name);
+    r->have_payload = 0;
     unsigned char b[REC_HEADER];
     uint64_t start = r->pos;
     int ioerr = 0;
@@ -716,7 +796,11 @@ bcae_status bcae_ctr_reader_next(bcae_ctr_reader *r, bcae_ctr_record *rec, uint1
     const char *why = path_problem(rec->path, plen);
     if (why) return rfail(r, err, BCAE_ERR_FORMAT, 0, "invalid path: %s", why);
     size_t count = r->raw_bytes / 2;
-    if (rec->encoding == BCAE_CTR_RAW) {
+    r->have_payload = 1;
+    r->payload_len = stored;
+    if (rec->encoding == BCAE_CTR_SPARSE) {
+        /* The stream is the payload: its own decoder checks it. */
+    } else if (rec->encoding == BCAE_CTR_RAW) {
         if (code_out) f16_from_le(code_out, r->payload, count);
     } else if (code_out && host_is_little_endian()) {
         if ((st = unzstd(r, code_out, stored, err))) return st;

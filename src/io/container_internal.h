@@ -92,6 +92,9 @@ static inline size_t zstd_stored_max(size_t raw)
 
 /* Why a header's fields are invalid, or NULL. */
 const char *bcae_ctr_info_problem(const bcae_ctr_info *info);
+/* The version a file with this header is written as: 1 for codes, 2 for
+ * sparse streams. */
+unsigned bcae_ctr_version_for(const bcae_ctr_info *info);
 /* The file header of info into b (room for 64 + 64 + 4); returns its size. */
 size_t bcae_ctr_encode_header(const bcae_ctr_info *info, unsigned char *b);
 void bcae_ctr_encode_end(unsigned char b[BCAE_CTR_END_BYTES], uint64_t records);

@@ -56,9 +56,11 @@ static bcae_status writer_alloc(const char *path, const bcae_ctr_info *info,
     }
     memcpy(w->path, path, n);
     w->info = *info;
-    w->info.version = BCAE_CTR_VERSION;
-    w->raw_bytes = 2 * bcae_ctr_code_count(info);
-    w->buf_cap = BCAE_CTR_RECORD_OVERHEAD + BCAE_CTR_PATH_MAX + zstd_stored_max(w->raw_bytes);
+    w->info.version = bcae_ctr_version_for(info);
+    int sparse = info->code_dtype == BCAE_CTR_DTYPE_SPARSE;
+    w->raw_bytes = sparse ? 0 : 2 * bcae_ctr_code_count(info);
+    w->buf_cap = BCAE_CTR_RECORD_OVERHEAD + BCAE_CTR_PATH_MAX +
+                 (sparse ? BCAE_CTR_STREAM_MAX : zstd_stored_max(w->raw_bytes));
     w->buf = malloc(w->buf_cap);
     w->paths = bcae_pathset_new();
     if (!w->buf || !w->paths) {
@@ -119,65 +121,42 @@ bcae_status bcae_ctr_writer_open(const char *path, const bcae_ctr_info *info,
     return BCAE_OK;
 }
 
-bcae_status bcae_ctr_writer_append(bcae_ctr_writer *w, const char *relpath,
-                                   const size_t *orig_shape, int orig_ndim,
-                                   const uint16_t *code_f16, int zstd_level, bcae_error *err)
+/* The checks every record's arguments get; *count receives the original
+ * array's values. */
+static bcae_status check_record(bcae_ctr_writer *w, const char *relpath, size_t plen,
+                                const size_t *orig_shape, int orig_ndim, uint64_t *count,
+                                bcae_error *err)
 {
-    if (!w || !relpath || !orig_shape || !code_f16)
-        return bcae_fail(err, BCAE_ERR_INVALID_ARGUMENT, "bcae_ctr_writer_append: NULL argument");
     if (w->failed)
         return bcae_fail(err, BCAE_ERR_INVALID_ARGUMENT,
                          "%s: an earlier write failed; the container can only be aborted",
                          w->path);
-    size_t plen = strlen(relpath);
     bcae_status st = bcae_ctr_check_path(relpath, plen, err);
     if (st) return st;
     if (orig_ndim < 1 || orig_ndim > BCAE_CTR_MAX_NDIM)
         return bcae_fail(err, BCAE_ERR_INVALID_ARGUMENT,
                          "%s: original array has %d dimensions (1 to 4 allowed)", relpath,
                          orig_ndim);
-    uint64_t count = 1;
+    *count = 1;
     for (int d = 0; d < orig_ndim; d++) {
         size_t k = orig_shape[d];
-        if (k == 0 || k > UINT32_MAX || count > ORIG_MAX_COUNT / k)
+        if (k == 0 || k > UINT32_MAX || *count > ORIG_MAX_COUNT / k)
             return bcae_fail(err, BCAE_ERR_INVALID_ARGUMENT,
                              "%s: original dimension %d is %zu (the array must have 1 to 2^40 "
                              "values)",
                              relpath, d, k);
-        count *= k;
+        *count *= k;
     }
-    if (zstd_level < 0 || zstd_level > ZSTD_maxCLevel())
-        return bcae_fail(err, BCAE_ERR_INVALID_ARGUMENT, "zstd level %d (0 = none, 1 to %d)",
-                         zstd_level, ZSTD_maxCLevel());
+    return BCAE_OK;
+}
 
+/* Writes the record whose payload (stored bytes) is already in w->buf after
+ * the header and path: fills in the header, path and CRCs. */
+static bcae_status write_record(bcae_ctr_writer *w, const char *relpath, size_t plen,
+                                const size_t *orig_shape, int orig_ndim, int encoding,
+                                size_t raw, size_t stored, uint64_t count, bcae_error *err)
+{
     unsigned char *b = w->buf;
-    size_t raw = w->raw_bytes, n = raw / 2;
-    unsigned char *payload = b + REC_HEADER + plen;
-    const void *le = code_f16;
-    if (!host_is_little_endian()) {
-        if (!w->le && !(w->le = malloc(raw)))
-            return bcae_fail(err, BCAE_ERR_OUT_OF_MEMORY, "%s: out of memory", w->path);
-        f16_to_le(w->le, code_f16, n);
-        le = w->le;
-    }
-    int encoding = BCAE_CTR_RAW;
-    size_t stored = raw;
-    if (zstd_level > 0) {
-        if (!w->cctx && !(w->cctx = ZSTD_createCCtx()))
-            return bcae_fail(err, BCAE_ERR_OUT_OF_MEMORY, "%s: out of memory (zstd)", w->path);
-        size_t z = ZSTD_compressCCtx(w->cctx, payload, zstd_stored_max(raw), le, raw, zstd_level);
-        if (ZSTD_isError(z))
-            return bcae_fail(err, BCAE_ERR_INTERNAL, "%s: record %llu (\"%s\"): zstd: %s",
-                             w->path, (unsigned long long)w->st.records, relpath,
-                             ZSTD_getErrorName(z));
-        /* Noise-like codes can grow a little: then raw is the smaller. */
-        if (z < raw) {
-            encoding = BCAE_CTR_ZSTD;
-            stored = z;
-        }
-    }
-    if (encoding == BCAE_CTR_RAW) memcpy(payload, le, raw);
-
     memset(b, 0, REC_HEADER);
     memcpy(b, REC_TAG, 4);
     put16(b + 4, (unsigned)plen);
@@ -212,6 +191,85 @@ bcae_status bcae_ctr_writer_append(bcae_ctr_writer *w, const char *relpath,
     w->st.new_bytes += total;
     w->st.file_bytes += total;
     return BCAE_OK;
+}
+
+bcae_status bcae_ctr_writer_append(bcae_ctr_writer *w, const char *relpath,
+                                   const size_t *orig_shape, int orig_ndim,
+                                   const uint16_t *code_f16, int zstd_level, bcae_error *err)
+{
+    if (!w || !relpath || !orig_shape || !code_f16)
+        return bcae_fail(err, BCAE_ERR_INVALID_ARGUMENT, "bcae_ctr_writer_append: NULL argument");
+    if (w->info.code_dtype == BCAE_CTR_DTYPE_SPARSE)
+        return bcae_fail(err, BCAE_ERR_INVALID_ARGUMENT,
+                         "%s: a file of sparse streams takes streams "
+                         "(bcae_ctr_writer_append_stream), not codes",
+                         w->path);
+    size_t plen = strlen(relpath);
+    uint64_t count;
+    bcae_status st = check_record(w, relpath, plen, orig_shape, orig_ndim, &count, err);
+    if (st) return st;
+    if (zstd_level < 0 || zstd_level > ZSTD_maxCLevel())
+        return bcae_fail(err, BCAE_ERR_INVALID_ARGUMENT, "zstd level %d (0 = none, 1 to %d)",
+                         zstd_level, ZSTD_maxCLevel());
+
+    unsigned char *b = w->buf;
+    size_t raw = w->raw_bytes, n = raw / 2;
+    unsigned char *payload = b + REC_HEADER + plen;
+    const void *le = code_f16;
+    if (!host_is_little_endian()) {
+        if (!w->le && !(w->le = malloc(raw)))
+            return bcae_fail(err, BCAE_ERR_OUT_OF_MEMORY, "%s: out of memory", w->path);
+        f16_to_le(w->le, code_f16, n);
+        le = w->le;
+    }
+    int encoding = BCAE_CTR_RAW;
+    size_t stored = raw;
+    if (zstd_level > 0) {
+        if (!w->cctx && !(w->cctx = ZSTD_createCCtx()))
+            return bcae_fail(err, BCAE_ERR_OUT_OF_MEMORY, "%s: out of memory (zstd)", w->path);
+        size_t z = ZSTD_compressCCtx(w->cctx, payload, zstd_stored_max(raw), le, raw, zstd_level);
+        if (ZSTD_isError(z))
+            return bcae_fail(err, BCAE_ERR_INTERNAL, "%s: record %llu (\"%s\"): zstd: %s",
+                             w->path, (unsigned long long)w->st.records, relpath,
+                             ZSTD_getErrorName(z));
+        /* Noise-like codes can grow a little: then raw is the smaller. */
+        if (z < raw) {
+            encoding = BCAE_CTR_ZSTD;
+            stored = z;
+        }
+    }
+    if (encoding == BCAE_CTR_RAW) memcpy(payload, le, raw);
+    return write_record(w, relpath, plen, orig_shape, orig_ndim, encoding, raw, stored, count, err);
+}
+
+bcae_status bcae_ctr_writer_append_stream(bcae_ctr_writer *w, const char *relpath,
+                                          const size_t *orig_shape, int orig_ndim,
+                                          const uint8_t *stream, size_t len, bcae_error *err)
+{
+    if (!w || !relpath || !orig_shape || !stream)
+        return bcae_fail(err, BCAE_ERR_INVALID_ARGUMENT,
+                         "bcae_ctr_writer_append_stream: NULL argument");
+    if (w->info.code_dtype != BCAE_CTR_DTYPE_SPARSE)
+        return bcae_fail(err, BCAE_ERR_INVALID_ARGUMENT,
+                         "%s: a file of BCAE codes takes codes (bcae_ctr_writer_append), not "
+                         "sparse streams",
+                         w->path);
+    size_t plen = strlen(relpath);
+    uint64_t count;
+    bcae_status st = check_record(w, relpath, plen, orig_shape, orig_ndim, &count, err);
+    if (st) return st;
+    if (orig_ndim != 3 || orig_shape[0] != BCAE_WEDGE_AZIMUTH || orig_shape[1] != BCAE_WEDGE_Z ||
+        orig_shape[2] != BCAE_WEDGE_LAYERS)
+        return bcae_fail(err, BCAE_ERR_INVALID_ARGUMENT,
+                         "%s: a sparse stream holds a wedge: the original shape must be (192, "
+                         "249, 16)",
+                         relpath);
+    if (len == 0 || len > BCAE_CTR_STREAM_MAX)
+        return bcae_fail(err, BCAE_ERR_INVALID_ARGUMENT, "%s: stream of %zu bytes (1 to %zu)",
+                         relpath, len, BCAE_CTR_STREAM_MAX);
+    memcpy(w->buf + REC_HEADER + plen, stream, len);
+    return write_record(w, relpath, plen, orig_shape, orig_ndim, BCAE_CTR_SPARSE, len, len, count,
+                        err);
 }
 
 int bcae_ctr_writer_has_path(const bcae_ctr_writer *w, const char *relpath)
