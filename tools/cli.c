@@ -182,17 +182,14 @@ void cli_json_number(FILE *fp, double v)
         fputs("null", fp);
 }
 
-const char *cli_default_model(const char *verb)
+const char *cli_default_model(const char *verb, char *buf, size_t size)
 {
-    const char *env = getenv("BCAE_MODEL");
-    if (env && *env) return env;
-    /* Paths fixed at build time by CMake. */
-    static const char *const candidates[] = {BCAE_INSTALLED_MODEL, BCAE_SOURCE_MODEL};
-    for (size_t i = 0; i < sizeof candidates / sizeof candidates[0]; i++)
-        if (access(candidates[i], R_OK) == 0) return candidates[i];
-    cli_error(verb, "no --model given and no default model found (looked for $BCAE_MODEL, %s, %s)",
-              BCAE_INSTALLED_MODEL, BCAE_SOURCE_MODEL);
-    return NULL;
+    bcae_error err;
+    if (bcae_default_model_path(buf, size, &err) != BCAE_OK) {
+        cli_error(verb, "no --model given and %s", err.message);
+        return NULL;
+    }
+    return buf;
 }
 
 int cli_parse_precision(const char *verb, const char *arg, bcae_precision *out)
@@ -249,7 +246,9 @@ int cli_codec_option(const char *verb, int c, const char *arg, cli_codec_args *a
 
 int cli_codec_setup(const char *verb, cli_codec_args *a, bcae_codec_options *opt)
 {
-    if (!a->model_path && !(a->model_path = cli_default_model(verb))) return CLI_EXIT_FAIL;
+    if (!a->model_path &&
+        !(a->model_path = cli_default_model(verb, a->default_model, sizeof a->default_model)))
+        return CLI_EXIT_FAIL;
     int threads = cli_threads(verb, a->threads_opt);
     if (threads < 0) return CLI_EXIT_USAGE;
     if (cli_device_resolve(verb, a->device, &a->device)) return CLI_EXIT_FAIL;

@@ -87,6 +87,7 @@ int cli_threads_effective(int threads);
  * -p/--precision and --half. */
 typedef struct cli_codec_args {
     const char *model_path; /* NULL until given: then the default model */
+    char default_model[4096]; /* holds the default model's path when it is used */
     long batch;
     long threads_opt;
     int quiet;
@@ -130,10 +131,10 @@ void cli_progress_finish(cli_progress *p, uint64_t done);
 
 double cli_now(void);
 
-/* The model to use when a verb is given no --model: $BCAE_MODEL, else the
- * default model installed with bcae, else the one in the source tree this
- * binary was built from. NULL (with a message printed) when none exists. */
-const char *cli_default_model(const char *verb);
+/* The model to use when a verb is given no --model (bcae_default_model_path:
+ * $BCAE_MODEL, else the installed default, else the source tree's), written
+ * to buf. NULL (with a message printed) when none exists. */
+const char *cli_default_model(const char *verb, char *buf, size_t size);
 
 /* Writes a double as JSON (null for NaN and infinities). */
 void cli_json_number(FILE *fp, double v);
