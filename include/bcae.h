@@ -319,6 +319,17 @@ BCAE_API void bcae_model_fingerprint(const bcae_model *model, uint8_t out[32]);
 BCAE_API int bcae_model_code_shape(const bcae_model *model, size_t shape[4]);
 /* Elements of one wedge's code (each stored as an IEEE fp16). */
 BCAE_API size_t bcae_model_code_elements(const bcae_model *model);
+/* The classifier's threshold h (SPEC section 2): a voxel is reconstructed
+ * as a hit where the classifier's probability exceeds it. Stored in the
+ * weights file's metadata (clf_threshold); chosen on validation data with
+ * bcae_classifier_histogram + bcae_classifier_breakeven (`bcae threshold`).
+ * Setting it takes effect on the next decode of any codec of this model; the
+ * fingerprint (tensor data only) does not change. BCAE_ERR_RANGE unless
+ * 0 < h < 1. */
+BCAE_API float bcae_model_threshold(const bcae_model *model);
+BCAE_API bcae_status bcae_model_set_threshold(bcae_model *model, float h, bcae_error *err);
+/* Writes the model (weights and metadata) as safetensors, atomically. */
+BCAE_API bcae_status bcae_model_save(const bcae_model *model, const char *path, bcae_error *err);
 
 /* The model to use when none is named (the CLI without --model, the Python
  * package's Model(), the HDF5 filter plugin): $BCAE_MODEL when it is set and
@@ -418,6 +429,25 @@ BCAE_API int bcae_model_output_shape(const bcae_model *model, size_t shape[4]);
 BCAE_API bcae_status bcae_forward(bcae_codec *codec, const uint16_t *adc, size_t n, int half,
                                   float *code, float *seg, float *reg, float *recon,
                                   bcae_error *err);
+
+/* The classifier's operating curve: runs n wedges through the exact
+ * pipeline (fp16 code, as bcae_forward with half = 1) and adds, per bin of
+ * the classifier's probability (nbins equal bins of [0, 1]), the number of
+ * voxels (all[b]) and of hits, ADC > 0, among them (hits[b]). The arrays
+ * accumulate over calls (zero them first). */
+BCAE_API bcae_status bcae_classifier_histogram(bcae_codec *codec, const uint16_t *adc, size_t n,
+                                               uint64_t *hits, uint64_t *all, size_t nbins,
+                                               bcae_error *err);
+/* Pooled precision and recall from those histograms when voxels of the
+ * bins from index k on are called hits (threshold k / nbins). Either output
+ * may be NULL; a rate with no voxels to divide by is 1. */
+BCAE_API void bcae_classifier_rates(const uint64_t *hits, const uint64_t *all, size_t nbins,
+                                    size_t k, double *precision, double *recall);
+/* The break-even threshold: the bin edge k / nbins (0 < k < nbins) at which
+ * the number of voxels called hits comes nearest the number of true hits,
+ * so precision equals recall there and the reconstruction keeps the
+ * wedges' occupancy. Returns k (1 when there are no hits). */
+BCAE_API size_t bcae_classifier_breakeven(const uint64_t *hits, const uint64_t *all, size_t nbins);
 
 /* Decodes n codes into n wedges of raw ADC (file layout; may be NULL) and/or
  * the reconstruction in log2(ADC+1) (file layout, float; may be NULL). */

@@ -176,6 +176,53 @@ check(r.returncode == 2 and "fp8" in r.stderr, "eval: unknown precision is a usa
 r = run("eval", "--model", path("a.safetensors"), "--data", data, "--split", "nosuch")
 check(r.returncode == 1 and "nosuch" in r.stderr, "eval: missing split named")
 
+# threshold: its pooled precision/recall equal NumPy's from forward --half's classifier
+# probabilities (over the same three wedges), the break-even threshold makes them meet, and
+# --write stores it: eval with the written model reports the rates at that threshold.
+r = run("threshold", "--model", path("a.safetensors"), "--data", data, "--split", "train",
+        "--limit", "3", "--json", "-q")
+check(r.returncode == 0, "threshold: " + r.stderr)
+th = json.loads(r.stdout.strip().splitlines()[-1]) if r.returncode == 0 else {}
+segs = np.load(path("fwe/seg.npy")).astype(np.float64) if os.path.exists(path("fwe/seg.npy")) \
+    else None
+check(segs is not None, "forward writes seg.npy")
+if segs is not None and th:
+    truth = np.stack([np.load(f).transpose(2, 0, 1) > 0 for f in firsts])
+    check(th.get("hits") == int(truth.sum()) and th.get("voxels") == truth.size,
+          f"threshold counts {th.get('hits')}/{th.get('voxels')} vs {truth.sum()}/{truth.size}")
+    for key in ("current", "breakeven"):
+        h = th[key]["threshold"]
+        called = segs >= h
+        p = (called & truth).sum() / max(called.sum(), 1)
+        rc_ = (called & truth).sum() / truth.sum()
+        check(abs(th[key]["precision"] - p) <= 2e-3 and abs(th[key]["recall"] - rc_) <= 2e-3,
+              f"threshold {key} h={h}: P/R {th[key]['precision']}/{th[key]['recall']} vs "
+              f"NumPy {p:.4f}/{rc_:.4f}")
+    b = th["breakeven"]
+    check(abs(b["precision"] - b["recall"]) <= 0.02, f"break-even P {b['precision']} R {b['recall']}")
+    r = run("threshold", "--model", path("a.safetensors"), "--data", data, "--split", "train",
+            "--limit", "3", "--write", path("t.safetensors"), "-q")
+    r2 = run("eval", "--model", path("t.safetensors"), "--data", data, "--split", "train",
+             "--limit", "3", "--json", "-q")
+    et = json.loads(r2.stdout.strip().splitlines()[-1]) if r2.returncode == 0 else {}
+    check(r.returncode == 0 and r2.returncode == 0 and
+          abs(et.get("precision", 0) - et.get("recall", 1)) <=
+          abs(ev.get("precision", 0) - ev.get("recall", 1)) + 0.02,
+          f"eval with the written threshold: P {et.get('precision')} R {et.get('recall')}")
+r = run("threshold", "--model", path("a.safetensors"), "--set", "0.3", "--write",
+        path("t3.safetensors"))
+r2 = run("threshold", "--model", path("t3.safetensors"), "--data", data, "--split", "train",
+         "--limit", "1", "--json", "-q")
+t3 = json.loads(r2.stdout.strip().splitlines()[-1]) if r2.returncode == 0 else {}
+check(r.returncode == 0 and abs(t3.get("current", {}).get("threshold", 0) - 0.3) < 1e-6,
+      "threshold --set 0.3 stored in the metadata")
+for args in (["threshold", "--model", path("a.safetensors")],
+             ["threshold", "--model", path("a.safetensors"), "--set", "1.5", "--write", "x"],
+             ["threshold", "--model", path("a.safetensors"), "--set", "0.4"],
+             ["threshold", "--model", path("a.safetensors"), "--data", data, "--bins", "1"]):
+    r = run(*args)
+    check(r.returncode == 2 and r.stderr, f"usage error {args}: {r.returncode}")
+
 # compress / decompress: the container holds forward's code rounded to fp16 (read back by
 # the independent reader written from docs/FORMAT.md), decompress gives forward --half's
 # reconstruction as ADC, and a container is refused by another model unless

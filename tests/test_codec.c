@@ -81,6 +81,84 @@ int main(void)
     CHECK(bad == 0);
     CHECK(nonzero > 0);
 
+    /* The classifier's operating curve over the same three wedges: every
+     * voxel counted once, the hits are the wedges' non-zero voxels, and the
+     * rates at the model's threshold are what the reconstruction shows
+     * (pooled: a voxel is called a hit where its log value is non-zero). */
+    {
+        enum { K = 1000 };
+        uint64_t *hits = calloc(K, sizeof *hits), *all = calloc(K, sizeof *all);
+        CHECK(bcae_classifier_histogram(c1, ev, 3, hits, all, K, &err) == BCAE_OK);
+        uint64_t nall = 0, nhits = 0, ev_nonzero = 0;
+        for (size_t b = 0; b < K; b++) {
+            nall += all[b];
+            nhits += hits[b];
+            CHECK(hits[b] <= all[b]);
+        }
+        for (size_t i = 0; i < 3 * V; i++) ev_nonzero += ev[i] > 0;
+        CHECK(nall == 3 * V);
+        CHECK(nhits == ev_nonzero);
+        /* Reconstruction through bcae_forward at h = 0.5, pooled. */
+        float *recon = malloc(3 * V * sizeof *recon), *seg = malloc(3 * V * sizeof *seg);
+        CHECK(bcae_forward(c1, ev, 3, 1, NULL, seg, NULL, recon, &err) == BCAE_OK);
+        uint64_t called = 0, near_edge = 0;
+        for (size_t i = 0; i < 3 * V; i++) {
+            called += recon[i] != 0.0f;
+            near_edge += fabsf(seg[i] - 0.5f) < 1e-3f;
+        }
+        uint64_t called_hist = 0;
+        for (size_t b = K / 2; b < K; b++) called_hist += all[b];
+        CHECK(called_hist + near_edge >= called && called + near_edge >= called_hist);
+        double p, r;
+        bcae_classifier_rates(hits, all, K, 0, &p, &r);
+        CHECK_NEAR(r, 1.0, 1e-12);
+        CHECK_NEAR(p, (double)ev_nonzero / (double)(3 * V), 1e-12);
+        /* Break-even on a histogram made up for it: 10 hits, all in bins
+         * 6..9; 14 voxels in bins 4..9. Calling bins >= 6 calls 10. */
+        uint64_t h2[10] = {0, 0, 0, 0, 0, 0, 2, 3, 3, 2}, a2[10] = {5, 0, 0, 0, 2, 2, 2, 3, 3, 2};
+        CHECK(bcae_classifier_breakeven(h2, a2, 10) == 6);
+        bcae_classifier_rates(h2, a2, 10, 6, &p, &r);
+        CHECK_NEAR(p, 1.0, 1e-12);
+        CHECK_NEAR(r, 1.0, 1e-12);
+        bcae_classifier_rates(h2, a2, 10, 8, &p, &r);
+        CHECK_NEAR(p, 1.0, 1e-12);
+        CHECK_NEAR(r, 0.5, 1e-12);
+        bcae_classifier_rates(h2, a2, 10, 4, &p, &r);
+        CHECK_NEAR(p, 10.0 / 14.0, 1e-12);
+        uint64_t z[4] = {0};
+        CHECK(bcae_classifier_breakeven(z, a2, 4) == 1);
+        CHECK(bcae_classifier_histogram(c1, ev, 1, hits, all, 1, &err) == BCAE_ERR_INVALID_ARGUMENT);
+        free(hits);
+        free(all);
+        free(recon);
+        free(seg);
+    }
+
+    /* The threshold: range-checked, written to the metadata and read back. */
+    CHECK_NEAR(bcae_model_threshold(model), 0.5, 1e-7);
+    CHECK(bcae_model_set_threshold(model, 1.0f, &err) == BCAE_ERR_RANGE);
+    CHECK(bcae_model_set_threshold(model, 0.0f, &err) == BCAE_ERR_RANGE);
+    CHECK(bcae_model_set_threshold(model, NAN, &err) == BCAE_ERR_RANGE);
+    CHECK(bcae_model_set_threshold(model, 0.4375f, &err) == BCAE_OK);
+    {
+        char p2[] = "test_codec_thr_XXXXXX";
+        int fd2 = mkstemp(p2);
+        close(fd2);
+        CHECK(bcae_model_save(model, p2, &err) == BCAE_OK);
+        bcae_model *m3 = NULL;
+        CHECK(bcae_model_load(p2, &m3, &err) == BCAE_OK);
+        unlink(p2);
+        if (m3) {
+            CHECK_NEAR(bcae_model_threshold(m3), 0.4375, 1e-7);
+            uint8_t fa[32], fb[32];
+            bcae_model_fingerprint(model, fa);
+            bcae_model_fingerprint(m3, fb);
+            CHECK(memcmp(fa, fb, 32) == 0);
+            bcae_model_free(m3);
+        }
+    }
+    CHECK(bcae_model_set_threshold(model, 0.5f, &err) == BCAE_OK);
+
     /* Values above 10 bits are refused, naming the wedge. */
     ev[V + 17] = 2000;
     CHECK(bcae_encode(c1, ev, 2, k1, &err) == BCAE_ERR_RANGE);

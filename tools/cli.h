@@ -18,6 +18,7 @@ int verb_plot(int argc, char **argv);
 int verb_train(int argc, char **argv);
 int verb_forward(int argc, char **argv);
 int verb_eval(int argc, char **argv);
+int verb_threshold(int argc, char **argv);
 int verb_compress(int argc, char **argv);
 int verb_decompress(int argc, char **argv);
 int verb_repair(int argc, char **argv);

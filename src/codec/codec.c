@@ -245,3 +245,77 @@ bcae_status bcae_forward(bcae_codec *c, const uint16_t *adc, size_t n, int half,
     }
     return BCAE_OK;
 }
+
+bcae_status bcae_classifier_histogram(bcae_codec *c, const uint16_t *adc, size_t n, uint64_t *hits,
+                                      uint64_t *all, size_t nbins, bcae_error *err)
+{
+    if (!c || (n && !adc) || !hits || !all || nbins < 2)
+        return bcae_fail(err, BCAE_ERR_INVALID_ARGUMENT,
+                         "classifier histogram: NULL argument or fewer than 2 bins");
+    const bcae_model *m = c->model;
+    const size_t V = BCAE_WEDGE_VOXELS, batch = (size_t)c->batch;
+    /* The truth is compared in the output's own layout: the model input of
+     * each wedge, cropped as the outputs are (ADC > 0 <=> input > 0 in
+     * either unit). */
+    float *seg = malloc(batch * V * sizeof *seg);
+    float *x = malloc(m->input_floats * sizeof *x), *truth = malloc(V * sizeof *truth);
+    bcae_status s = BCAE_OK;
+    if (!seg || !x || !truth)
+        s = bcae_fail(err, BCAE_ERR_OUT_OF_MEMORY, "classifier histogram: out of memory");
+    for (size_t w0 = 0; !s && w0 < n; w0 += batch) {
+        size_t nb = n - w0 < batch ? n - w0 : batch;
+        s = bcae_forward(c, adc + w0 * V, nb, 1, NULL, seg, NULL, NULL, err);
+        for (size_t i = 0; !s && i < nb; i++) {
+            m->arch->wedge_to_input(m, adc + (w0 + i) * V, x);
+            m->arch->crop_output(m, x, truth);
+            const float *p = seg + i * V;
+            for (size_t v = 0; v < V; v++) {
+                /* A probability of exactly 1 belongs to the top bin. */
+                size_t b = (size_t)(p[v] * (float)nbins);
+                if (b >= nbins) b = nbins - 1;
+                all[b]++;
+                hits[b] += truth[v] > 0.0f;
+            }
+        }
+    }
+    free(seg);
+    free(x);
+    free(truth);
+    return s;
+}
+
+void bcae_classifier_rates(const uint64_t *hits, const uint64_t *all, size_t nbins, size_t k,
+                           double *precision, double *recall)
+{
+    uint64_t tp = 0, called = 0, positives = 0;
+    for (size_t b = 0; b < nbins; b++) {
+        positives += hits[b];
+        if (b >= k) {
+            tp += hits[b];
+            called += all[b];
+        }
+    }
+    if (precision) *precision = called ? (double)tp / (double)called : 1.0;
+    if (recall) *recall = positives ? (double)tp / (double)positives : 1.0;
+}
+
+size_t bcae_classifier_breakeven(const uint64_t *hits, const uint64_t *all, size_t nbins)
+{
+    uint64_t positives = 0;
+    for (size_t b = 0; b < nbins; b++) positives += hits[b];
+    if (!positives || nbins < 2) return 1;
+    /* Voxels called hits at edge k: the sum of all[] from k on, which falls
+     * as k grows; take the k where it is nearest the true count. */
+    uint64_t called = 0;
+    size_t best = nbins - 1;
+    uint64_t best_gap = UINT64_MAX;
+    for (size_t k = nbins - 1; k >= 1; k--) {
+        called += all[k];
+        uint64_t gap = called > positives ? called - positives : positives - called;
+        if (gap < best_gap) {
+            best_gap = gap;
+            best = k;
+        }
+    }
+    return best;
+}

@@ -181,7 +181,7 @@ static int metadata(const bcae_model *m, const char **keys, const char **values,
     snprintf(bufs[0], 64, "%d", c->m);
     snprintf(bufs[1], 64, "%d", c->n);
     snprintf(bufs[2], 64, "%d", c->d);
-    snprintf(bufs[3], 64, "%g", (double)c->clf_threshold);
+    snprintf(bufs[3], 64, "%g", (double)m->cfg.clf_threshold);
     const char *k[] = {"arch", "m", "n", "d", "log", "transform", "clf_threshold"};
     const char *v[] = {"bcae-2d", bufs[0], bufs[1], bufs[2], "1", "1", bufs[3]};
     for (int i = 0; i < 7; i++) {

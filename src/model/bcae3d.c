@@ -345,7 +345,7 @@ static int metadata(const bcae_model *m, const char **keys, const char **values,
     const bcae3d_model *m3 = bcae3d_of(m);
     const int *f = m3->cfg.features;
     snprintf(bufs[0], 64, "%d,%d,%d,%d", f[0], f[1], f[2], f[3]);
-    snprintf(bufs[1], 64, "%g", (double)m3->cfg.clf_threshold);
+    snprintf(bufs[1], 64, "%g", (double)m->cfg.clf_threshold);
     const char *log = m3->cfg.log_input ? "1" : "0";
     const char *k[] = {"arch", "features", "log", "transform", "clf_threshold"};
     const char *v[] = {m->arch->name, bufs[0], log, log, bufs[1]};

@@ -319,6 +319,22 @@ bcae_status model_save(const bcae_model *m, const char *path, bcae_error *err)
 
 /* ---- the public view ------------------------------------------------------------- */
 
+float bcae_model_threshold(const bcae_model *m) { return m->cfg.clf_threshold; }
+
+bcae_status bcae_model_set_threshold(bcae_model *m, float h, bcae_error *err)
+{
+    if (!(h > 0.0f && h < 1.0f))
+        return bcae_fail(err, BCAE_ERR_RANGE, "classification threshold %g is not in (0, 1)",
+                         (double)h);
+    m->cfg.clf_threshold = h;
+    return BCAE_OK;
+}
+
+bcae_status bcae_model_save(const bcae_model *m, const char *path, bcae_error *err)
+{
+    return model_save(m, path, err);
+}
+
 const char *bcae_model_arch(const bcae_model *m) { return m->arch->name; }
 
 void bcae_model_fingerprint(const bcae_model *m, uint8_t out[32])
