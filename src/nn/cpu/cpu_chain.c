@@ -47,6 +47,7 @@
 #include <math.h>
 #include <omp.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -55,6 +56,7 @@
 
 #include "core/error.h"
 #include "nn/cpu/cpu_internal.h"
+#include "nn/cpu/cpu_wino.h"
 
 /* Buffers: two for activations, one for residual blocks' inner activation,
  * and for int8 one fp32 buffer for the last block's output (the code). */
@@ -84,6 +86,10 @@ typedef struct chain_step {
      * the in-place sum. */
     int f32_out, res_buf;
     dnnl_memory_t src1;
+    /* A 3x3 stride-1 convolution run by the Winograd kernels (cpu_wino.h)
+     * instead of prim; alpha: conv2's ReZero scalar. */
+    cpu_wino *wino;
+    float alpha;
 } chain_step;
 
 /* A non-zero input voxel of the sparse first layer (see below). */
@@ -100,6 +106,7 @@ struct nn_chain {
     dnnl_stream_t stream;
     nn_engine *owner;
     dnnl_data_type_t dt;
+    nn_chain_conv conv; /* the 3x3 algorithm, resolved (never AUTO) */
 
     chain_step *steps;
     int nsteps;
@@ -748,6 +755,21 @@ static bcae_status plan_steps(nn_chain *c, bcae_error *err)
         case STEP_CONV2: {
             const nn_layer *l = &d->layers[li];
             int second = s->kind == STEP_CONV2;
+            if (c->conv != NN_CHAIN_CONV_DIRECT && l->k == 3 && l->pad == 1 && !s->f32_out &&
+                prev->dt == s->dt && (s->dt == dnnl_f32 || s->dt == dnnl_bf16)) {
+                s->wino = cpu_wino_create(c->conv == NN_CHAIN_CONV_WINO4 ? 4 : 2, d->n, l->cin,
+                                          s->c, s->h, s->w, second ? l->w2 : l->w,
+                                          second ? l->b2 : l->b, s->dt == dnnl_bf16, c->threads);
+                s->alpha = l->alpha;
+                /* Shapes it does not take (channels not multiples of 16)
+                 * go to oneDNN below; only memory is an error. */
+                if (!s->wino && l->cin % 16 == 0 && s->c % 16 == 0)
+                    return bcae_fail(err, BCAE_ERR_OUT_OF_MEMORY, "encoder chain: out of memory");
+                if (s->wino) {
+                    if (second) li++;
+                    break;
+                }
+            }
             st = md_nhwc(&src_md, d->n, prev->c, prev->h, prev->w, prev->dt);
             if (st != dnnl_success) return chain_fail(err, "descriptor", st);
             rc = plan_conv(c, i, l, second, 1, second ? l->w2 : l->w, second ? l->b2 : l->b, l->k,
@@ -831,6 +853,27 @@ static int desc_supported(const nn_chain_desc *d)
     return 1;
 }
 
+/* The 3x3 algorithm (nn_cpu_options.chain_conv). AUTO is Winograd F(4x4,
+ * 3x3) wherever the kernels run: on Zen 4 (double-pumped AVX-512, where
+ * oneDNN's direct kernels already run near the FMA peak) it does a quarter
+ * of the products and measured faster at every resolution of the chain
+ * (bench/RESULTS.md, Zen 4 section); its error stays within the bound of
+ * tests/test_backend_ops.c. int8 keeps oneDNN's VNNI kernels. */
+static nn_chain_conv resolve_conv(const nn_cpu_options *o, bcae_precision precision)
+{
+    if (precision == BCAE_PRECISION_INT8) return NN_CHAIN_CONV_DIRECT;
+    nn_chain_conv a = o->chain_conv;
+    if (a == NN_CHAIN_CONV_AUTO) {
+        const char *env = getenv("BCAE_CHAIN_CONV");
+        if (o->conv2d_algo == NN_CONV2D_DIRECT) a = NN_CHAIN_CONV_DIRECT;
+        else if (env && !strcmp(env, "direct")) a = NN_CHAIN_CONV_DIRECT;
+        else if (env && !strcmp(env, "wino2")) a = NN_CHAIN_CONV_WINO2;
+        else a = NN_CHAIN_CONV_WINO4;
+    }
+    if (a != NN_CHAIN_CONV_DIRECT && !cpu_wino_available()) a = NN_CHAIN_CONV_DIRECT;
+    return a;
+}
+
 static nn_chain *chain_new(nn_engine *e, const nn_chain_desc *d)
 {
     nn_chain *c = calloc(1, sizeof *c);
@@ -853,6 +896,7 @@ static nn_chain *chain_new(nn_engine *e, const nn_chain_desc *d)
                                                   : dnnl_f32;
     c->avx512 = d->first != NN_FIRST_SPARSE_PORTABLE && __builtin_cpu_supports("avx512f") &&
                 __builtin_cpu_supports("fma");
+    c->conv = resolve_conv(cpu_options(e), d->precision);
     return c;
 }
 
@@ -864,6 +908,7 @@ static void free_steps(nn_chain *c)
         for (size_t j = 0; j < sizeof mems / sizeof mems[0]; j++)
             if (mems[j]) dnnl_memory_destroy(mems[j]);
         if (s->prim) dnnl_primitive_destroy(s->prim);
+        cpu_wino_destroy(s->wino);
     }
     free(c->steps);
     c->steps = NULL;
@@ -917,6 +962,7 @@ bcae_status cpu_chain_create(nn_engine *e, const nn_chain_desc *d, nn_chain **ou
         td.precision = BCAE_PRECISION_FP32;
         td.first = NN_FIRST_SPARSE;
         c->twin = chain_new(e, &td);
+        if (c->twin) c->twin->conv = NN_CHAIN_CONV_DIRECT; /* the int8 chain's own arithmetic */
         rc = c->twin ? plan_locked(c->twin, err)
                      : bcae_fail(err, BCAE_ERR_OUT_OF_MEMORY, "encoder chain: out of memory");
         if (!rc) {
@@ -974,6 +1020,12 @@ static bcae_status run(nn_chain *c, const nn_tensor *x, nn_tensor *y)
         case STEP_FIRST_DENSE:
         case STEP_CONV1:
         case STEP_CONV2: {
+            if (s->wino) {
+                cpu_wino_forward(s->wino, c->buf[s->src_buf], c->buf[s->dst_buf],
+                                 s->kind == STEP_CONV2 ? WINO_POST_RESIDUAL : WINO_POST_LEAKY,
+                                 s->alpha);
+                break;
+            }
             if (s->kind == STEP_FIRST_DENSE) dnnl_memory_set_data_handle(s->src, x->data);
             dnnl_exec_arg_t args[6] = {{DNNL_ARG_SRC, s->src},
                                        {DNNL_ARG_WEIGHTS, s->wei},
@@ -1045,4 +1097,19 @@ bcae_status cpu_chain_forward(nn_chain *c, const nn_tensor *x, nn_tensor *y)
                          "encoder chain: an int8 chain runs only after chain_finish");
     }
     return run(c, x, y);
+}
+
+const char *cpu_chain_describe(const nn_chain *c, char *buf, size_t size)
+{
+    const char *first = c->d.first == NN_FIRST_DENSE ? "dense (oneDNN)"
+                        : c->lists                   ? "sparse (AVX-512)"
+                                                     : "sparse (portable C)";
+    int wino = 0;
+    for (int i = 0; i < c->nsteps; i++) wino += c->steps[i].wino != NULL;
+    const char *conv = !wino                             ? "oneDNN direct"
+                       : c->conv == NN_CHAIN_CONV_WINO4 ? "Winograd F(4x4,3x3) (AVX-512)"
+                                                        : "Winograd F(2x2,3x3) (AVX-512)";
+    snprintf(buf, size, "first layer %s, 3x3 convs %s%s", first, conv,
+             wino && c->dt == dnnl_bf16 ? " fp32 arithmetic on bf16 activations" : "");
+    return buf;
 }
