@@ -50,6 +50,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <dnnl_debug.h>
 #include <immintrin.h>
@@ -107,6 +108,7 @@ struct nn_chain {
     nn_engine *owner;
     dnnl_data_type_t dt;
     nn_chain_conv conv; /* the 3x3 algorithm, resolved (never AUTO) */
+    int wino_dot;       /* bf16 chains: Winograd with bf16 products (AVX512-BF16) */
 
     chain_step *steps;
     int nsteps;
@@ -127,6 +129,7 @@ struct nn_chain {
     nn_chain *twin;
     float *amax; /* one per step; non-NULL in a recording (twin) chain */
     int calibrated;
+    double *profile; /* cpu_chain_profile: process CPU seconds per step, or NULL */
 };
 
 /* ---- small helpers ---------------------------------------------------------------- */
@@ -759,7 +762,8 @@ static bcae_status plan_steps(nn_chain *c, bcae_error *err)
                 prev->dt == s->dt && (s->dt == dnnl_f32 || s->dt == dnnl_bf16)) {
                 s->wino = cpu_wino_create(c->conv == NN_CHAIN_CONV_WINO4 ? 4 : 2, d->n, l->cin,
                                           s->c, s->h, s->w, second ? l->w2 : l->w,
-                                          second ? l->b2 : l->b, s->dt == dnnl_bf16, c->threads);
+                                          second ? l->b2 : l->b, s->dt == dnnl_bf16,
+                                          s->dt == dnnl_bf16 && c->wino_dot, c->threads);
                 s->alpha = l->alpha;
                 /* Shapes it does not take (channels not multiples of 16)
                  * go to oneDNN below; only memory is an error. */
@@ -897,6 +901,7 @@ static nn_chain *chain_new(nn_engine *e, const nn_chain_desc *d)
     c->avx512 = d->first != NN_FIRST_SPARSE_PORTABLE && __builtin_cpu_supports("avx512f") &&
                 __builtin_cpu_supports("fma");
     c->conv = resolve_conv(cpu_options(e), d->precision);
+    c->wino_dot = cpu_wino_bf16_dot_available() && !getenv("BCAE_WINO_FP32_PRODUCTS");
     return c;
 }
 
@@ -1015,6 +1020,8 @@ static bcae_status run(nn_chain *c, const nn_tensor *x, nn_tensor *y)
     for (int i = 0; i < c->nsteps; i++) {
         chain_step *s = &c->steps[i];
         int ok = 1;
+        struct timespec t0, t1;
+        if (c->profile) clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t0);
         switch (s->kind) {
         case STEP_FIRST_SPARSE: run_sparse_first(c, s, x->data); break;
         case STEP_FIRST_DENSE:
@@ -1051,6 +1058,10 @@ static bcae_status run(nn_chain *c, const nn_tensor *x, nn_tensor *y)
             poison_y(y);
             return bcae_fail(&c->owner->last_error, BCAE_ERR_INTERNAL,
                              "encoder chain: oneDNN failed at step %d of %d", i, c->nsteps);
+        }
+        if (c->profile) {
+            clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t1);
+            c->profile[i] += (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
         }
         if (c->amax && s->dst_buf >= 0) {
             float m = max_abs(c->buf[s->dst_buf], step_elems(c, s), c->threads);
@@ -1110,6 +1121,19 @@ const char *cpu_chain_describe(const nn_chain *c, char *buf, size_t size)
                        : c->conv == NN_CHAIN_CONV_WINO4 ? "Winograd F(4x4,3x3) (AVX-512)"
                                                         : "Winograd F(2x2,3x3) (AVX-512)";
     snprintf(buf, size, "first layer %s, 3x3 convs %s%s", first, conv,
-             wino && c->dt == dnnl_bf16 ? " fp32 arithmetic on bf16 activations" : "");
+             !wino || c->dt != dnnl_bf16 ? ""
+             : c->wino_dot               ? " with bf16 products (AVX512-BF16)"
+                                         : " with fp32 products");
     return buf;
+}
+
+int cpu_chain_profile(nn_chain *c, double *per_step, int cap, char (*names)[32])
+{
+    if (cap < c->nsteps) return -1;
+    c->profile = per_step;
+    static const char *kinds[] = {"first sparse", "first dense", "pool", "conv1", "conv2", "out"};
+    for (int i = 0; i < c->nsteps && names; i++)
+        snprintf(names[i], sizeof names[i], "%s %s %dx%d", kinds[c->steps[i].kind],
+                 c->steps[i].wino ? "wino" : "", c->steps[i].h, c->steps[i].w);
+    return c->nsteps;
 }

@@ -29,9 +29,11 @@ enum { WINO_NT = 16, WINO_ROWS = 8, WINO_ALIGN = 64 };
 
 struct cpu_wino {
     int m, T, n, h, w, cin, cout, bf16, threads;
+    int dot; /* bf16 products (AVX512-BF16 dot products) in the GEMMs */
     int tiles_y, tiles_x;
     long tiles, blocks;
     float *u;    /* [T*T][cin][cout] */
+    uint16_t *ub; /* dot: [T*T][cin/2][cout][2] bf16 */
     float *bias; /* [cout] */
     float *scratch;
     size_t per_thread; /* floats */
@@ -42,10 +44,24 @@ int cpu_wino_available(void)
     return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("fma");
 }
 
+int cpu_wino_bf16_dot_available(void)
+{
+    return cpu_wino_available() && __builtin_cpu_supports("avx512bf16");
+}
+
+static uint16_t round_bf16(float f)
+{
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    u += 0x7fffu + ((u >> 16) & 1u);
+    return (uint16_t)(u >> 16);
+}
+
 void cpu_wino_destroy(cpu_wino *p)
 {
     if (!p) return;
     free(p->u);
+    free(p->ub);
     free(p->bias);
     free(p->scratch);
     free(p);
@@ -75,14 +91,15 @@ static void winograd_g(int m, double g[6][3])
 }
 
 cpu_wino *cpu_wino_create(int m, int n, int cin, int cout, int h, int w, const float *weight,
-                          const float *bias, int bf16, int threads)
+                          const float *bias, int bf16, int dot, int threads)
 {
+    if (dot && (!bf16 || !cpu_wino_bf16_dot_available())) return NULL;
     if ((m != 2 && m != 4) || cin % 16 || cout % 16 || n < 1 || h < 1 || w < 1) return NULL;
     cpu_wino *p = calloc(1, sizeof *p);
     if (!p) return NULL;
     const int T = m + 2;
     p->m = m, p->T = T, p->n = n, p->h = h, p->w = w, p->cin = cin, p->cout = cout;
-    p->bf16 = bf16, p->threads = threads > 0 ? threads : omp_get_max_threads();
+    p->bf16 = bf16, p->dot = dot, p->threads = threads > 0 ? threads : omp_get_max_threads();
     p->tiles_y = (h + m - 1) / m, p->tiles_x = (w + m - 1) / m;
     p->tiles = (long)n * p->tiles_y * p->tiles_x;
     p->blocks = (p->tiles + WINO_NT - 1) / WINO_NT;
@@ -111,13 +128,28 @@ cpu_wino *cpu_wino_create(int m, int n, int cin, int cout, int h, int w, const f
                          (size_t)o] = (float)s;
                 }
         }
+    if (dot) {
+        const size_t TT = (size_t)T * T, CI = (size_t)cin, CO = (size_t)cout;
+        p->ub = alloc_floats(TT * CI * CO / 2); /* aligned: the kernels' loads are */
+        if (!p->ub) {
+            cpu_wino_destroy(p);
+            return NULL;
+        }
+        for (size_t t = 0; t < TT; t++)
+            for (size_t i = 0; i < CI; i++)
+                for (size_t o = 0; o < CO; o++)
+                    p->ub[((t * (CI / 2) + i / 2) * CO + o) * 2 + (i & 1)] =
+                        round_bf16(p->u[(t * CI + i) * CO + o]);
+    }
     return p;
 }
 
 /* ---- the AVX-512 kernels ------------------------------------------------------------ */
 
 #pragma GCC push_options
-#pragma GCC target("avx512f,avx512bw,avx512vl,fma")
+#pragma GCC target("avx512f,avx512bw,avx512vl,fma,avx512bf16")
+/* avx512bf16 for the dot-product variants only (forward_*_dot): the others
+ * use no intrinsic of it and run on any AVX-512 CPU. */
 
 #define WINO_INLINE static inline __attribute__((always_inline))
 
@@ -189,8 +221,8 @@ WINO_INLINE void out_1d(int m, const __m512 *x, int s, __m512 *o, int so)
 }
 
 /* Stage 1 for tiles [t0, t0 + nt) of the batch. */
-WINO_INLINE void transform_in(const cpu_wino *p, int m, int bf16, const void *src, float *V,
-                              long t0, int nt)
+WINO_INLINE void transform_in(const cpu_wino *p, int m, int bf16, int dot, const void *src,
+                              float *V, long t0, int nt)
 {
     const int T = m + 2, H = p->h, W = p->w, CI = p->cin;
     for (int j = 0; j < nt; j++) {
@@ -211,8 +243,13 @@ WINO_INLINE void transform_in(const cpu_wino *p, int m, int bf16, const void *sr
                 }
             for (int b = 0; b < T; b++) in_1d(m, d + b, T);     /* columns: B^T d */
             for (int a = 0; a < T; a++) in_1d(m, d + a * T, 1); /* rows: (B^T d) B */
-            for (int k = 0; k < T * T; k++)
-                _mm512_store_ps(V + ((size_t)k * WINO_NT + (size_t)j) * CI + cb, d[k]);
+            if (dot)
+                for (int k = 0; k < T * T; k++)
+                    _mm256_store_si256((__m256i *)((uint16_t *)V + ((size_t)k * WINO_NT + (size_t)j) * CI + cb),
+                                       (__m256i)_mm512_cvtneps_pbh(d[k]));
+            else
+                for (int k = 0; k < T * T; k++)
+                    _mm512_store_ps(V + ((size_t)k * WINO_NT + (size_t)j) * CI + cb, d[k]);
         }
     }
 }
@@ -254,6 +291,70 @@ WINO_INLINE void gemm_8x16(const float *restrict v, const float *restrict u, flo
     }
 #pragma GCC unroll 8
     for (int r = 0; r < WINO_ROWS; r++) _mm512_store_ps(out + (size_t)r * CO, acc[r]);
+}
+
+/* gemm_8x32 with bf16 products: v [8][CI] bf16, u [CI/2][CO][2] bf16; one
+ * vdpbf16ps does two input channels. */
+WINO_INLINE void gemm_8x32_dot(const uint16_t *restrict v, const uint16_t *restrict u,
+                               float *restrict out, int CI, int CO)
+{
+    __m512 acc[WINO_ROWS][2];
+#pragma GCC unroll 8
+    for (int r = 0; r < WINO_ROWS; r++) acc[r][0] = acc[r][1] = _mm512_setzero_ps();
+    for (int cp = 0; cp < CI / 2; cp++) {
+        __m512bh w0 = (__m512bh)_mm512_load_si512(u + (size_t)cp * CO * 2),
+                 w1 = (__m512bh)_mm512_load_si512(u + (size_t)cp * CO * 2 + 32);
+#pragma GCC unroll 8
+        for (int r = 0; r < WINO_ROWS; r++) {
+            int32_t pair;
+            memcpy(&pair, v + (size_t)r * CI + 2 * (size_t)cp, 4);
+            __m512bh b = (__m512bh)_mm512_set1_epi32(pair);
+            acc[r][0] = _mm512_dpbf16_ps(acc[r][0], b, w0);
+            acc[r][1] = _mm512_dpbf16_ps(acc[r][1], b, w1);
+        }
+    }
+#pragma GCC unroll 8
+    for (int r = 0; r < WINO_ROWS; r++) {
+        _mm512_store_ps(out + (size_t)r * CO, acc[r][0]);
+        _mm512_store_ps(out + (size_t)r * CO + 16, acc[r][1]);
+    }
+}
+
+WINO_INLINE void gemm_8x16_dot(const uint16_t *restrict v, const uint16_t *restrict u,
+                               float *restrict out, int CI, int CO)
+{
+    __m512 acc[WINO_ROWS];
+#pragma GCC unroll 8
+    for (int r = 0; r < WINO_ROWS; r++) acc[r] = _mm512_setzero_ps();
+    for (int cp = 0; cp < CI / 2; cp++) {
+        __m512bh w0 = (__m512bh)_mm512_load_si512(u + (size_t)cp * CO * 2);
+#pragma GCC unroll 8
+        for (int r = 0; r < WINO_ROWS; r++) {
+            int32_t pair;
+            memcpy(&pair, v + (size_t)r * CI + 2 * (size_t)cp, 4);
+            acc[r] = _mm512_dpbf16_ps(acc[r], (__m512bh)_mm512_set1_epi32(pair), w0);
+        }
+    }
+#pragma GCC unroll 8
+    for (int r = 0; r < WINO_ROWS; r++) _mm512_store_ps(out + (size_t)r * CO, acc[r]);
+}
+
+static void gemm_block_dot(const cpu_wino *p, const float *V, float *M, int nt)
+{
+    const int TT = p->T * p->T, CI = p->cin, CO = p->cout;
+    const int rows = (nt + WINO_ROWS - 1) / WINO_ROWS * WINO_ROWS;
+    for (int t = 0; t < TT; t++) {
+        const uint16_t *u = p->ub + (size_t)t * (size_t)CI * (size_t)CO;
+        const uint16_t *v = (const uint16_t *)V + (size_t)t * WINO_NT * (size_t)CI;
+        float *o = M + (size_t)t * WINO_NT * (size_t)CO;
+        for (int r = 0; r < rows; r += WINO_ROWS) {
+            int c = 0;
+            for (; c + 32 <= CO; c += 32)
+                gemm_8x32_dot(v + (size_t)r * CI, u + (size_t)c * 2, o + (size_t)r * CO + c, CI, CO);
+            if (c < CO)
+                gemm_8x16_dot(v + (size_t)r * CI, u + (size_t)c * 2, o + (size_t)r * CO + c, CI, CO);
+        }
+    }
 }
 
 static void gemm_block(const cpu_wino *p, const float *V, float *M, int nt)
@@ -308,7 +409,7 @@ WINO_INLINE void transform_out(const cpu_wino *p, int m, int bf16, const float *
     }
 }
 
-WINO_INLINE void forward_as(cpu_wino *p, int m, int bf16, const void *src, void *dst,
+WINO_INLINE void forward_as(cpu_wino *p, int m, int bf16, int dot, const void *src, void *dst,
                             cpu_wino_post post, float alpha)
 {
 #pragma omp parallel num_threads(p->threads)
@@ -319,22 +420,27 @@ WINO_INLINE void forward_as(cpu_wino *p, int m, int bf16, const void *src, void 
         for (long blk = 0; blk < p->blocks; blk++) {
             long t0 = blk * WINO_NT;
             int nt = (int)(p->tiles - t0 < WINO_NT ? p->tiles - t0 : WINO_NT);
-            transform_in(p, m, bf16, src, V, t0, nt);
-            gemm_block(p, V, M, nt);
+            transform_in(p, m, bf16, dot, src, V, t0, nt);
+            if (dot) gemm_block_dot(p, V, M, nt);
+            else gemm_block(p, V, M, nt);
             transform_out(p, m, bf16, M, dst, t0, nt, post, alpha);
         }
     }
 }
 
-static void forward_m4_f32(cpu_wino *p, const void *s, void *d, cpu_wino_post q, float a) { forward_as(p, 4, 0, s, d, q, a); }
-static void forward_m4_bf16(cpu_wino *p, const void *s, void *d, cpu_wino_post q, float a) { forward_as(p, 4, 1, s, d, q, a); }
-static void forward_m2_f32(cpu_wino *p, const void *s, void *d, cpu_wino_post q, float a) { forward_as(p, 2, 0, s, d, q, a); }
-static void forward_m2_bf16(cpu_wino *p, const void *s, void *d, cpu_wino_post q, float a) { forward_as(p, 2, 1, s, d, q, a); }
+typedef void forward_fn(cpu_wino *p, const void *s, void *d, cpu_wino_post q, float a);
+static void forward_m4_f32(cpu_wino *p, const void *s, void *d, cpu_wino_post q, float a) { forward_as(p, 4, 0, 0, s, d, q, a); }
+static void forward_m4_bf16(cpu_wino *p, const void *s, void *d, cpu_wino_post q, float a) { forward_as(p, 4, 1, 0, s, d, q, a); }
+static void forward_m4_dot(cpu_wino *p, const void *s, void *d, cpu_wino_post q, float a) { forward_as(p, 4, 1, 1, s, d, q, a); }
+static void forward_m2_f32(cpu_wino *p, const void *s, void *d, cpu_wino_post q, float a) { forward_as(p, 2, 0, 0, s, d, q, a); }
+static void forward_m2_bf16(cpu_wino *p, const void *s, void *d, cpu_wino_post q, float a) { forward_as(p, 2, 1, 0, s, d, q, a); }
+static void forward_m2_dot(cpu_wino *p, const void *s, void *d, cpu_wino_post q, float a) { forward_as(p, 2, 1, 1, s, d, q, a); }
 
 #pragma GCC pop_options
 
 void cpu_wino_forward(cpu_wino *p, const void *src, void *dst, cpu_wino_post post, float alpha)
 {
-    if (p->m == 4) (p->bf16 ? forward_m4_bf16 : forward_m4_f32)(p, src, dst, post, alpha);
-    else (p->bf16 ? forward_m2_bf16 : forward_m2_f32)(p, src, dst, post, alpha);
+    forward_fn *f = p->m == 4 ? (p->dot ? forward_m4_dot : p->bf16 ? forward_m4_bf16 : forward_m4_f32)
+                              : (p->dot ? forward_m2_dot : p->bf16 ? forward_m2_bf16 : forward_m2_f32);
+    f(p, src, dst, post, alpha);
 }
