@@ -22,9 +22,9 @@
 
 #include <immintrin.h>
 
-/* Tiles per block: a multiple of the GEMM kernel's 8 rows. 16 measured
- * better than 8 and 32 (callgrind and interleaved timings, shared machine:
- * bench/RESULTS.md, Zen 4 section). */
+/* Tiles per block: a multiple of the GEMM kernel's 8 rows, and small
+ * enough that a block's V and M (147 KiB for m = 4 at 32 channels) stay in
+ * L2. Not tuned yet (bench/RESULTS.md, Zen 4 section). */
 enum { WINO_NT = 16, WINO_ROWS = 8, WINO_ALIGN = 64 };
 
 struct cpu_wino {
