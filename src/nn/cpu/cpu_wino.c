@@ -409,32 +409,43 @@ WINO_INLINE void transform_out(const cpu_wino *p, int m, int bf16, const float *
     }
 }
 
-WINO_INLINE void forward_as(cpu_wino *p, int m, int bf16, int dot, const void *src, void *dst,
-                            cpu_wino_post post, float alpha)
+/* One block through the three stages; m, bf16 and dot are constants where
+ * it is inlined, so that each variant compiles to straight-line transforms. */
+WINO_INLINE void run_block(cpu_wino *p, int m, int bf16, int dot, const void *src, void *dst,
+                           cpu_wino_post post, float alpha, float *V, float *M, long blk)
 {
-#pragma omp parallel num_threads(p->threads)
-    {
-        float *V = p->scratch + (size_t)omp_get_thread_num() * p->per_thread;
-        float *M = V + (size_t)p->T * p->T * WINO_NT * (size_t)p->cin;
-#pragma omp for schedule(static)
-        for (long blk = 0; blk < p->blocks; blk++) {
-            long t0 = blk * WINO_NT;
-            int nt = (int)(p->tiles - t0 < WINO_NT ? p->tiles - t0 : WINO_NT);
-            transform_in(p, m, bf16, dot, src, V, t0, nt);
-            if (dot) gemm_block_dot(p, V, M, nt);
-            else gemm_block(p, V, M, nt);
-            transform_out(p, m, bf16, M, dst, t0, nt, post, alpha);
-        }
-    }
+    long t0 = blk * WINO_NT;
+    int nt = (int)(p->tiles - t0 < WINO_NT ? p->tiles - t0 : WINO_NT);
+    transform_in(p, m, bf16, dot, src, V, t0, nt);
+    if (dot) gemm_block_dot(p, V, M, nt);
+    else gemm_block(p, V, M, nt);
+    transform_out(p, m, bf16, M, dst, t0, nt, post, alpha);
 }
 
+/* The parallel region inside each variant (not in a shared inline helper):
+ * OpenMP outlines a region before inlining, and one region shared by all
+ * variants compiled to a single body branching on m, bf16 and dot at run
+ * time. */
+#define WINO_FORWARD(name, M_, BF16_, DOT_)                                                     \
+    static void name(cpu_wino *p, const void *src, void *dst, cpu_wino_post post, float alpha) \
+    {                                                                                          \
+        _Pragma("omp parallel num_threads(p->threads)")                                        \
+        {                                                                                      \
+            float *V = p->scratch + (size_t)omp_get_thread_num() * p->per_thread;              \
+            float *M = V + (size_t)p->T * p->T * WINO_NT * (size_t)p->cin;                     \
+            _Pragma("omp for schedule(static)")                                                \
+            for (long blk = 0; blk < p->blocks; blk++)                                         \
+                run_block(p, M_, BF16_, DOT_, src, dst, post, alpha, V, M, blk);               \
+        }                                                                                      \
+    }
+
 typedef void forward_fn(cpu_wino *p, const void *s, void *d, cpu_wino_post q, float a);
-static void forward_m4_f32(cpu_wino *p, const void *s, void *d, cpu_wino_post q, float a) { forward_as(p, 4, 0, 0, s, d, q, a); }
-static void forward_m4_bf16(cpu_wino *p, const void *s, void *d, cpu_wino_post q, float a) { forward_as(p, 4, 1, 0, s, d, q, a); }
-static void forward_m4_dot(cpu_wino *p, const void *s, void *d, cpu_wino_post q, float a) { forward_as(p, 4, 1, 1, s, d, q, a); }
-static void forward_m2_f32(cpu_wino *p, const void *s, void *d, cpu_wino_post q, float a) { forward_as(p, 2, 0, 0, s, d, q, a); }
-static void forward_m2_bf16(cpu_wino *p, const void *s, void *d, cpu_wino_post q, float a) { forward_as(p, 2, 1, 0, s, d, q, a); }
-static void forward_m2_dot(cpu_wino *p, const void *s, void *d, cpu_wino_post q, float a) { forward_as(p, 2, 1, 1, s, d, q, a); }
+WINO_FORWARD(forward_m4_f32, 4, 0, 0)
+WINO_FORWARD(forward_m4_bf16, 4, 1, 0)
+WINO_FORWARD(forward_m4_dot, 4, 1, 1)
+WINO_FORWARD(forward_m2_f32, 2, 0, 0)
+WINO_FORWARD(forward_m2_bf16, 2, 1, 0)
+WINO_FORWARD(forward_m2_dot, 2, 1, 1)
 
 #pragma GCC pop_options
 
