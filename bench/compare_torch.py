@@ -2,7 +2,7 @@
 """Throughput of BCAE-2D in bcae and in PyTorch, side by side, in one session.
 
     /usr/bin/python3 bench/compare_torch.py BCAE_BINARY [--m 4 --n 8 --d 3]
-        [--batch 4] [--threads 2] [--train] [--seconds 3] [--json]
+        [--batch 4] [--threads 2] [--train] [--seconds 3] [--json] [--python PY]
 
 Runs `bcae bench --json` with the given model, batch and threads, then the same model in
 PyTorch (tests/torch_ref/bcae_torch.py: random weights, PyTorch's default initialisation)
@@ -31,7 +31,16 @@ from the machine's peak, so torch.mm is shown but the peak is the best of it and
 convolutions run by oneDNN (the library both sides use): 3x3 256->256 channels at 64x64
 (bench_conv's "peak ref") and 1x1 1024->1024 at 64x64 (a GEMM of 1024x1024 by 1024x16384).
 
-Uses numpy and torch only: run with /usr/bin/python3.
+CPU: the output and the JSON name the CPU (vendor, family/model/stepping, brand, the ISA
+flags bcae dispatches on, from /proc/cpuinfo) and the kernels bcae chose (its own report,
+`bcae bench --json`'s "cpu" and "encoder_kernels"), so that results from several machines
+can be told apart (bench/RESULTS.md keeps a table per CPU).
+
+--python PY runs the whole script under another interpreter, e.g. a venv with a newer
+PyTorch (/work/venv-torch2/bin/python, bench/RESULTS.md says how it was made): the fastest
+PyTorch on the machine is the one to compare with.
+
+Uses numpy and torch only: run with /usr/bin/python3 (or --python).
 """
 
 import argparse
@@ -81,6 +90,34 @@ def synth_wedge(index):
     return adc.astype(np.uint16).reshape(WEDGE_SHAPE)
 
 
+# The flags bcae's kernels (and oneDNN's) dispatch on, in /proc/cpuinfo's spelling.
+ISA_FLAGS = ("avx2", "fma", "avx512f", "avx512bw", "avx512vl", "avx512dq", "avx512_vnni",
+             "avx512_bf16", "avx512_fp16", "avx_vnni", "amx_tile", "amx_bf16", "amx_int8")
+
+
+def cpu_info():
+    """Vendor, family/model/stepping, brand and ISA flags of the first CPU in /proc/cpuinfo
+    (platform's words where that file is missing)."""
+    import platform
+    info = {"vendor": "", "family": None, "model": None, "stepping": None,
+            "brand": platform.processor() or platform.machine(), "isa": ""}
+    try:
+        with open("/proc/cpuinfo") as f:
+            block = f.read().split("\n\n")[0]
+    except OSError:
+        return info
+    kv = dict(line.split(":", 1) for line in block.splitlines() if ":" in line)
+    kv = {k.strip(): v.strip() for k, v in kv.items()}
+    info["vendor"] = kv.get("vendor_id", "")
+    info["brand"] = kv.get("model name", info["brand"])
+    for key, name in (("cpu family", "family"), ("model", "model"), ("stepping", "stepping")):
+        if kv.get(key, "").isdigit():
+            info[name] = int(kv[key])
+    flags = set(kv.get("flags", "").split())
+    info["isa"] = " ".join(f for f in ISA_FLAGS if f in flags)
+    return info
+
+
 def time_pass(fn, seconds):
     """One untimed call, then calls until `seconds` passed and MIN_REPS were timed.
     Returns (median, min, reps) in seconds."""
@@ -94,12 +131,14 @@ def time_pass(fn, seconds):
     return statistics.median(samples), min(samples), len(samples)
 
 
-def run_bcae(args, precision="fp32", train=None, encoder=None):
+def run_bcae(args, precision="fp32", train=None, encoder=None, chain_conv=None):
     cmd = [args.bcae, "bench", "--m", str(args.m), "--n", str(args.n), "--d", str(args.d),
            "--batch", str(args.batch), "--threads", str(args.threads),
            "--seconds", repr(args.seconds), "--precision", precision, "--json"]
     if encoder:
         cmd += ["--encoder", encoder]
+    if chain_conv:
+        cmd += ["--chain-conv", chain_conv]
     if args.train if train is None else train:
         cmd.append("--train")
     print("$ " + " ".join(cmd), flush=True)
@@ -209,14 +248,35 @@ def main():
     ap.add_argument("--json", action="store_true", help="end with one JSON line of everything")
     ap.add_argument("--precisions", action="store_true",
                     help="also time the encoders in bf16 and int8 (bcae) and bf16 (torch), and "
-                         "bcae's layer-by-layer and dense-first-layer fp32 encoders")
+                         "bcae's layer-by-layer and dense-first-layer fp32 encoders and its "
+                         "chains with oneDNN's direct 3x3 convolutions (--chain-conv direct)")
+    ap.add_argument("--python", metavar="PY",
+                    help="run this script under interpreter PY (e.g. a venv's PyTorch 2.x)")
     args = ap.parse_args()
+    if args.python and os.path.realpath(args.python) != os.path.realpath(sys.executable):
+        argv, skip = [], False
+        for a in sys.argv[1:]:
+            if skip or a.startswith("--python="):
+                skip = False
+                continue
+            if a == "--python":
+                skip = True
+                continue
+            argv.append(a)
+        os.execv(args.python, [args.python, os.path.abspath(__file__)] + argv)
+    cpu = cpu_info()
+    print(f"cpu: {cpu['brand']} ({cpu['vendor']}, family {cpu['family']} model {cpu['model']} "
+          f"stepping {cpu['stepping']}), {os.cpu_count()} logical CPUs; isa: {cpu['isa']}",
+          flush=True)
 
     ours = run_bcae(args)
     variants = {}
     if args.precisions:
-        for prec, enc in (("bf16", None), ("int8", None), ("fp32", "layers"), ("fp32", "dense")):
-            variants[f"{prec}/{enc or 'fused'}"] = run_bcae(args, prec, train=False, encoder=enc)
+        for prec, enc, cc in (("bf16", None, None), ("int8", None, None), ("fp32", "layers", None),
+                              ("fp32", "dense", None), ("fp32", None, "direct"),
+                              ("bf16", None, "direct")):
+            name = f"{prec}/{enc or 'fused'}" + (f" 3x3 {cc}" if cc else "")
+            variants[name] = run_bcae(args, prec, train=False, encoder=enc, chain_conv=cc)
 
     import torch
     import bcae_torch as B
@@ -251,8 +311,9 @@ def main():
            f"{'ours/torch':>10}")
     print(hdr)
     print("-" * len(hdr))
+    print(f"bcae encoder kernels: {ours.get('encoder_kernels', '?')}")
     summary = {"m": args.m, "n": args.n, "d": args.d, "batch": b, "threads": args.threads,
-               "torch_version": torch.__version__,
+               "cpu": cpu, "python": sys.executable, "torch_version": torch.__version__,
                "torch_onednn_version": dnnl.group(1) if dnnl else None, "peak_gflops": peak_best, "peak": peak,
                "bcae": ours}
     table = [("encode", ours["encoder_ms_per_batch"] / 1e3, theirs["encode"][0],
@@ -285,13 +346,13 @@ def main():
         print()
         print(f"encoders by precision (batch {b}, {args.threads} threads; torch fp32 "
               f"{b / t32:.1f} wedges/s, torch bf16 {b / t16:.1f} wedges/s)")
-        print(f"{'bcae encoder':<14} {'ms':>8} {'wedges/s':>9} | {'/torch fp32':>11} "
+        print(f"{'bcae encoder':<22} {'ms':>8} {'wedges/s':>9} | {'/torch fp32':>11} "
               f"{'/torch bf16':>11}")
         allv = {"fp32/fused": ours, **variants}
         summary["encoders"] = {}
         for name, o in allv.items():
             t = o["encoder_ms_per_batch"] / 1e3
-            print(f"{name:<14} {t * 1e3:8.2f} {b / t:9.1f} | {t32 / t:10.2f}x {t16 / t:10.2f}x")
+            print(f"{name:<22} {t * 1e3:8.2f} {b / t:9.1f} | {t32 / t:10.2f}x {t16 / t:10.2f}x")
             summary["encoders"][name] = {"bcae_s": t, "ratio_torch_fp32": t32 / t,
                                          "ratio_torch_bf16": t16 / t}
         summary["torch_encode_bf16_s"] = t16

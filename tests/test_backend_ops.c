@@ -61,7 +61,7 @@ typedef struct backend {
     int complete;      /* every op is there: "not implemented" is a failure */
     int adamw_bitwise; /* adamw_step equals src/train/optim.c's bit for bit */
     int convs_only;    /* an option set of a backend run in full above: only the
-                          ops its options change (convolutions, 3D chains) */
+                          ops its options change (convolutions, chains) */
 } backend;
 
 static const backend BACKENDS[] = {
@@ -74,6 +74,14 @@ static const backend BACKENDS[] = {
      1, 1, 1},
     /* ... and the own 3D kernels' portable C path. */
     {"cpu/portable3d", {.device = BCAE_DEVICE_CPU, .threads = 2, .cpu = {.conv3d_portable = 1}},
+     1, 1, 1},
+    /* The encoder chain's 3x3 convs on each algorithm: "cpu" runs the
+     * default (Winograd F(4x4, 3x3) with AVX-512, else oneDNN direct),
+     * "cpu/direct,onednn3d" oneDNN's direct kernels; these force the two
+     * Winograd forms (oneDNN direct where the CPU lacks AVX-512). */
+    {"cpu/chain-wino2", {.device = BCAE_DEVICE_CPU, .threads = 2, .cpu = {.chain_conv = NN_CHAIN_CONV_WINO2}},
+     1, 1, 1},
+    {"cpu/chain-wino4", {.device = BCAE_DEVICE_CPU, .threads = 1, .cpu = {.chain_conv = NN_CHAIN_CONV_WINO4}},
      1, 1, 1},
     {"cuda", {.device = BCAE_DEVICE_CUDA, .allow_partial = 1}, 0, 0, 0},
 };
@@ -933,6 +941,9 @@ static const chain_case CHAIN_CASES[] = {
     {2, 16, 16, 24, 32, 7, 1}, /* BCAE-2D's form: 16 -> 32, k7 (the AVX-512 sparse kernel) */
     {1, 8, 12, 20, 8, 3, 2},   /* 8 channels, batch 1, two blocks per stage */
     {1, 1, 8, 12, 3, 5, 1},    /* one channel in, three out */
+    /* 32 channels at 20x28, 10x14 and 5x7: whole and partial Winograd
+     * tiles of both sizes, two blocks per stage */
+    {1, 16, 40, 56, 32, 7, 2},
 };
 
 static void case_chain(tctx *t, const chain_case *cc, bcae_precision prec, nn_first_layer first)
@@ -1311,7 +1322,8 @@ static nn_conv3d_desc random_conv3d(tctx *t)
 
 #define COUNT(a) (sizeof(a) / sizeof((a)[0]))
 
-/* The convolutions and the chains built on them. */
+/* The convolutions and the chains built on them (2D chains last: the
+ * random cases above draw from the same generator as before). */
 static void run_convs(tctx *t)
 {
     for (size_t i = 0; i < COUNT(CONV2D_CASES); i++) case_conv2d(t, &CONV2D_CASES[i]);
@@ -1328,6 +1340,13 @@ static void run_convs(tctx *t)
         for (int mode = 0; mode < 3; mode++) case_chain3d(t, &CHAIN3D_CASES[i], mode);
     for (size_t i = 0; i < COUNT(DECHAIN3D_CASES); i++)
         for (int mode = 0; mode < 3; mode++) case_dechain3d(t, &DECHAIN3D_CASES[i], mode);
+    for (size_t i = 0; i < COUNT(CHAIN_CASES); i++) {
+        case_chain(t, &CHAIN_CASES[i], BCAE_PRECISION_FP32, NN_FIRST_SPARSE);
+        case_chain(t, &CHAIN_CASES[i], BCAE_PRECISION_FP32, NN_FIRST_DENSE);
+        case_chain(t, &CHAIN_CASES[i], BCAE_PRECISION_FP32, NN_FIRST_SPARSE_PORTABLE);
+        case_chain(t, &CHAIN_CASES[i], BCAE_PRECISION_BF16, NN_FIRST_SPARSE);
+        case_chain(t, &CHAIN_CASES[i], BCAE_PRECISION_INT8, NN_FIRST_SPARSE);
+    }
 }
 
 static void run_backend(tctx *t)
@@ -1348,13 +1367,6 @@ static void run_backend(tctx *t)
     for (size_t i = 0; i < COUNT(LOSS_CASES); i++) case_loss(t, &LOSS_CASES[i]);
     for (size_t i = 0; i < COUNT(NORM_CASES); i++)
         for (int inplace = 0; inplace < 2; inplace++) case_norm(t, &NORM_CASES[i], inplace);
-    for (size_t i = 0; i < COUNT(CHAIN_CASES); i++) {
-        case_chain(t, &CHAIN_CASES[i], BCAE_PRECISION_FP32, NN_FIRST_SPARSE);
-        case_chain(t, &CHAIN_CASES[i], BCAE_PRECISION_FP32, NN_FIRST_DENSE);
-        case_chain(t, &CHAIN_CASES[i], BCAE_PRECISION_FP32, NN_FIRST_SPARSE_PORTABLE);
-        case_chain(t, &CHAIN_CASES[i], BCAE_PRECISION_BF16, NN_FIRST_SPARSE);
-        case_chain(t, &CHAIN_CASES[i], BCAE_PRECISION_INT8, NN_FIRST_SPARSE);
-    }
     case_adamw(t, 1, 1e-3f, 0.01f);
     case_adamw(t, 1001, 1e-3f, 0.01f);
     case_adamw(t, 17, 0.1f, 0.1f);

@@ -6,6 +6,7 @@
 
 #include "cli.h"
 #include "model/model.h"
+#include "nn/cpu/cpu_report.h"
 #include "train/train_step.h"
 
 /* One untimed run, then runs until `seconds` have passed and at least
@@ -65,20 +66,30 @@ static void usage(FILE *fp)
             "      --conv-algo A    2D convolutions: auto (default; Winograd for the 3x3\n"
             "                       stride-1 forward and backward-data where oneDNN has it)\n"
             "                       or direct (direct everywhere, the reference)\n"
+            "      --chain-conv A   bcae-2d encoder chain's 3x3 convs: auto (default;\n"
+            "                       BCAE_CHAIN_CONV if set, else wino4 with AVX-512),\n"
+            "                       direct (oneDNN), wino2 or wino4 (Winograd F(2x2,3x3)\n"
+            "                       or F(4x4,3x3), own kernels; fp32 and bf16)\n"
+            "      --only P         time one pass only: encode or decode\n"
+            "      --peak           also measure the CPU's FMA peak (fp32 and bf16 dot\n"
+            "                       products, register-resident) on 1 and N threads\n"
             "  -s, --seconds S      minimum timed seconds per pass (default 3)\n"
-            "      --seed N         seed of the random weights (default 1)\n"
+            "      --seed N         seed of the random weights (default 1)\n",
+            BENCH_MIN_REPS);
+    /* Two calls: one string literal this long exceeds what C99 promises. */
+    fprintf(fp,
             "      --json           print one JSON object as the last line of stdout with\n"
             "                       encoder_wedges_per_s, decoder_wedges_per_s, encoder_gflops,\n"
             "                       decoder_gflops, threads, batch, precision (and train_step_s,\n"
-            "                       train_wedges_per_s, train_gflops with --train)\n"
+            "                       train_wedges_per_s, train_gflops with --train), the\n"
+            "                       CPU (vendor, family/model, ISA flags, kernels chosen)\n"
             "  -h, --help\n"
             "\n"
             "Columns: wedges/s = batch / median time; GFLOP/s counts 2 x multiply-adds of\n"
             "the model's dense convolutions (for the fused encoder an effective rate: it\n"
             "does less arithmetic than it is credited with); wedge GB/s = wedges/s x 16*192*249 voxels x 2 bytes.\n"
             "A training step counts forward + backward-weights + backward-data FLOPs (no\n"
-            "backward-data for the first convolution, whose input needs no gradient).\n",
-            BENCH_MIN_REPS);
+            "backward-data for the first convolution, whose input needs no gradient).\n");
 }
 
 /* Share of non-zero voxels of the synthetic input (SPEC 1: ~10.8% in the
@@ -227,10 +238,13 @@ int verb_bench(int argc, char **argv)
     bcae_precision precision = BCAE_PRECISION_FP32;
     const char *encoder = "fused", *decoder = "fused";
     enum { O_M = 256, O_N, O_D, O_TRAIN, O_JSON, O_SEED, O_ENCODER, O_DEVICE, O_ARCH, O_DECONV,
-           O_CONV_ALGO, O_DECODER, O_CONV3D };
+           O_CONV_ALGO, O_DECODER, O_CONV3D, O_CHAIN_CONV, O_ONLY, O_PEAK };
     bcae_device device = BCAE_DEVICE_AUTO;
     const char *arch = NULL, *deconv = "auto", *conv3d = "auto";
     nn_conv2d_algo conv_algo = NN_CONV2D_AUTO;
+    nn_chain_conv chain_conv = NN_CHAIN_CONV_AUTO;
+    const char *only = NULL;
+    int peak = 0;
     static const struct option opts[] = {
         {"model", required_argument, 0, 'm'},   {"m", required_argument, 0, O_M},
         {"n", required_argument, 0, O_N},       {"d", required_argument, 0, O_D},
@@ -244,6 +258,9 @@ int verb_bench(int argc, char **argv)
         {"arch", required_argument, 0, O_ARCH}, {"deconv", required_argument, 0, O_DECONV},
         {"conv-algo", required_argument, 0, O_CONV_ALGO},
         {"conv3d", required_argument, 0, O_CONV3D},
+        {"chain-conv", required_argument, 0, O_CHAIN_CONV},
+        {"only", required_argument, 0, O_ONLY},
+        {"peak", no_argument, 0, O_PEAK},
         {0, 0, 0, 0},
     };
     optind = 1;
@@ -283,6 +300,21 @@ int verb_bench(int argc, char **argv)
                                        optarg);
             conv_algo = strcmp(optarg, "direct") ? NN_CONV2D_AUTO : NN_CONV2D_DIRECT;
             break;
+        case O_CHAIN_CONV:
+            if (!strcmp(optarg, "auto")) chain_conv = NN_CHAIN_CONV_AUTO;
+            else if (!strcmp(optarg, "direct")) chain_conv = NN_CHAIN_CONV_DIRECT;
+            else if (!strcmp(optarg, "wino2")) chain_conv = NN_CHAIN_CONV_WINO2;
+            else if (!strcmp(optarg, "wino4")) chain_conv = NN_CHAIN_CONV_WINO4;
+            else
+                return cli_usage_error(verb, "--chain-conv expects auto, direct, wino2 or wino4, "
+                                             "got '%s'", optarg);
+            break;
+        case O_ONLY:
+            if (strcmp(optarg, "encode") && strcmp(optarg, "decode"))
+                return cli_usage_error(verb, "--only expects encode or decode, got '%s'", optarg);
+            only = optarg;
+            break;
+        case O_PEAK: peak = 1; break;
         case 'p': {
             bcae_error perr;
             if (bcae_precision_parse(optarg, &precision, &perr))
@@ -410,6 +442,7 @@ int verb_bench(int argc, char **argv)
     }
     nn_engine_options eo = {.device = device, .threads = threads};
     eo.cpu.conv2d_algo = conv_algo;
+    eo.cpu.chain_conv = chain_conv;
     eo.cpu.conv3d_onednn = !strcmp(conv3d, "onednn");
     nn_engine_create(&eo, &e, NULL, &err);
     if (!e || model_runner_create(e, model, b, RUNNER_INFERENCE, &ropt, &r, &err)) {
@@ -429,6 +462,12 @@ int verb_bench(int argc, char **argv)
     }
     r->ops->describe(r, 0, enc_used, sizeof enc_used);
     r->ops->describe(r, 1, dec_used, sizeof dec_used);
+    char kernels[160];
+    r->ops->describe(r, 2, kernels, sizeof kernels);
+    cpu_report cpu;
+    cpu_report_read(&cpu);
+    char isa[256];
+    cpu_report_flags(cpu.flags, isa, sizeof isa);
 
     const int eff_threads = cli_threads_effective(threads);
     char shape[96] = "";
@@ -443,6 +482,19 @@ int verb_bench(int argc, char **argv)
            model->arch->title, shape, model_path ? model_path : "random weights", e->ops->name,
            eff_threads, enc_used, bcae_precision_name(precision), dec_used, b,
            conv_algo == NN_CONV2D_DIRECT ? "direct" : "auto", deconv, conv3d, seconds);
+    printf("cpu: %s (%s, family %d model %d stepping %d%s%s), %d logical CPUs\n"
+           "isa: %s\n", cpu.brand[0] ? cpu.brand : "unknown", cpu.vendor, cpu.family, cpu.model,
+           cpu.stepping, cpu_report_uarch(&cpu)[0] ? ", " : "", cpu_report_uarch(&cpu),
+           cpu.logical_cpus, isa);
+    if (kernels[0]) printf("encoder kernels: %s\n", kernels);
+    cpu_peak pk1 = {0}, pkn = {0};
+    if (peak) {
+        cpu_peak_measure(1, 1.0, &pk1);
+        cpu_peak_measure(eff_threads, 1.0, &pkn);
+        printf("peak (%d-bit FMA, register-resident): fp32 %.1f GFLOP/s on 1 thread, %.1f on %d; "
+               "bf16 dot %.1f / %.1f\n", pkn.vector_bits, pk1.fp32_gflops, pkn.fp32_gflops,
+               eff_threads, pk1.bf16_gflops, pkn.bf16_gflops);
+    }
     printf("input: %.1f%% non-zero, code (", 100.0 * occupancy);
     for (int i = 0; i < model->code_ndim; i++)
         printf(i ? ", %zu" : "%zu", model->code_shape[i]);
@@ -452,15 +504,23 @@ int verb_bench(int argc, char **argv)
     fflush(stdout);
 
     rows[nrows] = (row){"encode", {0}, model->arch->encoder_flops(model), 0, 0, 0};
-    bench_time_pass(run_encode, r, seconds, samples, &rows[nrows].st);
-    row_finish(&rows[nrows], b);
-    print_row(&rows[nrows++]);
+    if (only && !strcmp(only, "decode")) {
+        run_encode(r); /* the code the decoders read */
+    } else {
+        bench_time_pass(run_encode, r, seconds, samples, &rows[nrows].st);
+        row_finish(&rows[nrows], b);
+        print_row(&rows[nrows]);
+    }
+    nrows++;
     fflush(stdout);
     /* The decoders read the code the encoder left: the same every run. */
     rows[nrows] = (row){"decode", {0}, model->arch->decoder_flops(model), 0, 0, 0};
-    bench_time_pass(run_decode, r, seconds, samples, &rows[nrows].st);
-    row_finish(&rows[nrows], b);
-    print_row(&rows[nrows++]);
+    if (!only || !strcmp(only, "decode")) {
+        bench_time_pass(run_decode, r, seconds, samples, &rows[nrows].st);
+        row_finish(&rows[nrows], b);
+        print_row(&rows[nrows]);
+    }
+    nrows++;
     fflush(stdout);
 
     if (train) {
@@ -493,6 +553,8 @@ int verb_bench(int argc, char **argv)
         json_field("decoder_gflops", rows[1].gflops, &first);
         json_field("encoder_ms_per_batch", 1e3 * rows[0].st.median_s, &first);
         json_field("decoder_ms_per_batch", 1e3 * rows[1].st.median_s, &first);
+        json_field("encoder_min_ms_per_batch", 1e3 * rows[0].st.min_s, &first);
+        json_field("decoder_min_ms_per_batch", 1e3 * rows[1].st.min_s, &first);
         json_field("encoder_gbytes_per_s", rows[0].gbytes_per_s, &first);
         json_field("encoder_flops_per_wedge", rows[0].flops, &first);
         json_field("decoder_flops_per_wedge", rows[1].flops, &first);
@@ -513,8 +575,26 @@ int verb_bench(int argc, char **argv)
         else
             printf(",\"features\":[%d,%d,%d,%d]", model->cfg.features[0], model->cfg.features[1],
                    model->cfg.features[2], model->cfg.features[3]);
-        printf(",\"engine\":\"%s\",\"conv_algo\":\"%s\",\"deconv\":\"%s\",\"conv3d\":\"%s\"}\n",
+        printf(",\"engine\":\"%s\",\"conv_algo\":\"%s\",\"deconv\":\"%s\",\"conv3d\":\"%s\"",
                e->ops->name, conv_algo == NN_CONV2D_DIRECT ? "direct" : "auto", deconv, conv3d);
+        /* Strings from CPUID and our own words: no quotes or backslashes
+         * to escape but for the brand string, which gets them dropped. */
+        char brand[sizeof cpu.brand];
+        size_t nb = 0;
+        for (const char *p = cpu.brand; *p; p++)
+            if (*p != '"' && *p != '\\' && (unsigned char)*p >= 0x20) brand[nb++] = *p;
+        brand[nb] = 0;
+        printf(",\"encoder_kernels\":\"%s\",\"cpu\":{\"vendor\":\"%s\",\"brand\":\"%s\","
+               "\"family\":%d,\"model\":%d,\"stepping\":%d,\"uarch\":\"%s\","
+               "\"logical_cpus\":%d,\"isa\":\"%s\"}",
+               kernels, cpu.vendor, brand, cpu.family, cpu.model, cpu.stepping,
+               cpu_report_uarch(&cpu), cpu.logical_cpus, isa);
+        if (peak)
+            printf(",\"peak\":{\"vector_bits\":%d,\"fp32_gflops_1t\":%.2f,\"fp32_gflops\":%.2f,"
+                   "\"bf16_gflops_1t\":%.2f,\"bf16_gflops\":%.2f,\"threads\":%d}",
+                   pkn.vector_bits, pk1.fp32_gflops, pkn.fp32_gflops, pk1.bf16_gflops,
+                   pkn.bf16_gflops, pkn.threads);
+        printf("}\n");
     }
     rc = CLI_EXIT_OK;
 done:

@@ -187,7 +187,9 @@ typedef struct runner_ops {
      * encoder's calibration; finish plans the int8 form. */
     bcae_status (*calibrate)(model_runner *r, bcae_error *err);
     bcae_status (*finish)(model_runner *r, bcae_error *err);
-    /* What the encoder and decoders run as, for reports ("chain sparse bf16"). */
+    /* What the encoder (decoder 0) and decoders (1) run as, for reports
+     * ("chain sparse bf16"); 2: the encoder chain's kernels in the backend's
+     * words (nn_chain_describe), "" when it runs no chain. */
     const char *(*describe)(const model_runner *r, int decoder, char *buf, size_t size);
 } runner_ops;
 

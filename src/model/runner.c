@@ -607,7 +607,10 @@ static const char *mr_describe(const model_runner *r, int decoder, char *buf, si
 {
     const bcae2d_runner *x = impl(r);
     static const char *first[] = {"sparse", "dense", "sparse-portable"};
-    if (decoder) snprintf(buf, size, "layers");
+    if (decoder == 2) {
+        if (x->chain) return nn_chain_describe(x->e, x->chain, buf, size);
+        snprintf(buf, size, "%s", "");
+    } else if (decoder) snprintf(buf, size, "layers");
     else if (!x->chain) snprintf(buf, size, "layers");
     else
         snprintf(buf, size, "chain %s %s", first[x->chain_first],

@@ -644,7 +644,9 @@ static const char *mr_describe(const model_runner *r, int decoder, char *buf, si
     const bcae3d_runner *x = impl(r);
     static const char *first[] = {"sparse", "dense", "sparse-portable"};
     static const char *form[] = {"shuffle", "rows"};
-    if (decoder && x->dechain)
+    if (decoder == 2)
+        snprintf(buf, size, "%s", "");
+    else if (decoder && x->dechain)
         snprintf(buf, size, "chain %s%s", form[x->dechain_form],
                  x->dechain_portable ? " portable" : "");
     else if (!decoder && x->chain)

@@ -131,6 +131,14 @@ typedef enum nn_first_layer {
     NN_FIRST_SPARSE_PORTABLE = 2 /* the sparse layer without CPU-specific code (a check) */
 } nn_first_layer;
 
+/* Algorithm of a chain's 3x3 stride-1 convolutions (nn_cpu_options). */
+typedef enum nn_chain_conv {
+    NN_CHAIN_CONV_AUTO = 0,
+    NN_CHAIN_CONV_DIRECT = 1, /* oneDNN's direct kernels, tails fused as post-ops */
+    NN_CHAIN_CONV_WINO2 = 2,  /* Winograd F(2x2, 3x3), the backend's own */
+    NN_CHAIN_CONV_WINO4 = 3   /* Winograd F(4x4, 3x3), the backend's own */
+} nn_chain_conv;
+
 typedef struct nn_chain_desc {
     int n, c, h, w; /* input tensor */
     const nn_layer *layers;
@@ -408,6 +416,10 @@ typedef struct nn_ops {
      * backend's is bit-identical to src/train/optim.c's adamw_step. */
     bcae_status (*adamw_step)(nn_engine *e, const nn_adamw_hparams *h, float *w, const float *g,
                               float *m, float *v, size_t n);
+    /* What a planned chain runs, in words (first layer, 3x3 algorithm, ISA),
+     * into buf (size bytes); returns buf. optional: NULL when the backend
+     * says nothing (nn_chain_describe answers ""). */
+    const char *(*chain_describe)(const nn_chain *c, char *buf, size_t size);
 } nn_ops;
 
 struct nn_engine {
@@ -437,6 +449,12 @@ typedef struct nn_cpu_options {
     /* 1: those own kernels take their portable C path even where AVX-512
      * is there (tests: the path machines without AVX-512 run). */
     int conv3d_portable;
+    /* The encoder chain's 3x3 stride-1 convolutions: NN_CHAIN_CONV_AUTO
+     * (BCAE_CHAIN_CONV=direct|wino2|wino4 in the environment if set, else
+     * Winograd F(4x4, 3x3) where the CPU has AVX-512, else direct; direct
+     * also when conv2d_algo is NN_CONV2D_DIRECT), or one forced (tests,
+     * `bcae bench --chain-conv`). int8 chains always run direct. */
+    nn_chain_conv chain_conv;
 } nn_cpu_options;
 
 typedef struct nn_cuda_options {
@@ -553,6 +571,13 @@ static inline bcae_status nn_download(nn_engine *e, float *host, const float *sr
 /* The optional slots. */
 static inline int nn_has_chain(const nn_engine *e) { return e->ops->chain_create != NULL; }
 static inline int nn_has_chain_int8(const nn_engine *e) { return e->ops->chain_calibrate != NULL; }
+static inline const char *nn_chain_describe(const nn_engine *e, const nn_chain *c, char *buf,
+                                            size_t size)
+{
+    if (e->ops->chain_describe) return e->ops->chain_describe(c, buf, size);
+    if (size) buf[0] = 0;
+    return buf;
+}
 static inline int nn_has_chain3d(const nn_engine *e) { return e->ops->chain3d_create != NULL; }
 static inline int nn_has_dechain3d(const nn_engine *e) { return e->ops->dechain3d_create != NULL; }
 static inline int nn_has_conv_winograd(const nn_engine *e) { return e->ops->conv_winograd != NULL; }

@@ -47,20 +47,25 @@
 #include <math.h>
 #include <omp.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <dnnl_debug.h>
 #include <immintrin.h>
 
 #include "core/error.h"
 #include "nn/cpu/cpu_internal.h"
+#include "nn/cpu/cpu_wino.h"
 
 /* Buffers: two for activations, one for residual blocks' inner activation,
  * and for int8 one fp32 buffer for the last block's output (the code). */
 enum { CHAIN_ALIGN = 64, CHAIN_BUFFERS = 4, CHAIN_F32_BUF = 3 };
-/* Zero taps on each side of the AVX-512 sparse kernel's padded kernel. */
-enum { SPARSE_PAD = 2 };
+/* Zero taps on each side of the AVX-512 sparse kernel's padded kernel;
+ * entries of slack after each row's list (sparse_list_row writes 16 at a
+ * time). */
+enum { SPARSE_PAD = 2, SPARSE_SLACK = 16 };
 
 typedef enum step_kind {
     STEP_FIRST_SPARSE,
@@ -84,6 +89,10 @@ typedef struct chain_step {
      * the in-place sum. */
     int f32_out, res_buf;
     dnnl_memory_t src1;
+    /* A 3x3 stride-1 convolution run by the Winograd kernels (cpu_wino.h)
+     * instead of prim; alpha: conv2's ReZero scalar. */
+    cpu_wino *wino;
+    float alpha;
 } chain_step;
 
 /* A non-zero input voxel of the sparse first layer (see below). */
@@ -100,6 +109,8 @@ struct nn_chain {
     dnnl_stream_t stream;
     nn_engine *owner;
     dnnl_data_type_t dt;
+    nn_chain_conv conv; /* the 3x3 algorithm, resolved (never AUTO) */
+    int wino_dot;       /* bf16 chains: Winograd with bf16 products (AVX512-BF16) */
 
     chain_step *steps;
     int nsteps;
@@ -120,6 +131,7 @@ struct nn_chain {
     nn_chain *twin;
     float *amax; /* one per step; non-NULL in a recording (twin) chain */
     int calibrated;
+    double *profile; /* cpu_chain_profile: process CPU seconds per step, or NULL */
 };
 
 /* ---- small helpers ---------------------------------------------------------------- */
@@ -239,24 +251,27 @@ static inline void sparse_row(const float *restrict x, const float *restrict wf,
  *    data-dependent branches every voxel feeds all four columns, through a
  *    kernel padded with zero taps (wpad, [ci][K][K + 12][32]: tap jz at
  *    jz + 6). */
+/* Compressed in registers and interleaved by permutes, then stored whole
+ * (16 entries, SPARSE_SLACK past the list's end): the memory form of
+ * vpcompressd is microcoded on Zen 4 and cost ~170 cycles a column here
+ * (2.3 ms of CPU a wedge, 40% of the first layer; bench/bench_chain). */
 __attribute__((target("avx512f"))) static int sparse_list_row(const float *row, int W,
                                                                sp_entry *out)
 {
     const __m512 zero = _mm512_setzero_ps();
     const __m512i lane = _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0);
+    const __m512i lo = _mm512_set_epi32(23, 7, 22, 6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
+    const __m512i hi = _mm512_set_epi32(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8);
     int n = 0;
     for (int z = 0; z < W; z++) {
         __m512 v = _mm512_loadu_ps(row + (size_t)z * 16);
         __mmask16 m = _mm512_cmp_ps_mask(v, zero, _CMP_NEQ_UQ);
         __m512i zi = _mm512_add_epi32(_mm512_set1_epi32(z * 16), lane);
-        /* Interleave (zi, v) pairs: compress both, then write as pairs. */
-        int32_t zs[16];
-        float vs[16];
-        _mm512_mask_compressstoreu_epi32(zs, m, zi);
-        _mm512_mask_compressstoreu_ps(vs, m, v);
-        int c = __builtin_popcount((unsigned)m);
-        for (int k = 0; k < c; k++) out[n + k] = (sp_entry){zs[k], vs[k]};
-        n += c;
+        __m512i zc = _mm512_maskz_compress_epi32(m, zi);
+        __m512i vc = _mm512_castps_si512(_mm512_maskz_compress_ps(m, v));
+        _mm512_storeu_si512(out + n, _mm512_permutex2var_epi32(zc, lo, vc));
+        _mm512_storeu_si512(out + n + 8, _mm512_permutex2var_epi32(zc, hi, vc));
+        n += __builtin_popcount((unsigned)m);
     }
     return n;
 }
@@ -360,7 +375,8 @@ static void run_sparse_first(nn_chain *c, chain_step *s, const float *x)
 {
     const int H = c->d.h, W = c->d.w, CI = c->cin0, CO = c->cout0, Ho = s->h, Wo = s->w;
     const int K = c->K, P = c->P, N = c->d.n;
-    const size_t wedge = (size_t)H * (size_t)W * (size_t)CI, cap = (size_t)W * (size_t)CI;
+    const size_t wedge = (size_t)H * (size_t)W * (size_t)CI, row = (size_t)W * (size_t)CI,
+                 cap = row + SPARSE_SLACK;
     if (c->lists) {
         for (int n = 0; n < N; n++) {
             const float *xn = x + (size_t)n * wedge;
@@ -368,7 +384,7 @@ static void run_sparse_first(nn_chain *c, chain_step *s, const float *x)
             {
 #pragma omp for schedule(static)
                 for (int a = 0; a < H; a++)
-                    c->counts[a] = sparse_list_row(xn + (size_t)a * cap, W, c->lists + (size_t)a * cap);
+                    c->counts[a] = sparse_list_row(xn + (size_t)a * row, W, c->lists + (size_t)a * cap);
 #pragma omp for schedule(dynamic, 1)
                 for (int p = 0; p < Ho; p++) {
                     float *acc = c->acc + (size_t)omp_get_thread_num() * (size_t)Wo * (size_t)CO;
@@ -680,7 +696,7 @@ static bcae_status plan_steps(nn_chain *c, bcae_error *err)
     if (c->avx512 && c->cin0 == 16 && c->cout0 == 32) {
         const size_t K = (size_t)c->K, KP = K + 2 * SPARSE_PAD;
         c->w_pad = calloc(16 * K * KP * 32, sizeof(float));
-        c->lists = malloc((size_t)d->h * (size_t)d->w * 16 * sizeof(sp_entry));
+        c->lists = malloc((size_t)d->h * ((size_t)d->w * 16 + SPARSE_SLACK) * sizeof(sp_entry));
         c->counts = malloc((size_t)d->h * sizeof(int));
         if (!c->w_pad || !c->lists || !c->counts)
             return bcae_fail(err, BCAE_ERR_OUT_OF_MEMORY, "encoder chain: out of memory");
@@ -748,6 +764,22 @@ static bcae_status plan_steps(nn_chain *c, bcae_error *err)
         case STEP_CONV2: {
             const nn_layer *l = &d->layers[li];
             int second = s->kind == STEP_CONV2;
+            if (c->conv != NN_CHAIN_CONV_DIRECT && l->k == 3 && l->pad == 1 && !s->f32_out &&
+                prev->dt == s->dt && (s->dt == dnnl_f32 || s->dt == dnnl_bf16)) {
+                s->wino = cpu_wino_create(c->conv == NN_CHAIN_CONV_WINO4 ? 4 : 2, d->n, l->cin,
+                                          s->c, s->h, s->w, second ? l->w2 : l->w,
+                                          second ? l->b2 : l->b, s->dt == dnnl_bf16,
+                                          s->dt == dnnl_bf16 && c->wino_dot, c->threads);
+                s->alpha = l->alpha;
+                /* Shapes it does not take (channels not multiples of 16)
+                 * go to oneDNN below; only memory is an error. */
+                if (!s->wino && l->cin % 16 == 0 && s->c % 16 == 0)
+                    return bcae_fail(err, BCAE_ERR_OUT_OF_MEMORY, "encoder chain: out of memory");
+                if (s->wino) {
+                    if (second) li++;
+                    break;
+                }
+            }
             st = md_nhwc(&src_md, d->n, prev->c, prev->h, prev->w, prev->dt);
             if (st != dnnl_success) return chain_fail(err, "descriptor", st);
             rc = plan_conv(c, i, l, second, 1, second ? l->w2 : l->w, second ? l->b2 : l->b, l->k,
@@ -831,6 +863,27 @@ static int desc_supported(const nn_chain_desc *d)
     return 1;
 }
 
+/* The 3x3 algorithm (nn_cpu_options.chain_conv). AUTO is Winograd F(4x4,
+ * 3x3) wherever the kernels run: on Zen 4 (double-pumped AVX-512, where
+ * oneDNN's direct kernels already run near the FMA peak) it does a quarter
+ * of the products and measured faster at every resolution of the chain
+ * (bench/RESULTS.md, Zen 4 section); its error stays within the bound of
+ * tests/test_backend_ops.c. int8 keeps oneDNN's VNNI kernels. */
+static nn_chain_conv resolve_conv(const nn_cpu_options *o, bcae_precision precision)
+{
+    if (precision == BCAE_PRECISION_INT8) return NN_CHAIN_CONV_DIRECT;
+    nn_chain_conv a = o->chain_conv;
+    if (a == NN_CHAIN_CONV_AUTO) {
+        const char *env = getenv("BCAE_CHAIN_CONV");
+        if (o->conv2d_algo == NN_CONV2D_DIRECT) a = NN_CHAIN_CONV_DIRECT;
+        else if (env && !strcmp(env, "direct")) a = NN_CHAIN_CONV_DIRECT;
+        else if (env && !strcmp(env, "wino2")) a = NN_CHAIN_CONV_WINO2;
+        else a = NN_CHAIN_CONV_WINO4;
+    }
+    if (a != NN_CHAIN_CONV_DIRECT && !cpu_wino_available()) a = NN_CHAIN_CONV_DIRECT;
+    return a;
+}
+
 static nn_chain *chain_new(nn_engine *e, const nn_chain_desc *d)
 {
     nn_chain *c = calloc(1, sizeof *c);
@@ -853,6 +906,8 @@ static nn_chain *chain_new(nn_engine *e, const nn_chain_desc *d)
                                                   : dnnl_f32;
     c->avx512 = d->first != NN_FIRST_SPARSE_PORTABLE && __builtin_cpu_supports("avx512f") &&
                 __builtin_cpu_supports("fma");
+    c->conv = resolve_conv(cpu_options(e), d->precision);
+    c->wino_dot = cpu_wino_bf16_dot_available() && !getenv("BCAE_WINO_FP32_PRODUCTS");
     return c;
 }
 
@@ -864,6 +919,7 @@ static void free_steps(nn_chain *c)
         for (size_t j = 0; j < sizeof mems / sizeof mems[0]; j++)
             if (mems[j]) dnnl_memory_destroy(mems[j]);
         if (s->prim) dnnl_primitive_destroy(s->prim);
+        cpu_wino_destroy(s->wino);
     }
     free(c->steps);
     c->steps = NULL;
@@ -917,6 +973,7 @@ bcae_status cpu_chain_create(nn_engine *e, const nn_chain_desc *d, nn_chain **ou
         td.precision = BCAE_PRECISION_FP32;
         td.first = NN_FIRST_SPARSE;
         c->twin = chain_new(e, &td);
+        if (c->twin) c->twin->conv = NN_CHAIN_CONV_DIRECT; /* the int8 chain's own arithmetic */
         rc = c->twin ? plan_locked(c->twin, err)
                      : bcae_fail(err, BCAE_ERR_OUT_OF_MEMORY, "encoder chain: out of memory");
         if (!rc) {
@@ -969,11 +1026,19 @@ static bcae_status run(nn_chain *c, const nn_tensor *x, nn_tensor *y)
     for (int i = 0; i < c->nsteps; i++) {
         chain_step *s = &c->steps[i];
         int ok = 1;
+        struct timespec t0, t1;
+        if (c->profile) clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t0);
         switch (s->kind) {
         case STEP_FIRST_SPARSE: run_sparse_first(c, s, x->data); break;
         case STEP_FIRST_DENSE:
         case STEP_CONV1:
         case STEP_CONV2: {
+            if (s->wino) {
+                cpu_wino_forward(s->wino, c->buf[s->src_buf], c->buf[s->dst_buf],
+                                 s->kind == STEP_CONV2 ? WINO_POST_RESIDUAL : WINO_POST_LEAKY,
+                                 s->alpha);
+                break;
+            }
             if (s->kind == STEP_FIRST_DENSE) dnnl_memory_set_data_handle(s->src, x->data);
             dnnl_exec_arg_t args[6] = {{DNNL_ARG_SRC, s->src},
                                        {DNNL_ARG_WEIGHTS, s->wei},
@@ -999,6 +1064,10 @@ static bcae_status run(nn_chain *c, const nn_tensor *x, nn_tensor *y)
             poison_y(y);
             return bcae_fail(&c->owner->last_error, BCAE_ERR_INTERNAL,
                              "encoder chain: oneDNN failed at step %d of %d", i, c->nsteps);
+        }
+        if (c->profile) {
+            clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t1);
+            c->profile[i] += (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
         }
         if (c->amax && s->dst_buf >= 0) {
             float m = max_abs(c->buf[s->dst_buf], step_elems(c, s), c->threads);
@@ -1045,4 +1114,32 @@ bcae_status cpu_chain_forward(nn_chain *c, const nn_tensor *x, nn_tensor *y)
                          "encoder chain: an int8 chain runs only after chain_finish");
     }
     return run(c, x, y);
+}
+
+const char *cpu_chain_describe(const nn_chain *c, char *buf, size_t size)
+{
+    const char *first = c->d.first == NN_FIRST_DENSE ? "dense (oneDNN)"
+                        : c->lists                   ? "sparse (AVX-512)"
+                                                     : "sparse (portable C)";
+    int wino = 0;
+    for (int i = 0; i < c->nsteps; i++) wino += c->steps[i].wino != NULL;
+    const char *conv = !wino                             ? "oneDNN direct"
+                       : c->conv == NN_CHAIN_CONV_WINO4 ? "Winograd F(4x4,3x3) (AVX-512)"
+                                                        : "Winograd F(2x2,3x3) (AVX-512)";
+    snprintf(buf, size, "first layer %s, 3x3 convs %s%s", first, conv,
+             !wino || c->dt != dnnl_bf16 ? ""
+             : c->wino_dot               ? " with bf16 products (AVX512-BF16)"
+                                         : " with fp32 products");
+    return buf;
+}
+
+int cpu_chain_profile(nn_chain *c, double *per_step, int cap, char (*names)[32])
+{
+    if (cap < c->nsteps) return -1;
+    c->profile = per_step;
+    static const char *kinds[] = {"first sparse", "first dense", "pool", "conv1", "conv2", "out"};
+    for (int i = 0; i < c->nsteps && names; i++)
+        snprintf(names[i], sizeof names[i], "%s %s %dx%d", kinds[c->steps[i].kind],
+                 c->steps[i].wino ? "wino" : "", c->steps[i].h, c->steps[i].w);
+    return c->nsteps;
 }

@@ -85,6 +85,7 @@ static const nn_ops CPU_OPS = {
     .dechain3d_destroy = cpu_dechain3d_destroy,
     .dechain3d_forward = cpu_dechain3d_forward,
     .adamw_step = cpu_adamw_step,
+    .chain_describe = cpu_chain_describe,
 };
 
 bcae_status nn_cpu_engine_create_with(int threads, const nn_cpu_options *opt, nn_engine **out,

@@ -74,6 +74,11 @@ void cpu_chain_destroy(nn_chain *c);
 bcae_status cpu_chain_calibrate(nn_chain *c, const nn_tensor *x);
 bcae_status cpu_chain_finish(nn_chain *c, bcae_error *err);
 bcae_status cpu_chain_forward(nn_chain *c, const nn_tensor *x, nn_tensor *y);
+const char *cpu_chain_describe(const nn_chain *c, char *buf, size_t size);
+/* For bench/bench_chain.c: from now on every forward adds each step's
+ * process CPU seconds into per_step (cap entries at least the number of
+ * steps, returned; -1 if too few) and names[i] says what step i is. */
+int cpu_chain_profile(nn_chain *c, double *per_step, int cap, char (*names)[32]);
 
 /* cpu_kernels.c: layout transfers, pooling, upsampling, activations. */
 bcae_status cpu_from_nchw(nn_engine *e, const float *host, nn_tensor *t);
