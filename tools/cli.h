@@ -25,6 +25,21 @@ int verb_bench(int argc, char **argv);
 int verb_bench_sparse(int argc, char **argv);
 int verb_stats(int argc, char **argv);
 
+/* The communicator of this run (docs/SCALING.md): NULL when bcae runs as
+ * one process (not under mpirun, or a build without MPI); main sets it up
+ * before the verb and ends it after. Verbs that run on several ranks
+ * (train, compress, decompress, eval) pass it to the library and print
+ * results on rank 0 only. */
+const bcae_comm *cli_comm(void);
+int cli_rank(void);
+int cli_size(void);
+/* main: joins the MPI job if this process is a rank of one (with MPI
+ * built in); returns 0, or an exit code after printing why not. */
+int cli_comm_start(int *argc, char ***argv);
+/* main: after the verb. A failure on one rank of several ends them all
+ * (the others may be waiting for it in a collective). */
+int cli_comm_end(int rc);
+
 /* Exit codes: 0 success, 1 failure of the work, 2 bad usage. */
 enum { CLI_EXIT_OK = 0, CLI_EXIT_FAIL = 1, CLI_EXIT_USAGE = 2 };
 
