@@ -60,6 +60,54 @@ int cli_comm_end(int rc)
     return rc;
 }
 
+int cli_allreduce_sum(const char *verb, double *x, size_t n)
+{
+    bcae_error err;
+    if (cli_size() > 1 && run_comm->ops->allreduce_sum_f64(run_comm, x, n, &err))
+        return cli_fail(verb, &err);
+    return 0;
+}
+
+int cli_allreduce_max(const char *verb, double *x, size_t n)
+{
+    bcae_error err;
+    if (cli_size() > 1 && run_comm->ops->allreduce_max_f64(run_comm, x, n, &err))
+        return cli_fail(verb, &err);
+    return 0;
+}
+
+void cli_share_plan(cli_share *s, size_t n, size_t align, size_t max_per)
+{
+    size_t ranks = (size_t)cli_size();
+    if (align < 1) align = 1;
+    size_t even = (n + ranks - 1) / ranks;
+    even = (even + align - 1) / align * align;
+    size_t cap = max_per / align * align;
+    if (cap < align) cap = align;
+    s->n = n;
+    s->per = even < cap ? even : cap;
+    if (s->per == 0) s->per = align;
+    s->rounds = (n + s->per * ranks - 1) / (s->per * ranks);
+}
+
+void cli_share_round(const cli_share *s, size_t k, size_t *lo, size_t *hi)
+{
+    size_t a = (k * (size_t)cli_size() + (size_t)cli_rank()) * s->per;
+    size_t b = a + s->per;
+    *lo = a < s->n ? a : s->n;
+    *hi = b < s->n ? b : s->n;
+}
+
+size_t cli_share_count(const cli_share *s)
+{
+    size_t c = 0, lo, hi;
+    for (size_t k = 0; k < s->rounds; k++) {
+        cli_share_round(s, k, &lo, &hi);
+        c += hi - lo;
+    }
+    return c;
+}
+
 void cli_error(const char *verb, const char *fmt, ...)
 {
     va_list ap;

@@ -40,6 +40,24 @@ int cli_comm_start(int *argc, char ***argv);
  * (the others may be waiting for it in a collective). */
 int cli_comm_end(int rc);
 
+/* Element-wise sums / maxima of x over the ranks (nothing on one process).
+ * Returns 0, or CLI_EXIT_FAIL after printing why. */
+int cli_allreduce_sum(const char *verb, double *x, size_t n);
+int cli_allreduce_max(const char *verb, double *x, size_t n);
+/* Splits n items over the ranks in rounds: round k gives each rank a
+ * contiguous run of at most `per` items (a multiple of `align`), in rank
+ * order, so that the items stay in their order across ranks and rounds.
+ * per is chosen so that one round covers everything when that needs at most
+ * max_per items a rank. */
+typedef struct cli_share {
+    size_t n, per, rounds;
+} cli_share;
+void cli_share_plan(cli_share *s, size_t n, size_t align, size_t max_per);
+/* This rank's items [*lo, *hi) of round k (empty: lo == hi). */
+void cli_share_round(const cli_share *s, size_t k, size_t *lo, size_t *hi);
+/* This rank's items over all rounds. */
+size_t cli_share_count(const cli_share *s);
+
 /* Exit codes: 0 success, 1 failure of the work, 2 bad usage. */
 enum { CLI_EXIT_OK = 0, CLI_EXIT_FAIL = 1, CLI_EXIT_USAGE = 2 };
 

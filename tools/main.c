@@ -15,7 +15,8 @@ typedef struct verb {
 
 static const verb VERBS[] = {
     {"simulate", verb_simulate, "simulate TPC events into a dataset of wedge .npy files", 0},
-    {"stats", verb_stats, "statistics of a set of wedges; compare with another (e.g. real data)", 0},
+    {"stats", verb_stats, "statistics of a set of wedges; compare with another (e.g. real data)",
+     0},
     {"inspect", verb_inspect, "a .npy file (shape, occupancy, histogram) or a .bcae container", 0},
     {"metrics", verb_metrics, "compare an original and a reconstructed wedge (MAE, PSNR, ...)", 0},
     {"plot", verb_plot, "draw a wedge as a PNG picture", 0},

@@ -55,7 +55,8 @@ bcae_status bcae_shared_file_open(const char *path, const bcae_comm *comm, bcae_
         f->tags = calloc(3 * (size_t)comm->size, sizeof *f->tags);
     }
     bcae_status s = BCAE_OK;
-    if (!f || !f->lens || !f->tags) s = bcae_fail(err, BCAE_ERR_OUT_OF_MEMORY, "%s: out of memory", path);
+    if (!f || !f->lens || !f->tags)
+        s = bcae_fail(err, BCAE_ERR_OUT_OF_MEMORY, "%s: out of memory", path);
     /* Rank 0 creates the temporary file; the others learn its name. */
     char name[BCAE_CTR_PATH_MAX + 64] = {0};
     if (!s && comm->rank == 0) {
@@ -127,7 +128,8 @@ bcae_status shared_file_write_tagged(bcae_shared_file *f, const void *buf, size_
     if (s) return s;
     for (int k = 0; k < 3 && sum; k++) {
         sum[k] = 0;
-        for (int r = 0; r < f->comm->size; r++) sum[k] += f->tags[(size_t)k * (size_t)f->comm->size + (size_t)r];
+        const uint64_t *t = f->tags + (size_t)k * (size_t)f->comm->size;
+        for (int r = 0; r < f->comm->size; r++) sum[k] += t[r];
     }
     const bcae_comm *c = f->comm;
     uint64_t off = f->size, total = 0;

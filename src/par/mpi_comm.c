@@ -159,7 +159,8 @@ bcae_status bcae_comm_mpi_init(int *argc, char ***argv, bcae_comm **out, bcae_er
          * inside a rank never do. */
         int provided = 0;
         int rc = MPI_Init_thread(argc, argv, MPI_THREAD_FUNNELED, &provided);
-        if (rc != MPI_SUCCESS) return bcae_fail(err, BCAE_ERR_IO, "MPI_Init_thread failed (%d)", rc);
+        if (rc != MPI_SUCCESS)
+            return bcae_fail(err, BCAE_ERR_IO, "MPI_Init_thread failed (%d)", rc);
     }
     bcae_comm *c = calloc(1, sizeof *c);
     mpi_ctx *x = calloc(1, sizeof *x);
