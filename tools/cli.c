@@ -51,10 +51,13 @@ int cli_comm_start(int *argc, char ***argv)
 
 int cli_comm_end(int rc)
 {
+    int everyone = rc == CLI_EXIT_FAIL_ALL;
+    if (everyone) rc = CLI_EXIT_FAIL;
     if (!run_comm) return rc;
     fflush(stdout);
     fflush(stderr);
-    if (rc == CLI_EXIT_FAIL && run_comm->size > 1) run_comm->ops->abort(run_comm, rc);
+    if (rc == CLI_EXIT_FAIL && !everyone && run_comm->size > 1)
+        run_comm->ops->abort(run_comm, rc);
     bcae_comm_free(run_comm);
     run_comm = NULL;
     return rc;
@@ -74,6 +77,13 @@ int cli_allreduce_max(const char *verb, double *x, size_t n)
     if (cli_size() > 1 && run_comm->ops->allreduce_max_f64(run_comm, x, n, &err))
         return cli_fail(verb, &err);
     return 0;
+}
+
+int cli_any_failed(const char *verb, int failed)
+{
+    double x = failed ? 1.0 : 0.0;
+    if (cli_allreduce_max(verb, &x, 1)) return 1;
+    return x > 0;
 }
 
 void cli_share_plan(cli_share *s, size_t n, size_t align, size_t max_per)
