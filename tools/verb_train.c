@@ -69,6 +69,8 @@ typedef struct view {
     int quiet, epochs, current; /* current: epoch the bar shows, -1 none */
     int warned_empty;
     int silent; /* not rank 0: rank 0 speaks for all */
+    double step_s, comm_s; /* this epoch's, for the share in collectives */
+    long steps;
 } view;
 
 static void on_progress(void *ctx, const bcae_train_progress *p)
@@ -86,7 +88,12 @@ static void on_progress(void *ctx, const bcae_train_progress *p)
             v->train.base = (uint64_t)p->batch - 1;
             v->train.start -= p->step_seconds;
             v->current = p->epoch;
+            v->step_s = v->comm_s = 0;
+            v->steps = 0;
         }
+        v->steps++;
+        v->step_s += p->step_seconds;
+        v->comm_s += p->comm_seconds;
         snprintf(extra, sizeof extra, "loss %.4g seg %.4g reg %.4g coef %.3g prec %.3f rec %.3f",
                  p->loss, p->loss_seg, p->loss_reg, p->coef, p->precision, p->recall);
         /* Recall is undefined only when no batch of the epoch so far held a
@@ -100,7 +107,12 @@ static void on_progress(void *ctx, const bcae_train_progress *p)
         }
         if (p->epoch_done) {
             cli_progress_finish(&v->train, (uint64_t)p->batch);
-            if (!v->quiet)
+            if (!v->quiet && cli_size() > 1)
+                fprintf(stderr, "  train: step %ld lr %.3g %s; %.3f s a step, %.1f%% in "
+                                "collectives\n",
+                        p->step, p->lr, extra, v->step_s / (double)v->steps,
+                        v->step_s > 0 ? 100 * v->comm_s / v->step_s : 0.0);
+            else if (!v->quiet)
                 fprintf(stderr, "  train: step %ld lr %.3g %s\n", p->step, p->lr, extra);
         } else {
             cli_progress_update(&v->train, (uint64_t)p->batch, extra);
