@@ -13,17 +13,20 @@
 
 static bcae_status serial_f64(const bcae_comm *c, double *x, size_t n, bcae_error *err)
 {
+    (void)c, (void)x, (void)n, (void)err;
     return BCAE_OK;
 }
 
 static bcae_status serial_f32(const bcae_comm *c, float *x, size_t n, bcae_error *err)
 {
+    (void)c, (void)x, (void)n, (void)err;
     return BCAE_OK;
 }
 
 static bcae_status serial_bcast(const bcae_comm *c, void *buf, size_t bytes, int root,
                                 bcae_error *err)
 {
+    (void)c, (void)buf, (void)bytes;
     return root == 0 ? BCAE_OK
                      : bcae_fail(err, BCAE_ERR_INVALID_ARGUMENT, "broadcast from rank %d of 1",
                                  root);
@@ -32,11 +35,16 @@ static bcae_status serial_bcast(const bcae_comm *c, void *buf, size_t bytes, int
 static bcae_status serial_allgather(const bcae_comm *c, uint64_t mine, uint64_t *all,
                                     bcae_error *err)
 {
+    (void)c, (void)err;
     all[0] = mine;
     return BCAE_OK;
 }
 
-static bcae_status serial_barrier(const bcae_comm *c, bcae_error *err) { return BCAE_OK; }
+static bcae_status serial_barrier(const bcae_comm *c, bcae_error *err)
+{
+    (void)c, (void)err;
+    return BCAE_OK;
+}
 
 typedef struct serial_file {
     int fd;
@@ -45,6 +53,7 @@ typedef struct serial_file {
 
 static bcae_status serial_open(const bcae_comm *c, const char *path, void **file, bcae_error *err)
 {
+    (void)c;
     serial_file *f = malloc(sizeof *f);
     size_t n = strlen(path) + 1;
     char *p = malloc(n);
@@ -69,6 +78,7 @@ static bcae_status serial_open(const bcae_comm *c, const char *path, void **file
 static bcae_status serial_write_at(const bcae_comm *c, void *file, uint64_t offset,
                                    const void *buf, size_t len, bcae_error *err)
 {
+    (void)c;
     serial_file *f = file;
     const unsigned char *b = buf;
     while (len > 0) {
@@ -86,6 +96,7 @@ static bcae_status serial_write_at(const bcae_comm *c, void *file, uint64_t offs
 
 static bcae_status serial_close(const bcae_comm *c, void *file, bcae_error *err)
 {
+    (void)c;
     serial_file *f = file;
     bcae_status s = BCAE_OK;
     if (fsync(f->fd) != 0)
@@ -97,7 +108,7 @@ static bcae_status serial_close(const bcae_comm *c, void *file, bcae_error *err)
     return s;
 }
 
-static void serial_abort(const bcae_comm *c, int code) { (void)code; }
+static void serial_abort(const bcae_comm *c, int code) { (void)c, (void)code; }
 
 static const bcae_comm_ops serial_ops = {serial_f64,   serial_f32,       serial_f64,
                                          serial_bcast, serial_allgather, serial_barrier,
