@@ -68,6 +68,85 @@ BCAE_API const char *bcae_strerror(bcae_status status);
 BCAE_API const char *bcae_version(void);
 
 /* ------------------------------------------------------------------ */
+/* Communicators: one job on several processes (docs/SCALING.md)       */
+/* ------------------------------------------------------------------ */
+
+/* The few collective operations the trainer and the parallel container
+ * writer need, as a table of functions over an implementation's context,
+ * so that nothing in the library calls MPI directly: the MPI implementation
+ * is one module (bcae_comm_mpi_init), built with -DBCAE_MPI=ON, and a
+ * caller may supply its own. A communicator is always passed in (a field of
+ * bcae_train_config, an argument); NULL everywhere means one process, rank
+ * 0 of 1 (bcae_comm_serial). Collective operations must be called by every
+ * rank in the same order. Each returns a status; an implementation's errors
+ * carry its message. */
+typedef struct bcae_comm bcae_comm;
+
+typedef struct bcae_comm_ops {
+    /* x[0..n) := the element-wise sum (max) over the ranks, on every rank. */
+    bcae_status (*allreduce_sum_f64)(const bcae_comm *c, double *x, size_t n, bcae_error *err);
+    bcae_status (*allreduce_sum_f32)(const bcae_comm *c, float *x, size_t n, bcae_error *err);
+    bcae_status (*allreduce_max_f64)(const bcae_comm *c, double *x, size_t n, bcae_error *err);
+    /* bytes of buf from rank root to every rank. */
+    bcae_status (*broadcast)(const bcae_comm *c, void *buf, size_t bytes, int root,
+                             bcae_error *err);
+    /* all[r] := rank r's `mine`, on every rank (all has size entries). */
+    bcae_status (*allgather_u64)(const bcae_comm *c, uint64_t mine, uint64_t *all,
+                                 bcae_error *err);
+    bcae_status (*barrier)(const bcae_comm *c, bcae_error *err);
+    /* A file every rank writes at its own offsets: open (collective) an
+     * existing file for writing, write at an offset (independent), close
+     * (collective, data on disk when it returns). */
+    bcae_status (*file_open)(const bcae_comm *c, const char *path, void **file, bcae_error *err);
+    bcae_status (*file_write_at)(const bcae_comm *c, void *file, uint64_t offset, const void *buf,
+                                 size_t len, bcae_error *err);
+    bcae_status (*file_close)(const bcae_comm *c, void *file, bcae_error *err);
+    /* Ends every rank's process (a failure only some ranks saw). */
+    void (*abort)(const bcae_comm *c, int code);
+    /* Frees ctx (bcae_comm_free). */
+    void (*destroy)(bcae_comm *c);
+} bcae_comm_ops;
+
+struct bcae_comm {
+    int rank, size; /* this process, 0..size-1; how many */
+    const bcae_comm_ops *ops;
+    void *ctx; /* the implementation's */
+};
+
+/* The one-process communicator (rank 0 of 1): a constant, never freed. */
+BCAE_API const bcae_comm *bcae_comm_serial(void);
+/* 1 if this library was built with MPI (-DBCAE_MPI=ON), else 0. */
+BCAE_API int bcae_comm_mpi_compiled(void);
+/* A communicator over MPI_COMM_WORLD (a duplicate of it, so its traffic
+ * never meets the caller's). Initialises MPI (threads: funneled, OpenMP
+ * inside each rank) unless the caller already did; bcae_comm_free then
+ * finalises it. BCAE_ERR_UNSUPPORTED without MPI. */
+BCAE_API bcae_status bcae_comm_mpi_init(int *argc, char ***argv, bcae_comm **out,
+                                        bcae_error *err);
+/* Frees a communicator bcae_comm_mpi_init made (NULL and the serial one are fine). */
+BCAE_API void bcae_comm_free(bcae_comm *c);
+
+/* A new file written by every rank of a communicator in rank order, the
+ * way bcae_atomic_open writes one: under a temporary name next to `path`,
+ * renamed into place by commit, so no reader sees a partial file. Every
+ * function is collective. Each write appends, on every rank at once, the
+ * ranks' buffers one after another (rank 0's first): the bytes are those
+ * of one process writing them in that order. A rank that failed calls
+ * abort; the others' write or commit then fails too ("another rank
+ * failed"), and the file is discarded. */
+typedef struct bcae_shared_file bcae_shared_file;
+BCAE_API bcae_status bcae_shared_file_open(const char *path, const bcae_comm *comm,
+                                           bcae_shared_file **out, bcae_error *err);
+BCAE_API bcae_status bcae_shared_file_write(bcae_shared_file *f, const void *buf, size_t len,
+                                            bcae_error *err);
+/* The file's size so far (every rank's bytes). */
+BCAE_API uint64_t bcae_shared_file_size(const bcae_shared_file *f);
+/* Closes, syncs and renames into place; frees f whatever happens. */
+BCAE_API bcae_status bcae_shared_file_commit(bcae_shared_file *f, bcae_error *err);
+/* Discards the file and frees f (NULL is fine). */
+BCAE_API void bcae_shared_file_abort(bcae_shared_file *f);
+
+/* ------------------------------------------------------------------ */
 /* N-dimensional arrays and the NumPy .npy format                      */
 /* ------------------------------------------------------------------ */
 
@@ -624,6 +703,25 @@ typedef struct bcae_ctr_writer bcae_ctr_writer;
 BCAE_API bcae_status bcae_ctr_writer_open(const char *path, const bcae_ctr_info *info,
                                           bcae_ctr_writer **out, bcae_error *err);
 
+/* Starts a new file that every rank of `comm` writes together (MPI-IO
+ * where comm is MPI's): collective, like bcae_ctr_writer_flush and
+ * bcae_ctr_writer_finish on it. Appends go to memory; each flush writes
+ * every rank's records since the last one after all of rank 0's, then rank
+ * 1's, and so on, so the file is byte for byte the one a single writer
+ * makes from the records in that order (docs/SCALING.md). Rank 0 writes
+ * the header and the end marker. Paths are checked against this rank's own
+ * records only: the caller keeps them distinct across ranks. A rank that
+ * fails calls bcae_ctr_writer_abort: the others' next flush or finish
+ * fails too, and no file is left. bcae_ctr_writer_stats gives the whole
+ * file as of the last flush. comm NULL: one process. */
+BCAE_API bcae_status bcae_ctr_writer_open_shared(const char *path, const bcae_ctr_info *info,
+                                                 const bcae_comm *comm, bcae_ctr_writer **out,
+                                                 bcae_error *err);
+/* A shared writer: writes what every rank appended since the last flush
+ * (collective). Any other writer: nothing to do. Memory holds at most one
+ * flush's records. */
+BCAE_API bcae_status bcae_ctr_writer_flush(bcae_ctr_writer *w, bcae_error *err);
+
 /* Flag of bcae_ctr_append_open: if the file lacks its end marker because
  * an earlier append was interrupted, drop the incomplete tail (after
  * verifying every record before it) instead of refusing. */
@@ -898,6 +996,13 @@ typedef struct bcae_train_config {
     long max_steps;              /* stop (with a checkpoint) once the run reaches this
                                     global step; 0: run all epochs */
     bcae_device device;          /* zero = AUTO */
+    /* Data-parallel training (docs/TRAINING.md, "On several processes"):
+     * every rank of comm calls bcae_train with the same configuration; each
+     * runs batch_size / size wedges of every global batch (batch_size must
+     * divide evenly), the losses, the coefficient and the gradient are the
+     * global batch's, and rank 0 alone writes the log, the model and the
+     * checkpoints. NULL: one process. */
+    const bcae_comm *comm;
 } bcae_train_config;
 
 BCAE_API void bcae_train_config_default(bcae_train_config *c);
@@ -912,6 +1017,8 @@ typedef struct bcae_train_progress {
     double mae;              /* validation: mean |recon - x| */
     double step_seconds;
     int epoch_done; /* set once at the end of each phase */
+    double comm_seconds; /* of step_seconds: in collectives (the loss sums and the
+                            gradient allreduce; waiting for slower ranks included) */
 } bcae_train_progress;
 
 typedef void (*bcae_train_callback)(void *ctx, const bcae_train_progress *p);

@@ -9,11 +9,123 @@
 #include <time.h>
 #include <unistd.h>
 
+/* The one piece of state the CLI keeps: the run's communicator (the
+ * library takes it as an argument). */
+static bcae_comm *run_comm;
+
+const bcae_comm *cli_comm(void) { return run_comm; }
+int cli_rank(void) { return run_comm ? run_comm->rank : 0; }
+int cli_size(void) { return run_comm ? run_comm->size : 1; }
+
+/* The launcher's variables that say this process is one rank of a job. */
+static long launched_ranks(void)
+{
+    const char *vars[] = {"OMPI_COMM_WORLD_SIZE", "PMIX_SIZE", "PMI_SIZE", "MPI_LOCALNRANKS"};
+    for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++) {
+        const char *v = getenv(vars[i]);
+        if (v && *v) return strtol(v, NULL, 10);
+    }
+    return getenv("PMIX_RANK") ? 2 : 0;
+}
+
+int cli_comm_start(int *argc, char ***argv)
+{
+    long n = launched_ranks();
+    if (n <= 0) return 0; /* a plain run: no MPI at all */
+    if (!bcae_comm_mpi_compiled()) {
+        if (n > 1) {
+            fprintf(stderr, "bcae: started as one of %ld ranks, but this bcae was built without "
+                            "MPI: each rank would do the whole job (rebuild with -DBCAE_MPI=ON)\n",
+                    n);
+            return CLI_EXIT_USAGE;
+        }
+        return 0;
+    }
+    bcae_error err;
+    if (bcae_comm_mpi_init(argc, argv, &run_comm, &err)) {
+        fprintf(stderr, "bcae: %s\n", err.message);
+        return CLI_EXIT_FAIL;
+    }
+    return 0;
+}
+
+int cli_comm_end(int rc)
+{
+    int everyone = rc == CLI_EXIT_FAIL_ALL;
+    if (everyone) rc = CLI_EXIT_FAIL;
+    if (!run_comm) return rc;
+    fflush(stdout);
+    fflush(stderr);
+    if (rc == CLI_EXIT_FAIL && !everyone && run_comm->size > 1)
+        run_comm->ops->abort(run_comm, rc);
+    bcae_comm_free(run_comm);
+    run_comm = NULL;
+    return rc;
+}
+
+int cli_allreduce_sum(const char *verb, double *x, size_t n)
+{
+    bcae_error err;
+    if (cli_size() > 1 && run_comm->ops->allreduce_sum_f64(run_comm, x, n, &err))
+        return cli_fail(verb, &err);
+    return 0;
+}
+
+int cli_allreduce_max(const char *verb, double *x, size_t n)
+{
+    bcae_error err;
+    if (cli_size() > 1 && run_comm->ops->allreduce_max_f64(run_comm, x, n, &err))
+        return cli_fail(verb, &err);
+    return 0;
+}
+
+int cli_any_failed(const char *verb, int failed)
+{
+    double x = failed ? 1.0 : 0.0;
+    if (cli_allreduce_max(verb, &x, 1)) return 1;
+    return x > 0;
+}
+
+void cli_share_plan(cli_share *s, size_t n, size_t align, size_t max_per)
+{
+    size_t ranks = (size_t)cli_size();
+    if (align < 1) align = 1;
+    size_t even = (n + ranks - 1) / ranks;
+    even = (even + align - 1) / align * align;
+    size_t cap = max_per / align * align;
+    if (cap < align) cap = align;
+    s->n = n;
+    s->per = even < cap ? even : cap;
+    if (s->per == 0) s->per = align;
+    s->rounds = (n + s->per * ranks - 1) / (s->per * ranks);
+}
+
+void cli_share_round(const cli_share *s, size_t k, size_t *lo, size_t *hi)
+{
+    size_t a = (k * (size_t)cli_size() + (size_t)cli_rank()) * s->per;
+    size_t b = a + s->per;
+    *lo = a < s->n ? a : s->n;
+    *hi = b < s->n ? b : s->n;
+}
+
+size_t cli_share_count(const cli_share *s)
+{
+    size_t c = 0, lo, hi;
+    for (size_t k = 0; k < s->rounds; k++) {
+        cli_share_round(s, k, &lo, &hi);
+        c += hi - lo;
+    }
+    return c;
+}
+
 void cli_error(const char *verb, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    fprintf(stderr, "bcae %s: ", verb);
+    if (cli_size() > 1)
+        fprintf(stderr, "bcae %s (rank %d of %d): ", verb, cli_rank(), cli_size());
+    else
+        fprintf(stderr, "bcae %s: ", verb);
     vfprintf(stderr, fmt, ap);
     fputc('\n', stderr);
     va_end(ap);
@@ -30,6 +142,9 @@ int cli_fail(const char *verb, const bcae_error *err)
 
 int cli_usage_error(const char *verb, const char *fmt, ...)
 {
+    /* Every rank parses the same arguments and finds the same mistake:
+     * rank 0 says it for all. */
+    if (cli_rank() != 0) return CLI_EXIT_USAGE;
     va_list ap;
     va_start(ap, fmt);
     fprintf(stderr, "bcae %s: ", verb);

@@ -26,8 +26,48 @@ int verb_bench(int argc, char **argv);
 int verb_bench_sparse(int argc, char **argv);
 int verb_stats(int argc, char **argv);
 
+/* The communicator of this run (docs/SCALING.md): NULL when bcae runs as
+ * one process (not under mpirun, or a build without MPI); main sets it up
+ * before the verb and ends it after. Verbs that run on several ranks
+ * (train, compress, decompress, eval) pass it to the library and print
+ * results on rank 0 only. */
+const bcae_comm *cli_comm(void);
+int cli_rank(void);
+int cli_size(void);
+/* main: joins the MPI job if this process is a rank of one (with MPI
+ * built in); returns 0, or an exit code after printing why not. */
+int cli_comm_start(int *argc, char ***argv);
+/* main: after the verb; returns the exit status. A failure (CLI_EXIT_FAIL)
+ * on one rank of several ends them all: the others may be waiting for it
+ * in a collective. */
+int cli_comm_end(int rc);
+
+/* Element-wise sums / maxima of x over the ranks (nothing on one process).
+ * Returns 0, or CLI_EXIT_FAIL after printing why. */
+int cli_allreduce_sum(const char *verb, double *x, size_t n);
+int cli_allreduce_max(const char *verb, double *x, size_t n);
+/* Collective: whether any rank failed (1) or none (0); `failed` is this
+ * rank's. One process: failed. */
+int cli_any_failed(const char *verb, int failed);
+/* Splits n items over the ranks in rounds: round k gives each rank a
+ * contiguous run of at most `per` items (a multiple of `align`), in rank
+ * order, so that the items stay in their order across ranks and rounds.
+ * per is chosen so that one round covers everything when that needs at most
+ * max_per items a rank. */
+typedef struct cli_share {
+    size_t n, per, rounds;
+} cli_share;
+void cli_share_plan(cli_share *s, size_t n, size_t align, size_t max_per);
+/* This rank's items [*lo, *hi) of round k (empty: lo == hi). */
+void cli_share_round(const cli_share *s, size_t k, size_t *lo, size_t *hi);
+/* This rank's items over all rounds. */
+size_t cli_share_count(const cli_share *s);
+
 /* Exit codes: 0 success, 1 failure of the work, 2 bad usage. */
 enum { CLI_EXIT_OK = 0, CLI_EXIT_FAIL = 1, CLI_EXIT_USAGE = 2 };
+/* A verb's return only: a failure every rank saw and returns, so the ranks
+ * can end normally (exit status 1) instead of being aborted. */
+enum { CLI_EXIT_FAIL_ALL = 3 };
 
 /* Prints "bcae VERB: message" to stderr. */
 void cli_error(const char *verb, const char *fmt, ...)

@@ -10,22 +10,26 @@ typedef struct verb {
     const char *name;
     bcae_verb_fn fn;
     const char *summary;
+    int parallel; /* runs on several MPI ranks */
 } verb;
 
 static const verb VERBS[] = {
-    {"simulate", verb_simulate, "simulate TPC events into a dataset of wedge .npy files"},
-    {"stats", verb_stats, "statistics of a set of wedges; compare with another (e.g. real data)"},
-    {"inspect", verb_inspect, "a .npy file (shape, occupancy, histogram) or a .bcae container"},
-    {"metrics", verb_metrics, "compare an original and a reconstructed wedge (MAE, PSNR, ...)"},
-    {"plot", verb_plot, "draw a wedge as a PNG picture"},
-    {"train", verb_train, "train a model (BCAE-2D, BCAE++, BCAE-HT, BCAE) on a dataset"},
-    {"threshold", verb_threshold, "choose the classifier threshold on validation data; store it"},
-    {"compress", verb_compress, "encode wedges into a .bcae container of fp16 codes"},
-    {"decompress", verb_decompress, "decode a .bcae container into wedge .npy files"},
-    {"repair", verb_repair, "complete a .bcae container an interrupted append left torn"},
-    {"eval", verb_eval, "encode and decode a dataset split in memory; report metrics and ratio"},
-    {"forward", verb_forward, "run a model on wedges and write code, heads and reconstruction"},
-    {"bench", verb_bench, "time the encoder, decoders and a training step (wedges/s, GFLOP/s)"},
+    {"simulate", verb_simulate, "simulate TPC events into a dataset of wedge .npy files", 0},
+    {"stats", verb_stats, "statistics of a set of wedges; compare with another (e.g. real data)",
+     0},
+    {"inspect", verb_inspect, "a .npy file (shape, occupancy, histogram) or a .bcae container", 0},
+    {"metrics", verb_metrics, "compare an original and a reconstructed wedge (MAE, PSNR, ...)", 0},
+    {"plot", verb_plot, "draw a wedge as a PNG picture", 0},
+    {"train", verb_train, "train a model (BCAE-2D, BCAE++, BCAE-HT, BCAE) on a dataset",
+     1},
+    {"threshold", verb_threshold, "choose the classifier threshold on validation data; store it",
+     0},
+    {"compress", verb_compress, "encode wedges into a .bcae container of fp16 codes", 1},
+    {"decompress", verb_decompress, "decode a .bcae container into wedge .npy files", 1},
+    {"repair", verb_repair, "complete a .bcae container an interrupted append left torn", 0},
+    {"eval", verb_eval, "encode and decode a dataset split in memory; report metrics and ratio", 1},
+    {"forward", verb_forward, "run a model on wedges and write code, heads and reconstruction", 0},
+    {"bench", verb_bench, "time the encoder, decoders and a training step (wedges/s, GFLOP/s)", 0},
 };
 
 static void usage(FILE *fp)
@@ -40,6 +44,8 @@ static void usage(FILE *fp)
             "\n'bcae VERB --help' describes a verb's options.\n"
             "Threads: --threads N on verbs that use them, or BCAE_NUM_THREADS=N. Idle\n"
             "threads wait passively unless OMP_WAIT_POLICY (e.g. active) is set.\n"
+            "Several processes (a build with MPI): mpirun -np N bcae train|compress|\n"
+            "decompress|eval ... splits the work over N ranks (docs/SCALING.md).\n"
             "Exit status: 0 success, 1 failure, 2 bad usage.\n");
 }
 
@@ -80,7 +86,19 @@ int main(int argc, char **argv)
         return CLI_EXIT_OK;
     }
     for (size_t i = 0; i < sizeof VERBS / sizeof VERBS[0]; i++)
-        if (!strcmp(argv[1], VERBS[i].name)) return VERBS[i].fn(argc - 1, argv + 1);
+        if (!strcmp(argv[1], VERBS[i].name)) {
+            int rc = cli_comm_start(&argc, &argv);
+            if (rc) return rc;
+            if (cli_size() > 1 && !VERBS[i].parallel) {
+                if (cli_rank() == 0)
+                    fprintf(stderr, "bcae %s: runs as one process; of the verbs only train, "
+                                    "compress, decompress and eval run on several ranks "
+                                    "(mpirun -np N)\n",
+                            VERBS[i].name);
+                return cli_comm_end(CLI_EXIT_USAGE);
+            }
+            return cli_comm_end(VERBS[i].fn(argc - 1, argv + 1));
+        }
     fprintf(stderr, "bcae: unknown verb '%s'\n\n", argv[1]);
     usage(stderr);
     return CLI_EXIT_USAGE;

@@ -188,7 +188,7 @@ static void run_train_step(void *p)
 {
     train_step *t = p;
     train_step_result res;
-    train_step_run(t, t->opt.lr, &res, NULL);
+    train_step_run(t, t->opt.lr, BCAE_OK, &res, NULL);
 }
 
 /* ---- report --------------------------------------------------------------- */
@@ -529,7 +529,7 @@ int verb_bench(int argc, char **argv)
         model_runner_destroy(r);
         r = NULL;
         if (model_runner_create(e, model, b, RUNNER_TRAIN, &ropt, &r, &err) ||
-            train_step_init(&tc, model, r, threads, &err)) {
+            train_step_init(&tc, model, r, threads, NULL, &err)) {
             cli_fail(verb, &err);
             goto done;
         }

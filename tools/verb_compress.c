@@ -9,6 +9,10 @@
 
 #include "cli.h"
 
+/* Wedges a rank codes per round of a parallel run: its records wait in
+ * memory for the round's collective write (~50 kB each for BCAE-2D codes). */
+#define CLI_ROUND_WEDGES 256
+
 static void usage(FILE *fp)
 {
     fprintf(fp,
@@ -44,7 +48,14 @@ static void usage(FILE *fp)
             "                      coded at once\n"
             CLI_DEVICE_HELP
             "  -q, --quiet         no progress on stderr\n"
-            "  -h, --help\n");
+            "  -h, --help\n"
+            "\n"
+            "On several processes (a build with MPI; docs/SCALING.md): mpirun -np N bcae\n"
+            "compress ... gives each rank a contiguous run of the wedges (in rounds of at\n"
+            "most %d a rank, to bound memory) and writes one container with MPI-IO, byte\n"
+            "for byte the file one process writes from the same input and --batch. Not with\n"
+            "--append. --threads is per rank.\n",
+            CLI_ROUND_WEDGES);
 }
 
 typedef struct input {
@@ -181,7 +192,8 @@ static int compress_sparse(const char *verb, const char *out, const input *in, s
             goto done;
         }
     if ((o->append ? bcae_ctr_append_open(out, &info, 0, &w, &err)
-                   : bcae_ctr_writer_open(out, &info, &w, &err))) {
+         : cli_size() > 1 ? bcae_ctr_writer_open_shared(out, &info, cli_comm(), &w, &err)
+                          : bcae_ctr_writer_open(out, &info, &w, &err))) {
         cli_fail(verb, &err);
         goto done;
     }
@@ -192,48 +204,71 @@ static int compress_sparse(const char *verb, const char *out, const input *in, s
             goto done;
         }
     const size_t shape[3] = {BCAE_WEDGE_AZIMUTH, BCAE_WEDGE_Z, BCAE_WEDGE_LAYERS};
+    cli_share sh;
+    cli_share_plan(&sh, n, B, CLI_ROUND_WEDGES);
     bcae_sparse_options sopt = {o->max_error, o->ratio};
     double occ_bytes = 0, val_bytes = 0, hits = 0, emin = INFINITY, emax = 0, code_s = 0;
     size_t unmet = 0, stored = 0;
     cli_progress prog;
-    cli_progress_start(&prog, "compress", "wedges", n, o->quiet);
+    cli_progress_start(&prog, "compress", "wedges", cli_share_count(&sh), o->quiet);
     double t0 = cli_now();
-    for (size_t w0 = 0; w0 < n; w0 += B) {
-        size_t nb = n - w0 < B ? n - w0 : B;
-        for (size_t i = 0; i < nb; i++)
-            if (load_uint16_wedge(in[w0 + i].file, adc + i * V, &err)) {
-                cli_fail(verb, &err);
-                goto done;
+    size_t mine = 0;
+    for (size_t k = 0; k < sh.rounds; k++) {
+        size_t lo, hi;
+        cli_share_round(&sh, k, &lo, &hi);
+        for (size_t w0 = lo; w0 < hi; w0 += B) {
+            size_t nb = hi - w0 < B ? hi - w0 : B;
+            for (size_t i = 0; i < nb; i++)
+                if (load_uint16_wedge(in[w0 + i].file, adc + i * V, &err)) {
+                    cli_fail(verb, &err);
+                    goto done;
+                }
+            double tc = cli_now();
+    #pragma omp parallel for num_threads(T) schedule(dynamic)
+            for (size_t i = 0; i < nb; i++)
+                st[i] = bcae_sparse_encode(coder[omp_get_thread_num()], adc + i * V, &sopt,
+                                           buf + i * cap, cap, &len[i], &si[i], &errs[i]);
+            code_s += cli_now() - tc;
+            for (size_t i = 0; i < nb; i++) {
+                if (st[i]) {
+                    cli_error(verb, "%s: %s", in[w0 + i].file, errs[i].message);
+                    goto done;
+                }
+                if (bcae_ctr_writer_append_stream(w, in[w0 + i].rel, shape, 3, buf + i * cap,
+                                                  len[i], &err)) {
+                    cli_fail(verb, &err);
+                    goto done;
+                }
+                occ_bytes += (double)si[i].occupancy_bytes;
+                val_bytes += (double)si[i].value_bytes;
+                hits += (double)si[i].hits;
+                emin = fmin(emin, si[i].max_error);
+                emax = fmax(emax, si[i].max_error);
+                unmet += !si[i].met;
+                stored += (size_t)si[i].stored;
             }
-        double tc = cli_now();
-#pragma omp parallel for num_threads(T) schedule(dynamic)
-        for (size_t i = 0; i < nb; i++)
-            st[i] = bcae_sparse_encode(coder[omp_get_thread_num()], adc + i * V, &sopt,
-                                       buf + i * cap, cap, &len[i], &si[i], &errs[i]);
-        code_s += cli_now() - tc;
-        for (size_t i = 0; i < nb; i++) {
-            if (st[i]) {
-                cli_error(verb, "%s: %s", in[w0 + i].file, errs[i].message);
-                goto done;
-            }
-            if (bcae_ctr_writer_append_stream(w, in[w0 + i].rel, shape, 3, buf + i * cap, len[i],
-                                              &err)) {
-                cli_fail(verb, &err);
-                goto done;
-            }
-            occ_bytes += (double)si[i].occupancy_bytes;
-            val_bytes += (double)si[i].value_bytes;
-            hits += (double)si[i].hits;
-            emin = fmin(emin, si[i].max_error);
-            emax = fmax(emax, si[i].max_error);
-            unmet += !si[i].met;
-            stored += (size_t)si[i].stored;
+            mine += nb;
+            double el = cli_now() - t0;
+            char extra[64];
+            snprintf(extra, sizeof extra, "%.1f MB/s in",
+                     el > 0 ? (double)mine * V * 2 / el / 1e6 : 0.0);
+            cli_progress_update(&prog, mine, extra);
         }
-        double el = cli_now() - t0;
-        char extra[64];
-        snprintf(extra, sizeof extra, "%.1f MB/s in", el > 0 ? (double)(w0 + nb) * V * 2 / el / 1e6 : 0.0);
-        cli_progress_update(&prog, w0 + nb, extra);
+        if (bcae_ctr_writer_flush(w, &err)) {
+            cli_fail(verb, &err);
+            goto done;
+        }
     }
+    /* The whole run's figures: sums over the ranks (each rank's coding
+     * rate adds up), and the extremes of the bounds. */
+    double tot[7] = {occ_bytes, val_bytes, hits, (double)unmet, (double)stored,
+                     code_s > 0 ? (double)mine / code_s : 0.0, 0};
+    double ext[2] = {emax, -emin};
+    if (cli_allreduce_sum(verb, tot, 7) || cli_allreduce_max(verb, ext, 2)) goto done;
+    occ_bytes = tot[0], val_bytes = tot[1], hits = tot[2], unmet = (size_t)tot[3];
+    stored = (size_t)tot[4];
+    double code_rate = tot[5];
+    emax = ext[0], emin = -ext[1];
     bcae_ctr_stats cs;
     bcae_ctr_writer_stats(w, &cs);
     bcae_status fs = bcae_ctr_writer_finish(w, &err);
@@ -242,8 +277,12 @@ static int compress_sparse(const char *verb, const char *out, const input *in, s
         cli_fail(verb, &err);
         goto done;
     }
-    cli_progress_finish(&prog, n);
+    cli_progress_finish(&prog, mine);
     double el = cli_now() - t0, in_bytes = (double)n * (double)V * 2.0;
+    if (cli_rank() != 0) {
+        rc = CLI_EXIT_OK;
+        goto done;
+    }
     printf("compressed      %zu wedges into %s (%llu records in the file)\n", n, out,
            (unsigned long long)cs.records);
     printf("codec           sparse, ");
@@ -263,8 +302,13 @@ static int compress_sparse(const char *verb, const char *out, const input *in, s
            cs.new_bytes ? in_bytes / (double)cs.new_bytes : 0.0);
     printf("file            %.3f MB, ratio %.3f over the whole file\n", (double)cs.file_bytes / 1e6,
            cs.file_bytes ? (double)cs.records * V * 2.0 / (double)cs.file_bytes : 0.0);
-    printf("throughput      %.2f wedges/s coding on %d threads; %.2f wedges/s with file I/O\n",
-           code_s > 0 ? (double)n / code_s : 0.0, T, el > 0 ? (double)n / el : 0.0);
+    if (cli_size() > 1)
+        printf("throughput      %.2f wedges/s coding on %d ranks x %d threads; %.2f wedges/s "
+               "with file I/O\n",
+               code_rate, cli_size(), T, el > 0 ? (double)n / el : 0.0);
+    else
+        printf("throughput      %.2f wedges/s coding on %d threads; %.2f wedges/s with file I/O\n",
+               code_rate, T, el > 0 ? (double)n / el : 0.0);
     rc = CLI_EXIT_OK;
 done:
     if (w) bcae_ctr_writer_abort(w);
@@ -336,6 +380,9 @@ int verb_compress(int argc, char **argv)
         }
     }
     if (!out) return cli_usage_error(verb, "-o OUT.bcae is required");
+    if (append && cli_size() > 1)
+        return cli_usage_error(verb, "--append runs as one process (not under mpirun -np %d)",
+                               cli_size());
     if (optind >= argc) return cli_usage_error(verb, "no input wedges or dataset");
     if (!sparse && (have_error || ratio > 0))
         return cli_usage_error(verb, "--max-error and --ratio are options of --codec sparse");
@@ -387,7 +434,8 @@ int verb_compress(int argc, char **argv)
             rc = CLI_EXIT_USAGE;
             goto done;
         }
-        sparse_run o = {max_error, ratio, ca.batch, cli_threads_effective(threads), ca.quiet, append};
+        sparse_run o = {max_error, ratio, ca.batch, cli_threads_effective(threads),
+                        ca.quiet || cli_rank() != 0, append};
         rc = compress_sparse(verb, out, in, n, &o);
         goto done;
     }
@@ -403,7 +451,8 @@ int verb_compress(int argc, char **argv)
     info.code_dtype = BCAE_CTR_DTYPE_F16;
     info.code_ndim = bcae_model_code_shape(model, info.code_shape);
     if ((append ? bcae_ctr_append_open(out, &info, 0, &w, &err)
-                : bcae_ctr_writer_open(out, &info, &w, &err))) {
+         : cli_size() > 1 ? bcae_ctr_writer_open_shared(out, &info, cli_comm(), &w, &err)
+                          : bcae_ctr_writer_open(out, &info, &w, &err))) {
         cli_fail(verb, &err);
         goto done;
     }
@@ -423,29 +472,47 @@ int verb_compress(int argc, char **argv)
         goto done;
     }
     const size_t shape[3] = {BCAE_WEDGE_AZIMUTH, BCAE_WEDGE_Z, BCAE_WEDGE_LAYERS};
+    /* Each rank's runs start on a multiple of the batch, so every wedge
+     * takes the slot of the batch it takes in one process: its code is the
+     * same bits whatever the rank count. */
+    cli_share sh;
+    cli_share_plan(&sh, n, B, CLI_ROUND_WEDGES);
     cli_progress prog;
-    cli_progress_start(&prog, "compress", "wedges", n, ca.quiet);
+    cli_progress_start(&prog, "compress", "wedges", cli_share_count(&sh),
+                       ca.quiet || cli_rank() != 0);
     double t0 = cli_now();
-    for (size_t w0 = 0; w0 < n; w0 += B) {
-        size_t nb = n - w0 < B ? n - w0 : B;
-        for (size_t i = 0; i < nb; i++)
-            if (bcae_wedge_load(in[w0 + i].file, adc + i * V, &err)) {
+    size_t mine = 0;
+    for (size_t k = 0; k < sh.rounds; k++) {
+        size_t lo, hi;
+        cli_share_round(&sh, k, &lo, &hi);
+        for (size_t w0 = lo; w0 < hi; w0 += B) {
+            size_t nb = hi - w0 < B ? hi - w0 : B;
+            for (size_t i = 0; i < nb; i++)
+                if (bcae_wedge_load(in[w0 + i].file, adc + i * V, &err)) {
+                    cli_fail(verb, &err);
+                    goto done;
+                }
+            if (bcae_encode(codec, adc, nb, codes, &err)) {
                 cli_fail(verb, &err);
                 goto done;
             }
-        if (bcae_encode(codec, adc, nb, codes, &err)) {
+            for (size_t i = 0; i < nb; i++)
+                if (bcae_ctr_writer_append(w, in[w0 + i].rel, shape, 3, codes + i * C, (int)zstd,
+                                           &err)) {
+                    cli_fail(verb, &err);
+                    goto done;
+                }
+            mine += nb;
+            double el = cli_now() - t0;
+            char extra[64];
+            snprintf(extra, sizeof extra, "%.1f MB/s in",
+                     el > 0 ? (double)mine * V * 2 / el / 1e6 : 0.0);
+            cli_progress_update(&prog, mine, extra);
+        }
+        if (bcae_ctr_writer_flush(w, &err)) {
             cli_fail(verb, &err);
             goto done;
         }
-        for (size_t i = 0; i < nb; i++)
-            if (bcae_ctr_writer_append(w, in[w0 + i].rel, shape, 3, codes + i * C, (int)zstd, &err)) {
-                cli_fail(verb, &err);
-                goto done;
-            }
-        double el = cli_now() - t0;
-        char extra[64];
-        snprintf(extra, sizeof extra, "%.1f MB/s in", el > 0 ? (double)(w0 + nb) * V * 2 / el / 1e6 : 0.0);
-        cli_progress_update(&prog, w0 + nb, extra);
     }
     bcae_ctr_stats st;
     bcae_ctr_writer_stats(w, &st);
@@ -455,9 +522,13 @@ int verb_compress(int argc, char **argv)
         cli_fail(verb, &err);
         goto done;
     }
-    cli_progress_finish(&prog, n);
+    cli_progress_finish(&prog, mine);
     double el = cli_now() - t0;
     double in_bytes = (double)n * (double)V * 2.0;
+    if (cli_rank() != 0) {
+        rc = CLI_EXIT_OK;
+        goto done;
+    }
     printf("compressed      %zu wedges into %s (%llu records in the file)\n", n, out,
            (unsigned long long)st.records);
     printf("input           %.1f MB at 16 bits per voxel\n", in_bytes / 1e6);
@@ -467,8 +538,9 @@ int verb_compress(int argc, char **argv)
            st.new_bytes ? in_bytes / (double)st.new_bytes : 0.0);
     printf("file            %.3f MB, ratio %.3f over the whole file\n", (double)st.file_bytes / 1e6,
            st.file_bytes ? (double)st.records * V * 2.0 / (double)st.file_bytes : 0.0);
-    printf("throughput      %.2f wedges/s, %.1f MB/s of input (file I/O included)\n",
-           el > 0 ? (double)n / el : 0.0, el > 0 ? in_bytes / el / 1e6 : 0.0);
+    printf("throughput      %.2f wedges/s, %.1f MB/s of input (file I/O included)%s\n",
+           el > 0 ? (double)n / el : 0.0, el > 0 ? in_bytes / el / 1e6 : 0.0,
+           cli_size() > 1 ? ", all ranks" : "");
     rc = CLI_EXIT_OK;
 done:
     if (w) bcae_ctr_writer_abort(w);

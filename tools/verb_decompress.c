@@ -34,7 +34,11 @@ static void usage(FILE *fp)
             "  -t, --threads N      threads (BCAE_NUM_THREADS or all cores)\n"
             CLI_DEVICE_HELP
             "  -q, --quiet          no progress on stderr\n"
-            "  -h, --help\n");
+            "  -h, --help\n"
+            "\n"
+            "On several processes (a build with MPI; docs/SCALING.md): mpirun -np N bcae\n"
+            "decompress ... has every rank check the whole container, then decode and write\n"
+            "a contiguous run of its records: the same files as one process writes.\n");
 }
 
 /* Writes one decoded wedge at rel beneath the output folder: folders
@@ -258,8 +262,14 @@ int verb_decompress(int argc, char **argv)
         goto done;
     }
     bcae_error damage;
-    if (check_container(verb, in_path, have_out ? &od : NULL, force, &paths, &npaths, &damage))
+    /* Every rank checks the whole file before any rank writes, so none
+     * takes another's fresh output for a file that was there before. */
+    int bad = check_container(verb, in_path, have_out ? &od : NULL, force, &paths, &npaths,
+                              &damage);
+    if (cli_any_failed(verb, bad)) {
+        rc = CLI_EXIT_FAIL_ALL;
         goto done;
+    }
     if (damage.status && npaths == 0) { /* nothing intact to write: not even OUTDIR */
         cli_fail(verb, &damage);
         goto done;
@@ -279,14 +289,29 @@ int verb_decompress(int argc, char **argv)
         cli_error(verb, "out of memory");
         goto done;
     }
+    /* This rank's records [lo, hi): it reads (and checks) the ones before
+     * its run and stops after it. One process: all of them. */
+    cli_share sh;
+    size_t lo, hi;
+    cli_share_plan(&sh, npaths, 1, (size_t)-1);
+    cli_share_round(&sh, 0, &lo, &hi);
+    for (size_t i = 0; i < lo; i++) {
+        bcae_ctr_record rec;
+        int end = 0;
+        if (bcae_ctr_reader_next(r, &rec, NULL, &end, &err) || end) {
+            if (end) cli_error(verb, "%s: changed while being read", in_path);
+            else cli_fail(verb, &err);
+            goto done;
+        }
+    }
     cli_progress prog;
-    cli_progress_start(&prog, "decompress", "wedges", npaths, ca.quiet);
+    cli_progress_start(&prog, "decompress", "wedges", hi - lo, ca.quiet || cli_rank() != 0);
     size_t done_n = 0;
     double t0 = cli_now();
-    for (int end = 0; !end && done_n < npaths;) {
+    for (int end = 0; !end && lo + done_n < hi;) {
         size_t nb = 0, ok;
         int stream_bad = 0;
-        while (nb < B && done_n + nb < npaths && !stream_bad) {
+        while (nb < B && lo + done_n + nb < hi && !stream_bad) {
             bcae_ctr_record rec;
             if (bcae_ctr_reader_next(r, &rec, is_sparse ? NULL : codes + nb * C, &end, &err)) {
                 cli_fail(verb, &err);
@@ -330,7 +355,7 @@ int verb_decompress(int argc, char **argv)
                 goto done;
         if (ok < nb) {
             cli_error(verb, "%s: record %zu (\"%s\"): %s; the %zu records before it were written",
-                      in_path, done_n + ok, rel[ok], err.message, done_n + ok);
+                      in_path, lo + done_n + ok, rel[ok], err.message, lo + done_n + ok);
             goto done;
         }
         done_n += nb;
@@ -338,19 +363,31 @@ int verb_decompress(int argc, char **argv)
         if (prog.total < done_n) prog.total = done_n;
         cli_progress_update(&prog, done_n - 1, NULL);
     }
-    if (damage.status) {
-        cli_fail(verb, &damage);
-        fprintf(stderr, "bcae %s: the %zu intact records before it were written\n", verb, done_n);
-        goto done;
-    }
-    if (done_n != npaths) {
+    if (done_n != hi - lo) {
         cli_error(verb, "%s: changed while being read (%zu records, then %zu)", in_path, npaths,
-                  done_n);
+                  lo + done_n);
         goto done;
     }
     prog.total = done_n;
     cli_progress_finish(&prog, done_n);
+    double total = (double)done_n;
+    if (cli_allreduce_sum(verb, &total, 1)) goto done;
+    done_n = (size_t)total;
+    if (damage.status) {
+        if (cli_rank() == 0) {
+            cli_fail(verb, &damage);
+            fprintf(stderr, "bcae %s: the %zu intact records before it were written\n", verb,
+                    done_n);
+        }
+        /* Every rank saw it: they fail together (exit status 1). */
+        rc = CLI_EXIT_FAIL_ALL;
+        goto done;
+    }
     double el = cli_now() - t0;
+    if (cli_rank() != 0) {
+        rc = CLI_EXIT_OK;
+        goto done;
+    }
     printf("decompressed    %zu wedges from %s into %s (%s)\n", done_n, in_path, out,
            log_out ? "float32 log2(ADC+1)" : "uint16 ADC");
     printf("throughput      %.2f wedges/s (file I/O included)\n", el > 0 ? (double)done_n / el : 0.0);

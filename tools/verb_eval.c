@@ -36,7 +36,65 @@ static void usage(FILE *fp)
             "  -t, --threads N       threads (BCAE_NUM_THREADS or all cores)\n"
             CLI_DEVICE_HELP
             "  -q, --quiet           no progress on stderr\n"
-            "  -h, --help\n");
+            "  -h, --help\n"
+            "\n"
+            "On several processes (a build with MPI; docs/SCALING.md): mpirun -np N bcae\n"
+            "eval ... gives each rank a contiguous run of the wedges (starting on a multiple\n"
+            "of --batch, so each wedge's codes are the same bits as in one process), sums\n"
+            "the per-wedge metrics over the ranks into the same means, and writes --csv in\n"
+            "wedge order; the throughputs are the ranks' summed.\n");
+}
+
+/* The per-wedge CSV rows of this rank, in memory until the end, when every
+ * rank's go into one file in rank order (bcae_shared_file; one process: an
+ * ordinary atomic write). */
+typedef struct csv_rows {
+    char *buf;
+    size_t len;
+    FILE *fp;
+} csv_rows;
+
+static int csv_rows_open(const char *verb, csv_rows *c, const char *header)
+{
+    c->buf = NULL;
+    c->len = 0;
+    c->fp = open_memstream(&c->buf, &c->len);
+    if (!c->fp) {
+        cli_error(verb, "out of memory");
+        return -1;
+    }
+    if (cli_rank() == 0) fputs(header, c->fp);
+    return 0;
+}
+
+/* Collective. */
+static int csv_rows_commit(const char *verb, csv_rows *c, const char *path)
+{
+    bcae_error err;
+    bcae_shared_file *f = NULL;
+    int bad = fclose(c->fp) != 0;
+    c->fp = NULL;
+    if (bad) cli_error(verb, "%s: out of memory", path);
+    if (bcae_shared_file_open(path, cli_comm(), &f, &err)) return cli_fail(verb, &err), -1;
+    if (bad) { /* the others learn it in their write */
+        bcae_shared_file_abort(f);
+        return -1;
+    }
+    if (bcae_shared_file_write(f, c->buf, c->len, &err)) {
+        cli_fail(verb, &err);
+        bcae_shared_file_abort(f);
+        return -1;
+    }
+    if (bcae_shared_file_commit(f, &err)) return cli_fail(verb, &err), -1;
+    return 0;
+}
+
+static void csv_rows_free(csv_rows *c)
+{
+    if (c->fp) fclose(c->fp);
+    free(c->buf);
+    c->fp = NULL;
+    c->buf = NULL;
 }
 
 typedef struct sparse_eval {
@@ -55,7 +113,7 @@ static int eval_sparse(const char *verb, const char *data, const char *split, co
     const size_t V = BCAE_WEDGE_VOXELS;
     uint16_t *adc = malloc(V * sizeof *adc), *rec = malloc(V * sizeof *rec);
     uint8_t *buf = malloc(bcae_sparse_bound());
-    bcae_atomic_file csv = {0};
+    csv_rows csv = {0};
     int have_csv = 0, rc = CLI_EXIT_FAIL;
     if (!adc || !rec || !buf) {
         cli_error(verb, "out of memory");
@@ -66,22 +124,24 @@ static int eval_sparse(const char *verb, const char *data, const char *split, co
         goto done;
     }
     if (o->csv_path) {
-        if (bcae_atomic_open(&csv, o->csv_path, &err)) {
-            cli_fail(verb, &err);
+        if (csv_rows_open(verb, &csv,
+                          "path,occupancy,mse,mae,psnr,precision,recall,psnr_db,max_error,bytes\n"))
             goto done;
-        }
         have_csv = 1;
-        fprintf(csv.fp, "path,occupancy,mse,mae,psnr,precision,recall,psnr_db,max_error,bytes\n");
     }
     size_t n = bcae_dataset_size(ds);
     if (o->limit > 0 && (size_t)o->limit < n) n = (size_t)o->limit;
+    cli_share sh;
+    size_t lo, hi;
+    cli_share_plan(&sh, n, 1, (size_t)-1);
+    cli_share_round(&sh, 0, &lo, &hi);
     bcae_sparse_options sopt = {o->max_error, o->ratio};
     double sum[7] = {0}, occ_b = 0, val_b = 0, bytes = 0, hits = 0, enc_s = 0, dec_s = 0;
     double emin = INFINITY, emax = 0;
     size_t counted[7] = {0}, unmet = 0;
     cli_progress prog;
-    cli_progress_start(&prog, "eval", "wedges", n, o->quiet || o->json);
-    for (size_t i = 0; i < n; i++) {
+    cli_progress_start(&prog, "eval", "wedges", hi - lo, o->quiet || o->json || cli_rank());
+    for (size_t i = lo; i < hi; i++) {
         if (bcae_dataset_load(ds, i, adc, &err)) {
             cli_fail(verb, &err);
             goto done;
@@ -119,19 +179,34 @@ static int eval_sparse(const char *verb, const char *data, const char *split, co
             fprintf(csv.fp, "%s,%.6f,%.6f,%.6f,%.6f,%.6f,%.6f,%.6f,%.6f,%zu\n",
                     bcae_dataset_relpath(ds, i), mt.occupancy, mt.mse, mt.mae, mt.psnr,
                     mt.precision, mt.recall, mt.psnr_db, si.max_error, len);
-        cli_progress_update(&prog, i + 1, NULL);
+        cli_progress_update(&prog, i + 1 - lo, NULL);
     }
-    cli_progress_finish(&prog, n);
+    cli_progress_finish(&prog, hi - lo);
     if (have_csv) {
         have_csv = 0;
-        if (bcae_atomic_commit(&csv, &err)) {
-            cli_fail(verb, &err);
-            goto done;
-        }
+        if (csv_rows_commit(verb, &csv, o->csv_path)) goto done;
     }
-    for (int k = 0; k < 7; k++) sum[k] = counted[k] ? sum[k] / (double)counted[k] : NAN;
+    /* Sums over the ranks: the same means as one process's (the rates add). */
+    double tot[21];
+    for (int k = 0; k < 7; k++) {
+        tot[k] = sum[k];
+        tot[7 + k] = (double)counted[k];
+    }
+    double ew = enc_s > 0 ? (double)(hi - lo) / enc_s : 0;
+    double dw = dec_s > 0 ? (double)(hi - lo) / dec_s : 0;
+    double more[] = {bytes, occ_b, val_b, hits, (double)unmet, ew, dw};
+    memcpy(tot + 14, more, sizeof more);
+    double ext[2] = {emax, -emin};
+    if (cli_allreduce_sum(verb, tot, 21) || cli_allreduce_max(verb, ext, 2)) goto done;
+    for (int k = 0; k < 7; k++) sum[k] = tot[7 + k] ? tot[k] / tot[7 + k] : NAN;
+    bytes = tot[14], occ_b = tot[15], val_b = tot[16], hits = tot[17], unmet = (size_t)tot[18];
+    ew = tot[19], dw = tot[20];
+    emax = ext[0], emin = -ext[1];
+    if (cli_rank() != 0) {
+        rc = CLI_EXIT_OK;
+        goto done;
+    }
     double ratio = bytes > 0 ? (double)n * (double)V * 2 / bytes : NAN;
-    double ew = enc_s > 0 ? (double)n / enc_s : 0, dw = dec_s > 0 ? (double)n / dec_s : 0;
     if (o->json) {
         const char *keys[7] = {"occupancy", "mse", "mae", "psnr", "psnr_db", "precision", "recall"};
         printf("{");
@@ -171,11 +246,12 @@ static int eval_sparse(const char *verb, const char *data, const char *split, co
         printf("ratio          %.3f  (16-bit wedge voxels / stream bytes)\n", ratio);
         printf("bits per hit   occupancy %.3f, values %.3f\n", hits ? 8 * occ_b / hits : 0.0,
                hits ? 8 * val_b / hits : 0.0);
-        printf("encoder        %.2f wedges/s, decoder %.2f wedges/s (one thread)\n", ew, dw);
+        printf("encoder        %.2f wedges/s, decoder %.2f wedges/s (one thread%s)\n", ew, dw,
+               cli_size() > 1 ? " a rank, summed" : "");
     }
     rc = CLI_EXIT_OK;
 done:
-    if (have_csv) bcae_atomic_abort(&csv);
+    if (have_csv) csv_rows_free(&csv);
     free(adc);
     free(rec);
     free(buf);
@@ -264,7 +340,7 @@ int verb_eval(int argc, char **argv)
     bcae_dataset *ds = NULL;
     uint16_t *adc = NULL, *codes = NULL;
     float *x = NULL, *lg = NULL;
-    bcae_atomic_file csv = {0};
+    csv_rows csv = {0};
     int have_csv = 0, rc = CLI_EXIT_FAIL;
     if (bcae_model_load(ca.model_path, &model, &err) || bcae_dataset_open(data, split, &ds, &err) ||
         bcae_codec_create(model, &opt, &codec, &err)) {
@@ -283,20 +359,23 @@ int verb_eval(int argc, char **argv)
         goto done;
     }
     if (csv_path) {
-        if (bcae_atomic_open(&csv, csv_path, &err)) {
-            cli_fail(verb, &err);
+        if (csv_rows_open(verb, &csv, "path,occupancy,mse,mae,psnr,precision,recall,psnr_db\n"))
             goto done;
-        }
         have_csv = 1;
-        fprintf(csv.fp, "path,occupancy,mse,mae,psnr,precision,recall,psnr_db\n");
     }
+    /* Runs start on a multiple of the batch: each wedge is encoded in the
+     * slot one process gives it, so its metrics are the same numbers. */
+    cli_share sh;
+    size_t lo, hi;
+    cli_share_plan(&sh, n, B, (size_t)-1);
+    cli_share_round(&sh, 0, &lo, &hi);
     bcae_metrics sum = {0};
     size_t counted[7] = {0};
     double encode_s = 0;
     cli_progress prog;
-    cli_progress_start(&prog, "eval", "wedges", n, ca.quiet || json);
-    for (size_t w0 = 0; w0 < n; w0 += B) {
-        size_t nb = n - w0 < B ? n - w0 : B;
+    cli_progress_start(&prog, "eval", "wedges", hi - lo, ca.quiet || json || cli_rank());
+    for (size_t w0 = lo; w0 < hi; w0 += B) {
+        size_t nb = hi - w0 < B ? hi - w0 : B;
         for (size_t i = 0; i < nb; i++)
             if (bcae_dataset_load(ds, w0 + i, adc + i * V, &err)) {
                 cli_fail(verb, &err);
@@ -330,21 +409,30 @@ int verb_eval(int argc, char **argv)
                         bcae_dataset_relpath(ds, w0 + i), mt.occupancy, mt.mse, mt.mae, mt.psnr,
                         mt.precision, mt.recall, mt.psnr_db);
         }
-        cli_progress_update(&prog, w0 + nb, NULL);
+        cli_progress_update(&prog, w0 + nb - lo, NULL);
     }
-    cli_progress_finish(&prog, n);
+    cli_progress_finish(&prog, hi - lo);
     if (have_csv) {
         have_csv = 0;
-        if (bcae_atomic_commit(&csv, &err)) {
-            cli_fail(verb, &err);
-            goto done;
-        }
+        if (csv_rows_commit(verb, &csv, csv_path)) goto done;
     }
     double *acc[7] = {&sum.occupancy, &sum.mse, &sum.mae, &sum.psnr, &sum.psnr_db, &sum.precision,
                       &sum.recall};
-    for (int k = 0; k < 7; k++) *acc[k] = counted[k] ? *acc[k] / (double)counted[k] : NAN;
+    /* Sums over the ranks: the same means as one process's (the rates add). */
+    double tot[15];
+    for (int k = 0; k < 7; k++) {
+        tot[k] = *acc[k];
+        tot[7 + k] = (double)counted[k];
+    }
+    tot[14] = encode_s > 0 ? (double)(hi - lo) / encode_s : 0;
+    if (cli_allreduce_sum(verb, tot, 15)) goto done;
+    for (int k = 0; k < 7; k++) *acc[k] = tot[7 + k] ? tot[k] / tot[7 + k] : NAN;
     double ratio = (double)V / (double)C;
-    double wps = encode_s > 0 ? (double)n / encode_s : 0;
+    double wps = tot[14];
+    if (cli_rank() != 0) {
+        rc = CLI_EXIT_OK;
+        goto done;
+    }
     if (json) {
         const char *keys[7] = {"occupancy", "mse", "mae", "psnr", "psnr_db", "precision", "recall"};
         printf("{");
@@ -369,12 +457,19 @@ int verb_eval(int argc, char **argv)
         printf("precision      %.6f\n", sum.precision);
         printf("recall         %.6f\n", sum.recall);
         printf("ratio          %.3f  (16-bit wedge voxels / fp16 code elements)\n", ratio);
-        printf("encoder        %.2f wedges/s on %d threads, batch %ld (%s, codes to fp16)\n",
-               wps, cli_threads_effective(opt.threads), ca.batch, bcae_precision_name(opt.precision));
+        if (cli_size() > 1)
+            printf("encoder        %.2f wedges/s on %d ranks x %d threads, batch %ld (%s, codes "
+                   "to fp16)\n",
+                   wps, cli_size(), cli_threads_effective(opt.threads), ca.batch,
+                   bcae_precision_name(opt.precision));
+        else
+            printf("encoder        %.2f wedges/s on %d threads, batch %ld (%s, codes to fp16)\n",
+                   wps, cli_threads_effective(opt.threads), ca.batch,
+                   bcae_precision_name(opt.precision));
     }
     rc = CLI_EXIT_OK;
 done:
-    if (have_csv) bcae_atomic_abort(&csv);
+    if (have_csv) csv_rows_free(&csv);
     free(adc);
     free(codes);
     free(x);

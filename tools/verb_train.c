@@ -51,7 +51,16 @@ static void usage(FILE *fp)
             "  -t, --threads N                threads (BCAE_NUM_THREADS or all cores)\n"
             "      --device D                 auto (default), cpu or cuda: see docs/CUDA.md\n"
             "  -q, --quiet                    no progress on stderr\n"
-            "  -h, --help\n");
+            "  -h, --help\n"
+            "\n"
+            "On several processes (a build with MPI; docs/TRAINING.md):\n"
+            "  mpirun -np N bcae train ... --batch-size B   data-parallel: each rank runs B/N\n"
+            "  wedges of every batch of B (B must divide by N), gradients are summed over the\n"
+            "  ranks, and the run follows the same trajectory as one process with batch B;\n"
+            "  rank 0 alone prints, logs and writes the model and checkpoints. --resume\n"
+            "  works on any rank count. --threads is per rank; bind ranks to cores\n"
+            "  (mpirun --map-by slot:PE=T --bind-to core, T = --threads) or not at all\n"
+            "  (--bind-to none): Open MPI's default binds each rank to one core.\n");
 }
 
 typedef struct view {
@@ -59,12 +68,16 @@ typedef struct view {
     char label[64];
     int quiet, epochs, current; /* current: epoch the bar shows, -1 none */
     int warned_empty;
+    int silent; /* not rank 0: rank 0 speaks for all */
+    double step_s, comm_s; /* this epoch's, for the share in collectives */
+    long steps;
 } view;
 
 static void on_progress(void *ctx, const bcae_train_progress *p)
 {
     view *v = ctx;
     char extra[200];
+    if (v->silent) return;
     if (!p->validation) {
         if (p->epoch != v->current) {
             /* A resumed run starts mid-epoch: the bar counts from there. */
@@ -75,7 +88,12 @@ static void on_progress(void *ctx, const bcae_train_progress *p)
             v->train.base = (uint64_t)p->batch - 1;
             v->train.start -= p->step_seconds;
             v->current = p->epoch;
+            v->step_s = v->comm_s = 0;
+            v->steps = 0;
         }
+        v->steps++;
+        v->step_s += p->step_seconds;
+        v->comm_s += p->comm_seconds;
         snprintf(extra, sizeof extra, "loss %.4g seg %.4g reg %.4g coef %.3g prec %.3f rec %.3f",
                  p->loss, p->loss_seg, p->loss_reg, p->coef, p->precision, p->recall);
         /* Recall is undefined only when no batch of the epoch so far held a
@@ -89,7 +107,12 @@ static void on_progress(void *ctx, const bcae_train_progress *p)
         }
         if (p->epoch_done) {
             cli_progress_finish(&v->train, (uint64_t)p->batch);
-            if (!v->quiet)
+            if (!v->quiet && cli_size() > 1)
+                fprintf(stderr, "  train: step %ld lr %.3g %s; %.3f s a step, %.1f%% in "
+                                "collectives\n",
+                        p->step, p->lr, extra, v->step_s / (double)v->steps,
+                        v->step_s > 0 ? 100 * v->comm_s / v->step_s : 0.0);
+            else if (!v->quiet)
                 fprintf(stderr, "  train: step %ld lr %.3g %s\n", p->step, p->lr, extra);
         } else {
             cli_progress_update(&v->train, (uint64_t)p->batch, extra);
@@ -241,13 +264,20 @@ int verb_train(int argc, char **argv)
     cfg.threads = cli_threads(verb, threads_opt);
     if (cfg.threads < 0) return CLI_EXIT_USAGE;
     if (cli_device_resolve(verb, cfg.device, &cfg.device)) return CLI_EXIT_FAIL;
+    cfg.comm = cli_comm();
+    const int ranks = cli_size();
+    if (cfg.batch_size % ranks)
+        return cli_usage_error(verb, "--batch-size %d does not split evenly over %d ranks: it is "
+                                     "the global batch, each rank runs batch-size / ranks wedges",
+                               cfg.batch_size, ranks);
 
     view v = {0};
     v.current = -1;
     v.quiet = quiet;
     v.epochs = cfg.num_epochs;
+    v.silent = cli_rank() != 0;
     bcae_error err;
     if (bcae_train(&cfg, on_progress, &v, &err)) return cli_fail(verb, &err);
-    if (!quiet) fprintf(stderr, "train: wrote %s\n", cfg.out);
+    if (!quiet && !v.silent) fprintf(stderr, "train: wrote %s\n", cfg.out);
     return CLI_EXIT_OK;
 }

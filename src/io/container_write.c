@@ -12,6 +12,8 @@
 
 #include <zstd.h>
 
+#include "core/comm.h"
+#include "io/shared_file.h"
 #include "core/crc32c.h"
 #include "core/error.h"
 #include "io/container_internal.h"
@@ -42,6 +44,13 @@ struct bcae_ctr_writer {
     /* Every record path in the file, so that none is written twice: two
      * records with one path would overwrite each other on decompression. */
     bcae_pathset *paths;
+    /* Shared (bcae_ctr_writer_open_shared): records go to mem, and each
+     * flush writes every rank's mem in rank order; st is then the whole
+     * file's as of the last flush and st_local this rank's own counts. */
+    bcae_shared_file *shared;
+    unsigned char *mem;
+    size_t mem_len, mem_cap;
+    bcae_ctr_stats st_local, st_flushed;
 };
 
 static bcae_status writer_alloc(const char *path, const bcae_ctr_info *info,
@@ -76,6 +85,7 @@ static bcae_status writer_alloc(const char *path, const bcae_ctr_info *info,
 
 static void writer_free(bcae_ctr_writer *w)
 {
+    free(w->mem);
     ZSTD_freeCCtx(w->cctx);
     bcae_pathset_free(w->paths);
     free(w->le);
@@ -150,6 +160,22 @@ static bcae_status check_record(bcae_ctr_writer *w, const char *relpath, size_t 
     return BCAE_OK;
 }
 
+/* Shared writer: bytes onto this rank's part of the next flush. */
+static bcae_status mem_put(bcae_ctr_writer *w, const void *b, size_t n, bcae_error *err)
+{
+    if (w->mem_len + n > w->mem_cap) {
+        size_t cap = w->mem_cap ? w->mem_cap : (size_t)1 << 20;
+        while (cap < w->mem_len + n) cap *= 2;
+        unsigned char *m = realloc(w->mem, cap);
+        if (!m) return bcae_fail(err, BCAE_ERR_OUT_OF_MEMORY, "%s: out of memory", w->path);
+        w->mem = m;
+        w->mem_cap = cap;
+    }
+    memcpy(w->mem + w->mem_len, b, n);
+    w->mem_len += n;
+    return BCAE_OK;
+}
+
 /* Writes the record whose payload (stored bytes) is already in w->buf after
  * the header and path: fills in the header, path and CRCs. */
 static bcae_status write_record(bcae_ctr_writer *w, const char *relpath, size_t plen,
@@ -180,6 +206,17 @@ static bcae_status write_record(bcae_ctr_writer *w, const char *relpath, size_t 
                          "second one would overwrite it on decompression)",
                          w->path, relpath);
     w->touched = 1;
+    if (w->shared) {
+        if (mem_put(w, b, total, err)) {
+            w->failed = 1;
+            return BCAE_ERR_OUT_OF_MEMORY;
+        }
+        w->st_local.records++;
+        w->st_local.new_records++;
+        w->st_local.new_orig_bytes += 2 * count;
+        w->st_local.new_bytes += total;
+        return BCAE_OK;
+    }
     if (fwrite(b, 1, total, w->fp) != total) {
         w->failed = 1;
         return bcae_fail(err, BCAE_ERR_IO, "%s: record %llu (\"%s\"): write failed: %s", w->path,
@@ -284,6 +321,95 @@ void bcae_ctr_writer_stats(const bcae_ctr_writer *w, bcae_ctr_stats *st)
     if (!w) return;
     *st = w->st;
     st->file_bytes += BCAE_CTR_END_BYTES;
+}
+
+/* ------------------------------------------------------------------ */
+/* Shared: one file from every rank of a communicator                  */
+/* ------------------------------------------------------------------ */
+
+bcae_status bcae_ctr_writer_open_shared(const char *path, const bcae_ctr_info *info,
+                                        const bcae_comm *comm, bcae_ctr_writer **out,
+                                        bcae_error *err)
+{
+    if (!path || !info || !out)
+        return bcae_fail(err, BCAE_ERR_INVALID_ARGUMENT,
+                         "bcae_ctr_writer_open_shared: NULL argument");
+    *out = NULL;
+    comm = comm_or_serial(comm);
+    bcae_ctr_writer *w = NULL;
+    /* Every rank checks the same header, so they agree without a word. */
+    bcae_status st = check_info(info, path, err);
+    if (st) return st;
+    st = writer_alloc(path, info, &w, err);
+    st = comm_agree(comm, st, path, err);
+    if (!st) st = bcae_shared_file_open(path, comm, &w->shared, err);
+    if (st) {
+        if (w) writer_free(w);
+        return st;
+    }
+    if (comm->rank == 0) {
+        /* The header leads rank 0's part of the first flush. */
+        unsigned char h[BCAE_CTR_HEADER_FIXED + BCAE_CTR_ARCH_MAX + 4];
+        size_t n = bcae_ctr_encode_header(&w->info, h);
+        if ((st = mem_put(w, h, n, err))) {
+            bcae_ctr_writer_abort(w);
+            return st;
+        }
+    }
+    *out = w;
+    return BCAE_OK;
+}
+
+bcae_status bcae_ctr_writer_flush(bcae_ctr_writer *w, bcae_error *err)
+{
+    if (!w) return bcae_fail(err, BCAE_ERR_INVALID_ARGUMENT, "bcae_ctr_writer_flush: NULL");
+    if (!w->shared) return BCAE_OK;
+    if (w->failed) {
+        bcae_shared_file_abort(w->shared);
+        w->shared = NULL;
+        return bcae_fail(err, BCAE_ERR_IO, "%s: an earlier write failed", w->path);
+    }
+    /* The whole file's counts ride on the exchange of lengths: this
+     * flush's records and record bytes summed over the ranks. */
+    const uint64_t tag[3] = {w->st_local.new_records - w->st_flushed.new_records,
+                             w->st_local.new_orig_bytes - w->st_flushed.new_orig_bytes,
+                             w->st_local.new_bytes - w->st_flushed.new_bytes};
+    uint64_t sum[3];
+    bcae_status st = shared_file_write_tagged(w->shared, w->mem, w->mem_len, tag, sum, err);
+    if (st) {
+        w->failed = 1;
+        return st;
+    }
+    w->mem_len = 0;
+    w->st_flushed = w->st_local;
+    w->st.records += sum[0];
+    w->st.new_records += sum[0];
+    w->st.new_orig_bytes += sum[1];
+    w->st.new_bytes += sum[2];
+    w->st.file_bytes = bcae_shared_file_size(w->shared);
+    return BCAE_OK;
+}
+
+static bcae_status shared_finish(bcae_ctr_writer *w, bcae_error *err)
+{
+    bcae_status st = bcae_ctr_writer_flush(w, err);
+    if (!st) {
+        /* Rank 0 writes the end marker; the others add nothing. */
+        unsigned char e[BCAE_CTR_END_BYTES];
+        bcae_ctr_encode_end(e, w->st.records);
+        int r0 = shared_file_comm(w->shared)->rank == 0;
+        st = bcae_shared_file_write(w->shared, e, r0 ? sizeof e : 0, err);
+    }
+    if (!st) {
+        st = bcae_shared_file_commit(w->shared, err);
+        w->shared = NULL;
+    } else if (w->shared) {
+        /* flush failed together with the others: the file is already gone */
+        bcae_shared_file_abort(w->shared);
+        w->shared = NULL;
+    }
+    writer_free(w);
+    return st;
 }
 
 /* ------------------------------------------------------------------ */
@@ -490,6 +616,7 @@ bcae_status bcae_ctr_append_open(const char *path, const bcae_ctr_info *model, i
 bcae_status bcae_ctr_writer_finish(bcae_ctr_writer *w, bcae_error *err)
 {
     if (!w) return bcae_fail(err, BCAE_ERR_INVALID_ARGUMENT, "bcae_ctr_writer_finish: NULL");
+    if (w->shared) return shared_finish(w, err);
     if (w->failed) {
         bcae_status st = bcae_fail(err, BCAE_ERR_IO,
                                    "%s: an earlier write failed; nothing was written", w->path);
@@ -526,7 +653,9 @@ bcae_status bcae_ctr_writer_finish(bcae_ctr_writer *w, bcae_error *err)
 void bcae_ctr_writer_abort(bcae_ctr_writer *w)
 {
     if (!w) return;
-    if (w->appending)
+    if (w->shared)
+        bcae_shared_file_abort(w->shared);
+    else if (w->appending)
         append_restore(w);
     else
         bcae_atomic_abort(&w->af);

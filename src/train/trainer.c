@@ -7,6 +7,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/comm.h"
+#include "core/crc32c.h"
 #include "core/error.h"
 #include "core/rng.h"
 #include "io/safetensors.h"
@@ -180,8 +182,34 @@ static bcae_status load_batch(const bcae_dataset *ds, const size_t *idx, int b, 
 
 /* ---- the loop ---- */
 
+/* Collective: every rank's weights must be the same bytes (each applies the
+ * same AdamW step to the same allreduced gradient; an MPI whose allreduce
+ * gave ranks different sums would break that): compared by CRC-32C before
+ * rank 0 writes them for all. */
+static bcae_status replicas_agree(const bcae_comm *comm, const bcae_model *m, bcae_error *err)
+{
+    int n = comm_size(comm);
+    if (n == 1) return BCAE_OK;
+    uint64_t *all = malloc((size_t)n * sizeof *all);
+    if (!all) return bcae_fail(err, BCAE_ERR_OUT_OF_MEMORY, "train: out of memory");
+    uint64_t crc = bcae_crc32c(m->t.weights, m->t.nfloats * sizeof(float));
+    bcae_status s = comm_allgather_u64(comm, crc, all, err);
+    for (int r = 1; r < n && !s; r++)
+        if (all[r] != all[0])
+            s = bcae_fail(err, BCAE_ERR_INTERNAL,
+                          "train: the weights of rank %d differ from rank 0's (the ranks' "
+                          "allreduce did not give every rank the same sum)",
+                          r);
+    free(all);
+    return s;
+}
+
+
 typedef struct trainer {
     const bcae_train_config *cfg;
+    const bcae_comm *comm; /* NULL: one process */
+    int rank, local_batch;  /* this rank's share of each global batch: wedges
+                               [rank * local_batch, (rank + 1) * local_batch) */
     bcae_model *model;
     model_runner *runner;
     train_step step;
@@ -207,6 +235,20 @@ static void trainer_free(trainer *t)
     free(t->order);
 }
 
+/* Rank 0 writes the model (and, when ckpt, the checkpoint); every rank
+ * learns whether that worked. */
+static bcae_status save_on_rank0(trainer *t, const char *ckpt, const train_state *st,
+                                 const bcae_train_config *cfg, bcae_error *err)
+{
+    bcae_status s = replicas_agree(t->comm, t->model, err);
+    if (s) return s;
+    if (t->rank == 0) {
+        s = ckpt ? checkpoint_write(ckpt, t->model, t->step.m, t->step.v, st, cfg, err)
+                 : model_save(t->model, cfg->out, err);
+    }
+    return comm_agree(t->comm, s, ckpt ? ckpt : cfg->out, err);
+}
+
 static bcae_status validate(trainer *t, int epoch, long step, double coef,
                             bcae_train_callback cb, void *ctx, bcae_error *err)
 {
@@ -223,14 +265,18 @@ static bcae_status validate(trainer *t, int epoch, long step, double coef,
     p.coef = coef;
     for (long b = 0; b < batches; b++) {
         size_t idx[64];
-        for (int i = 0; i < cfg->batch_size; i++) idx[i] = (size_t)b * (size_t)cfg->batch_size + (size_t)i;
+        /* This rank's share of the global batch b. */
+        for (int i = 0; i < t->local_batch; i++)
+            idx[i] = (size_t)b * (size_t)cfg->batch_size +
+                     (size_t)t->rank * (size_t)t->local_batch + (size_t)i;
         double t0 = now_s();
-        nn_loss_sums ls;
+        nn_loss_sums ls = {0};
         model_runner *r = t->runner;
-        bcae_status s = load_batch(t->test, idx, cfg->batch_size, t->adc, t->host, r, err);
+        bcae_status s = load_batch(t->test, idx, t->local_batch, t->adc, t->host, r, err);
         if (!s) s = r->ops->encode(r, err);
         if (!s) s = r->ops->decode(r, err);
         if (!s) s = r->ops->loss_sums(r, &ls, err);
+        s = train_reduce_sums(t->comm, &ls, s, err);
         if (s) return s;
         tot.focal += ls.focal;
         tot.l1 += ls.l1;
@@ -271,17 +317,17 @@ static bcae_status setup(trainer *t, const bcae_train_config *cfg, train_state *
     memcpy(mc.features, cfg->features, sizeof mc.features);
     s = model_create(arch, &mc, &t->model, err);
     if (s) return s;
-    t->host = malloc((size_t)cfg->batch_size * t->model->input_floats * sizeof(float));
-    t->adc = malloc((size_t)cfg->batch_size * BCAE_WEDGE_VOXELS * sizeof(uint16_t));
+    t->host = malloc((size_t)t->local_batch * t->model->input_floats * sizeof(float));
+    t->adc = malloc((size_t)t->local_batch * BCAE_WEDGE_VOXELS * sizeof(uint16_t));
     t->order = malloc(bcae_dataset_size(t->train) * sizeof(size_t));
     if (!t->host || !t->adc || !t->order)
         return bcae_fail(err, BCAE_ERR_OUT_OF_MEMORY, "train: out of memory");
     nn_engine_options eo = {.device = cfg->device, .threads = cfg->threads};
     s = nn_engine_create(&eo, &t->engine, NULL, err);
     if (!s)
-        s = model_runner_create(t->engine, t->model, cfg->batch_size, RUNNER_TRAIN, NULL,
+        s = model_runner_create(t->engine, t->model, t->local_batch, RUNNER_TRAIN, NULL,
                                 &t->runner, err);
-    if (!s) s = train_step_init(&t->step, t->model, t->runner, cfg->threads, err);
+    if (!s) s = train_step_init(&t->step, t->model, t->runner, cfg->threads, t->comm, err);
     if (s) return s;
     st->step = 0;
     st->coef = TRAIN_COEF0;
@@ -305,7 +351,7 @@ static bcae_status setup(trainer *t, const bcae_train_config *cfg, train_state *
     t->step.step = st->step;
     t->step.coef = st->coef;
     if (s) return s;
-    if (cfg->log_path) {
+    if (cfg->log_path && t->rank == 0) {
         /* A resumed run appends to its log; a new one starts it afresh. */
         t->log = fopen(cfg->log_path, cfg->resume ? "a" : "w");
         if (!t->log)
@@ -329,6 +375,15 @@ bcae_status bcae_train(const bcae_train_config *cfg_in, bcae_train_callback cb, 
     trainer t;
     memset(&t, 0, sizeof t);
     t.cfg = &cfg;
+    t.comm = cfg.comm;
+    t.rank = comm_rank(cfg.comm);
+    const int nranks = comm_size(cfg.comm);
+    if (cfg.batch_size % nranks)
+        return bcae_fail(err, BCAE_ERR_INVALID_ARGUMENT,
+                         "train: the batch size %d does not split evenly over %d ranks (it is "
+                         "the global batch: each rank takes batch_size / ranks wedges)",
+                         cfg.batch_size, nranks);
+    t.local_batch = cfg.batch_size / nranks;
     train_state st = {0, TRAIN_COEF0};
     /* batches_per_epoch must be known before a checkpoint is compared. */
     bcae_dataset *probe = NULL;
@@ -339,6 +394,9 @@ bcae_status bcae_train(const bcae_train_config *cfg_in, bcae_train_callback cb, 
     if (cfg.batches_per_epoch <= 0 || cfg.batches_per_epoch > full) cfg.batches_per_epoch = full;
 
     s = setup(&t, &cfg, &st, err);
+    /* setup has no collective: a rank that failed in it (a file it could
+     * not read) is learnt here, before the first step's. */
+    s = comm_agree(t.comm, s, "train", err);
     if (s) {
         trainer_free(&t);
         return s;
@@ -366,9 +424,12 @@ bcae_status bcae_train(const bcae_train_config *cfg_in, bcae_train_callback cb, 
                                cfg.sched_gamma);
         double t0 = now_s();
         train_step_result res;
-        s = load_batch(t.train, t.order + b * cfg.batch_size, cfg.batch_size, t.adc, t.host,
-                       t.runner, err);
-        if (!s) s = train_step_run(&t.step, lr, &res, err);
+        /* This rank's share of the global batch: the same permutation on
+         * every rank and rank count, so a resume on another count continues
+         * the same sequence of batches. */
+        s = load_batch(t.train, t.order + b * cfg.batch_size + t.rank * t.local_batch,
+                       t.local_batch, t.adc, t.host, t.runner, err);
+        s = train_step_run(&t.step, lr, s, &res, err);
         if (s) break;
         st.step = t.step.step;
         st.coef = t.step.coef;
@@ -396,18 +457,19 @@ bcae_status bcae_train(const bcae_train_config *cfg_in, bcae_train_callback cb, 
             p.precision = pos > 0 ? tp / pos : NAN;
             p.recall = truth > 0 ? tp / truth : NAN;
             p.step_seconds = now_s() - t0;
+            p.comm_seconds = t.step.comm_seconds;
             p.epoch_done = b == bpe - 1;
             cb(ctx, &p);
         }
         int epoch_end = b == bpe - 1;
         if (epoch_end && t.test)
             s = validate(&t, epoch, st.step, st.coef, cb, ctx, err);
-        if (!s && epoch_end) s = model_save(t.model, cfg.out, err);
+        if (!s && epoch_end) s = save_on_rank0(&t, NULL, &st, &cfg, err);
         if (!s && (epoch_end || st.step == stop ||
                    (cfg.checkpoint_every > 0 && st.step % cfg.checkpoint_every == 0)))
-            s = checkpoint_write(ckpt, t.model, t.step.m, t.step.v, &st, &cfg, err);
+            s = save_on_rank0(&t, ckpt, &st, &cfg, err);
     }
-    if (!s) s = model_save(t.model, cfg.out, err);
+    if (!s) s = save_on_rank0(&t, NULL, &st, &cfg, err);
     trainer_free(&t);
     return s;
 }
