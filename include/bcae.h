@@ -522,8 +522,8 @@ BCAE_API bcae_status bcae_sparse_peek(const uint8_t *in, size_t len, bcae_sparse
  * stride (stride >= bcae_sparse_bound()), its length in len[i] and, if info
  * is not NULL, its info in info[i]. threads: 0 = OpenMP's default (all
  * cores), never more than n. Each stream is the one bcae_sparse_encode makes
- * alone. A failure reports the lowest failing wedge, named by its index
- * ("wedge 3: ...") when n > 1. */
+ * alone. Bad options are refused before any coding; a failure reports the
+ * lowest failing wedge, named by its index ("wedge 3: ...") when n > 1. */
 BCAE_API bcae_status bcae_sparse_encode_many(const uint16_t *wedges, size_t n,
                                              const bcae_sparse_options *opt, int threads,
                                              uint8_t *out, size_t stride, size_t *len,

@@ -12,6 +12,7 @@
 #endif
 
 #include "core/error.h"
+#include "sparse/sparse.h"
 
 /* The thread count for n items: `threads` (0: OpenMP's default, i.e.
  * $OMP_NUM_THREADS or all cores), never more than n. */
@@ -109,8 +110,11 @@ bcae_status bcae_sparse_encode_many(const uint16_t *wedges, size_t n,
                          bcae_sparse_bound());
     if (threads < 0)
         return bcae_fail(err, BCAE_ERR_INVALID_ARGUMENT, "sparse encode: %d threads", threads);
+    /* Once, unnamed: bad options are no wedge's fault. */
+    bcae_status s = sparse_options_check(opt, err);
+    if (s) return s;
     team t;
-    bcae_status s = team_create(&t, threads, n, err);
+    s = team_create(&t, threads, n, err);
     if (s) return s;
     const size_t V = BCAE_WEDGE_VOXELS;
 #ifdef _OPENMP
