@@ -629,7 +629,7 @@ int main(int argc, char **argv)
     test_ratio(ev + 2 * V);
     test_pinned();
     test_arguments(ev);
-    test_many(ev, 6);
+    test_many(ev, 4);
     test_damage(ev + 3 * V);
     free(ev);
     printf("decoded voxels checked: %zu, of them non-zero and checked against their bound: %zu; "
