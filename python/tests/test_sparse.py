@@ -286,6 +286,33 @@ def test_damaged_record_in_a_container(wedges, tmp_path):
         bcae.decompress(path)
 
 
+def test_bad_stream_in_an_intact_container_is_named(wedges, tmp_path):
+    """A stream the container's CRCs protect but that does not decode (written
+    damaged: the writer stores streams as they are) names its record."""
+    good = bcae.sparse_encode(wedges[:3], 0.05)
+    bad = bytearray(good[1])
+    bad[60] ^= 0x20
+    path = tmp_path / "b.bcae"
+    with bcae.ContainerWriter(path, codec="sparse") as w:
+        for name, s in zip(["a.npy", "b.npy", "c.npy"], (good[0], bytes(bad), good[2])):
+            w.add(name, s)
+    with pytest.raises(bcae.FormatError, match=r'b\.bcae: record 1 \("b\.npy"\): sparse stream: CRC') as e:
+        bcae.decompress(path)
+    assert e.value.status < 0
+    with bcae.Container(path) as c:
+        assert np.array_equal(c[2].wedge, bcae.sparse_decode(good[2]))
+        with pytest.raises(bcae.FormatError, match="record 1"):
+            c[1]
+        assert c[-3].name == "a.npy" and c.codes()[1] == bytes(bad)
+
+
+def test_empty_wedge():
+    zero = np.zeros(bcae.WEDGE_SHAPE, np.uint16)
+    s, info = bcae.sparse_encode(zero, 0.05, info=True)
+    assert len(s) < 60 and info["hits"] == 0
+    assert np.array_equal(bcae.sparse_decode(s), zero)
+
+
 def test_threads_do_not_change_the_bytes(wedges):
     one = bcae.sparse_encode(wedges, 0.02, threads=1)
     assert bcae.sparse_encode(wedges, 0.02, threads=3) == one
