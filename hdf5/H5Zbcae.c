@@ -4,9 +4,11 @@
  * HDF5 loads it from HDF5_PLUGIN_PATH (or its default plugin folder) through
  * H5PLget_plugin_type / H5PLget_plugin_info. A chunk is one or more whole
  * uint16 (192, 249, 16) wedges; the filter stores their fp16 codes
- * (bcae_h5z.h gives the layout) and decodes them on read. It uses libbcae's
- * public API only, like the CLI, so a chunk holds the codes `bcae compress`
- * makes and reads back as `bcae decompress` decodes them.
+ * (bcae_h5z.h gives the layout) and decodes them on read, or, in its sparse
+ * mode (cd_values[0] = 2), their sparse streams, with no model. It uses
+ * libbcae's public API only, like the CLI, so a chunk holds the codes (or
+ * streams) `bcae compress` makes and reads back as `bcae decompress` decodes
+ * them.
  */
 #include <hdf5.h>
 #include <H5PLextern.h>
@@ -183,6 +185,59 @@ static htri_t can_apply(hid_t dcpl, hid_t type, hid_t space)
     return 1;
 }
 
+/* The wedges in one chunk: the product of its leading dimensions, or 0
+ * after pushing an error. */
+static unsigned chunk_wedges(const char *func, hid_t dcpl)
+{
+    hsize_t chunk[H5S_MAX_RANK];
+    int nc = H5Pget_chunk(dcpl, H5S_MAX_RANK, chunk);
+    hsize_t wedges = 1;
+    for (int k = 0; k < nc - 3; k++) wedges *= chunk[k];
+    if (nc < 3 || wedges > 65536) {
+        push_error(func, H5E_BADVALUE, "chunks of %llu wedges; at most 65536",
+                   (unsigned long long)wedges);
+        return 0;
+    }
+    return (unsigned)wedges;
+}
+
+/* The sparse mode's cd_values (bcae_h5z.h): the bound or the ratio, checked,
+ * and the wedges per chunk. */
+static herr_t set_local_sparse(const char *func, hid_t dcpl, unsigned flags, size_t n,
+                               unsigned *cd)
+{
+    if (n > BCAE_H5Z_SPARSE_CD_COUNT) {
+        push_error(func, H5E_BADVALUE,
+                   "%zu cd_values for the sparse codec; expected 1 (2 = sparse), 2 (+ bound in "
+                   "millionths), 3 (+ ratio in thousandths) or 4",
+                   n);
+        return -1;
+    }
+    for (size_t k = n; k < BCAE_H5Z_SPARSE_CD_COUNT; k++) cd[k] = 0;
+    if (cd[BCAE_H5Z_SPARSE_CD_ERROR] > (unsigned)(BCAE_SPARSE_MAX_ERROR * BCAE_H5Z_SPARSE_ERROR_SCALE)) {
+        push_error(func, H5E_BADVALUE,
+                   "cd_values[1] (the bound in millionths) is %u; at most %u (E = %g)",
+                   cd[BCAE_H5Z_SPARSE_CD_ERROR],
+                   (unsigned)(BCAE_SPARSE_MAX_ERROR * BCAE_H5Z_SPARSE_ERROR_SCALE),
+                   BCAE_SPARSE_MAX_ERROR);
+        return -1;
+    }
+    if (cd[BCAE_H5Z_SPARSE_CD_RATIO] && cd[BCAE_H5Z_SPARSE_CD_ERROR]) {
+        push_error(func, H5E_BADVALUE,
+                   "cd_values[1] (bound) and [2] (ratio) are both set; give one, the other 0");
+        return -1;
+    }
+    unsigned wedges = chunk_wedges(func, dcpl);
+    if (!wedges) return -1;
+    cd[BCAE_H5Z_SPARSE_CD_WEDGES] = wedges;
+    flags &= ~(unsigned)H5Z_FLAG_OPTIONAL;
+    if (H5Pmodify_filter(dcpl, BCAE_H5Z_FILTER_ID, flags, BCAE_H5Z_SPARSE_CD_COUNT, cd) < 0) {
+        push_error(func, H5E_CANTSET, "cannot store the filter's parameters");
+        return -1;
+    }
+    return 0;
+}
+
 static herr_t set_local(hid_t dcpl, hid_t type, hid_t space)
 {
     const char *func = "H5Z_bcae_set_local";
@@ -192,6 +247,8 @@ static herr_t set_local(hid_t dcpl, hid_t type, hid_t space)
         push_error(func, H5E_CANTGET, "cannot read the filter's parameters");
         return -1;
     }
+    if (n >= 1 && cd[BCAE_H5Z_CD_VERSION] == BCAE_H5Z_SPARSE)
+        return set_local_sparse(func, dcpl, flags, n, cd);
     if (!(n == 0 || n == 1 || n == 2 || n == BCAE_H5Z_CD_WEDGES || n == BCAE_H5Z_CD_COUNT)) {
         push_error(func, H5E_BADVALUE,
                    "%zu cd_values; expected 0, 1 (version), 2 (+ precision), 10 (+ fingerprint) "
@@ -200,8 +257,10 @@ static herr_t set_local(hid_t dcpl, hid_t type, hid_t space)
         return -1;
     }
     if (n >= 1 && cd[BCAE_H5Z_CD_VERSION] != BCAE_H5Z_VERSION) {
-        push_error(func, H5E_BADVALUE, "cd_values[0] (format version) is %u; this plugin writes %d",
-                   cd[BCAE_H5Z_CD_VERSION], BCAE_H5Z_VERSION);
+        push_error(func, H5E_BADVALUE,
+                   "cd_values[0] (codec and format version) is %u; this plugin writes %d (a "
+                   "model's codes) or %d (the sparse codec)",
+                   cd[BCAE_H5Z_CD_VERSION], BCAE_H5Z_VERSION, BCAE_H5Z_SPARSE);
         return -1;
     }
     cd[BCAE_H5Z_CD_VERSION] = BCAE_H5Z_VERSION;
@@ -227,16 +286,9 @@ static herr_t set_local(hid_t dcpl, hid_t type, hid_t space)
         bcae_model_free(model);
         bcae_h5z_pack_fingerprint(fp, cd + BCAE_H5Z_CD_FINGERPRINT);
     }
-    hsize_t chunk[H5S_MAX_RANK];
-    int nc = H5Pget_chunk(dcpl, H5S_MAX_RANK, chunk);
-    hsize_t wedges = 1;
-    for (int k = 0; k < nc - 3; k++) wedges *= chunk[k];
-    if (nc < 3 || wedges > 65536) {
-        push_error(func, H5E_BADVALUE, "chunks of %llu wedges; at most 65536",
-                   (unsigned long long)wedges);
-        return -1;
-    }
-    cd[BCAE_H5Z_CD_WEDGES] = (unsigned)wedges;
+    unsigned wedges = chunk_wedges(func, dcpl);
+    if (!wedges) return -1;
+    cd[BCAE_H5Z_CD_WEDGES] = wedges;
     /* Mandatory: if a chunk cannot be encoded, H5Dwrite fails instead of
      * storing it raw as HDF5 does with an optional filter. */
     flags &= ~(unsigned)H5Z_FLAG_OPTIONAL;
@@ -344,15 +396,145 @@ static size_t decode_chunk(const char *func, const unsigned *cd, size_t nbytes, 
     return n * V * 2;
 }
 
+/* ---- the sparse mode: no model, one stream per wedge ---------------------------- */
+
+static size_t encode_sparse(const char *func, const unsigned *cd, size_t nbytes,
+                            size_t *buf_size, void **buf)
+{
+    const size_t V = BCAE_WEDGE_VOXELS, n = cd[BCAE_H5Z_SPARSE_CD_WEDGES];
+    const size_t bound = bcae_sparse_bound(), head = BCAE_H5Z_CHUNK_HEADER + 4 * n;
+    if (nbytes != n * V * 2) {
+        push_error(func, H5E_BADVALUE, "a chunk of %zu bytes is not %zu whole wedges", nbytes, n);
+        return 0;
+    }
+    int threads = env_threads();
+    if (threads < 0) {
+        push_error(func, H5E_BADVALUE, "BCAE_NUM_THREADS must be a whole number in [1, 4096]");
+        return 0;
+    }
+    /* Each stream is coded in a slot of the longest size, then the streams
+     * are moved together (left only, so in place). */
+    unsigned char *out = H5allocate_memory(head + n * bound, 0);
+    size_t *len = malloc(n * sizeof *len);
+    if (!out || !len) {
+        push_error(func, H5E_CANTALLOC, "out of memory");
+        if (out) H5free_memory(out);
+        free(len);
+        return 0;
+    }
+    bcae_sparse_options opt = {cd[BCAE_H5Z_SPARSE_CD_ERROR] / BCAE_H5Z_SPARSE_ERROR_SCALE,
+                               cd[BCAE_H5Z_SPARSE_CD_RATIO] / BCAE_H5Z_SPARSE_RATIO_SCALE};
+    bcae_error err;
+    if (bcae_sparse_encode_many(*buf, n, &opt, threads, out + head, bound, len, NULL, &err)) {
+        push_error(func, H5E_CANTFILTER, "%s", err.message);
+        H5free_memory(out);
+        free(len);
+        return 0;
+    }
+    size_t pos = head;
+    for (size_t i = 0; i < n; i++) {
+        bcae_h5z_put_u32(out + BCAE_H5Z_CHUNK_HEADER + 4 * i, (uint32_t)len[i]);
+        memmove(out + pos, out + head + i * bound, len[i]);
+        pos += len[i];
+    }
+    free(len);
+    bcae_h5z_put_u32(out, BCAE_H5Z_CHUNK_MAGIC);
+    bcae_h5z_put_u32(out + 4, BCAE_H5Z_SPARSE);
+    bcae_h5z_put_u32(out + 8, (uint32_t)n);
+    bcae_h5z_put_u32(out + 12, 0);
+    unsigned char *fit = H5resize_memory(out, pos);
+    if (fit) out = fit;
+    H5free_memory(*buf);
+    *buf = out;
+    *buf_size = fit ? pos : head + n * bound;
+    return pos;
+}
+
+static size_t decode_sparse(const char *func, const unsigned *cd, size_t nbytes,
+                            size_t *buf_size, void **buf)
+{
+    const size_t V = BCAE_WEDGE_VOXELS, n = cd[BCAE_H5Z_SPARSE_CD_WEDGES];
+    const unsigned char *in = *buf;
+    const size_t head = BCAE_H5Z_CHUNK_HEADER + 4 * n;
+    if (nbytes < head || bcae_h5z_get_u32(in) != BCAE_H5Z_CHUNK_MAGIC ||
+        bcae_h5z_get_u32(in + 4) != BCAE_H5Z_SPARSE || bcae_h5z_get_u32(in + 8) != n ||
+        bcae_h5z_get_u32(in + 12) != 0) {
+        push_error(func, H5E_BADVALUE,
+                   "a stored chunk of %zu bytes is not a sparse chunk of %zu wedges", nbytes, n);
+        return 0;
+    }
+    int threads = env_threads();
+    if (threads < 0) {
+        push_error(func, H5E_BADVALUE, "BCAE_NUM_THREADS must be a whole number in [1, 4096]");
+        return 0;
+    }
+    const uint8_t **ptr = malloc(n * sizeof *ptr);
+    size_t *len = malloc(n * sizeof *len);
+    unsigned char *out = ptr && len ? H5allocate_memory(n * V * 2, 0) : NULL;
+    if (!out) {
+        push_error(func, H5E_CANTALLOC, "out of memory");
+        free(ptr);
+        free(len);
+        return 0;
+    }
+    /* The lengths must tile the chunk exactly; each stream's own checks
+     * (its CRC first) are the decoder's. */
+    size_t pos = head;
+    int fits = 1;
+    for (size_t i = 0; i < n && fits; i++) {
+        len[i] = bcae_h5z_get_u32(in + BCAE_H5Z_CHUNK_HEADER + 4 * i);
+        fits = len[i] <= nbytes - pos;
+        ptr[i] = in + pos;
+        pos += fits ? len[i] : 0;
+    }
+    bcae_error err;
+    bcae_status s = BCAE_ERR_FORMAT;
+    if (fits && pos == nbytes)
+        s = bcae_sparse_decode_many(ptr, len, n, threads, (uint16_t *)out, NULL, &err);
+    else
+        snprintf(err.message, sizeof err.message,
+                 "the stream lengths of a %zu-byte sparse chunk do not add up to it", nbytes);
+    free(ptr);
+    free(len);
+    if (s) {
+        push_error(func, H5E_CANTFILTER, "%s", err.message);
+        H5free_memory(out);
+        return 0;
+    }
+    H5free_memory(*buf);
+    *buf = out;
+    *buf_size = n * V * 2;
+    return n * V * 2;
+}
+
 static size_t filter(unsigned flags, size_t cd_nelmts, const unsigned cd_values[], size_t nbytes,
                      size_t *buf_size, void **buf)
 {
     const char *func = "H5Z_filter_bcae";
+    if (cd_nelmts == BCAE_H5Z_SPARSE_CD_COUNT && cd_values[0] == BCAE_H5Z_SPARSE) {
+        if (cd_values[BCAE_H5Z_SPARSE_CD_WEDGES] < 1 ||
+            cd_values[BCAE_H5Z_SPARSE_CD_WEDGES] > 65536 ||
+            cd_values[BCAE_H5Z_SPARSE_CD_ERROR] >
+                (unsigned)(BCAE_SPARSE_MAX_ERROR * BCAE_H5Z_SPARSE_ERROR_SCALE)) {
+            push_error(func, H5E_BADVALUE,
+                       "invalid sparse cd_values (bound %u millionths, %u wedges per chunk)",
+                       cd_values[BCAE_H5Z_SPARSE_CD_ERROR], cd_values[BCAE_H5Z_SPARSE_CD_WEDGES]);
+            return 0;
+        }
+        if (!little_endian()) {
+            push_error(func, H5E_UNSUPPORTED, "big-endian hosts are not supported");
+            return 0;
+        }
+        return flags & H5Z_FLAG_REVERSE ? decode_sparse(func, cd_values, nbytes, buf_size, buf)
+                                        : encode_sparse(func, cd_values, nbytes, buf_size, buf);
+    }
     if (cd_nelmts != BCAE_H5Z_CD_COUNT || cd_values[BCAE_H5Z_CD_VERSION] != BCAE_H5Z_VERSION) {
         push_error(func, H5E_BADVALUE,
-                   "%zu cd_values of version %u; this plugin reads %d of version %d "
-                   "(a newer bcae wrote this dataset?)",
-                   cd_nelmts, cd_nelmts ? cd_values[0] : 0u, BCAE_H5Z_CD_COUNT, BCAE_H5Z_VERSION);
+                   "%zu cd_values of version %u; this plugin reads %d of version %d (a "
+                   "model's codes) or %d of version %d (sparse) (a newer bcae wrote this "
+                   "dataset?)",
+                   cd_nelmts, cd_nelmts ? cd_values[0] : 0u, BCAE_H5Z_CD_COUNT, BCAE_H5Z_VERSION,
+                   BCAE_H5Z_SPARSE_CD_COUNT, BCAE_H5Z_SPARSE);
         return 0;
     }
     if (cd_values[BCAE_H5Z_CD_WEDGES] < 1 ||

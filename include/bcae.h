@@ -596,6 +596,24 @@ BCAE_API bcae_status bcae_sparse_decode(bcae_sparse_coder *coder, const uint8_t 
 BCAE_API bcae_status bcae_sparse_peek(const uint8_t *in, size_t len, bcae_sparse_info *info,
                                       bcae_error *err);
 
+/* Many wedges on threads, one coder per thread (what `bcae compress --codec
+ * sparse` does): wedge i (wedges + i * BCAE_WEDGE_VOXELS) into out + i *
+ * stride (stride >= bcae_sparse_bound()), its length in len[i] and, if info
+ * is not NULL, its info in info[i]. threads: 0 = OpenMP's default (all
+ * cores), never more than n. Each stream is the one bcae_sparse_encode makes
+ * alone. Bad options are refused before any coding; a failure reports the
+ * lowest failing wedge, named by its index ("wedge 3: ...") when n > 1. */
+BCAE_API bcae_status bcae_sparse_encode_many(const uint16_t *wedges, size_t n,
+                                             const bcae_sparse_options *opt, int threads,
+                                             uint8_t *out, size_t stride, size_t *len,
+                                             bcae_sparse_info *info, bcae_error *err);
+/* Stream i (streams[i], lens[i] bytes) into wedges + i * BCAE_WEDGE_VOXELS,
+ * on threads as above; every stream is checked as by bcae_sparse_decode,
+ * and the lowest damaged one is reported by its index. */
+BCAE_API bcae_status bcae_sparse_decode_many(const uint8_t *const *streams, const size_t *lens,
+                                             size_t n, int threads, uint16_t *wedges,
+                                             bcae_sparse_info *info, bcae_error *err);
+
 /* ------------------------------------------------------------------ */
 /* The .bcae container (docs/FORMAT.md)                                */
 /* ------------------------------------------------------------------ */

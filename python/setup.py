@@ -80,11 +80,12 @@ setup(
         Extension(
             "bcae._bcae",
             sources=[os.path.join("src", f) for f in
-                     ("module.c", "model.c", "container.c", "data.c", "train.c")],
+                     ("module.c", "model.c", "container.c", "data.c", "train.c",
+                      "sparse.c")],
             include_dirs=["src", numpy.get_include(), *INCLUDES],
             library_dirs=[LIBDIR],
             runtime_library_dirs=[LIBDIR],
-            libraries=["bcae"],
+            libraries=["bcae", "m"],
             define_macros=[("_POSIX_C_SOURCE", "200809L")],
             extra_compile_args=["-std=c11"],
             extra_link_args=[f"-Wl,--version-script={os.path.join(HERE, 'bcae.map')}"],

@@ -422,6 +422,71 @@ static void test_arguments(const uint16_t *w)
     free(out);
 }
 
+/* The batch functions: on 1 and 3 threads, each stream is the one
+ * bcae_sparse_encode makes alone (ratio mode too), the infos match, decoding
+ * gives the wedges a lone decode gives, and a damaged stream is reported by
+ * its index, the lowest when two are. */
+static void test_many(const uint16_t *ev, int nw)
+{
+    bcae_error err;
+    const size_t cap = bcae_sparse_bound();
+    uint8_t *many = malloc((size_t)nw * cap), *one = malloc(cap);
+    size_t *len = malloc((size_t)nw * sizeof *len);
+    bcae_sparse_info *info = malloc((size_t)nw * sizeof *info), lone;
+    uint16_t *out = malloc((size_t)nw * V * 2), *ref = malloc(V * 2);
+    const uint8_t **streams = malloc((size_t)nw * sizeof *streams);
+    static const bcae_sparse_options opts[3] = {{0, 0}, {0.05, 0}, {0, 40}};
+    for (int o = 0; o < 3; o++)
+        for (int threads = 1; threads <= 3; threads += 2) {
+            CHECK(bcae_sparse_encode_many(ev, (size_t)nw, &opts[o], threads, many, cap, len, info,
+                                          &err) == BCAE_OK);
+            for (int i = 0; i < nw; i++) {
+                size_t l = 0;
+                CHECK(bcae_sparse_encode(NULL, ev + (size_t)i * V, &opts[o], one, cap, &l, &lone,
+                                         &err) == BCAE_OK);
+                CHECK_MSG(l == len[i] && memcmp(one, many + (size_t)i * cap, l) == 0,
+                          "options %d, %d threads: wedge %d's stream differs", o, threads, i);
+                CHECK(lone.mult == info[i].mult && lone.total_bytes == info[i].total_bytes &&
+                      lone.met == info[i].met);
+                streams[i] = many + (size_t)i * cap;
+            }
+            CHECK(bcae_sparse_decode_many(streams, len, (size_t)nw, threads, out, NULL, &err) ==
+                  BCAE_OK);
+            for (int i = 0; i < nw; i++) {
+                CHECK(bcae_sparse_decode(NULL, streams[i], len[i], ref, NULL, &err) == BCAE_OK);
+                CHECK(memcmp(ref, out + (size_t)i * V, V * 2) == 0);
+            }
+        }
+    /* Damage streams 3 and 1 (of the last run): stream 1 is named. */
+    many[3 * cap + 40] ^= 1;
+    CHECK(bcae_sparse_decode_many(streams, len, (size_t)nw, 2, out, NULL, &err) == BCAE_ERR_FORMAT);
+    CHECK_MSG(strncmp(err.message, "stream 3: ", 10) == 0, "%s", err.message);
+    many[1 * cap + 40] ^= 1;
+    CHECK(bcae_sparse_decode_many(streams, len, (size_t)nw, 3, out, NULL, &err) == BCAE_ERR_FORMAT);
+    CHECK_MSG(strncmp(err.message, "stream 1: ", 10) == 0, "%s", err.message);
+    /* Arguments: none is fine, bad ones are refused. */
+    CHECK(bcae_sparse_encode_many(ev, 0, NULL, 0, NULL, 0, NULL, NULL, &err) == BCAE_OK);
+    CHECK(bcae_sparse_encode_many(ev, 1, NULL, 0, many, cap - 1, len, NULL, &err) ==
+          BCAE_ERR_INVALID_ARGUMENT);
+    CHECK(bcae_sparse_encode_many(ev, 1, NULL, -1, many, cap, len, NULL, &err) ==
+          BCAE_ERR_INVALID_ARGUMENT);
+    bcae_sparse_options bad = {9, 0};
+    CHECK(bcae_sparse_encode_many(ev, 2, &bad, 2, many, cap, len, NULL, &err) ==
+          BCAE_ERR_INVALID_ARGUMENT);
+    CHECK_MSG(strncmp(err.message, "sparse encode: max_error", 24) == 0, "%s", err.message);
+    /* One stream: the lone decoder's message, unnamed. */
+    CHECK(bcae_sparse_decode_many(streams + 1, len + 1, 1, 0, out, NULL, &err) == BCAE_ERR_FORMAT);
+    CHECK_MSG(strncmp(err.message, "sparse stream: ", 15) == 0, "%s", err.message);
+    CHECK(bcae_sparse_decode_many(NULL, len, 1, 0, out, NULL, &err) == BCAE_ERR_INVALID_ARGUMENT);
+    free(many);
+    free(one);
+    free(len);
+    free(info);
+    free(out);
+    free(ref);
+    free(streams);
+}
+
 static void put32(uint8_t *p, uint32_t v)
 {
     for (int i = 0; i < 4; i++) p[i] = (uint8_t)(v >> (8 * i));
@@ -564,6 +629,7 @@ int main(int argc, char **argv)
     test_ratio(ev + 2 * V);
     test_pinned();
     test_arguments(ev);
+    test_many(ev, 4);
     test_damage(ev + 3 * V);
     free(ev);
     printf("decoded voxels checked: %zu, of them non-zero and checked against their bound: %zu; "

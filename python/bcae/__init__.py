@@ -11,6 +11,12 @@ model turns it into a float16 code about 31 times smaller and back.
     restored = model.decode(codes)                     # uint16 again
     bcae.metrics(wedges[0], restored[0])               # as `bcae metrics --json`
 
+The learning-free sparse codec needs no model (docs/SPARSE.md):
+
+    streams = bcae.sparse_encode(wedges, max_error=0.05)   # one bytes per wedge
+    back = bcae.sparse_decode(streams)                     # every value within 0.05
+    bcae.compress("w.bcae", wedges, codec="sparse", max_error=0.05)
+
 The results are the CLI's: the codes of `bcae compress` bit for bit, the
 wedges of `bcae decompress` value for value. Errors raise bcae.Error
 subclasses carrying the library's message; wrong dtypes raise TypeError and
@@ -23,7 +29,9 @@ from ._bcae import (  # noqa: F401  (re-exported)
     CALIBRATION_SEED,
     CONTAINER_VERSION,
     HDF5_FILTER_ID,
+    HDF5_FILTER_SPARSE,
     HDF5_FILTER_VERSION,
+    SPARSE_MAX_ERROR,
     WEDGE_SHAPE,
     WEDGES_PER_EVENT,
     Dataset,
@@ -46,18 +54,20 @@ from ._bcae import (  # noqa: F401  (re-exported)
 from . import _bcae
 from .container import Container, ContainerWriter, Record, compress, decompress
 from .hdf5 import hdf5_filter, hdf5_plugin_dir, register_hdf5_plugin
+from .sparse import sparse_decode, sparse_encode, sparse_info
 
 __version__ = library_version
 
 __all__ = [
-    "ADC_MAX", "CALIBRATION_SEED", "CONTAINER_VERSION", "HDF5_FILTER_ID", "HDF5_FILTER_VERSION",
-    "WEDGE_SHAPE", "WEDGES_PER_EVENT",
+    "ADC_MAX", "CALIBRATION_SEED", "CONTAINER_VERSION", "HDF5_FILTER_ID", "HDF5_FILTER_SPARSE",
+    "HDF5_FILTER_VERSION", "SPARSE_MAX_ERROR", "WEDGE_SHAPE", "WEDGES_PER_EVENT",
     "Error", "FileError", "FormatError", "InternalError", "InvalidArgumentError",
     "OutOfMemoryError", "RangeError", "ShapeError", "UnsupportedError",
     "Model", "Dataset", "Container", "ContainerWriter", "Record",
     "compress", "decompress", "default_model_path", "load_dataset", "metrics", "simulate",
     "sim_knobs", "train", "train_defaults",
     "hdf5_filter", "hdf5_plugin_dir", "register_hdf5_plugin",
+    "sparse_decode", "sparse_encode", "sparse_info",
 ]
 
 

@@ -62,8 +62,13 @@ static PyObject *reader_new(PyTypeObject *type, PyObject *args, PyObject *kw)
     return (PyObject *)self;
 }
 
+static int is_sparse(const bcae_ctr_info *info) { return info->code_dtype == BCAE_CTR_DTYPE_SPARSE; }
+
+/* Where a record's code goes: a float16 array of the code shape, or, in a
+ * file of sparse streams (no code), None until the stream is known. */
 static PyObject *code_array(const bcae_ctr_info *info)
 {
+    if (is_sparse(info)) return Py_NewRef(Py_None);
     npy_intp dims[BCAE_CTR_MAX_NDIM];
     for (int d = 0; d < info->code_ndim; d++) dims[d] = (npy_intp)info->code_shape[d];
     return PyArray_SimpleNew(info->code_ndim, dims, NPY_FLOAT16);
@@ -88,6 +93,17 @@ static PyObject *record_tuple(const bcae_ctr_record *rec, PyObject *code)
                          (unsigned long long)rec->offset, (Py_ssize_t)rec->record_bytes);
 }
 
+/* A sparse record's stream (the payload the reader just verified), as
+ * bytes, in place of `none` (a reference to None, released). */
+static PyObject *payload_bytes(const bcae_ctr_reader *r, PyObject *none)
+{
+    size_t len = 0;
+    const uint8_t *p = bcae_ctr_reader_payload(r, &len);
+    PyObject *b = PyBytes_FromStringAndSize((const char *)p, (Py_ssize_t)len);
+    Py_DECREF(none);
+    return b;
+}
+
 static PyObject *reader_next(reader_obj *self, PyObject *unused)
 {
     pybcae_state *st = pybcae_type_state((PyObject *)self);
@@ -102,7 +118,7 @@ static PyObject *reader_next(reader_obj *self, PyObject *unused)
     bcae_error err;
     bcae_status s;
     int end = 0;
-    uint16_t *dst = PyArray_DATA((PyArrayObject *)code);
+    uint16_t *dst = code == Py_None ? NULL : PyArray_DATA((PyArrayObject *)code);
     Py_BEGIN_ALLOW_THREADS
     PyThread_acquire_lock(self->lock, WAIT_LOCK);
     s = bcae_ctr_reader_next(self->r, rec, dst, &end, &err);
@@ -113,10 +129,12 @@ static PyObject *reader_next(reader_obj *self, PyObject *unused)
         pybcae_raise(st, &err);
     else if (end)
         out = Py_NewRef(Py_None);
-    else
-        out = record_tuple(rec, code);
+    else {
+        if (!dst) code = payload_bytes(self->r, code);
+        if (code) out = record_tuple(rec, code);
+    }
     PyMem_Free(rec);
-    Py_DECREF(code);
+    Py_XDECREF(code);
     return out;
 }
 
@@ -167,7 +185,8 @@ static PyObject *reader_read_at(reader_obj *self, PyObject *args)
     bcae_error err = {0};
     bcae_status s = BCAE_OK;
     int end = 0, io = 0, saved_errno = 0;
-    uint16_t *dst = PyArray_DATA((PyArrayObject *)code);
+    uint16_t *dst = code == Py_None ? NULL : PyArray_DATA((PyArrayObject *)code);
+    bcae_ctr_reader *one = NULL;
     Py_BEGIN_ALLOW_THREADS
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0 || (io = read_exact(fd, buf, hb, 0)) != 0 ||
@@ -177,10 +196,8 @@ static PyObject *reader_read_at(reader_obj *self, PyObject *args)
     }
     if (fd >= 0) close(fd);
     if (!io) {
-        bcae_ctr_reader *one = NULL;
         s = bcae_ctr_reader_open_mem(buf, total, path, &one, &err);
         if (!s) s = bcae_ctr_reader_next(one, rec, dst, &end, &err);
-        bcae_ctr_reader_close(one);
     }
     Py_END_ALLOW_THREADS
     PyObject *out = NULL;
@@ -199,11 +216,13 @@ static PyObject *reader_read_at(reader_obj *self, PyObject *args)
     else {
         /* The reader in memory numbered it 0 from its own start. */
         rec->offset = offset;
-        out = record_tuple(rec, code);
+        if (!dst) code = payload_bytes(one, code);
+        if (code) out = record_tuple(rec, code);
     }
+    bcae_ctr_reader_close(one);
     PyMem_Free(buf);
     PyMem_Free(rec);
-    Py_DECREF(code);
+    Py_XDECREF(code);
     return out;
 }
 
@@ -214,6 +233,10 @@ static PyObject *reader_check_model(reader_obj *self, PyObject *arg)
         return PyErr_Format(PyExc_TypeError, "check_model expects a bcae.Model, not %s",
                             Py_TYPE(arg)->tp_name);
     if (!self->r) return PyErr_Format(PyExc_ValueError, "the container reader is closed");
+    if (is_sparse(bcae_ctr_reader_info(self->r)))
+        return pybcae_raise_msg(st, BCAE_ERR_INVALID_ARGUMENT,
+                                "%s holds sparse streams: no model decodes them",
+                                PyBytes_AS_STRING(self->path));
     bcae_ctr_info mine;
     pybcae_model_ctr_info((pybcae_model *)arg, &mine);
     bcae_error err;
@@ -246,7 +269,8 @@ static PyObject *reader_get_info(reader_obj *self, void *c)
     for (int d = 0; d < info->code_ndim; d++)
         PyTuple_SET_ITEM(shape, d, PyLong_FromSize_t(info->code_shape[d]));
     return Py_BuildValue("{sIsssssNss}", "version", info->version, "fingerprint", hex, "arch",
-                         info->arch, "code_shape", shape, "code_dtype", "float16");
+                         info->arch, "code_shape", shape, "code_dtype",
+                         is_sparse(info) ? "sparse" : "float16");
 }
 
 static PyObject *reader_get_offset(reader_obj *self, void *c)
@@ -277,7 +301,8 @@ static PyMethodDef reader_methods[] = {
     {"next", (PyCFunction)reader_next, METH_NOARGS,
      "next($self, /)\n--\n\n"
      "The next record as (index, name, shape, code, offset, record_bytes), its CRCs checked and its code (float16) decompressed; None at\n"
-     "the end marker (after checking the record count). Errors are final."},
+     "the end marker (after checking the record count). Errors are final. In a file of sparse\n"
+     "streams (info['code_dtype'] == 'sparse') the code is the record's stream (bytes)."},
     {"read_at", (PyCFunction)reader_read_at, METH_VARARGS,
      "read_at($self, offset, record_bytes, /)\n--\n\n"
      "The record at a byte offset, as next() reported it, verified again. `index` is 0:\n"
@@ -349,10 +374,15 @@ static PyObject *writer_new(PyTypeObject *type, PyObject *args, PyObject *kw)
                                      pybcae_path_converter, &path, &model, &append, &repair, &zstd))
         return NULL;
     pybcae_state *st = PyType_GetModuleState(type);
-    if (!PyObject_TypeCheck(model, st->model_type)) {
+    if (model != Py_None && !PyObject_TypeCheck(model, st->model_type)) {
         Py_DECREF(path);
-        return PyErr_Format(PyExc_TypeError, "model must be a bcae.Model, not %s",
+        return PyErr_Format(PyExc_TypeError, "model must be a bcae.Model or None (sparse), not %s",
                             Py_TYPE(model)->tp_name);
+    }
+    if (model == Py_None && zstd) {
+        Py_DECREF(path);
+        return pybcae_raise_msg(st, BCAE_ERR_INVALID_ARGUMENT,
+                                "sparse streams take no zstd stage (they are entropy-coded)");
     }
     /* Checked here so that a bad level fails before a file is created. */
     if (zstd < 0 || zstd > 22) {
@@ -376,7 +406,10 @@ static PyObject *writer_new(PyTypeObject *type, PyObject *args, PyObject *kw)
         Py_DECREF(self);
         return PyErr_NoMemory();
     }
-    pybcae_model_ctr_info((pybcae_model *)model, &self->info);
+    if (model == Py_None)
+        bcae_ctr_sparse_info(&self->info);
+    else
+        pybcae_model_ctr_info((pybcae_model *)model, &self->info);
     const char *cpath = PyBytes_AS_STRING(path);
     bcae_error err;
     bcae_status s;
@@ -433,6 +466,9 @@ static PyObject *writer_append(writer_obj *self, PyObject *args, PyObject *kw)
         return NULL;
     pybcae_state *st = pybcae_type_state((PyObject *)self);
     if (!self->w) return PyErr_Format(PyExc_ValueError, "the container writer is closed");
+    if (self->info.code_dtype == BCAE_CTR_DTYPE_SPARSE)
+        return pybcae_raise_msg(st, BCAE_ERR_INVALID_ARGUMENT,
+                                "this file holds sparse streams: add them with append_stream");
     size_t shape[BCAE_CTR_MAX_NDIM] = {BCAE_WEDGE_AZIMUTH, BCAE_WEDGE_Z, BCAE_WEDGE_LAYERS};
     int ndim = 3;
     if (shape_obj && shape_obj != Py_None && parse_orig_shape(shape_obj, shape, &ndim)) return NULL;
@@ -461,6 +497,46 @@ static PyObject *writer_append(writer_obj *self, PyObject *args, PyObject *kw)
     Py_DECREF(code);
     if (s) return pybcae_raise(st, &err);
     Py_RETURN_NONE;
+}
+
+static PyObject *writer_append_stream(writer_obj *self, PyObject *args, PyObject *kw)
+{
+    static char *kwlist[] = {"name", "stream", "shape", NULL};
+    PyObject *shape_obj = NULL;
+    const char *name;
+    Py_ssize_t name_len;
+    Py_buffer view;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "s#y*|O:append_stream", kwlist, &name, &name_len,
+                                     &view, &shape_obj))
+        return NULL;
+    pybcae_state *st = pybcae_type_state((PyObject *)self);
+    size_t shape[BCAE_CTR_MAX_NDIM] = {BCAE_WEDGE_AZIMUTH, BCAE_WEDGE_Z, BCAE_WEDGE_LAYERS};
+    int ndim = 3;
+    PyObject *out = NULL;
+    if (!self->w)
+        PyErr_Format(PyExc_ValueError, "the container writer is closed");
+    else if (self->info.code_dtype != BCAE_CTR_DTYPE_SPARSE)
+        pybcae_raise_msg(st, BCAE_ERR_INVALID_ARGUMENT,
+                         "append_stream adds sparse streams; this file holds a model's codes");
+    else if (!(shape_obj && shape_obj != Py_None && parse_orig_shape(shape_obj, shape, &ndim))) {
+        bcae_error err;
+        bcae_status s;
+        Py_BEGIN_ALLOW_THREADS
+        PyThread_acquire_lock(self->lock, WAIT_LOCK);
+        s = bcae_ctr_check_path(name, (size_t)name_len, &err);
+        if (!s)
+            s = bcae_ctr_writer_append_stream(self->w, name, shape, ndim, view.buf,
+                                              (size_t)view.len, &err);
+        if (!s) bcae_ctr_writer_stats(self->w, &self->stats);
+        PyThread_release_lock(self->lock);
+        Py_END_ALLOW_THREADS
+        if (s)
+            pybcae_raise(st, &err);
+        else
+            out = Py_NewRef(Py_None);
+    }
+    PyBuffer_Release(&view);
+    return out;
 }
 
 static PyObject *stats_dict(const bcae_ctr_stats *s)
@@ -521,6 +597,11 @@ static PyMethodDef writer_methods[] = {
      "append($self, /, name, code, shape=None)\n--\n\n"
      "Adds one record: its relative path, one float16 code of the container's code\n"
      "shape, and the original array's shape (None: (192, 249, 16)). After a failure only abort() remains."},
+    {"append_stream", (PyCFunction)(void (*)(void))writer_append_stream,
+     METH_VARARGS | METH_KEYWORDS,
+     "append_stream($self, /, name, stream, shape=None)\n--\n\n"
+     "Adds one record to a file of sparse streams (opened with model=None): its relative path\n"
+     "and one stream (bcae.sparse_encode), stored as it is. After a failure only abort() remains."},
     {"finish", (PyCFunction)writer_finish, METH_NOARGS,
      "finish($self, /)\n--\n\n"
      "Writes the end marker, fsyncs and renames the file into place; returns the stats."},
@@ -543,7 +624,8 @@ static PyGetSetDef writer_getset[] = {
 static PyType_Slot writer_slots[] = {
     {Py_tp_doc, "ContainerWriterBase(path, model, *, append=False, repair=False, zstd=0)\n--\n\n"
                 "Low-level .bcae writer (bcae_ctr_writer_*): written under a temporary name and\n"
-                "renamed on finish(); bcae.ContainerWriter adds encoding."},
+                "renamed on finish(); bcae.ContainerWriter adds encoding. model=None writes a\n"
+                "file of sparse streams (format version 2; append_stream)."},
     {Py_tp_new, writer_new},
     {Py_tp_dealloc, writer_dealloc},
     {Py_tp_methods, writer_methods},

@@ -159,6 +159,9 @@ static PyMethodDef module_methods[] = {
     {"train", (PyCFunction)(void (*)(void))pybcae_train, METH_VARARGS | METH_KEYWORDS,
      pybcae_train_doc},
     {"train_defaults", pybcae_train_defaults, METH_NOARGS, pybcae_train_defaults_doc},
+    {"sparse_encode", pybcae_sparse_encode, METH_VARARGS, pybcae_sparse_encode_doc},
+    {"sparse_decode", pybcae_sparse_decode, METH_VARARGS, pybcae_sparse_decode_doc},
+    {"sparse_info", pybcae_sparse_peek, METH_O, pybcae_sparse_peek_doc},
     {NULL, NULL, 0, NULL},
 };
 
@@ -266,10 +269,11 @@ PyMODINIT_FUNC PyInit__bcae(void)
     if (!m) return NULL;
     pybcae_state *st = pybcae_module_state(m);
     PyObject *shape = Py_BuildValue("(iii)", BCAE_WEDGE_AZIMUTH, BCAE_WEDGE_Z, BCAE_WEDGE_LAYERS);
+    PyObject *max_error = PyFloat_FromDouble(BCAE_SPARSE_MAX_ERROR);
     if (add_exceptions(m, st) < 0 || add_type(m, &pybcae_model_spec, &st->model_type) < 0 ||
         add_type(m, &pybcae_reader_spec, &st->reader_type) < 0 ||
         add_type(m, &pybcae_writer_spec, &st->writer_type) < 0 ||
-        add_type(m, &pybcae_dataset_spec, &st->dataset_type) < 0 || !shape ||
+        add_type(m, &pybcae_dataset_spec, &st->dataset_type) < 0 || !shape || !max_error ||
         PyModule_AddObjectRef(m, "WEDGE_SHAPE", shape) < 0 ||
         PyModule_AddIntConstant(m, "ADC_MAX", BCAE_ADC_MAX) < 0 ||
         PyModule_AddIntConstant(m, "WEDGES_PER_EVENT", BCAE_SIM_WEDGES_PER_EVENT) < 0 ||
@@ -277,11 +281,15 @@ PyMODINIT_FUNC PyInit__bcae(void)
         PyModule_AddIntConstant(m, "CONTAINER_VERSION", BCAE_CTR_VERSION) < 0 ||
         PyModule_AddIntConstant(m, "HDF5_FILTER_ID", BCAE_H5Z_FILTER_ID) < 0 ||
         PyModule_AddIntConstant(m, "HDF5_FILTER_VERSION", BCAE_H5Z_VERSION) < 0 ||
+        PyModule_AddIntConstant(m, "HDF5_FILTER_SPARSE", BCAE_H5Z_SPARSE) < 0 ||
+        PyModule_AddObjectRef(m, "SPARSE_MAX_ERROR", max_error) < 0 ||
         PyModule_AddStringConstant(m, "library_version", bcae_version()) < 0) {
         Py_XDECREF(shape);
+        Py_XDECREF(max_error);
         Py_DECREF(m);
         return NULL;
     }
     Py_DECREF(shape);
+    Py_DECREF(max_error);
     return m;
 }

@@ -90,11 +90,20 @@ PyObject *pybcae_simulate(PyObject *module, PyObject *args, PyObject *kw);
 PyObject *pybcae_sim_knobs(PyObject *module, PyObject *unused);
 PyObject *pybcae_train(PyObject *module, PyObject *args, PyObject *kw);
 PyObject *pybcae_train_defaults(PyObject *module, PyObject *unused);
+PyObject *pybcae_sparse_encode(PyObject *module, PyObject *args);
+PyObject *pybcae_sparse_decode(PyObject *module, PyObject *args);
+PyObject *pybcae_sparse_peek(PyObject *module, PyObject *arg);
+
+/* A bcae_sparse_info as a dict (max_error, mult, hits, levels, ...). */
+PyObject *pybcae_sparse_info_dict(const bcae_sparse_info *info);
 
 extern const char pybcae_metrics_doc[];
 extern const char pybcae_simulate_doc[];
 extern const char pybcae_sim_knobs_doc[];
 extern const char pybcae_train_doc[];
 extern const char pybcae_train_defaults_doc[];
+extern const char pybcae_sparse_encode_doc[];
+extern const char pybcae_sparse_decode_doc[];
+extern const char pybcae_sparse_peek_doc[];
 
 #endif

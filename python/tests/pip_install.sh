@@ -3,8 +3,8 @@
 # scratch prefix, then `pip install --no-build-isolation --no-index` of
 # python/ against that prefix's bcae.pc (offline, Debian's setuptools and
 # NumPy). Checks that both the pip-built and the cmake-installed package
-# import, give the CMake-built module's codes bit for bit, and know where the
-# installed HDF5 plugin is.
+# import, give the CMake-built module's codes and sparse streams bit for bit,
+# and know where the installed HDF5 plugin is.
 # Usage: pip_install.sh BUILD_DIR SOURCE_DIR WORK_DIR PYTHON
 set -eu
 build=$1 src=$2 work=$3 py=$4
@@ -31,6 +31,7 @@ import bcae, numpy as np, sys
 w = bcae.simulate(events=1, seed=4)[5:7]
 np.save(sys.argv[1] + "/w.npy", w)
 np.save(sys.argv[1] + "/codes.npy", bcae.Model().encode(w).view(np.uint16))
+open(sys.argv[1] + "/sparse.bin", "wb").write(b"".join(bcae.sparse_encode(w, 0.05)))
 ' "$work"
 
 check() {
@@ -49,6 +50,9 @@ codes = bcae.Model().encode(w).view(np.uint16)
 assert np.array_equal(codes, np.load(work + "/codes.npy")), f"{label}: codes differ"
 back = bcae.Model().decode(codes.view(np.float16))
 assert back.shape == w.shape and back.dtype == np.uint16
+streams = bcae.sparse_encode(w, 0.05)
+assert b"".join(streams) == open(work + "/sparse.bin", "rb").read(), f"{label}: streams differ"
+assert np.array_equal(bcae.sparse_decode(streams) != 0, w != 0)
 if plugin:
     got = bcae.hdf5_plugin_dir()
     assert got and os.path.samefile(got, os.path.dirname(plugin)), f"{label}: plugin dir {got}"

@@ -437,6 +437,18 @@ static bcae_status encode(bcae_sparse_coder *c, const uint16_t *w, const bcae_sp
     return BCAE_OK;
 }
 
+bcae_status sparse_options_check(const bcae_sparse_options *opt, bcae_error *err)
+{
+    if (opt && !(opt->max_error >= 0 && opt->max_error <= BCAE_SPARSE_MAX_ERROR))
+        return bcae_fail(err, BCAE_ERR_INVALID_ARGUMENT,
+                         "sparse encode: max_error %g outside [0, %g]", opt->max_error,
+                         BCAE_SPARSE_MAX_ERROR);
+    if (opt && !(opt->ratio >= 0 && isfinite(opt->ratio)))
+        return bcae_fail(err, BCAE_ERR_INVALID_ARGUMENT, "sparse encode: ratio %g is not >= 0",
+                         opt->ratio);
+    return BCAE_OK;
+}
+
 bcae_status bcae_sparse_encode(bcae_sparse_coder *coder, const uint16_t *wedge,
                                const bcae_sparse_options *opt, uint8_t *out, size_t cap,
                                size_t *len, bcae_sparse_info *info, bcae_error *err)
@@ -447,15 +459,9 @@ bcae_status bcae_sparse_encode(bcae_sparse_coder *coder, const uint16_t *wedge,
         return bcae_fail(err, BCAE_ERR_INVALID_ARGUMENT,
                          "sparse encode: output capacity %zu < bcae_sparse_bound() = %zu", cap,
                          bcae_sparse_bound());
-    if (opt && !(opt->max_error >= 0 && opt->max_error <= BCAE_SPARSE_MAX_ERROR))
-        return bcae_fail(err, BCAE_ERR_INVALID_ARGUMENT,
-                         "sparse encode: max_error %g outside [0, %g]", opt->max_error,
-                         BCAE_SPARSE_MAX_ERROR);
-    if (opt && !(opt->ratio >= 0 && isfinite(opt->ratio)))
-        return bcae_fail(err, BCAE_ERR_INVALID_ARGUMENT, "sparse encode: ratio %g is not >= 0",
-                         opt->ratio);
+    bcae_status s = sparse_options_check(opt, err);
+    if (s) return s;
     bcae_sparse_coder *c = coder;
-    bcae_status s = BCAE_OK;
     if (!c && (s = bcae_sparse_coder_create(&c, err))) return s;
     if (opt && opt->ratio > 0 && !c->trial[0]) {
         c->trial[0] = malloc(RAW_BYTES);

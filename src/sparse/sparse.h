@@ -32,4 +32,8 @@ bcae_status sparse_decode_sections(bcae_sparse_coder *c, uint64_t mult, uint32_t
                                    size_t val_len, size_t expect_hits, uint16_t *w,
                                    size_t *hits_out, bcae_error *err);
 
+/* Checks encoding options (NULL is lossless), with bcae_sparse_encode's
+ * messages; bcae_sparse_encode_many checks them once for the batch. */
+bcae_status sparse_options_check(const bcae_sparse_options *opt, bcae_error *err);
+
 #endif
