@@ -45,9 +45,14 @@ static void usage(FILE *fp)
             "                       (default; own direct kernels) or onednn\n"
             "  -b, --batch B        wedges per pass (default 4)\n"
             "  -t, --threads N      threads (BCAE_NUM_THREADS or all cores)\n"
-            CLI_DEVICE_HELP
+            CLI_DEVICE_HELP,
+            BENCH_MIN_REPS);
+    fprintf(fp,
             "  -p, --precision P    arithmetic of the encoder: fp32 (default), bf16 or int8\n"
-            "                       (int8 is calibrated on the timed input itself)\n"
+            "                       (int8 is calibrated on the timed input itself); with\n"
+            "                       --train also of the training step: bf16 = mixed\n"
+            "                       precision (bf16 convolutions, fp32 master weights,\n"
+            "                       AdamW and losses; bcae-2d, docs/PRECISION.md)\n"
             "      --encoder E      fused (default): the encoder as one planned chain, its\n"
             "                       first conv and pooling fused and computed sparsely;\n"
             "                       dense: the same with the fused layer dense (fp32);\n"
@@ -77,8 +82,7 @@ static void usage(FILE *fp)
             "the model's dense convolutions (for the fused encoder an effective rate: it\n"
             "does less arithmetic than it is credited with); wedge GB/s = wedges/s x 16*192*249 voxels x 2 bytes.\n"
             "A training step counts forward + backward-weights + backward-data FLOPs (no\n"
-            "backward-data for the first convolution, whose input needs no gradient).\n",
-            BENCH_MIN_REPS);
+            "backward-data for the first convolution, whose input needs no gradient).\n");
 }
 
 /* Share of non-zero voxels of the synthetic input (SPEC 1: ~10.8% in the
@@ -323,6 +327,8 @@ int verb_bench(int argc, char **argv)
     if (model_path && (mm > 0 || nn > 0 || dd > 0))
         return cli_usage_error(verb, "--model and --m/--n/--d exclude each other");
     if (model_path && arch) return cli_usage_error(verb, "--model and --arch exclude each other");
+    if (train && precision == BCAE_PRECISION_INT8)
+        return cli_usage_error(verb, "--train runs fp32 or bf16, not int8");
     if (strcmp(encoder, "fused") && strcmp(encoder, "sparse") && precision != BCAE_PRECISION_FP32)
         return cli_usage_error(verb, "--encoder %s runs fp32 only", encoder);
     int threads = cli_threads(verb, threads_opt);

@@ -25,6 +25,7 @@ static void cpu_destroy(nn_engine *e)
     if (s) {
         if (s->stream) dnnl_stream_destroy(s->stream);
         if (s->engine) dnnl_engine_destroy(s->engine);
+        free(s->bf16_buf);
         free(s);
     }
     free(e);
@@ -85,6 +86,7 @@ static const nn_ops CPU_OPS = {
     .dechain3d_destroy = cpu_dechain3d_destroy,
     .dechain3d_forward = cpu_dechain3d_forward,
     .adamw_step = cpu_adamw_step,
+    .conv2d_bf16 = cpu_conv2d_bf16,
 };
 
 bcae_status nn_cpu_engine_create_with(int threads, const nn_cpu_options *opt, nn_engine **out,
