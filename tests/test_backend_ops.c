@@ -455,6 +455,26 @@ static void case_conv2d(tctx *t, const conv2d_case *cc)
     ref_conv_backward_weights(&rc, x, dy, dw0, db0, ref, rb);
     check_out(t, "conv_backward_weights", label, got, ref, nw, 1e-4);
     check_out(t, "conv_backward_bias", label, gb, rb, (size_t)cc->cout, 1e-4);
+    /* Both passes in one call: the same results. */
+    if (!nn_has_conv_backward(t->e)) {
+        report_absent(t, "conv_backward", label);
+        goto done;
+    }
+    RUN(t, "conv_backward", label, nn_upload(t->e, dgw, dw0, nw));
+    RUN(t, "conv_backward", label, nn_upload(t->e, dgb, db0, (size_t)cc->cout));
+    RUN(t, "conv_backward", label, t->e->ops->fill(t->e, &tdx, NAN));
+    RUN_E(t, "conv_backward", label, t->e->ops->conv_backward(conv, &tx, &tdy, &tdx, dgw, dgb));
+    RUN(t, "conv_backward", label, get4(t, &tdx, got));
+    ref_conv_backward_data(&rc, dy, wt, ref);
+    conv2d_label(lab2, sizeof lab2, cc, " dx");
+    check_out(t, "conv_backward", lab2, got, ref, nx, 1e-4);
+    RUN(t, "conv_backward", label, getb(t, dgw, got, nw));
+    RUN(t, "conv_backward", label, getb(t, dgb, gb, (size_t)cc->cout));
+    ref_conv_backward_weights(&rc, x, dy, dw0, db0, ref, rb);
+    conv2d_label(lab2, sizeof lab2, cc, " dw");
+    check_out(t, "conv_backward", lab2, got, ref, nw, 1e-4);
+    conv2d_label(lab2, sizeof lab2, cc, " db");
+    check_out(t, "conv_backward", lab2, gb, rb, (size_t)cc->cout, 1e-4);
 done:
     if (conv) t->e->ops->conv_destroy(conv);
     nn_tensor_free(t->e, &tx), nn_tensor_free(t->e, &ty);
@@ -608,6 +628,25 @@ static void case_conv2d_bf16(tctx *t, const conv2d_case *cc)
     ref_conv_backward_weights(&rc, ax, ady, zero, zero, asum, asb);
     check_bf16(t, "conv_backward_weights", label, got, ref, asum, dw0, nw, cc->n * ho * wo, NULL);
     check_bf16(t, "conv_backward_bias", label, gb, rb, asb, db0, nb, cc->n * ho * wo, NULL);
+    /* Both passes in one call (dy rounded once): the same bounds. */
+    if (!nn_has_conv_backward(t->e)) {
+        report_absent(t, "conv_backward", label);
+        goto done;
+    }
+    RUN(t, "conv_backward", label, nn_upload(t->e, dgw, dw0, nw));
+    RUN(t, "conv_backward", label, nn_upload(t->e, dgb, db0, nb));
+    RUN(t, "conv_backward", label, t->e->ops->fill(t->e, &tdx, NAN));
+    RUN_E(t, "conv_backward", label, t->e->ops->conv_backward(conv, &tx, &tdy, &tdx, dgw, dgb));
+    RUN(t, "conv_backward", label, get4(t, &tdx, got));
+    ref_conv_backward_data(&rc, dy, wt, ref);
+    ref_conv_backward_data(&rc, ady, aw, asum);
+    conv2d_label(lab2, sizeof lab2, cc, " bf16 dx");
+    check_bf16(t, "conv_backward", lab2, got, ref, asum, NULL, nx, cc->cout * cc->k * cc->k, NULL);
+    RUN(t, "conv_backward", label, getb(t, dgw, got, nw));
+    ref_conv_backward_weights(&rc, x, dy, dw0, db0, ref, rb);
+    ref_conv_backward_weights(&rc, ax, ady, zero, zero, asum, asb);
+    conv2d_label(lab2, sizeof lab2, cc, " bf16 dw");
+    check_bf16(t, "conv_backward", lab2, got, ref, asum, dw0, nw, cc->n * ho * wo, NULL);
 done:
     if (conv) t->e->ops->conv_destroy(conv);
     nn_tensor_free(t->e, &tx), nn_tensor_free(t->e, &ty);

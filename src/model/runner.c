@@ -456,21 +456,22 @@ static void net_backward(bcae2d_runner *r, run_net *rn, nn_tensor g, nn_tensor *
         if (i == 1 && fused_first(r, rn)) continue; /* the pooling is in op 0 */
         switch (op->kind) {
         case OP_CONV:
+        {
+            /* Both passes in one call: a bf16 conv rounds g once. */
+            nn_tensor t = like(&ro->in, other(r, g.data));
             if (i == 0 && fused_first(r, rn)) {
                 size_t nw = (size_t)op->cout * (size_t)op->cin * (size_t)(op->k + 1) * (size_t)(op->k + 1);
                 memset(r->dw_fused, 0, nw * sizeof(float));
-                o->conv_backward_weights(ro->c1, &ro->in, &g, r->dw_fused, grad + p[op->b].offset);
+                nn_conv_backward(e, ro->c1, &ro->in, &g, need_dx ? &t : NULL, r->dw_fused,
+                                 grad + p[op->b].offset);
                 unfuse_first_grad(r->dw_fused, op->cout, op->cin, op->k, grad + p[op->w].offset);
             } else {
-                o->conv_backward_weights(ro->c1, &ro->in, &g, grad + p[op->w].offset,
-                                         grad + p[op->b].offset);
+                nn_conv_backward(e, ro->c1, &ro->in, &g, need_dx ? &t : NULL,
+                                 grad + p[op->w].offset, grad + p[op->b].offset);
             }
-            if (need_dx) {
-                nn_tensor t = like(&ro->in, other(r, g.data));
-                o->conv_backward_data(ro->c1, &g, &t);
-                g = t;
-            }
+            if (need_dx) g = t;
             break;
+        }
         case OP_POOL: {
             nn_tensor t = like(&ro->in, other(r, g.data));
             o->avgpool2_backward(e, &g, &t);
@@ -491,13 +492,11 @@ static void net_backward(bcae2d_runner *r, run_net *rn, nn_tensor g, nn_tensor *
             /* g becomes d(conv2 output) in place; skip the identity path. */
             o->rezero_backward(e, alpha, &ro->h2, &ro->out, &g, &g, &skip, &dalpha);
             grad[p[op->alpha].offset] += (float)dalpha;
-            o->conv_backward_weights(ro->c2, &ro->a1, &g, grad + p[op->w2].offset,
-                                     grad + p[op->b2].offset);
-            o->conv_backward_data(ro->c2, &g, &t);
+            nn_conv_backward(e, ro->c2, &ro->a1, &g, &t, grad + p[op->w2].offset,
+                             grad + p[op->b2].offset);
             o->leaky_relu_backward(e, &ro->a1, &t, &t);
-            o->conv_backward_weights(ro->c1, &ro->in, &t, grad + p[op->w].offset,
-                                     grad + p[op->b].offset);
-            o->conv_backward_data(ro->c1, &t, &g);
+            nn_conv_backward(e, ro->c1, &ro->in, &t, &g, grad + p[op->w].offset,
+                             grad + p[op->b].offset);
             o->add(e, &g, &skip);
             break;
         }

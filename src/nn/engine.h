@@ -425,6 +425,14 @@ typedef struct nn_ops {
      * they run on the hardware's bf16 instructions (AVX512-BF16 on the
      * CPU), 0 when emulated (correct, but slower than fp32). */
     int (*conv2d_bf16)(const nn_engine *e);
+    /* Both backward passes of a planned 2D conv from one dy: what
+     * conv_backward_weights (dweight, dbias +=) and then conv_backward_data
+     * (dx overwritten; dx NULL: not wanted) compute, in one call, so that a
+     * backend reads (for bf16: rounds) dy once. dx must not alias x or dy.
+     * optional: NULL when the backend lacks it; callers make the two calls
+     * (nn_conv_backward does). */
+    bcae_status (*conv_backward)(nn_conv *c, const nn_tensor *x, const nn_tensor *dy,
+                                 nn_tensor *dx, float *dweight, float *dbias);
 } nn_ops;
 
 struct nn_engine {
@@ -575,6 +583,20 @@ static inline int nn_has_dechain3d(const nn_engine *e) { return e->ops->dechain3
 static inline int nn_has_conv_winograd(const nn_engine *e) { return e->ops->conv_winograd != NULL; }
 static inline int nn_has_conv3d_algo(const nn_engine *e) { return e->ops->conv3d_algo != NULL; }
 static inline int nn_has_conv2d_bf16(const nn_engine *e) { return e->ops->conv2d_bf16 != NULL; }
+
+static inline int nn_has_conv_backward(const nn_engine *e) { return e->ops->conv_backward != NULL; }
+
+/* conv_backward, or where the backend lacks it the two passes it stands
+ * for (backward-weights, then backward-data unless dx is NULL). */
+static inline bcae_status nn_conv_backward(nn_engine *e, nn_conv *c, const nn_tensor *x,
+                                           const nn_tensor *dy, nn_tensor *dx, float *dweight,
+                                           float *dbias)
+{
+    if (e->ops->conv_backward) return e->ops->conv_backward(c, x, dy, dx, dweight, dbias);
+    bcae_status s = e->ops->conv_backward_weights(c, x, dy, dweight, dbias);
+    bcae_status s2 = dx ? e->ops->conv_backward_data(c, dy, dx) : BCAE_OK;
+    return s ? s : s2;
+}
 
 /* conv_winograd, 0 where the backend lacks it. */
 static inline int nn_conv_winograd_passes(const nn_engine *e, const nn_conv *c)

@@ -717,7 +717,9 @@ int cpu_conv_winograd(const nn_conv *c)
     return c->winograd;
 }
 
-bcae_status cpu_conv_backward_data(nn_conv *c, const nn_tensor *dy, nn_tensor *dx)
+/* Backward-data; rounded: dy's bf16 copy is already in the shared buffer
+ * (made by the backward-weights pass of the same conv_backward call). */
+static bcae_status backward_data(nn_conv *c, const nn_tensor *dy, nn_tensor *dx, int rounded)
 {
     const nn_conv2d_desc *d = &c->d;
     if (!c->training) {
@@ -732,8 +734,8 @@ bcae_status cpu_conv_backward_data(nn_conv *c, const nn_tensor *dy, nn_tensor *d
     }
     dnnl_memory_set_data_handle(c->dy, dy->data);
     dnnl_memory_set_data_handle(c->dx, dx->data);
-    dnnl_memory_t ddst;
-    int ok = diff_dst_in(c, &ddst);
+    dnnl_memory_t ddst = c->bf16 ? c->dy_bf : c->dy;
+    int ok = rounded || diff_dst_in(c, &ddst);
     dnnl_exec_arg_t args[4] = {{DNNL_ARG_DIFF_DST, ddst},
                                {DNNL_ARG_WEIGHTS, c->copies[c->bwd_data_weights].mem},
                                {DNNL_ARG_DIFF_SRC, c->dx}};
@@ -742,6 +744,11 @@ bcae_status cpu_conv_backward_data(nn_conv *c, const nn_tensor *dy, nn_tensor *d
         return run_error(c, BCAE_ERR_INTERNAL, "backward_data: oneDNN failed");
     }
     return BCAE_OK;
+}
+
+bcae_status cpu_conv_backward_data(nn_conv *c, const nn_tensor *dy, nn_tensor *dx)
+{
+    return backward_data(c, dy, dx, 0);
 }
 
 bcae_status cpu_conv_backward_weights(nn_conv *c, const nn_tensor *x, const nn_tensor *dy,
@@ -779,4 +786,15 @@ bcae_status cpu_conv_backward_weights(nn_conv *c, const nn_tensor *x, const nn_t
     }
     for (int o = 0; o < d->cout; o++) dbias[o] += c->db_data[o];
     return BCAE_OK;
+}
+
+bcae_status cpu_conv_backward(nn_conv *c, const nn_tensor *x, const nn_tensor *dy, nn_tensor *dx,
+                              float *dweight, float *dbias)
+{
+    bcae_status s = cpu_conv_backward_weights(c, x, dy, dweight, dbias);
+    if (!dx) return s;
+    /* After a successful backward-weights, a bf16 conv's rounded dy is still
+     * in the shared buffer (nothing ran in between): reuse it. */
+    bcae_status s2 = backward_data(c, dy, dx, s == BCAE_OK && c->bf16);
+    return s ? s : s2;
 }

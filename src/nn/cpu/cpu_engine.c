@@ -87,6 +87,7 @@ static const nn_ops CPU_OPS = {
     .dechain3d_forward = cpu_dechain3d_forward,
     .adamw_step = cpu_adamw_step,
     .conv2d_bf16 = cpu_conv2d_bf16,
+    .conv_backward = cpu_conv_backward,
 };
 
 bcae_status nn_cpu_engine_create_with(int threads, const nn_cpu_options *opt, nn_engine **out,

@@ -58,6 +58,8 @@ bcae_status cpu_conv_backward_data(nn_conv *c, const nn_tensor *dy, nn_tensor *d
 bcae_status cpu_conv_backward_weights(nn_conv *c, const nn_tensor *x, const nn_tensor *dy,
                                       float *dweight, float *dbias);
 int cpu_conv_winograd(const nn_conv *c);
+bcae_status cpu_conv_backward(nn_conv *c, const nn_tensor *x, const nn_tensor *dy, nn_tensor *dx,
+                              float *dweight, float *dbias);
 /* 1: this CPU runs oneDNN's bf16 convolutions natively (AVX512-BF16). */
 int cpu_conv2d_bf16(const nn_engine *e);
 
