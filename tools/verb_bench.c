@@ -3,6 +3,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include "cli.h"
 #include "model/model.h"
@@ -17,7 +18,19 @@ enum {
 typedef struct bench_pass_stats {
     long reps;
     double median_s, min_s;
+    double cpu_s; /* mean CPU time (user + system, all threads) of a timed run */
 } bench_pass_stats;
+
+/* CPU time of this process so far: on a shared machine it moves far less
+ * than wall time when other processes take the cores (idle OpenMP threads
+ * wait passively, so waiting costs none). */
+static double cpu_seconds(void)
+{
+    struct rusage ru;
+    if (getrusage(RUSAGE_SELF, &ru)) return 0;
+    return (double)ru.ru_utime.tv_sec + 1e-6 * (double)ru.ru_utime.tv_usec +
+           (double)ru.ru_stime.tv_sec + 1e-6 * (double)ru.ru_stime.tv_usec;
+}
 
 static void usage(FILE *fp)
 {
@@ -75,7 +88,8 @@ static void usage(FILE *fp)
             "      --json           print one JSON object as the last line of stdout with\n"
             "                       encoder_wedges_per_s, decoder_wedges_per_s, encoder_gflops,\n"
             "                       decoder_gflops, threads, batch, precision (and train_step_s,\n"
-            "                       train_wedges_per_s, train_gflops with --train)\n"
+            "                       train_wedges_per_s, train_gflops, train_step_cpu_s\n"
+            "                       (mean CPU time of a step, all threads) with --train)\n"
             "  -h, --help\n"
             "\n"
             "Columns: wedges/s = batch / median time; GFLOP/s counts 2 x multiply-adds of\n"
@@ -151,12 +165,13 @@ static void bench_time_pass(void (*fn)(void *ctx), void *ctx, double seconds, do
 {
     fn(ctx);
     long reps = 0;
-    double start = cli_now();
+    double start = cli_now(), cpu0 = cpu_seconds();
     do {
         double t0 = cli_now();
         fn(ctx);
         samples[reps++] = cli_now() - t0;
     } while (reps < BENCH_MAX_REPS && (reps < BENCH_MIN_REPS || cli_now() - start < seconds));
+    st->cpu_s = (cpu_seconds() - cpu0) / (double)reps;
     qsort(samples, (size_t)reps, sizeof *samples, compare_double);
     st->reps = reps;
     st->median_s = reps % 2 ? samples[reps / 2] : 0.5 * (samples[reps / 2 - 1] + samples[reps / 2]);
@@ -487,7 +502,9 @@ int verb_bench(int argc, char **argv)
         bench_time_pass(run_train_step, &tc, seconds, samples, &rows[nrows].st);
         row_finish(&rows[nrows], b);
         print_row(&rows[nrows++]);
-        printf("(training arena %.1f MiB)\n", (double)r->ops->arena_bytes(r) / (1 << 20));
+        printf("(training arena %.1f MiB, %s convolutions, mean CPU time %.3f s per step)\n",
+               (double)r->ops->arena_bytes(r) / (1 << 20), bcae_precision_name(precision),
+               rows[nrows - 1].st.cpu_s);
     }
 
     if (json) {
@@ -507,6 +524,7 @@ int verb_bench(int argc, char **argv)
             json_field("train_wedges_per_s", rows[2].wedges_per_s, &first);
             json_field("train_gflops", rows[2].gflops, &first);
             json_field("train_flops_per_wedge", rows[2].flops, &first);
+            json_field("train_step_cpu_s", rows[2].st.cpu_s, &first);
         }
         json_field("threads", eff_threads, &first);
         json_field("batch", b, &first);
