@@ -49,6 +49,7 @@ def main():
     ax[0].set_ylabel("loss = L_reg + c L_seg")
     ax[0].legend()
     ax[1].set_yscale("log")
+    ax[1].set_ylabel(f"running mean of {WINDOW} steps")
     ax[1].legend(fontsize=8)
     rel = (bf16["loss"][:n] - fp32["loss"][:n]) / fp32["loss"][:n]
     rel_s = running_mean(bf16["loss"][:n]) / running_mean(fp32["loss"][:n]) - 1
@@ -61,7 +62,7 @@ def main():
     fig.suptitle("BCAE-2D(2,2,2), batch 2, AdamW 2e-3, same data, seed and batches")
     fig.tight_layout()
     fig.savefig(out, dpi=100)
-    last = slice(n - 100, n)
+    last = slice(max(0, n - 100), n)
     print(f"steps {n}; both finite: {bool(np.isfinite(fp32['loss'][:n]).all() and np.isfinite(bf16['loss'][:n]).all())}")
     for k in (10, 50, 100, 200, n):
         if k <= n:

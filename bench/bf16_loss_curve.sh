@@ -7,7 +7,8 @@
 #   bench/bf16_loss_curve.sh BUILD_DIR WORK_DIR [STEPS]
 #
 # Needs an AVX512-BF16 CPU for bf16 at speed (elsewhere oneDNN emulates it).
-# About 2 x 500 steps of BCAE-2D(2,2,2) at batch 2: ~25 min on 2 shared cores.
+# 2 x 500 steps of BCAE-2D(2,2,2) at batch 2: over an hour on 2 heavily shared
+# cores (the two runs may also be started in parallel, then the .py run by hand).
 set -eu
 build=$1
 work=$2

@@ -53,9 +53,10 @@
  * fp32 accumulation. The weight reorders of conv_set_weights round to bf16,
  * once per weight update. The caller's fp32 x and dy are rounded by a
  * oneDNN reorder into the engine's shared bf16 buffer (cpu_state) before
- * each pass that reads them; the result lands in the caller's fp32 tensor
- * directly. Measured at BCAE-2D's shapes the rounding passes cost a few
- * percent of the convolution (docs/PRECISION.md).
+ * each pass that reads them (cpu_conv_backward rounds dy once for both
+ * backward passes); the result lands in the caller's fp32 tensor directly.
+ * Measured at BCAE-2D's shapes the rounding passes cost ~6% of the bf16
+ * convolutions' time (docs/PRECISION.md).
  *
  * Errors: after a successful create, execution can only fail on a broken
  * invariant (a tensor of the wrong shape, a backward call on a conv planned
