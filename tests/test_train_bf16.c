@@ -9,7 +9,7 @@
  * (~2e-3 relative per operand, test_backend_ops), so the first step's loss
  * differs by ~1e-5..1e-4 and the gradients by ~1e-3; AdamW then moves the
  * weights on slightly different paths, and the gap grows with the steps
- * (measured: at most 3.1e-3 over 30 steps here). BAND = 5% leaves
+ * (measured: at most 3.1e-3 over the 20 steps here). BAND = 5% leaves
  * room for other thread counts and CPUs while staying discriminative:
  *
  * Negative control (so that the test can fail): a third run, fp32 at
