@@ -35,7 +35,8 @@ typedef struct bench_shape {
 /* BCAE-2D(4, 8, 3) at batch 4: its encoder's and decoders' conv shapes. */
 static const bench_shape SHAPES[] = {
     {"init_conv 7x7", {4, 16, 32, 192, 256, 7, 1, 3, NN_CONV2D_AUTO, BCAE_PRECISION_FP32}},
-    {"init_conv+pool as k8 s2", {4, 16, 32, 192, 256, 8, 2, 3, NN_CONV2D_AUTO, BCAE_PRECISION_FP32}},
+    {"init_conv+pool as k8 s2",
+     {4, 16, 32, 192, 256, 8, 2, 3, NN_CONV2D_AUTO, BCAE_PRECISION_FP32}},
     {"res 3x3 @192x256", {4, 32, 32, 192, 256, 3, 1, 1, NN_CONV2D_AUTO, BCAE_PRECISION_FP32}},
     {"res 3x3 @96x128", {4, 32, 32, 96, 128, 3, 1, 1, NN_CONV2D_AUTO, BCAE_PRECISION_FP32}},
     {"res 3x3 @48x64", {4, 32, 32, 48, 64, 3, 1, 1, NN_CONV2D_AUTO, BCAE_PRECISION_FP32}},

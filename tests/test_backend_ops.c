@@ -664,7 +664,8 @@ static void case_conv2d_int8_refused(tctx *t)
     nn_conv *c = NULL;
     bcae_status s = t->e->ops->conv2d_create(t->e, &d, 1, &c, &t->err);
     const int ok = s != BCAE_OK && c == NULL && t->err.message[0];
-    line(t, "conv2d_create", label, "refused: %s  %s", ok ? t->err.message : "no", ok ? "ok" : "FAIL");
+    line(t, "conv2d_create", label, "refused: %s  %s", ok ? t->err.message : "no",
+         ok ? "ok" : "FAIL");
     CHECK_MSG(ok, "%s: int8 conv2d planned", t->b->name);
     ok ? t->passed++ : t->failed++;
     if (c) t->e->ops->conv_destroy(c);
@@ -1524,7 +1525,8 @@ static nn_conv3d_desc random_conv3d(tctx *t)
 static void run_convs(tctx *t)
 {
     for (size_t i = 0; i < COUNT(CONV2D_CASES); i++) case_conv2d(t, &CONV2D_CASES[i]);
-    for (size_t i = 0; i < COUNT(CONV2D_BF16_CASES); i++) case_conv2d_bf16(t, &CONV2D_BF16_CASES[i]);
+    for (size_t i = 0; i < COUNT(CONV2D_BF16_CASES); i++)
+        case_conv2d_bf16(t, &CONV2D_BF16_CASES[i]);
     case_conv2d_int8_refused(t);
     for (int i = 0; i < 3; i++) {
         conv2d_case c = random_conv2d(t);

@@ -438,7 +438,8 @@ static void check_errors(nn_engine *e)
     bcae_error err;
     nn_conv *c = (nn_conv *)&err; /* must be reset to NULL on failure */
     const nn_conv2d_desc bad[] = {
-        {1, 16, 32, 5, 5, 7, 1, 0, NN_CONV2D_AUTO, BCAE_PRECISION_FP32}, /* kernel larger than the padded input */
+        /* kernel larger than the padded input */
+        {1, 16, 32, 5, 5, 7, 1, 0, NN_CONV2D_AUTO, BCAE_PRECISION_FP32},
         {0, 16, 32, 8, 8, 3, 1, 1, NN_CONV2D_AUTO, BCAE_PRECISION_FP32}, /* empty batch */
         {1, 16, 0, 8, 8, 3, 1, 1, NN_CONV2D_AUTO, BCAE_PRECISION_FP32},  /* no output channels */
         {1, 16, 32, 8, 8, 3, 0, 1, NN_CONV2D_AUTO, BCAE_PRECISION_FP32}, /* stride 0 */
