@@ -34,14 +34,15 @@ typedef struct bench_shape {
 
 /* BCAE-2D(4, 8, 3) at batch 4: its encoder's and decoders' conv shapes. */
 static const bench_shape SHAPES[] = {
-    {"init_conv 7x7", {4, 16, 32, 192, 256, 7, 1, 3, NN_CONV2D_AUTO}},
-    {"init_conv+pool as k8 s2", {4, 16, 32, 192, 256, 8, 2, 3, NN_CONV2D_AUTO}},
-    {"res 3x3 @192x256", {4, 32, 32, 192, 256, 3, 1, 1, NN_CONV2D_AUTO}},
-    {"res 3x3 @96x128", {4, 32, 32, 96, 128, 3, 1, 1, NN_CONV2D_AUTO}},
-    {"res 3x3 @48x64", {4, 32, 32, 48, 64, 3, 1, 1, NN_CONV2D_AUTO}},
-    {"res 3x3 @24x32", {4, 32, 32, 24, 32, 3, 1, 1, NN_CONV2D_AUTO}},
-    {"output 1x1", {4, 32, 16, 192, 256, 1, 1, 0, NN_CONV2D_AUTO}},
-    {"peak ref 256ch 3x3", {4, 256, 256, 64, 64, 3, 1, 1, NN_CONV2D_AUTO}},
+    {"init_conv 7x7", {4, 16, 32, 192, 256, 7, 1, 3, NN_CONV2D_AUTO, BCAE_PRECISION_FP32}},
+    {"init_conv+pool as k8 s2",
+     {4, 16, 32, 192, 256, 8, 2, 3, NN_CONV2D_AUTO, BCAE_PRECISION_FP32}},
+    {"res 3x3 @192x256", {4, 32, 32, 192, 256, 3, 1, 1, NN_CONV2D_AUTO, BCAE_PRECISION_FP32}},
+    {"res 3x3 @96x128", {4, 32, 32, 96, 128, 3, 1, 1, NN_CONV2D_AUTO, BCAE_PRECISION_FP32}},
+    {"res 3x3 @48x64", {4, 32, 32, 48, 64, 3, 1, 1, NN_CONV2D_AUTO, BCAE_PRECISION_FP32}},
+    {"res 3x3 @24x32", {4, 32, 32, 24, 32, 3, 1, 1, NN_CONV2D_AUTO, BCAE_PRECISION_FP32}},
+    {"output 1x1", {4, 32, 16, 192, 256, 1, 1, 0, NN_CONV2D_AUTO, BCAE_PRECISION_FP32}},
+    {"peak ref 256ch 3x3", {4, 256, 256, 64, 64, 3, 1, 1, NN_CONV2D_AUTO, BCAE_PRECISION_FP32}},
 };
 
 static double now_s(void)

@@ -1021,6 +1021,12 @@ typedef struct bcae_train_config {
      * global batch's, and rank 0 alone writes the log, the model and the
      * checkpoints. NULL: one process. */
     const bcae_comm *comm;
+    /* Arithmetic of the training step (zero = FP32). BF16: mixed precision,
+     * bf16 convolutions forward and backward with fp32 accumulation, fp32
+     * master weights, AdamW, losses and reductions (BCAE-2D; INT8 is
+     * refused; docs/PRECISION.md). Checkpoints record it, and a resume with
+     * another precision is refused. */
+    bcae_precision precision;
 } bcae_train_config;
 
 BCAE_API void bcae_train_config_default(bcae_train_config *c);

@@ -66,9 +66,26 @@ def main():
               and obj.get("encoder_wedges_per_s", 0) > 0,
               f"bench --precision {prec} runs and reports it ({obj.get('precision')!r})", failures)
 
+    # The training step in both precisions (bf16: mixed precision, docs/PRECISION.md): the
+    # step's wall and CPU time are positive numbers and the precision is reported.
+    for prec in ("fp32", "bf16"):
+        args = ARGS + ["--train", "--precision", prec]
+        p = subprocess.run([bcae] + args, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           text=True, timeout=600)
+        lines = p.stdout.strip().splitlines()
+        try:
+            obj = json.loads(lines[-1]) if lines else {}
+        except ValueError:
+            obj = {}
+        check(p.returncode == 0 and obj.get("precision") == prec
+              and obj.get("train_step_s", 0) > 0 and obj.get("train_step_cpu_s", 0) > 0,
+              f"bench --train --precision {prec} runs and reports it ({p.stderr.strip()!r})",
+              failures)
+
     # Usage errors exit 2, --help exits 0.
     for args, want in ((["bench", "--precision", "fp64"], 2),
                        (["bench", "--precision", "bf16", "--encoder", "layers"], 2),
+                       (["bench", "--train", "--precision", "int8"], 2),
                        (["bench", "--bogus"], 2),
                        (["bench", "--batch", "0"], 2), (["bench", "--help"], 0)):
         rc = subprocess.run([bcae] + args, stdout=subprocess.DEVNULL,

@@ -90,6 +90,37 @@ r = run(*other, "--num-epochs", "3", "--out", path("c.safetensors"), "--resume",
 check(r.returncode == 1 and "batch_size" in r.stderr, "resume with another batch size refused: "
       + r.stderr)
 
+# Mixed precision (--precision bf16, docs/PRECISION.md): the checkpoint records it, a resume
+# in another precision is refused, and a bf16 run resumes to its own identical trajectory,
+# which follows fp32's closely (test_train_bf16 bounds it) without equalling it.
+r = run(*common, "--num-epochs", "3", "--out", path("c.safetensors"), "--resume", ck,
+        "--precision", "bf16")
+check(r.returncode == 1 and "precision" in r.stderr and "fp32" in r.stderr,
+      "resume of an fp32 checkpoint in bf16 refused: " + r.stderr)
+bf = common + ["--num-epochs", "1", "--precision", "bf16"]
+r = run(*bf, "--out", path("h.safetensors"), "--log", path("h.csv"))
+check(r.returncode == 0, "train bf16: " + r.stderr)
+ckh = path("h2.ckpt")
+r = run(*bf, "--out", path("h2.safetensors"), "--log", path("h2.csv"), "--checkpoint", ckh,
+        "--max-steps", "2")
+check(r.returncode == 0, "train bf16 to step 2: " + r.stderr)
+r = run(*common, "--num-epochs", "1", "--out", path("h2.safetensors"), "--resume", ckh)
+check(r.returncode == 1 and "bf16" in r.stderr, "resume of a bf16 checkpoint in fp32 refused: "
+      + r.stderr)
+r = run(*bf, "--out", path("h2.safetensors"), "--log", path("h2.csv"), "--checkpoint", ckh,
+        "--resume", ckh)
+check(r.returncode == 0, "train bf16 resumed: " + r.stderr)
+if r.returncode == 0:
+    check(open(path("h.csv")).read() == open(path("h2.csv")).read(),
+          "bf16: resumed log identical to the uninterrupted one")
+    lb = [float(x["loss"]) for x in csv.DictReader(open(path("h.csv")))]
+    lf = [float(x["loss"]) for x in rows[:4]]
+    rel = max(abs(b / f - 1) for b, f in zip(lb, lf))
+    check(len(lb) == 4 and 0 < rel < 0.05, f"bf16 losses near fp32's, not equal: {rel:.3g}")
+r = run("train", "--data", data, "--out", path("x.safetensors"), "--arch", "bcae-ht",
+        "--precision", "bf16", "--max-steps", "1", "-q")
+check(r.returncode == 1 and "bf16" in r.stderr, "bf16 training of bcae-ht refused: " + r.stderr)
+
 # --init starts from given weights: one step from A's weights differs from A's weights.
 r = run(*common, "--num-epochs", "1", "--max-steps", "1", "--init", path("a.safetensors"),
         "--out", path("d.safetensors"))
@@ -291,7 +322,9 @@ for args in (["forward"], ["forward", "--model", path("a.safetensors"), wedges[0
              ["train", "--data", data, "--out", "x", "--arch", "bcae++", "--m", "3"],
              ["train", "--data", data, "--out", "x", "--arch", "bcae-ht", "--features", "2,4"],
              ["train", "--data", data, "--out", "x", "--features", "2,4,4,8"],
-             ["train", "--data", data, "--out", "x", "--batch-size", "0"]):
+             ["train", "--data", data, "--out", "x", "--batch-size", "0"],
+             ["train", "--data", data, "--out", "x", "--precision", "int8"],
+             ["train", "--data", data, "--out", "x", "--precision", "fp8"]):
     r = run(*args)
     check(r.returncode == 2 and r.stderr, f"usage error {args}: {r.returncode}")
 r = run("train", "--data", path("nowhere"), "--out", path("x.safetensors"), "-q")

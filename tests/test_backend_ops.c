@@ -19,6 +19,9 @@
  *   - 1e-5: InstanceNorm both ways (float outputs of a double computation);
  *   - 1e-4: convolutions (fp32 sums of up to ~1600 products, Winograd's
  *     transforms: ~1e-6 measured) and fp32 chains (several of them);
+ *   - mixed-precision (bf16) convolutions: element by element within the
+ *     bound of bf16-rounded inputs, (2^-7 + ...) sum |a||b| (derived at
+ *     case_conv2d_bf16), and visibly rounded (relative error > 1e-5);
  *   - 2e-2 bf16 and 3e-2 int8 chains (8 / 7 bits per activation over up to
  *     seven layers, the int8 chain calibrated on its input; ~5e-3 measured);
  *   - AdamW: 1e-6 for the moments, 2e-6 for the weights (four roundings of
@@ -425,7 +428,7 @@ static void case_conv2d(tctx *t, const conv2d_case *cc)
     nn_tensor tx = {0}, ty = {0}, tdy = {0}, tdx = {0};
     float *dwt = NULL, *dbias = NULL, *dgw = NULL, *dgb = NULL;
     const nn_conv2d_desc d = {cc->n, cc->cin, cc->cout, cc->h, cc->w, cc->k, cc->s, cc->p,
-                              cc->algo};
+                              cc->algo, BCAE_PRECISION_FP32};
     RUN(t, "conv2d_create", label, t->e->ops->conv2d_create(t->e, &d, 1, &conv, &t->err));
     RUN(t, "conv_set_weights", label, putb(t, &dwt, wt, nw));
     RUN(t, "conv_set_weights", label, putb(t, &dbias, b, (size_t)cc->cout));
@@ -460,6 +463,26 @@ static void case_conv2d(tctx *t, const conv2d_case *cc)
     ref_conv_backward_weights(&rc, x, dy, dw0, db0, ref, rb);
     check_out(t, "conv_backward_weights", label, got, ref, nw, 1e-4);
     check_out(t, "conv_backward_bias", label, gb, rb, (size_t)cc->cout, 1e-4);
+    /* Both passes in one call: the same results. */
+    if (!nn_has_conv_backward(t->e)) {
+        report_absent(t, "conv_backward", label);
+        goto done;
+    }
+    RUN(t, "conv_backward", label, nn_upload(t->e, dgw, dw0, nw));
+    RUN(t, "conv_backward", label, nn_upload(t->e, dgb, db0, (size_t)cc->cout));
+    RUN(t, "conv_backward", label, t->e->ops->fill(t->e, &tdx, NAN));
+    RUN_E(t, "conv_backward", label, t->e->ops->conv_backward(conv, &tx, &tdy, &tdx, dgw, dgb));
+    RUN(t, "conv_backward", label, get4(t, &tdx, got));
+    ref_conv_backward_data(&rc, dy, wt, ref);
+    conv2d_label(lab2, sizeof lab2, cc, " dx");
+    check_out(t, "conv_backward", lab2, got, ref, nx, 1e-4);
+    RUN(t, "conv_backward", label, getb(t, dgw, got, nw));
+    RUN(t, "conv_backward", label, getb(t, dgb, gb, (size_t)cc->cout));
+    ref_conv_backward_weights(&rc, x, dy, dw0, db0, ref, rb);
+    conv2d_label(lab2, sizeof lab2, cc, " dw");
+    check_out(t, "conv_backward", lab2, got, ref, nw, 1e-4);
+    conv2d_label(lab2, sizeof lab2, cc, " db");
+    check_out(t, "conv_backward", lab2, gb, rb, (size_t)cc->cout, 1e-4);
 done:
     if (conv) t->e->ops->conv_destroy(conv);
     nn_tensor_free(t->e, &tx), nn_tensor_free(t->e, &ty);
@@ -467,6 +490,193 @@ done:
     nn_free(t->e, dwt), nn_free(t->e, dbias), nn_free(t->e, dgw), nn_free(t->e, dgb);
     free(x), free(wt), free(b), free(dy), free(dw0), free(db0), free(got), free(gb);
     free(ref), free(rb);
+}
+
+/* ---- mixed-precision (bf16) 2D convolutions -------------------------------------------
+ * nn_conv2d_desc.precision = BF16 rounds x, the weights and dy to bf16 (8
+ * significant bits, round to nearest even: relative error <= u = 2^-8 each)
+ * and accumulates in fp32. For an output s = sum_i a_i b_i of K products the
+ * error is then at most (2u + u^2) sum_i |a_i b_i| from the rounded inputs,
+ * plus K 2^-24 sum_i |a_i b_i| from fp32 accumulation, plus the fp32
+ * rounding of the result (and of the "+=" in backward-weights). The check is
+ * element by element against that bound, computed from the same double
+ * reference on |a| and |b|:
+ *     |got - ref| <= (2^-7 + 2^-16 + K 2^-24) sum|a||b| + 2^-22 (|ref| + |start|)
+ * (LeakyReLU is 1-Lipschitz, so the forward's bound holds after it). The
+ * error relative to the output's magnitude is then ~1e-3, three orders above
+ * an fp32 conv's; a bf16 conv that is secretly fp32 would pass the bound, so
+ * the row also demands visible rounding (relative error > 1e-5, fp32 convs
+ * measure <= 1e-6). Negative controls: one element moved by 10x its bound,
+ * and the mirrored kernel, must fail. */
+
+static void abs_copy(const float *a, float *out, size_t n)
+{
+    for (size_t i = 0; i < n; i++) out[i] = fabsf(a[i]);
+}
+
+/* max_i |got_i - ref_i| / bound_i, the bound as in the comment above. */
+static double bf16_ratio(const float *got, const double *ref, const double *abs_sum,
+                         const float *start, size_t n, int k_terms)
+{
+    const double rel = ldexp(1, -7) + ldexp(1, -16) + k_terms * ldexp(1, -24);
+    double worst = 0;
+    for (size_t i = 0; i < n; i++) {
+        const double bound = rel * abs_sum[i] +
+                             ldexp(1, -22) * (fabs(ref[i]) + (start ? fabs(start[i]) : 0)) +
+                             1e-30;
+        const double r = fabs((double)got[i] - ref[i]) / bound;
+        if (!(r <= worst)) worst = isnan(r) ? INFINITY : r;
+    }
+    return worst;
+}
+
+static void check_bf16(tctx *t, const char *op, const char *label, const float *got, double *ref,
+                       const double *abs_sum, const float *start, size_t n, int k_terms,
+                       const double *wrong)
+{
+    const double ratio = bf16_ratio(got, ref, abs_sum, start, n, k_terms);
+    const double rel = rel_err(got, ref, n, 0);
+    const int ok = ratio <= 1 && rel > 1e-5;
+    line(t, op, label, "err/bound %.3f  rel err %.2e  %s", ratio, rel, ok ? "ok" : "FAIL");
+    CHECK_MSG(ratio <= 1, "%s %s %s: error %.3g x the bf16 bound", t->b->name, op, label, ratio);
+    CHECK_MSG(rel > 1e-5, "%s %s %s: rel err %.3g: no bf16 rounding visible (fp32?)", t->b->name,
+              op, label, rel);
+    ok ? t->passed++ : t->failed++;
+    if (n) { /* controls */
+        const size_t k = n / 2;
+        const double keep = ref[k];
+        const double bound = (ldexp(1, -7) + ldexp(1, -16) + k_terms * ldexp(1, -24)) * abs_sum[k] +
+                             ldexp(1, -22) * (fabs(ref[k]) + (start ? fabs(start[k]) : 0));
+        ref[k] += 10 * bound + 1e-6;
+        const double bad = bf16_ratio(got, ref, abs_sum, start, n, k_terms);
+        ref[k] = keep;
+        CHECK_MSG(bad > 1, "%s %s %s: negative control passed (%.3g)", t->b->name, op, label, bad);
+        if (wrong)
+            CHECK_MSG(bf16_ratio(got, wrong, abs_sum, start, n, k_terms) > 1,
+                      "%s %s %s: matches the mirrored kernel", t->b->name, op, label);
+    }
+}
+
+static const conv2d_case CONV2D_BF16_CASES[] = {
+    {2, 32, 32, 12, 16, 3, 1, 1, NN_CONV2D_AUTO}, /* BCAE-2D's blocks */
+    {2, 16, 32, 12, 16, 8, 2, 3, NN_CONV2D_AUTO}, /* the fused first conv + pool, k8 s2 */
+    {1, 32, 16, 6, 8, 1, 1, 0, NN_CONV2D_AUTO},   /* k1 output layer */
+    {1, 1, 8, 5, 7, 3, 1, 1, NN_CONV2D_AUTO},     /* one channel in, batch 1, odd sizes */
+    {1, 3, 5, 9, 7, 3, 2, 1, NN_CONV2D_AUTO},     /* odd everything, stride 2 */
+};
+
+static void case_conv2d_bf16(tctx *t, const conv2d_case *cc)
+{
+    char label[96], lab2[96];
+    conv2d_label(label, sizeof label, cc, " bf16");
+    const ref_conv rc = ref_conv2d(cc->n, cc->cin, cc->cout, cc->h, cc->w, cc->k, cc->s, cc->p);
+    const int ho = rc.out[1], wo = rc.out[2];
+    const size_t nx = ref_conv_in_count(&rc), ny = ref_conv_out_count(&rc);
+    const size_t nw = ref_conv_weight_count(&rc), nb = (size_t)cc->cout;
+    const size_t nmax = nx > ny ? (nx > nw ? nx : nw) : (ny > nw ? ny : nw);
+    float *x = host_alloc(nx), *wt = host_alloc(nw), *b = host_alloc(nb), *dy = host_alloc(ny);
+    float *dw0 = host_alloc(nw), *db0 = host_alloc(nb), *zero = host_alloc(nmax);
+    float *ax = host_alloc(nx), *aw = host_alloc(nw), *ady = host_alloc(ny);
+    float *got = host_alloc(nmax), *gb = host_alloc(nb);
+    double *ref = dhost_alloc(nmax), *asum = dhost_alloc(nmax), *wrong = dhost_alloc(nmax);
+    double *rb = dhost_alloc(nb), *asb = dhost_alloc(nb);
+    fill_uniform(t, x, nx, -1, 1);
+    fill_weights(t, wt, nw, cc->cin * cc->k * cc->k);
+    fill_uniform(t, b, nb, -0.5, 0.5);
+    fill_uniform(t, dy, ny, -1, 1);
+    fill_uniform(t, dw0, nw, -1, 1);
+    fill_uniform(t, db0, nb, -1, 1);
+    abs_copy(x, ax, nx), abs_copy(wt, aw, nw), abs_copy(dy, ady, ny);
+    nn_conv *conv = NULL;
+    nn_tensor tx = {0}, ty = {0}, tdy = {0}, tdx = {0};
+    float *dwt = NULL, *dbias = NULL, *dgw = NULL, *dgb = NULL;
+    nn_conv2d_desc d = {cc->n, cc->cin, cc->cout, cc->h, cc->w, cc->k, cc->s, cc->p, cc->algo,
+                        BCAE_PRECISION_BF16};
+    if (!nn_has_conv2d_bf16(t->e)) {
+        /* The contract: conv2d_create then refuses the precision. */
+        bcae_status s = t->e->ops->conv2d_create(t->e, &d, 1, &conv, &t->err);
+        CHECK_MSG(s == BCAE_ERR_UNSUPPORTED, "%s: bf16 conv planned without the slot",
+                  t->b->name);
+        report_absent(t, "conv2d_bf16", label);
+        goto done;
+    }
+    RUN(t, "conv2d_create", label, t->e->ops->conv2d_create(t->e, &d, 1, &conv, &t->err));
+    RUN(t, "conv_set_weights", label, putb(t, &dwt, wt, nw));
+    RUN(t, "conv_set_weights", label, putb(t, &dbias, b, nb));
+    RUN_E(t, "conv_set_weights", label, t->e->ops->conv_set_weights(conv, dwt, dbias));
+    RUN(t, "conv_forward", label, put4(t, &tx, cc->n, cc->cin, cc->h, cc->w, x));
+    RUN(t, "conv_forward", label, put4(t, &ty, cc->n, cc->cout, ho, wo, NULL));
+    const int kf = cc->cin * cc->k * cc->k;
+    ref_conv_forward(&rc, ax, aw, zero, 0, 0, asum);
+    for (int leaky = 0; leaky < 2; leaky++) {
+        conv2d_label(lab2, sizeof lab2, cc, leaky ? " bf16 lrelu" : " bf16");
+        RUN_E(t, "conv_forward", lab2,
+              t->e->ops->conv_forward(conv, &tx, &ty, leaky ? NN_POST_LEAKY_RELU : NN_POST_NONE));
+        RUN(t, "conv_forward", lab2, get4(t, &ty, got));
+        ref_conv_forward(&rc, x, wt, b, leaky, 0, ref);
+        if (cc->k > 1) ref_conv_forward(&rc, x, wt, b, leaky, 1, wrong);
+        check_bf16(t, "conv_forward", lab2, got, ref, asum, NULL, ny, kf,
+                   cc->k > 1 ? wrong : NULL);
+    }
+    RUN(t, "conv_backward_data", label, put4(t, &tdy, cc->n, cc->cout, ho, wo, dy));
+    RUN(t, "conv_backward_data", label, put4(t, &tdx, cc->n, cc->cin, cc->h, cc->w, NULL));
+    RUN_E(t, "conv_backward_data", label, t->e->ops->conv_backward_data(conv, &tdy, &tdx));
+    RUN(t, "conv_backward_data", label, get4(t, &tdx, got));
+    ref_conv_backward_data(&rc, dy, wt, ref);
+    ref_conv_backward_data(&rc, ady, aw, asum);
+    check_bf16(t, "conv_backward_data", label, got, ref, asum, NULL, nx,
+               cc->cout * cc->k * cc->k, NULL);
+    RUN(t, "conv_backward_weights", label, putb(t, &dgw, dw0, nw));
+    RUN(t, "conv_backward_weights", label, putb(t, &dgb, db0, nb));
+    RUN_E(t, "conv_backward_weights", label,
+          t->e->ops->conv_backward_weights(conv, &tx, &tdy, dgw, dgb));
+    RUN(t, "conv_backward_weights", label, getb(t, dgw, got, nw));
+    RUN(t, "conv_backward_weights", label, getb(t, dgb, gb, nb));
+    ref_conv_backward_weights(&rc, x, dy, dw0, db0, ref, rb);
+    ref_conv_backward_weights(&rc, ax, ady, zero, zero, asum, asb);
+    check_bf16(t, "conv_backward_weights", label, got, ref, asum, dw0, nw, cc->n * ho * wo, NULL);
+    check_bf16(t, "conv_backward_bias", label, gb, rb, asb, db0, nb, cc->n * ho * wo, NULL);
+    /* Both passes in one call (dy rounded once): the same bounds. */
+    if (!nn_has_conv_backward(t->e)) {
+        report_absent(t, "conv_backward", label);
+        goto done;
+    }
+    RUN(t, "conv_backward", label, nn_upload(t->e, dgw, dw0, nw));
+    RUN(t, "conv_backward", label, nn_upload(t->e, dgb, db0, nb));
+    RUN(t, "conv_backward", label, t->e->ops->fill(t->e, &tdx, NAN));
+    RUN_E(t, "conv_backward", label, t->e->ops->conv_backward(conv, &tx, &tdy, &tdx, dgw, dgb));
+    RUN(t, "conv_backward", label, get4(t, &tdx, got));
+    ref_conv_backward_data(&rc, dy, wt, ref);
+    ref_conv_backward_data(&rc, ady, aw, asum);
+    conv2d_label(lab2, sizeof lab2, cc, " bf16 dx");
+    check_bf16(t, "conv_backward", lab2, got, ref, asum, NULL, nx, cc->cout * cc->k * cc->k, NULL);
+    RUN(t, "conv_backward", label, getb(t, dgw, got, nw));
+    ref_conv_backward_weights(&rc, x, dy, dw0, db0, ref, rb);
+    ref_conv_backward_weights(&rc, ax, ady, zero, zero, asum, asb);
+    conv2d_label(lab2, sizeof lab2, cc, " bf16 dw");
+    check_bf16(t, "conv_backward", lab2, got, ref, asum, dw0, nw, cc->n * ho * wo, NULL);
+done:
+    if (conv) t->e->ops->conv_destroy(conv);
+    nn_tensor_free(t->e, &tx), nn_tensor_free(t->e, &ty);
+    nn_tensor_free(t->e, &tdy), nn_tensor_free(t->e, &tdx);
+    nn_free(t->e, dwt), nn_free(t->e, dbias), nn_free(t->e, dgw), nn_free(t->e, dgb);
+    free(x), free(wt), free(b), free(dy), free(dw0), free(db0), free(zero), free(ax), free(aw);
+    free(ady), free(got), free(gb), free(ref), free(asum), free(wrong), free(rb), free(asb);
+}
+
+/* INT8 is no training precision: every backend refuses to plan it. */
+static void case_conv2d_int8_refused(tctx *t)
+{
+    const char *label = "n1 4->4 k3 s1 p1 6x6 int8";
+    const nn_conv2d_desc d = {1, 4, 4, 6, 6, 3, 1, 1, NN_CONV2D_AUTO, BCAE_PRECISION_INT8};
+    nn_conv *c = NULL;
+    bcae_status s = t->e->ops->conv2d_create(t->e, &d, 1, &c, &t->err);
+    const int ok = s != BCAE_OK && c == NULL && t->err.message[0];
+    line(t, "conv2d_create", label, "refused: %s  %s", ok ? t->err.message : "no",
+         ok ? "ok" : "FAIL");
+    CHECK_MSG(ok, "%s: int8 conv2d planned", t->b->name);
+    ok ? t->passed++ : t->failed++;
+    if (c) t->e->ops->conv_destroy(c);
 }
 
 /* ---- pooling, upsampling, element-wise ------------------------------------------- */
@@ -1254,7 +1464,7 @@ static void case_errors(tctx *t)
     const char *label = "misuse";
     nn_conv *train = NULL, *infer = NULL;
     nn_tensor tx = {0}, ty = {0}, bad = {0};
-    const nn_conv2d_desc d = {1, 4, 4, 6, 6, 3, 1, 1, NN_CONV2D_AUTO};
+    const nn_conv2d_desc d = {1, 4, 4, 6, 6, 3, 1, 1, NN_CONV2D_AUTO, BCAE_PRECISION_FP32};
     RUN(t, "conv2d_create", label, t->e->ops->conv2d_create(t->e, &d, 1, &train, &t->err));
     RUN(t, "conv2d_create", label, t->e->ops->conv2d_create(t->e, &d, 0, &infer, &t->err));
     RUN(t, "tensor_alloc", label, put4(t, &tx, 1, 4, 6, 6, NULL));
@@ -1327,6 +1537,9 @@ static nn_conv3d_desc random_conv3d(tctx *t)
 static void run_convs(tctx *t)
 {
     for (size_t i = 0; i < COUNT(CONV2D_CASES); i++) case_conv2d(t, &CONV2D_CASES[i]);
+    for (size_t i = 0; i < COUNT(CONV2D_BF16_CASES); i++)
+        case_conv2d_bf16(t, &CONV2D_BF16_CASES[i]);
+    case_conv2d_int8_refused(t);
     for (int i = 0; i < 3; i++) {
         conv2d_case c = random_conv2d(t);
         case_conv2d(t, &c);
@@ -1374,7 +1587,7 @@ static void run_backend(tctx *t)
     {
         /* The Winograd query answers a subset of the passes (NULL: none). */
         const char *label = "n2 32->32 k3 s1 p1 12x16";
-        const nn_conv2d_desc d = {2, 32, 32, 12, 16, 3, 1, 1, NN_CONV2D_AUTO};
+        const nn_conv2d_desc d = {2, 32, 32, 12, 16, 3, 1, 1, NN_CONV2D_AUTO, BCAE_PRECISION_FP32};
         nn_conv *c = NULL;
         if (!nn_has_conv_winograd(t->e)) {
             report_absent(t, "conv_winograd", label);

@@ -78,7 +78,7 @@ typedef struct conv_shape {
 
 static conv_shape shape_of(int n, int cin, int cout, int h, int w, int k, int s, int p)
 {
-    conv_shape cs = {{n, cin, cout, h, w, k, s, p, NN_CONV2D_AUTO}, 0, 0};
+    conv_shape cs = {{n, cin, cout, h, w, k, s, p, NN_CONV2D_AUTO, BCAE_PRECISION_FP32}, 0, 0};
     cs.ho = (h + 2 * p - k) / s + 1;
     cs.wo = (w + 2 * p - k) / s + 1;
     return cs;
@@ -438,11 +438,12 @@ static void check_errors(nn_engine *e)
     bcae_error err;
     nn_conv *c = (nn_conv *)&err; /* must be reset to NULL on failure */
     const nn_conv2d_desc bad[] = {
-        {1, 16, 32, 5, 5, 7, 1, 0, NN_CONV2D_AUTO}, /* kernel larger than the padded input */
-        {0, 16, 32, 8, 8, 3, 1, 1, NN_CONV2D_AUTO}, /* empty batch */
-        {1, 16, 0, 8, 8, 3, 1, 1, NN_CONV2D_AUTO},  /* no output channels */
-        {1, 16, 32, 8, 8, 3, 0, 1, NN_CONV2D_AUTO}, /* stride 0 */
-        {1, 16, 32, 8, 8, 3, 1, -1, NN_CONV2D_AUTO} /* negative padding */
+        /* kernel larger than the padded input */
+        {1, 16, 32, 5, 5, 7, 1, 0, NN_CONV2D_AUTO, BCAE_PRECISION_FP32},
+        {0, 16, 32, 8, 8, 3, 1, 1, NN_CONV2D_AUTO, BCAE_PRECISION_FP32}, /* empty batch */
+        {1, 16, 0, 8, 8, 3, 1, 1, NN_CONV2D_AUTO, BCAE_PRECISION_FP32},  /* no output channels */
+        {1, 16, 32, 8, 8, 3, 0, 1, NN_CONV2D_AUTO, BCAE_PRECISION_FP32}, /* stride 0 */
+        {1, 16, 32, 8, 8, 3, 1, -1, NN_CONV2D_AUTO, BCAE_PRECISION_FP32} /* negative padding */
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         bcae_status st = e->ops->conv2d_create(e, &bad[i], 1, &c, &err);

@@ -69,7 +69,7 @@ typedef struct pair {
 
 static void compare_shape(nn_engine *e, int n, int cin, int cout, int h, int w)
 {
-    nn_conv2d_desc d = {n, cin, cout, h, w, 3, 1, 1, NN_CONV2D_AUTO};
+    nn_conv2d_desc d = {n, cin, cout, h, w, 3, 1, 1, NN_CONV2D_AUTO, BCAE_PRECISION_FP32};
     nn_conv2d_desc dd = d;
     dd.algo = NN_CONV2D_DIRECT;
     bcae_error err;
@@ -153,7 +153,7 @@ static void compare_shape(nn_engine *e, int n, int cin, int cout, int h, int w)
  * runs direct (compare_shape sees the default engine plan Winograd). */
 static void check_engine_option(nn_engine *e)
 {
-    nn_conv2d_desc d = {2, 32, 32, 24, 32, 3, 1, 1, NN_CONV2D_AUTO};
+    nn_conv2d_desc d = {2, 32, 32, 24, 32, 3, 1, 1, NN_CONV2D_AUTO, BCAE_PRECISION_FP32};
     bcae_error err;
     nn_conv *c = NULL;
     nn_engine *direct = NULL;
@@ -168,9 +168,9 @@ static void check_engine_option(nn_engine *e)
     }
     /* Shapes without a Winograd kernel fall back to direct silently. */
     nn_conv2d_desc other[] = {
-        {2, 32, 32, 24, 32, 3, 2, 1, NN_CONV2D_AUTO}, /* stride 2 */
-        {2, 32, 16, 24, 32, 1, 1, 0, NN_CONV2D_AUTO}, /* 1x1 */
-        {2, 3, 5, 10, 9, 3, 1, 1, NN_CONV2D_AUTO},    /* odd channel counts */
+        {2, 32, 32, 24, 32, 3, 2, 1, NN_CONV2D_AUTO, BCAE_PRECISION_FP32}, /* stride 2 */
+        {2, 32, 16, 24, 32, 1, 1, 0, NN_CONV2D_AUTO, BCAE_PRECISION_FP32}, /* 1x1 */
+        {2, 3, 5, 10, 9, 3, 1, 1, NN_CONV2D_AUTO, BCAE_PRECISION_FP32},    /* odd channel counts */
     };
     for (size_t i = 0; i < sizeof other / sizeof other[0]; i++) {
         c = NULL;

@@ -3,6 +3,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include "cli.h"
 #include "model/model.h"
@@ -18,7 +19,19 @@ enum {
 typedef struct bench_pass_stats {
     long reps;
     double median_s, min_s;
+    double cpu_s; /* mean CPU time (user + system, all threads) of a timed run */
 } bench_pass_stats;
+
+/* CPU time of this process so far: on a shared machine it moves far less
+ * than wall time when other processes take the cores (idle OpenMP threads
+ * wait passively, so waiting costs none). */
+static double cpu_seconds(void)
+{
+    struct rusage ru;
+    if (getrusage(RUSAGE_SELF, &ru)) return 0;
+    return (double)ru.ru_utime.tv_sec + 1e-6 * (double)ru.ru_utime.tv_usec +
+           (double)ru.ru_stime.tv_sec + 1e-6 * (double)ru.ru_stime.tv_usec;
+}
 
 static void usage(FILE *fp)
 {
@@ -46,9 +59,14 @@ static void usage(FILE *fp)
             "                       (default; own direct kernels) or onednn\n"
             "  -b, --batch B        wedges per pass (default 4)\n"
             "  -t, --threads N      threads (BCAE_NUM_THREADS or all cores)\n"
-            CLI_DEVICE_HELP
+            CLI_DEVICE_HELP,
+            BENCH_MIN_REPS);
+    fprintf(fp,
             "  -p, --precision P    arithmetic of the encoder: fp32 (default), bf16 or int8\n"
-            "                       (int8 is calibrated on the timed input itself)\n"
+            "                       (int8 is calibrated on the timed input itself); with\n"
+            "                       --train also of the training step: bf16 = mixed\n"
+            "                       precision (bf16 convolutions, fp32 master weights,\n"
+            "                       AdamW and losses; bcae-2d, docs/PRECISION.md)\n"
             "      --encoder E      fused (default): the encoder as one planned chain, its\n"
             "                       first conv and pooling fused and computed sparsely;\n"
             "                       dense: the same with the fused layer dense (fp32);\n"
@@ -81,7 +99,8 @@ static void usage(FILE *fp)
             "      --json           print one JSON object as the last line of stdout with\n"
             "                       encoder_wedges_per_s, decoder_wedges_per_s, encoder_gflops,\n"
             "                       decoder_gflops, threads, batch, precision (and train_step_s,\n"
-            "                       train_wedges_per_s, train_gflops with --train), the\n"
+            "                       train_wedges_per_s, train_gflops, train_step_cpu_s\n"
+            "                       (mean CPU time of a step, all threads) with --train), the\n"
             "                       CPU (vendor, family/model, ISA flags, kernels chosen)\n"
             "  -h, --help\n"
             "\n"
@@ -158,12 +177,13 @@ static void bench_time_pass(void (*fn)(void *ctx), void *ctx, double seconds, do
 {
     fn(ctx);
     long reps = 0;
-    double start = cli_now();
+    double start = cli_now(), cpu0 = cpu_seconds();
     do {
         double t0 = cli_now();
         fn(ctx);
         samples[reps++] = cli_now() - t0;
     } while (reps < BENCH_MAX_REPS && (reps < BENCH_MIN_REPS || cli_now() - start < seconds));
+    st->cpu_s = (cpu_seconds() - cpu0) / (double)reps;
     qsort(samples, (size_t)reps, sizeof *samples, compare_double);
     st->reps = reps;
     st->median_s = reps % 2 ? samples[reps / 2] : 0.5 * (samples[reps / 2 - 1] + samples[reps / 2]);
@@ -355,6 +375,8 @@ int verb_bench(int argc, char **argv)
     if (model_path && (mm > 0 || nn > 0 || dd > 0))
         return cli_usage_error(verb, "--model and --m/--n/--d exclude each other");
     if (model_path && arch) return cli_usage_error(verb, "--model and --arch exclude each other");
+    if (train && precision == BCAE_PRECISION_INT8)
+        return cli_usage_error(verb, "--train runs fp32 or bf16, not int8");
     if (strcmp(encoder, "fused") && strcmp(encoder, "sparse") && precision != BCAE_PRECISION_FP32)
         return cli_usage_error(verb, "--encoder %s runs fp32 only", encoder);
     int threads = cli_threads(verb, threads_opt);
@@ -541,7 +563,9 @@ int verb_bench(int argc, char **argv)
         bench_time_pass(run_train_step, &tc, seconds, samples, &rows[nrows].st);
         row_finish(&rows[nrows], b);
         print_row(&rows[nrows++]);
-        printf("(training arena %.1f MiB)\n", (double)r->ops->arena_bytes(r) / (1 << 20));
+        printf("(training arena %.1f MiB, %s convolutions, mean CPU time %.3f s per step)\n",
+               (double)r->ops->arena_bytes(r) / (1 << 20), bcae_precision_name(precision),
+               rows[nrows - 1].st.cpu_s);
     }
 
     if (json) {
@@ -563,6 +587,7 @@ int verb_bench(int argc, char **argv)
             json_field("train_wedges_per_s", rows[2].wedges_per_s, &first);
             json_field("train_gflops", rows[2].gflops, &first);
             json_field("train_flops_per_wedge", rows[2].flops, &first);
+            json_field("train_step_cpu_s", rows[2].st.cpu_s, &first);
         }
         json_field("threads", eff_threads, &first);
         json_field("batch", b, &first);

@@ -50,6 +50,10 @@ static void usage(FILE *fp)
             "Other:\n"
             "  -t, --threads N                threads (BCAE_NUM_THREADS or all cores)\n"
             "      --device D                 auto (default), cpu or cuda: see docs/CUDA.md\n"
+            "      --precision P              fp32 (default) or bf16: mixed precision, bf16\n"
+            "                                 convolutions with fp32 master weights, AdamW\n"
+            "                                 and losses (bcae-2d; AVX512-BF16 CPUs;\n"
+            "                                 docs/PRECISION.md); a resume keeps it\n"
             "  -q, --quiet                    no progress on stderr\n"
             "  -h, --help\n"
             "\n"
@@ -138,7 +142,7 @@ int verb_train(int argc, char **argv)
     enum {
         O_DATA = 256, O_ARCH, O_M, O_N, O_D, O_THR, O_INIT, O_BIAS, O_EPOCHS, O_WARMUP, O_STEPS,
         O_GAMMA, O_LR, O_BATCH, O_BPE, O_VBPE, O_SEED, O_NOSHUF, O_LOG, O_CKPT, O_CKPT_EVERY,
-        O_RESUME, O_MAX_STEPS, O_DEVICE, O_FEATURES
+        O_RESUME, O_MAX_STEPS, O_DEVICE, O_FEATURES, O_PRECISION
     };
     static const struct option opts[] = {
         {"data", required_argument, 0, O_DATA},
@@ -168,6 +172,7 @@ int verb_train(int argc, char **argv)
         {"max-steps", required_argument, 0, O_MAX_STEPS},
         {"threads", required_argument, 0, 't'},
         {"device", required_argument, 0, O_DEVICE},
+        {"precision", required_argument, 0, O_PRECISION},
         {"quiet", no_argument, 0, 'q'},
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},
@@ -229,6 +234,14 @@ int verb_train(int argc, char **argv)
         case O_DEVICE:
             if (cli_parse_device(verb, optarg, &cfg.device)) return CLI_EXIT_USAGE;
             break;
+        case O_PRECISION: {
+            bcae_error perr;
+            if (bcae_precision_parse(optarg, &cfg.precision, &perr))
+                return cli_usage_error(verb, "--precision: %s", perr.message);
+            if (cfg.precision == BCAE_PRECISION_INT8)
+                return cli_usage_error(verb, "--precision: training runs fp32 or bf16");
+            break;
+        }
         case 't': LONGOPT("--threads", 1, 4096, threads_opt); break;
         case 'q': quiet = 1; break;
         case 'h': usage(stdout); return CLI_EXIT_OK;

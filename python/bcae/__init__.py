@@ -111,7 +111,8 @@ def train(data_dir, out, *, progress=None, **options):
     num_warmup_epochs, sched_steps, sched_gamma, batch_size, learning_rate,
     batches_per_epoch, validation_batches_per_epoch, seed, shuffle, threads,
     clf_bias_init, init, log_path, checkpoint_path, checkpoint_every, resume,
-    max_steps, device. Unknown names raise TypeError.
+    max_steps, device, precision ('fp32' or 'bf16': mixed-precision training,
+    docs/PRECISION.md). Unknown names raise TypeError.
 
     ``progress(p)`` is called after every training step and validation batch
     with a dict: validation, epoch, step, batch, batches, loss, loss_seg,

@@ -6,7 +6,16 @@
 
 /* The options by name, as bcae_train_config's fields: a table rather than a
  * chain of strcmp so that train_defaults() and the parser cannot drift. */
-typedef enum { OPT_STR, OPT_INT, OPT_LONG, OPT_FLOAT, OPT_U64, OPT_FEATURES, OPT_DEVICE } opt_kind;
+typedef enum {
+    OPT_STR,
+    OPT_INT,
+    OPT_LONG,
+    OPT_FLOAT,
+    OPT_U64,
+    OPT_FEATURES,
+    OPT_DEVICE,
+    OPT_PRECISION
+} opt_kind;
 
 static const struct {
     const char *name;
@@ -41,6 +50,7 @@ static const struct {
     O(resume, OPT_STR),
     O(max_steps, OPT_LONG),
     O(device, OPT_DEVICE),
+    O(precision, OPT_PRECISION),
 #undef O
 };
 #define NOPTIONS (sizeof OPTIONS / sizeof OPTIONS[0])
@@ -73,6 +83,9 @@ PyObject *pybcae_train_defaults(PyObject *module, PyObject *unused)
             break;
         }
         case OPT_DEVICE: v = PyUnicode_FromString(bcae_device_name(*(const bcae_device *)p)); break;
+        case OPT_PRECISION:
+            v = PyUnicode_FromString(bcae_precision_name(*(const bcae_precision *)p));
+            break;
         }
         if (!v || PyDict_SetItemString(d, OPTIONS[i].name, v) < 0) Py_CLEAR(d);
         Py_XDECREF(v);
@@ -161,6 +174,19 @@ static int set_option(pybcae_state *st, bcae_train_config *c, const char *name, 
         }
         bcae_error err;
         if (bcae_device_parse(s, (bcae_device *)p, &err)) {
+            pybcae_raise(st, &err);
+            return -1;
+        }
+        return 0;
+    }
+    case OPT_PRECISION: { /* "fp32" or "bf16" (bcae_train refuses int8) */
+        const char *s = PyUnicode_Check(v) ? PyUnicode_AsUTF8(v) : NULL;
+        if (!s) {
+            if (!PyErr_Occurred()) PyErr_SetString(PyExc_TypeError, "precision must be a str");
+            return -1;
+        }
+        bcae_error err;
+        if (bcae_precision_parse(s, (bcae_precision *)p, &err)) {
             pybcae_raise(st, &err);
             return -1;
         }

@@ -59,5 +59,5 @@ def test_train_errors(sample, tmp_path):
 def test_train_defaults_are_the_librarys():
     d = bcae.train_defaults()
     assert d["arch"] == "bcae-2d" and (d["m"], d["n"], d["d"]) == (4, 8, 3)
-    assert d["out"] is None and d["device"] == "auto"
+    assert d["out"] is None and d["device"] == "auto" and d["precision"] == "fp32"
     assert d["learning_rate"] == pytest.approx(1e-3)

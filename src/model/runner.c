@@ -24,6 +24,7 @@ struct bcae2d_runner {
     nn_engine *e;
     const bcae2d_model *model;
     int batch, training;
+    bcae_precision precision; /* of the training convolutions (FP32 or BF16) */
     run_net nets[NET_COUNT];
     nn_tensor input, code, seg_logit, reg_raw;
     /* Three full-size buffers: inference rotates its activations through
@@ -166,7 +167,7 @@ static bcae_status create_convs(bcae2d_runner *r, bcae_error *err)
             const bcae2d_op *op = ro->op;
             if (op->kind != OP_CONV && op->kind != OP_RESIDUAL) continue;
             nn_conv2d_desc d = {ro->in.n, op->cin,  op->cout, ro->in.h,      ro->in.w,
-                                op->k,    1,        op->pad,  NN_CONV2D_AUTO};
+                                op->k,    1,        op->pad,  NN_CONV2D_AUTO, r->precision};
             if (i == 0 && fused_first(r, rn)) d.k = op->k + 1, d.stride = 2;
             bcae_status s = r->e->ops->conv2d_create(r->e, &d, r->training, &ro->c1, err);
             if (!s && op->kind == OP_RESIDUAL)
@@ -180,15 +181,32 @@ static bcae_status create_convs(bcae2d_runner *r, bcae_error *err)
 bcae_status bcae2d_runner_create(nn_engine *e, const bcae2d_model *model, int batch, int training,
                                  bcae2d_runner **out, bcae_error *err)
 {
+    return bcae2d_runner_create_precision(e, model, batch, training, BCAE_PRECISION_FP32, out,
+                                          err);
+}
+
+bcae_status bcae2d_runner_create_precision(nn_engine *e, const bcae2d_model *model, int batch,
+                                           int training, bcae_precision precision,
+                                           bcae2d_runner **out, bcae_error *err)
+{
     *out = NULL;
     if (batch < 1 || batch > 4096)
         return bcae_fail(err, BCAE_ERR_INVALID_ARGUMENT, "batch size %d is out of range", batch);
+    if (precision != BCAE_PRECISION_FP32 && (!training || precision != BCAE_PRECISION_BF16))
+        return bcae_fail(err, BCAE_ERR_UNSUPPORTED,
+                         "BCAE-2D layers run fp32, or bf16 for training (asked: %s)",
+                         bcae_precision_name(precision) ? bcae_precision_name(precision) : "?");
+    if (precision == BCAE_PRECISION_BF16 && !nn_has_conv2d_bf16(e))
+        return bcae_fail(err, BCAE_ERR_UNSUPPORTED,
+                         "backend %s has no bf16 convolutions: train with --precision fp32",
+                         e->ops->name);
     bcae2d_runner *r = calloc(1, sizeof *r);
     if (!r) return bcae_fail(err, BCAE_ERR_OUT_OF_MEMORY, "runner: out of memory");
     r->e = e;
     r->model = model;
     r->batch = batch;
     r->training = training != 0;
+    r->precision = precision;
     /* The fusion needs the pooling right after an odd, "same"-padded
      * convolution over an even-sized input (then the fused convolution's
      * output is exactly the pooling's). */
@@ -438,21 +456,22 @@ static void net_backward(bcae2d_runner *r, run_net *rn, nn_tensor g, nn_tensor *
         if (i == 1 && fused_first(r, rn)) continue; /* the pooling is in op 0 */
         switch (op->kind) {
         case OP_CONV:
+        {
+            /* Both passes in one call: a bf16 conv rounds g once. */
+            nn_tensor t = like(&ro->in, other(r, g.data));
             if (i == 0 && fused_first(r, rn)) {
                 size_t nw = (size_t)op->cout * (size_t)op->cin * (size_t)(op->k + 1) * (size_t)(op->k + 1);
                 memset(r->dw_fused, 0, nw * sizeof(float));
-                o->conv_backward_weights(ro->c1, &ro->in, &g, r->dw_fused, grad + p[op->b].offset);
+                nn_conv_backward(e, ro->c1, &ro->in, &g, need_dx ? &t : NULL, r->dw_fused,
+                                 grad + p[op->b].offset);
                 unfuse_first_grad(r->dw_fused, op->cout, op->cin, op->k, grad + p[op->w].offset);
             } else {
-                o->conv_backward_weights(ro->c1, &ro->in, &g, grad + p[op->w].offset,
-                                         grad + p[op->b].offset);
+                nn_conv_backward(e, ro->c1, &ro->in, &g, need_dx ? &t : NULL,
+                                 grad + p[op->w].offset, grad + p[op->b].offset);
             }
-            if (need_dx) {
-                nn_tensor t = like(&ro->in, other(r, g.data));
-                o->conv_backward_data(ro->c1, &g, &t);
-                g = t;
-            }
+            if (need_dx) g = t;
             break;
+        }
         case OP_POOL: {
             nn_tensor t = like(&ro->in, other(r, g.data));
             o->avgpool2_backward(e, &g, &t);
@@ -473,13 +492,11 @@ static void net_backward(bcae2d_runner *r, run_net *rn, nn_tensor g, nn_tensor *
             /* g becomes d(conv2 output) in place; skip the identity path. */
             o->rezero_backward(e, alpha, &ro->h2, &ro->out, &g, &g, &skip, &dalpha);
             grad[p[op->alpha].offset] += (float)dalpha;
-            o->conv_backward_weights(ro->c2, &ro->a1, &g, grad + p[op->w2].offset,
-                                     grad + p[op->b2].offset);
-            o->conv_backward_data(ro->c2, &g, &t);
+            nn_conv_backward(e, ro->c2, &ro->a1, &g, &t, grad + p[op->w2].offset,
+                             grad + p[op->b2].offset);
             o->leaky_relu_backward(e, &ro->a1, &t, &t);
-            o->conv_backward_weights(ro->c1, &ro->in, &t, grad + p[op->w].offset,
-                                     grad + p[op->b].offset);
-            o->conv_backward_data(ro->c1, &t, &g);
+            nn_conv_backward(e, ro->c1, &ro->in, &t, &g, grad + p[op->w].offset,
+                             grad + p[op->b].offset);
             o->add(e, &g, &skip);
             break;
         }
@@ -607,7 +624,8 @@ static const char *mr_describe(const model_runner *r, int decoder, char *buf, si
 {
     const bcae2d_runner *x = impl(r);
     static const char *first[] = {"sparse", "dense", "sparse-portable"};
-    if (decoder == 2) {
+    if (x->training) snprintf(buf, size, "layers %s", bcae_precision_name(x->precision));
+    else if (decoder == 2) {
         if (x->chain) return nn_chain_describe(x->e, x->chain, buf, size);
         snprintf(buf, size, "%s", "");
     } else if (decoder) snprintf(buf, size, "layers");
@@ -631,10 +649,16 @@ bcae_status bcae2d_model_runner_create(nn_engine *e, const bcae_model *m, int ba
     if (mode == RUNNER_INFERENCE && opt->encoder == RUNNER_ENCODER_LAYERS &&
         opt->precision != BCAE_PRECISION_FP32)
         return bcae_fail(err, BCAE_ERR_UNSUPPORTED, "the layer-by-layer encoder runs fp32 only");
+    if (mode != RUNNER_INFERENCE && opt->precision == BCAE_PRECISION_INT8)
+        return bcae_fail(err, BCAE_ERR_UNSUPPORTED, "training runs fp32 or bf16, not int8");
     model_runner *r = calloc(1, sizeof *r);
     if (!r) return bcae_fail(err, BCAE_ERR_OUT_OF_MEMORY, "runner: out of memory");
     bcae2d_runner *x = NULL;
-    bcae_status s = bcae2d_runner_create(e, bcae2d_of(m), batch, mode, &x, err);
+    /* Training: the precision is that of every convolution (mixed bf16:
+     * docs/PRECISION.md); inference: that of the encoder chain below. */
+    bcae_precision conv_precision = mode != RUNNER_INFERENCE ? opt->precision : BCAE_PRECISION_FP32;
+    bcae_status s = bcae2d_runner_create_precision(e, bcae2d_of(m), batch, mode, conv_precision,
+                                                   &x, err);
     if (s) {
         free(r);
         return s;

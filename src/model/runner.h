@@ -25,6 +25,14 @@ typedef struct bcae2d_runner bcae2d_runner;
 enum { BCAE2D_TRAIN = 1, BCAE2D_TRAIN_UNFUSED = 2 };
 bcae_status bcae2d_runner_create(nn_engine *e, const bcae2d_model *model, int batch, int training,
                                  bcae2d_runner **out, bcae_error *err);
+/* The same with the precision of the training convolutions: FP32, or
+ * BF16 (training runners only, on an engine with nn_has_conv2d_bf16):
+ * every convolution in mixed bf16 (nn_conv2d_desc.precision), everything
+ * else (activations between layers, element-wise ops, the loss, the
+ * gradients handed back) fp32. */
+bcae_status bcae2d_runner_create_precision(nn_engine *e, const bcae2d_model *model, int batch,
+                                           int training, bcae_precision precision,
+                                           bcae2d_runner **out, bcae_error *err);
 void bcae2d_runner_destroy(bcae2d_runner *r);
 
 int bcae2d_runner_batch(const bcae2d_runner *r);

@@ -690,6 +690,11 @@ bcae_status bcae3d_model_runner_create(nn_engine *e, const bcae_model *m, int ba
                                        const runner_options *opt, model_runner **out,
                                        bcae_error *err)
 {
+    if (opt->precision != BCAE_PRECISION_FP32 && mode != RUNNER_INFERENCE)
+        return bcae_fail(err, BCAE_ERR_UNSUPPORTED,
+                         "%s training in %s is not supported yet (fp32 only; bf16 training: "
+                         "bcae-2d)",
+                         m->arch->name, bcae_precision_name(opt->precision));
     if (opt->precision != BCAE_PRECISION_FP32)
         return bcae_fail(err, BCAE_ERR_UNSUPPORTED,
                          "precision %s is not supported for %s yet (fp32 only)",

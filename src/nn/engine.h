@@ -77,11 +77,22 @@ typedef enum nn_conv2d_algo {
 
 /* A 2D convolution with bias: square kernel k, stride s, zero padding p on
  * every side. Output h_out = (h + 2p - k) / s + 1 (same for w). algo left
- * zero is NN_CONV2D_AUTO. */
+ * zero is NN_CONV2D_AUTO.
+ *
+ * precision (zero: FP32): BCAE_PRECISION_BF16 plans a mixed-precision
+ * convolution for training, only on backends with the optional
+ * conv2d_bf16 slot (nn_has_conv2d_bf16; others refuse it with
+ * BCAE_ERR_UNSUPPORTED, and every backend refuses INT8). The tensors and
+ * parameters at the seam stay fp32 (the contracts below are unchanged);
+ * inside, the inputs of each pass (x, the weights, dy) are rounded to bf16
+ * (nearest even) and multiplied with fp32 accumulation, and y, dx,
+ * dweight and dbias are written in fp32. The weights are rounded once, by
+ * conv_set_weights; algo is ignored (bf16 runs direct). */
 typedef struct nn_conv2d_desc {
     int n, cin, cout, h, w;
     int k, stride, pad;
     nn_conv2d_algo algo;
+    bcae_precision precision;
 } nn_conv2d_desc;
 
 /* Passes of a planned 2D convolution, as bits (nn_ops.conv_winograd). */
@@ -420,6 +431,20 @@ typedef struct nn_ops {
      * into buf (size bytes); returns buf. optional: NULL when the backend
      * says nothing (nn_chain_describe answers ""). */
     const char *(*chain_describe)(const nn_chain *c, char *buf, size_t size);
+    /* Mixed-precision 2D convolutions (nn_conv2d_desc.precision = BF16) are
+     * planned by conv2d_create. optional: NULL when the backend has none
+     * (nn_has_conv2d_bf16); callers train in fp32 or refuse. Returns 1 when
+     * they run on the hardware's bf16 instructions (AVX512-BF16 on the
+     * CPU), 0 when emulated (correct, but slower than fp32). */
+    int (*conv2d_bf16)(const nn_engine *e);
+    /* Both backward passes of a planned 2D conv from one dy: what
+     * conv_backward_weights (dweight, dbias +=) and then conv_backward_data
+     * (dx overwritten; dx NULL: not wanted) compute, in one call, so that a
+     * backend reads (for bf16: rounds) dy once. dx must not alias x or dy.
+     * optional: NULL when the backend lacks it; callers make the two calls
+     * (nn_conv_backward does). */
+    bcae_status (*conv_backward)(nn_conv *c, const nn_tensor *x, const nn_tensor *dy,
+                                 nn_tensor *dx, float *dweight, float *dbias);
 } nn_ops;
 
 struct nn_engine {
@@ -582,6 +607,21 @@ static inline int nn_has_chain3d(const nn_engine *e) { return e->ops->chain3d_cr
 static inline int nn_has_dechain3d(const nn_engine *e) { return e->ops->dechain3d_create != NULL; }
 static inline int nn_has_conv_winograd(const nn_engine *e) { return e->ops->conv_winograd != NULL; }
 static inline int nn_has_conv3d_algo(const nn_engine *e) { return e->ops->conv3d_algo != NULL; }
+static inline int nn_has_conv2d_bf16(const nn_engine *e) { return e->ops->conv2d_bf16 != NULL; }
+
+static inline int nn_has_conv_backward(const nn_engine *e) { return e->ops->conv_backward != NULL; }
+
+/* conv_backward, or where the backend lacks it the two passes it stands
+ * for (backward-weights, then backward-data unless dx is NULL). */
+static inline bcae_status nn_conv_backward(nn_engine *e, nn_conv *c, const nn_tensor *x,
+                                           const nn_tensor *dy, nn_tensor *dx, float *dweight,
+                                           float *dbias)
+{
+    if (e->ops->conv_backward) return e->ops->conv_backward(c, x, dy, dx, dweight, dbias);
+    bcae_status s = e->ops->conv_backward_weights(c, x, dy, dweight, dbias);
+    bcae_status s2 = dx ? e->ops->conv_backward_data(c, dy, dx) : BCAE_OK;
+    return s ? s : s2;
+}
 
 /* conv_winograd, 0 where the backend lacks it. */
 static inline int nn_conv_winograd_passes(const nn_engine *e, const nn_conv *c)

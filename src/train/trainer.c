@@ -82,6 +82,7 @@ static bcae_status checkpoint_write(const char *path, const bcae_model *model, c
         }
     }
     char step[32], coef[48], seed[32], batch[16], bpe[32], shuffle[8], bufs[8][64];
+    const char *precision = bcae_precision_name(cfg->precision);
     snprintf(step, sizeof step, "%ld", st->step);
     snprintf(coef, sizeof coef, "%.17g", st->coef);
     snprintf(seed, sizeof seed, "%llu", (unsigned long long)cfg->seed);
@@ -91,10 +92,10 @@ static bcae_status checkpoint_write(const char *path, const bcae_model *model, c
     /* The weights file's own metadata, then the loop position. */
     const char *keys[16], *vals[16];
     int nk = model->arch->metadata(model, keys, vals, bufs);
-    const char *k2[] = {"checkpoint", "step", "coef", "seed", "batch_size", "batches_per_epoch",
-                        "shuffle"};
-    const char *v2[] = {"1", step, coef, seed, batch, bpe, shuffle};
-    for (int i = 0; i < 7; i++) {
+    const char *k2[] = {"checkpoint", "step",    "coef",     "seed", "batch_size",
+                        "batches_per_epoch", "shuffle", "precision"};
+    const char *v2[] = {"1", step, coef, seed, batch, bpe, shuffle, precision};
+    for (int i = 0; i < 8; i++) {
         keys[nk] = k2[i];
         vals[nk++] = v2[i];
     }
@@ -141,6 +142,19 @@ static bcae_status checkpoint_read(const char *path, bcae_model *model, float *m
     if (!s) s = meta_check(path, &f, "batch_size", batch, err);
     if (!s) s = meta_check(path, &f, "batches_per_epoch", bpe, err);
     if (!s) s = meta_check(path, &f, "shuffle", shuffle, err);
+    /* Checkpoints from before mixed precision were fp32. A run continues in
+     * the precision it started in: another one would leave its trajectory
+     * (to switch, start a new run with --init from the weights). */
+    if (!s) {
+        const char *want = bcae_precision_name(cfg->precision);
+        const char *got = bcae_st_meta(&f, "precision");
+        if (!got) got = "fp32";
+        if (strcmp(got, want))
+            s = bcae_fail(err, BCAE_ERR_INVALID_ARGUMENT,
+                          "%s: checkpoint of a %s run, but this run asks for --precision %s; "
+                          "resume with --precision %s, or start a new run with --init",
+                          path, got, want, got);
+    }
     float *dst[3] = {model->t.weights, m, v};
     const char *prefix[3] = {"", CKPT_M, CKPT_V};
     for (int k = 0; k < 3 && !s; k++)
@@ -324,9 +338,12 @@ static bcae_status setup(trainer *t, const bcae_train_config *cfg, train_state *
         return bcae_fail(err, BCAE_ERR_OUT_OF_MEMORY, "train: out of memory");
     nn_engine_options eo = {.device = cfg->device, .threads = cfg->threads};
     s = nn_engine_create(&eo, &t->engine, NULL, err);
-    if (!s)
-        s = model_runner_create(t->engine, t->model, t->local_batch, RUNNER_TRAIN, NULL,
+    if (!s) {
+        runner_options ro = {cfg->precision, RUNNER_ENCODER_FAST, RUNNER_DECODER_FAST,
+                             NN_CONV3D_AUTO};
+        s = model_runner_create(t->engine, t->model, t->local_batch, RUNNER_TRAIN, &ro,
                                 &t->runner, err);
+    }
     if (!s) s = train_step_init(&t->step, t->model, t->runner, cfg->threads, t->comm, err);
     if (s) return s;
     st->step = 0;
@@ -368,6 +385,9 @@ bcae_status bcae_train(const bcae_train_config *cfg_in, bcae_train_callback cb, 
                        bcae_error *err)
 {
     bcae_train_config cfg = *cfg_in;
+    if (!bcae_precision_name(cfg.precision) || cfg.precision == BCAE_PRECISION_INT8)
+        return bcae_fail(err, BCAE_ERR_INVALID_ARGUMENT,
+                         "train: precision must be fp32 or bf16");
     if (cfg.batch_size < 1 || cfg.batch_size > 64 || cfg.num_epochs < 1 ||
         cfg.num_warmup_epochs < 0 || cfg.sched_steps < 1 || !(cfg.learning_rate > 0) ||
         !(cfg.sched_gamma > 0) || !cfg.out || !cfg.data_dir)

@@ -47,6 +47,17 @@
  * thread's previous value is restored afterwards (it is that thread's ICV;
  * we do not leave it changed behind the caller's back).
  *
+ * Mixed precision (desc precision BF16, for training): oneDNN's bf16
+ * primitives (jit_bf16 with AVX512-BF16; no Winograd): bf16 source,
+ * weights and diff_dst, fp32 destination, diff_src, diff_weights and bias,
+ * fp32 accumulation. The weight reorders of conv_set_weights round to bf16,
+ * once per weight update. The caller's fp32 x and dy are rounded by a
+ * oneDNN reorder into the engine's shared bf16 buffer (cpu_state) before
+ * each pass that reads them (cpu_conv_backward rounds dy once for both
+ * backward passes); the result lands in the caller's fp32 tensor directly.
+ * Measured at BCAE-2D's shapes the rounding passes cost ~6% of the bf16
+ * convolutions' time (docs/PRECISION.md).
+ *
  * Errors: after a successful create, execution can only fail on a broken
  * invariant (a tensor of the wrong shape, a backward call on a conv planned
  * for inference) or inside oneDNN. Then the call returns an error, records
@@ -103,6 +114,10 @@ struct nn_conv {
     int fwd_weights[2];     /* index into copies[] */
     conv_step leaky;        /* in-place LeakyReLU after a Winograd forward */
     int winograd;           /* NN_PASS_* bits of the passes planned as Winograd */
+    int bf16;               /* mixed precision (see the top) */
+    conv_step x_to_bf16;    /* bf16: caller's x -> x_bf */
+    conv_step dy_to_bf16;   /* bf16, training: caller's dy -> dy_bf */
+    size_t dy_bf_offset;    /* bytes from the shared buffer's start to dy_bf */
     conv_step bwd_data;     /* training only */
     int bwd_data_weights;
     conv_step bwd_weights;  /* training only */
@@ -115,6 +130,7 @@ struct nn_conv {
     dnnl_memory_t x, y, dx, dy; /* activations */
     dnnl_memory_t w_plain;      /* OIHW weights given to set_weights */
     dnnl_memory_t dw_plain;     /* OIHW dweight given to backward_weights */
+    dnnl_memory_t x_bf, dy_bf;  /* bf16: views of the engine's shared buffer */
 
     /* Private buffers (allocated by oneDNN at create). */
     dnnl_memory_t bias, dw, db;
@@ -197,6 +213,7 @@ typedef struct conv_plan {
     dnnl_primitive_attr_t attr_leaky;  /* user scratchpad + LeakyReLU post-op */
     dnnl_primitive_attr_t attr_accum;  /* user scratchpad + sum post-op (+=) */
     dnnl_primitive_desc_t fwd[2], leaky, bwd_data, bwd_weights, dw_to_plain;
+    dnnl_primitive_desc_t x_to_bf16, dy_to_bf16;
     dnnl_primitive_desc_t reorder[CONV_MAX_WEIGHT_COPIES];
 } conv_plan;
 
@@ -204,7 +221,8 @@ static void plan_free(conv_plan *p)
 {
     dnnl_primitive_desc_t *pds[] = {&p->fwd[0],      &p->fwd[1],      &p->leaky, &p->bwd_data,
                                     &p->bwd_weights, &p->dw_to_plain, &p->reorder[0],
-                                    &p->reorder[1],  &p->reorder[2]};
+                                    &p->reorder[1],  &p->reorder[2],  &p->x_to_bf16,
+                                    &p->dy_to_bf16};
     for (size_t i = 0; i < sizeof pds / sizeof pds[0]; i++)
         if (*pds[i]) dnnl_primitive_desc_destroy(*pds[i]);
     if (p->attr_plain) dnnl_primitive_attr_destroy(p->attr_plain);
@@ -319,6 +337,10 @@ static bcae_status plan_all(nn_conv *c, conv_plan *p, bcae_error *err)
     } while (0)
 
     dnnl_memory_desc_t src_md, dst_md, any_w_md, plain_w_md, bias_md;
+    /* What the primitives read: the caller's fp32 activations, or for bf16
+     * their rounded copies (and bf16 weights; diff weights stay fp32). */
+    dnnl_memory_desc_t src_in_md, ddst_in_md, any_dw_md;
+    const dnnl_data_type_t in_dt = c->bf16 ? dnnl_bf16 : dnnl_f32;
     const dnnl_dims_t src_dims = {d->n, d->cin, d->h, d->w};
     const dnnl_dims_t dst_dims = {d->n, d->cout, c->h_out, c->w_out};
     const dnnl_dims_t w_dims = {d->cout, d->cin, d->k, d->k};
@@ -332,8 +354,14 @@ static bcae_status plan_all(nn_conv *c, conv_plan *p, bcae_error *err)
         "source descriptor");
     TRY(dnnl_memory_desc_init_by_tag(&dst_md, 4, dst_dims, dnnl_f32, activation_tag(d->cout)),
         "destination descriptor");
-    TRY(dnnl_memory_desc_init_by_tag(&any_w_md, 4, w_dims, dnnl_f32, dnnl_format_tag_any),
+    TRY(dnnl_memory_desc_init_by_tag(&any_w_md, 4, w_dims, in_dt, dnnl_format_tag_any),
         "weights descriptor");
+    TRY(dnnl_memory_desc_init_by_tag(&any_dw_md, 4, w_dims, dnnl_f32, dnnl_format_tag_any),
+        "diff weights descriptor");
+    TRY(dnnl_memory_desc_init_by_tag(&src_in_md, 4, src_dims, in_dt, activation_tag(d->cin)),
+        "source descriptor");
+    TRY(dnnl_memory_desc_init_by_tag(&ddst_in_md, 4, dst_dims, in_dt, activation_tag(d->cout)),
+        "diff destination descriptor");
     TRY(dnnl_memory_desc_init_by_tag(&plain_w_md, 4, w_dims, dnnl_f32, dnnl_oihw),
         "weights descriptor");
     TRY(dnnl_memory_desc_init_by_tag(&bias_md, 1, b_dims, dnnl_f32, dnnl_x), "bias descriptor");
@@ -343,13 +371,13 @@ static bcae_status plan_all(nn_conv *c, conv_plan *p, bcae_error *err)
 
     /* Winograd where allowed and available (see the top), else direct. */
     nn_conv2d_algo algo = d->algo != NN_CONV2D_AUTO ? d->algo : c->algo_default;
-    int wino_ok = algo == NN_CONV2D_AUTO && d->k == 3 && d->stride == 1;
+    int wino_ok = algo == NN_CONV2D_AUTO && d->k == 3 && d->stride == 1 && !c->bf16;
     const dnnl_prop_kind_t prop = c->training ? dnnl_forward_training : dnnl_forward_inference;
     dnnl_convolution_desc_t fwd_desc;
     if (wino_ok && (CONV_WINOGRAD_PASSES & NN_PASS_FORWARD) &&
         winograd_pd(&p->fwd[NN_POST_NONE],
                     dnnl_convolution_forward_desc_init(&fwd_desc, prop, dnnl_convolution_winograd,
-                                                       &src_md, &any_w_md, &bias_md, &dst_md,
+                                                       &src_in_md, &any_w_md, &bias_md, &dst_md,
                                                        strides, pads, pads),
                     &fwd_desc, p->attr_plain, c->engine, NULL)) {
         c->winograd |= NN_PASS_FORWARD;
@@ -366,9 +394,9 @@ static bcae_status plan_all(nn_conv *c, conv_plan *p, bcae_error *err)
                 "LeakyReLU plan");
         }
     } else {
-        TRY(dnnl_convolution_forward_desc_init(&fwd_desc, prop, dnnl_convolution_direct, &src_md,
-                                               &any_w_md, &bias_md, &dst_md, strides, pads,
-                                               pads),
+        TRY(dnnl_convolution_forward_desc_init(&fwd_desc, prop, dnnl_convolution_direct,
+                                               &src_in_md, &any_w_md, &bias_md, &dst_md, strides,
+                                               pads, pads),
             "forward descriptor");
         TRY(dnnl_primitive_desc_create(&p->fwd[NN_POST_NONE], &fwd_desc, p->attr_plain,
                                        c->engine, NULL),
@@ -392,14 +420,14 @@ static bcae_status plan_all(nn_conv *c, conv_plan *p, bcae_error *err)
         if (wino_ok && (CONV_WINOGRAD_PASSES & NN_PASS_BACKWARD_DATA) &&
             winograd_pd(&p->bwd_data,
                         dnnl_convolution_backward_data_desc_init(
-                            &bd_desc, dnnl_convolution_winograd, &src_md, &any_w_md, &dst_md,
-                            strides, pads, pads),
+                            &bd_desc, dnnl_convolution_winograd, &src_md, &any_w_md,
+                            &ddst_in_md, strides, pads, pads),
                         &bd_desc, p->attr_plain, c->engine, p->fwd[NN_POST_NONE])) {
             c->winograd |= NN_PASS_BACKWARD_DATA;
         } else {
             TRY(dnnl_convolution_backward_data_desc_init(&bd_desc, dnnl_convolution_direct,
-                                                         &src_md, &any_w_md, &dst_md, strides,
-                                                         pads, pads),
+                                                         &src_md, &any_w_md, &ddst_in_md,
+                                                         strides, pads, pads),
                 "backward-data descriptor");
             TRY(dnnl_primitive_desc_create(&p->bwd_data, &bd_desc, p->attr_plain, c->engine,
                                            p->fwd[NN_POST_NONE]),
@@ -414,14 +442,14 @@ static bcae_status plan_all(nn_conv *c, conv_plan *p, bcae_error *err)
         if (wino_ok && (CONV_WINOGRAD_PASSES & NN_PASS_BACKWARD_WEIGHTS) &&
             winograd_pd(&p->bwd_weights,
                         dnnl_convolution_backward_weights_desc_init(
-                            &bw_desc, dnnl_convolution_winograd, &src_md, &any_w_md, &bias_md,
-                            &dst_md, strides, pads, pads),
+                            &bw_desc, dnnl_convolution_winograd, &src_in_md, &any_dw_md,
+                            &bias_md, &ddst_in_md, strides, pads, pads),
                         &bw_desc, p->attr_plain, c->engine, p->fwd[NN_POST_NONE])) {
             c->winograd |= NN_PASS_BACKWARD_WEIGHTS;
         } else {
             TRY(dnnl_convolution_backward_weights_desc_init(&bw_desc, dnnl_convolution_direct,
-                                                            &src_md, &any_w_md, &bias_md,
-                                                            &dst_md, strides, pads, pads),
+                                                            &src_in_md, &any_dw_md, &bias_md,
+                                                            &ddst_in_md, strides, pads, pads),
                 "backward-weights descriptor");
             TRY(dnnl_primitive_desc_create(&p->bwd_weights, &bw_desc, p->attr_plain, c->engine,
                                            p->fwd[NN_POST_NONE]),
@@ -458,11 +486,42 @@ static bcae_status plan_all(nn_conv *c, conv_plan *p, bcae_error *err)
         TRY(dnnl_memory_create(&c->dw_plain, &plain_w_md, c->engine, DNNL_MEMORY_NONE),
             "memory");
     }
+    if (c->bf16) {
+        /* Round-to-nearest-even reorders f32 -> bf16 in the same layout,
+         * into the engine's shared buffer (grown here if too small). */
+        TRY(dnnl_memory_create(&c->x_bf, &src_in_md, c->engine, DNNL_MEMORY_NONE), "memory");
+        TRY(dnnl_reorder_primitive_desc_create(&p->x_to_bf16, &src_md, c->engine, &src_in_md,
+                                               c->engine, p->attr_plain),
+            "bf16 source reorder");
+        size_t need = dnnl_memory_desc_get_size(&src_in_md);
+        need = (need + CONV_ALIGN - 1) / CONV_ALIGN * CONV_ALIGN;
+        c->dy_bf_offset = need;
+        if (c->training) {
+            TRY(dnnl_memory_create(&c->dy_bf, &ddst_in_md, c->engine, DNNL_MEMORY_NONE),
+                "memory");
+            TRY(dnnl_reorder_primitive_desc_create(&p->dy_to_bf16, &dst_md, c->engine,
+                                                   &ddst_in_md, c->engine, p->attr_plain),
+                "bf16 diff destination reorder");
+            need += (dnnl_memory_desc_get_size(&ddst_in_md) + CONV_ALIGN - 1) / CONV_ALIGN *
+                    CONV_ALIGN;
+        }
+        cpu_state *state = c->owner->impl;
+        if (need > state->bf16_bytes) {
+            void *buf = aligned_alloc(CONV_ALIGN, need);
+            what = "bf16 activation buffer";
+            st = dnnl_out_of_memory;
+            if (!buf) goto fail;
+            free(state->bf16_buf);
+            state->bf16_buf = buf;
+            state->bf16_bytes = need;
+        }
+    }
 
     /* One scratchpad for all: the largest any primitive asks for. */
-    const_dnnl_primitive_desc_t all[] = {p->fwd[0], p->fwd[1], p->leaky, p->bwd_data,
-                                         p->bwd_weights, p->dw_to_plain, p->reorder[0],
-                                         p->reorder[1],  p->reorder[2]};
+    const_dnnl_primitive_desc_t all[] = {p->fwd[0],    p->fwd[1],     p->leaky,
+                                         p->bwd_data,  p->bwd_weights, p->dw_to_plain,
+                                         p->reorder[0], p->reorder[1], p->reorder[2],
+                                         p->x_to_bf16, p->dy_to_bf16};
     size_t scratch = 0;
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) {
         size_t s = scratch_size(all[i]);
@@ -484,6 +543,9 @@ static bcae_status plan_all(nn_conv *c, conv_plan *p, bcae_error *err)
     if (p->leaky) TRY(make_step(c, &c->leaky, p->leaky), "LeakyReLU primitive");
     for (int i = 0; i < c->copy_count; i++)
         TRY(make_step(c, &c->copies[i].reorder, p->reorder[i]), "weights reorder primitive");
+    if (p->x_to_bf16) TRY(make_step(c, &c->x_to_bf16, p->x_to_bf16), "bf16 reorder primitive");
+    if (p->dy_to_bf16)
+        TRY(make_step(c, &c->dy_to_bf16, p->dy_to_bf16), "bf16 reorder primitive");
     if (c->training) {
         TRY(make_step(c, &c->bwd_data, p->bwd_data), "backward-data primitive");
         TRY(make_step(c, &c->bwd_weights, p->bwd_weights), "backward-weights primitive");
@@ -505,6 +567,12 @@ bcae_status cpu_conv2d_create(nn_engine *e, const nn_conv2d_desc *d, int trainin
                          "conv2d %d->%d k%d s%d p%d on %dx%dx%dx%d: invalid shape (sizes must "
                          "be positive, padding >= 0, the output at least 1x1)",
                          d->cin, d->cout, d->k, d->stride, d->pad, d->n, d->cin, d->h, d->w);
+    if (d->precision != BCAE_PRECISION_FP32 && d->precision != BCAE_PRECISION_BF16)
+        return bcae_fail(err, BCAE_ERR_UNSUPPORTED,
+                         "conv2d %d->%d k%d: precision %s is not planned (fp32 or bf16)", d->cin,
+                         d->cout, d->k,
+                         bcae_precision_name(d->precision) ? bcae_precision_name(d->precision)
+                                                           : "(unknown)");
     nn_conv *c = calloc(1, sizeof *c);
     if (!c) return bcae_fail(err, BCAE_ERR_OUT_OF_MEMORY, "conv2d: out of memory");
     const cpu_state *s = e->impl;
@@ -518,6 +586,7 @@ bcae_status cpu_conv2d_create(nn_engine *e, const nn_conv2d_desc *d, int trainin
     c->bwd_data_weights = -1;
     c->algo_default = cpu_options(e)->conv2d_algo;
     c->owner = e;
+    c->bf16 = d->precision == BCAE_PRECISION_BF16;
 
     conv_plan plan = {0};
     int saved = omp_get_max_threads();
@@ -542,12 +611,14 @@ void cpu_conv_destroy(nn_conv *c)
     step_free(&c->bwd_data);
     step_free(&c->bwd_weights);
     step_free(&c->dw_to_plain);
+    step_free(&c->x_to_bf16);
+    step_free(&c->dy_to_bf16);
     for (int i = 0; i < c->copy_count; i++) {
         step_free(&c->copies[i].reorder);
         dnnl_memory_destroy(c->copies[i].mem);
     }
-    dnnl_memory_t mems[] = {c->x,        c->y,    c->dx, c->dy, c->w_plain,
-                            c->dw_plain, c->bias, c->dw, c->db};
+    dnnl_memory_t mems[] = {c->x,    c->y,  c->dx, c->dy,   c->w_plain, c->dw_plain,
+                            c->bias, c->dw, c->db, c->x_bf, c->dy_bf};
     for (size_t i = 0; i < sizeof mems / sizeof mems[0]; i++)
         if (mems[i]) dnnl_memory_destroy(mems[i]);
     free(c->scratch_buf);
@@ -555,6 +626,42 @@ void cpu_conv_destroy(nn_conv *c)
 }
 
 /* ---- execution ---------------------------------------------------------------- */
+
+/* What a pass reads for x (already pointed at the caller's storage): c->x
+ * itself, or for bf16 its rounded copy in the engine's shared buffer. 0 if
+ * the rounding failed. */
+static int source_in(nn_conv *c, dnnl_memory_t *out)
+{
+    *out = c->x;
+    if (!c->bf16) return 1;
+    const cpu_state *s = c->owner->impl;
+    dnnl_memory_set_data_handle(c->x_bf, s->bf16_buf);
+    dnnl_exec_arg_t args[3] = {{DNNL_ARG_FROM, c->x}, {DNNL_ARG_TO, c->x_bf}};
+    *out = c->x_bf;
+    return run_step(c, &c->x_to_bf16, args, 2);
+}
+
+/* The same for dy, after x's copy in the shared buffer. */
+static int diff_dst_in(nn_conv *c, dnnl_memory_t *out)
+{
+    *out = c->dy;
+    if (!c->bf16) return 1;
+    const cpu_state *s = c->owner->impl;
+    dnnl_memory_set_data_handle(c->dy_bf, (char *)s->bf16_buf + c->dy_bf_offset);
+    dnnl_exec_arg_t args[3] = {{DNNL_ARG_FROM, c->dy}, {DNNL_ARG_TO, c->dy_bf}};
+    *out = c->dy_bf;
+    return run_step(c, &c->dy_to_bf16, args, 2);
+}
+
+int cpu_conv2d_bf16(const nn_engine *e)
+{
+    (void)e;
+    /* The ISA values are bit sets, each containing those it extends; with
+     * AVX512-BF16 oneDNN's jit_bf16 kernels run the hardware's bf16
+     * instructions (without, oneDNN emulates them on AVX-512). */
+    const unsigned want = (unsigned)dnnl_cpu_isa_avx512_core_bf16;
+    return ((unsigned)dnnl_get_effective_cpu_isa() & want) == want;
+}
 
 bcae_status cpu_conv_set_weights(nn_conv *c, const float *weight, const float *bias)
 {
@@ -591,12 +698,15 @@ bcae_status cpu_conv_forward(nn_conv *c, const nn_tensor *x, nn_tensor *y, nn_po
     }
     dnnl_memory_set_data_handle(c->x, x->data);
     dnnl_memory_set_data_handle(c->y, y->data);
-    dnnl_exec_arg_t args[5] = {{DNNL_ARG_SRC, c->x},
+    dnnl_memory_t src;
+    int ok = source_in(c, &src);
+    dnnl_exec_arg_t args[5] = {{DNNL_ARG_SRC, src},
                                {DNNL_ARG_WEIGHTS, c->copies[c->fwd_weights[v]].mem},
                                {DNNL_ARG_BIAS, c->bias},
                                {DNNL_ARG_DST, c->y}};
     dnnl_exec_arg_t in_place[3] = {{DNNL_ARG_SRC, c->y}, {DNNL_ARG_DST, c->y}};
-    if (!run_step(c, &c->fwd[v], args, 4) || (separate && !run_step(c, &c->leaky, in_place, 2))) {
+    if (!ok || !run_step(c, &c->fwd[v], args, 4) ||
+        (separate && !run_step(c, &c->leaky, in_place, 2))) {
         poison(y->data, tensor_count(y));
         return run_error(c, BCAE_ERR_INTERNAL, "forward: oneDNN failed");
     }
@@ -608,7 +718,9 @@ int cpu_conv_winograd(const nn_conv *c)
     return c->winograd;
 }
 
-bcae_status cpu_conv_backward_data(nn_conv *c, const nn_tensor *dy, nn_tensor *dx)
+/* Backward-data; rounded: dy's bf16 copy is already in the shared buffer
+ * (made by the backward-weights pass of the same conv_backward call). */
+static bcae_status backward_data(nn_conv *c, const nn_tensor *dy, nn_tensor *dx, int rounded)
 {
     const nn_conv2d_desc *d = &c->d;
     if (!c->training) {
@@ -623,14 +735,21 @@ bcae_status cpu_conv_backward_data(nn_conv *c, const nn_tensor *dy, nn_tensor *d
     }
     dnnl_memory_set_data_handle(c->dy, dy->data);
     dnnl_memory_set_data_handle(c->dx, dx->data);
-    dnnl_exec_arg_t args[4] = {{DNNL_ARG_DIFF_DST, c->dy},
+    dnnl_memory_t ddst = c->bf16 ? c->dy_bf : c->dy;
+    int ok = rounded || diff_dst_in(c, &ddst);
+    dnnl_exec_arg_t args[4] = {{DNNL_ARG_DIFF_DST, ddst},
                                {DNNL_ARG_WEIGHTS, c->copies[c->bwd_data_weights].mem},
                                {DNNL_ARG_DIFF_SRC, c->dx}};
-    if (!run_step(c, &c->bwd_data, args, 3)) {
+    if (!ok || !run_step(c, &c->bwd_data, args, 3)) {
         poison(dx->data, tensor_count(dx));
         return run_error(c, BCAE_ERR_INTERNAL, "backward_data: oneDNN failed");
     }
     return BCAE_OK;
+}
+
+bcae_status cpu_conv_backward_data(nn_conv *c, const nn_tensor *dy, nn_tensor *dx)
+{
+    return backward_data(c, dy, dx, 0);
 }
 
 bcae_status cpu_conv_backward_weights(nn_conv *c, const nn_tensor *x, const nn_tensor *dy,
@@ -648,11 +767,13 @@ bcae_status cpu_conv_backward_weights(nn_conv *c, const nn_tensor *x, const nn_t
     }
     dnnl_memory_set_data_handle(c->x, x->data);
     dnnl_memory_set_data_handle(c->dy, dy->data);
-    dnnl_exec_arg_t args[5] = {{DNNL_ARG_SRC, c->x},
-                               {DNNL_ARG_DIFF_DST, c->dy},
+    dnnl_memory_t src, ddst;
+    int ok = source_in(c, &src) && diff_dst_in(c, &ddst);
+    dnnl_exec_arg_t args[5] = {{DNNL_ARG_SRC, src},
+                               {DNNL_ARG_DIFF_DST, ddst},
                                {DNNL_ARG_DIFF_WEIGHTS, c->dw},
                                {DNNL_ARG_DIFF_BIAS, c->db}};
-    if (!run_step(c, &c->bwd_weights, args, 4)) {
+    if (!ok || !run_step(c, &c->bwd_weights, args, 4)) {
         poison(dweight, weight_count(c));
         poison(dbias, (size_t)d->cout);
         return run_error(c, BCAE_ERR_INTERNAL, "backward_weights: oneDNN failed");
@@ -666,4 +787,15 @@ bcae_status cpu_conv_backward_weights(nn_conv *c, const nn_tensor *x, const nn_t
     }
     for (int o = 0; o < d->cout; o++) dbias[o] += c->db_data[o];
     return BCAE_OK;
+}
+
+bcae_status cpu_conv_backward(nn_conv *c, const nn_tensor *x, const nn_tensor *dy, nn_tensor *dx,
+                              float *dweight, float *dbias)
+{
+    bcae_status s = cpu_conv_backward_weights(c, x, dy, dweight, dbias);
+    if (!dx) return s;
+    /* After a successful backward-weights, a bf16 conv's rounded dy is still
+     * in the shared buffer (nothing ran in between): reuse it. */
+    bcae_status s2 = backward_data(c, dy, dx, s == BCAE_OK && c->bf16);
+    return s ? s : s2;
 }

@@ -25,6 +25,7 @@ static void cpu_destroy(nn_engine *e)
     if (s) {
         if (s->stream) dnnl_stream_destroy(s->stream);
         if (s->engine) dnnl_engine_destroy(s->engine);
+        free(s->bf16_buf);
         free(s);
     }
     free(e);
@@ -86,6 +87,8 @@ static const nn_ops CPU_OPS = {
     .dechain3d_forward = cpu_dechain3d_forward,
     .adamw_step = cpu_adamw_step,
     .chain_describe = cpu_chain_describe,
+    .conv2d_bf16 = cpu_conv2d_bf16,
+    .conv_backward = cpu_conv_backward,
 };
 
 bcae_status nn_cpu_engine_create_with(int threads, const nn_cpu_options *opt, nn_engine **out,

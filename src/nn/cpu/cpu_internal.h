@@ -22,6 +22,13 @@ typedef struct cpu_state {
     dnnl_stream_t stream;
     int threads; /* <= 0: the runtime's default */
     nn_cpu_options opt;
+    /* The bf16 copies of the activations the mixed-precision convs read
+     * (their input x and their output gradient dy), shared by every conv of
+     * the engine: only one runs at a time. Sized at conv create (the
+     * largest any conv needs), never during a pass; convs look it up at
+     * every call, since a later create may move it. */
+    void *bf16_buf;
+    size_t bf16_bytes;
 } cpu_state;
 
 static inline const nn_cpu_options *cpu_options(const nn_engine *e)
@@ -51,6 +58,10 @@ bcae_status cpu_conv_backward_data(nn_conv *c, const nn_tensor *dy, nn_tensor *d
 bcae_status cpu_conv_backward_weights(nn_conv *c, const nn_tensor *x, const nn_tensor *dy,
                                       float *dweight, float *dbias);
 int cpu_conv_winograd(const nn_conv *c);
+bcae_status cpu_conv_backward(nn_conv *c, const nn_tensor *x, const nn_tensor *dy, nn_tensor *dx,
+                              float *dweight, float *dbias);
+/* 1: this CPU runs oneDNN's bf16 convolutions natively (AVX512-BF16). */
+int cpu_conv2d_bf16(const nn_engine *e);
 
 /* cpu_conv3d_small.c: direct kernels for Conv3d k3 s1 p1 with at most
  * C3S_MAX_CHANNELS channels in and out (cpu_conv3d.c runs them instead of
