@@ -913,8 +913,9 @@ BCAE_API bcae_status bcae_plot_wedges(const char *path, const uint16_t *const *w
 
 typedef struct bcae_sim_config {
     /* Collision */
-    double dndeta;            /* charged particles per unit pseudorapidity, central Au+Au */
-    double dndeta_spread;     /* relative event-to-event spread of dndeta (centrality) */
+    double dndeta;            /* charged particles per unit pseudorapidity, triggered collision:
+                                 the mean over its centrality class */
+    double dndeta_spread;     /* extra Gaussian relative spread of it (0: the class alone) */
     double eta_max;           /* particles generated in |eta| < eta_max */
     double vertex_sigma_cm;   /* Gaussian z spread of the collision vertex */
     double pileup_mean;       /* mean number of pile-up collisions in the drift window */
@@ -945,6 +946,7 @@ typedef struct bcae_sim_config {
     double zs_postsamples;    /* samples kept after it */
     double zs_min_samples;    /* samples kept from a run's first signal sample on, at least */
     double pad_zigzag;        /* 1: zigzag pads share charge linearly; 0: plain pads */
+    double centrality_max;    /* the trigger's centrality class is 0 .. this (0.10: 0-10 %) */
 } bcae_sim_config;
 
 BCAE_API void bcae_sim_config_default(bcae_sim_config *cfg);

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The main job on a fresh Debian 12 machine: install the packages bcae needs,
-# build it, simulate a small sample of TPC events, compress it with the shipped
+# build it, simulate a small sample of TPC events (the calibrated simulator's
+# defaults: docs/SIMULATOR.md), compress it with the shipped
 # default model, decompress it, and report ratio, metrics and throughput, with
 # a picture of one wedge, its reconstruction and their difference.
 set -euo pipefail

@@ -80,16 +80,18 @@ check(r.returncode == 0 and "pileup_mean" in r.stdout, "--list-knobs")
 r = run("simulate", "--events", "1", "--out", "/proc/forbidden", "-q")
 check(r.returncode == 1 and "/proc/forbidden" in r.stderr, "unwritable output folder is named")
 
-# The calibration (docs/SIMULATOR.md): the default simulation of the acceptance sample
-# is within tolerance of the real data on every statistic but three. The occupancy's
-# extremes over 96 wedges follow the pile-up drawn in 4 events (one of seed 1's has
-# little), and the fraction of width-1 runs across the azimuth is 0.05-0.1 under our
-# definition for any per-pad zero suppression tried (the reference's 0.010 was likely
-# computed another way: the issue's own "ours now" disagrees with our definition on the
-# same sample by 5x).
-KNOWN_GAPS = {"occupancy_min", "occupancy_max", "azimuth_run_fraction_1"}
+# The calibration (docs/SIMULATOR.md): a default simulation of 20 events (480 wedges) is
+# within tolerance of the real data on every statistic but two. Fewer events will not do:
+# the pile-up drawn in each event moves an event's occupancy by ~25 % (one standard
+# deviation), so four events' mean occupancy wanders by +-13 % from seed to seed. Outside:
+# the emptiest wedge (0.050 for 0.077: the extremes follow the pile-up, and the real
+# sample's narrow bottom is not what 170 kHz of minimum-bias pile-up gives), and the
+# fraction of width-1 runs across the azimuth (0.08 for 0.010 under our definition for
+# every per-pad zero suppression tried; no definition we tried reproduces the issue's
+# values for the old simulator, so the reference's own is unknown).
+KNOWN_GAPS = {"occupancy_min", "azimuth_run_fraction_1"}
 cal = os.path.join(work, "cal")
-r = run("simulate", "--events", "4", "--seed", "1", "--out", cal, "-q")
+r = run("simulate", "--events", "20", "--seed", "1", "--out", cal, "-q")
 check(r.returncode == 0, "simulate the acceptance sample: " + r.stderr)
 r = run("stats", cal, "--compare", reference, "--json", "-q")
 check(r.returncode == 0, "stats --compare: " + r.stderr)

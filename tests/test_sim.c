@@ -206,6 +206,57 @@ static void test_pileup(void)
     CHECK(large > 0.01 * n && large < 0.08 * n);
 }
 
+/* The triggered collision: a centrality uniform in the 0-10 % class gives
+ * multiplicities between 0.81 and 1.22 times the class mean (exp(-c / 0.244)
+ * normalised), never the Gaussian tails of an unbounded spread; the mean is
+ * dndeta. With centrality_max = 0 every event has the same mean. */
+static void test_centrality(void)
+{
+    bcae_sim_config cfg;
+    bcae_sim_config_default(&cfg);
+    CHECK(cfg.centrality_max == 0.10 && cfg.dndeta_spread == 0);
+    cfg.pileup_mean = 0;
+    cfg.looper_per_track = 0;
+    sim_geometry g;
+    sim_geometry_init(&g, &cfg);
+    sim_particles ps = {0};
+    bcae_error err;
+    const double expect = cfg.dndeta * 2.0 * cfg.eta_max;
+    double sum = 0, lo = 1e9, hi = 0;
+    int low_tenth = 0;
+    const int n = 2000;
+    for (uint64_t ev = 0; ev < (uint64_t)n; ev++) {
+        bcae_sim_event_info in;
+        CHECK(sim_generate(&cfg, &g, 1, ev, &ps, &in, &err) == BCAE_OK);
+        double r = in.primary_tracks / expect;
+        sum += r;
+        lo = r < lo ? r : lo;
+        hi = r > hi ? r : hi;
+        low_tenth += r < 0.87;
+    }
+    /* Poisson adds ~2.3 % (1 / sqrt(1900)) to the class's 0.81 .. 1.22. */
+    CHECK_NEAR(sum / n, 1.0, 0.01);
+    CHECK(lo > 0.81 - 0.1 && lo < 0.84);
+    CHECK(hi < 1.22 + 0.1 && hi > 1.18);
+    /* Below 0.87 lie the centralities above 8.2 %: 18 % of the class. */
+    CHECK(low_tenth > 0.13 * n && low_tenth < 0.24 * n);
+
+    cfg.centrality_max = 0;
+    sum = 0;
+    double sq = 0;
+    for (uint64_t ev = 0; ev < 500; ev++) {
+        bcae_sim_event_info in;
+        CHECK(sim_generate(&cfg, &g, 1, ev, &ps, &in, &err) == BCAE_OK);
+        double r = in.primary_tracks / expect;
+        sum += r;
+        sq += r * r;
+    }
+    double mean = sum / 500, sd = sqrt(sq / 500 - mean * mean);
+    CHECK_NEAR(mean, 1.0, 0.01);
+    CHECK(sd < 0.035); /* Poisson alone: 0.023 */
+    free(ps.v);
+}
+
 /* Zero suppression and the pad response, on one deposit without noise. */
 static void test_readout(void)
 {
@@ -387,6 +438,7 @@ int main(void)
     test_absorber();
     test_clusters();
     test_pileup();
+    test_centrality();
     test_readout();
     test_config();
     test_events();

@@ -30,8 +30,9 @@ typedef struct sim_knob {
 #define KNOB(field, lo, hi, text) {#field, offsetof(bcae_sim_config, field), lo, hi, text, 0}
 #define KNOB_INT(field, lo, hi, text) {#field, offsetof(bcae_sim_config, field), lo, hi, text, 1}
 static const sim_knob KNOBS[] = {
-    KNOB(dndeta, 0, 1e5, "charged particles per unit pseudorapidity, triggered collision"),
-    KNOB(dndeta_spread, 0, 1, "relative event-to-event spread of dndeta"),
+    KNOB(dndeta, 0, 1e5, "charged particles per unit pseudorapidity, triggered collision (mean)"),
+    KNOB(centrality_max, 0, 1, "trigger: centrality class 0 .. centrality_max (0.1: 0-10 %)"),
+    KNOB(dndeta_spread, 0, 1, "extra Gaussian relative spread of dndeta beyond the class"),
     KNOB(eta_max, 0, 5, "particles are generated in |eta| < eta_max"),
     KNOB(vertex_sigma_cm, 0, 100, "Gaussian z spread of collision vertices, cm"),
     KNOB(pileup_mean, 0, 1000, "mean number of pile-up collisions in the drift window"),
