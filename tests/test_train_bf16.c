@@ -47,7 +47,7 @@ static int run(nn_engine *e, bcae_model *m, const float *w0, const uint16_t *adc
     memcpy(m->t.weights, w0, m->t.nfloats * sizeof(float));
     runner_options ro = {p, RUNNER_ENCODER_FAST, RUNNER_DECODER_FAST, NN_CONV3D_AUTO};
     if (ok && (model_runner_create(e, m, 1, RUNNER_TRAIN, &ro, &r, &err) ||
-               train_step_init(&ts, m, r, 2, &err))) {
+               train_step_init(&ts, m, r, 2, NULL, &err))) {
         CHECK_MSG(0, "%s: %s", bcae_precision_name(p), err.message);
         ok = 0;
     }
@@ -55,7 +55,7 @@ static int run(nn_engine *e, bcae_model *m, const float *w0, const uint16_t *adc
         train_step_result res;
         const uint16_t *wedge = adc + (size_t)(s % WEDGES) * BCAE_WEDGE_VOXELS;
         if (model_runner_load_wedges(r, wedge, 1, 0, host, &err) ||
-            train_step_run(&ts, lr, &res, &err)) {
+            train_step_run(&ts, lr, BCAE_OK, &res, &err)) {
             CHECK_MSG(0, "%s step %d: %s", bcae_precision_name(p), s + 1, err.message);
             ok = 0;
             break;

@@ -92,8 +92,7 @@ static void usage(FILE *fp)
             "      --peak           also measure the CPU's FMA peak (fp32 and bf16 dot\n"
             "                       products, register-resident) on 1 and N threads\n"
             "  -s, --seconds S      minimum timed seconds per pass (default 3)\n"
-            "      --seed N         seed of the random weights (default 1)\n",
-            BENCH_MIN_REPS);
+            "      --seed N         seed of the random weights (default 1)\n");
     /* Two calls: one string literal this long exceeds what C99 promises. */
     fprintf(fp,
             "      --json           print one JSON object as the last line of stdout with\n"
