@@ -213,7 +213,16 @@ def test_gil_released_during_encode(model, wedges):
     the GIL held for the whole call, the loop would stall for the call's
     duration; released, its longest pause stays a small fraction of it.
     """
-    batch = np.concatenate([wedges] * 2)
+    # Long enough to tell a stall from scheduling noise on any CPU: grow the
+    # batch until one encode takes a few tenths of a second.
+    reps = 2
+    while True:
+        batch = np.concatenate([wedges] * reps)
+        t0 = time.perf_counter()
+        model.encode(batch)
+        if time.perf_counter() - t0 > 0.4 or reps >= 64:
+            break
+        reps *= 2
     looping, done = threading.Event(), threading.Event()
     span = {}
 

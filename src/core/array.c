@@ -63,9 +63,13 @@ bcae_status bcae_array_alloc(bcae_array *a, bcae_dtype dtype, int ndim,
     if (ndim < 0 || ndim > BCAE_MAX_DIMS)
         return bcae_fail(err, BCAE_ERR_INVALID_ARGUMENT, "array: %d dimensions (at most %d)",
                          ndim, BCAE_MAX_DIMS);
+    /* An empty array is empty whatever its other dimensions (the .npy
+     * parser accepts such shapes), wherever the zero stands. */
     size_t bytes = bcae_dtype_size(dtype);
-    for (int d = 0; d < ndim; d++) {
-        if (shape[d] != 0 && bytes > SIZE_MAX / shape[d])
+    for (int d = 0; d < ndim; d++)
+        if (shape[d] == 0) bytes = 0;
+    for (int d = 0; d < ndim && bytes; d++) {
+        if (bytes > SIZE_MAX / shape[d])
             return bcae_fail(err, BCAE_ERR_OUT_OF_MEMORY, "array: size overflows (dimension %d = %zu)",
                              d, shape[d]);
         bytes *= shape[d];

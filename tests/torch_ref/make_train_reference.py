@@ -32,8 +32,9 @@ COLUMNS = ["epoch", "step", "lr", "loss", "loss_seg", "loss_reg", "coef"]
 
 
 def train_reference(init_path, data_dir, steps, batch_size, learning_rate, batches_per_epoch=None,
-                    warmup=50, lr_step=10, gamma=0.95, dtype=torch.float32):
-    """Returns (model, rows): the trained model and one dict per step."""
+                    warmup=50, lr_step=10, gamma=0.95, dtype=torch.float32, grads=None):
+    """Returns (model, rows): the trained model and one dict per step. With `grads` (a dict),
+    each parameter's gradient of every step is appended there under its name."""
     model = B.load_any_model(init_path).to(dtype)
     model.train()
     paths = B.manifest(data_dir, "train")
@@ -58,6 +59,9 @@ def train_reference(init_path, data_dir, steps, batch_size, learning_rate, batch
         loss = l_reg + c * l_seg
         opt.zero_grad(set_to_none=True)
         loss.backward()
+        if grads is not None:
+            for name, p in model.named_parameters():
+                grads.setdefault(name, []).append(p.grad.detach().double().numpy().copy())
         opt.step()
         rows.append({"epoch": epoch, "step": k + 1, "lr": lr, "loss": loss.item(),
                      "loss_seg": l_seg.item(), "loss_reg": l_reg.item(), "coef": c})
