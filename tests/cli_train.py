@@ -83,6 +83,24 @@ check(open(path("a.csv")).read() == open(path("b.csv")).read(),
 check(filecmp.cmp(path("a.safetensors"), path("b.safetensors"), shallow=False),
       "resumed final weights identical")
 
+# A run that died after its last checkpoint had logged steps the resumed run takes again:
+# resuming drops them (and a row cut short), so the log still equals the uninterrupted one.
+ckc, ck3 = path("c.ckpt"), path("c3.ckpt")
+r = run(*common, "--num-epochs", "3", "--out", path("c.safetensors"), "--log", path("c.csv"),
+        "--checkpoint", ckc, "--checkpoint-every", "3", "--max-steps", "3")
+check(r.returncode == 0, "train C1: " + r.stderr)
+shutil.copyfile(ckc, ck3)
+r = run(*common, "--num-epochs", "3", "--out", path("c.safetensors"), "--log", path("c.csv"),
+        "--checkpoint", ckc, "--resume", ckc, "--max-steps", "8")
+check(r.returncode == 0, "train C2: " + r.stderr)
+with open(path("c.csv"), "a") as fh:
+    fh.write("2,9,0.0")
+r = run(*common, "--num-epochs", "3", "--out", path("c.safetensors"), "--log", path("c.csv"),
+        "--checkpoint", ckc, "--resume", ck3)
+check(r.returncode == 0, "train C3 (from step 3): " + r.stderr)
+check(open(path("a.csv")).read() == open(path("c.csv")).read(),
+      "a log resumed from an older checkpoint holds each step once, as uninterrupted")
+
 # Resuming with another batch size would not continue the trajectory: refused.
 other = list(common)
 other[other.index("--batch-size") + 1] = "4"

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "core/comm.h"
 #include "core/crc32c.h"
@@ -312,6 +313,40 @@ static bcae_status validate(trainer *t, int epoch, long step, double coef,
     return BCAE_OK;
 }
 
+/* A run stopped after its last checkpoint logged steps that the resumed
+ * run takes again: drop the rows past the checkpoint's step, so the log
+ * holds each step once, as one uninterrupted run would have written it.
+ * Rows are "epoch,step,..."; the header and anything unparsable stay. */
+static bcae_status log_cut_after(FILE *fp, const char *path, long step, bcae_error *err)
+{
+    char line[512];
+    long keep = 0;
+    int ended = 1; /* the previous fgets read a whole line */
+    rewind(fp);
+    for (;;) {
+        long at = ftell(fp);
+        if (!fgets(line, sizeof line, fp)) break;
+        int starts = ended;
+        ended = strchr(line, '\n') != NULL;
+        if (!ended && feof(fp)) { /* a row cut short when the run died */
+            keep = at;
+            break;
+        }
+        int epoch;
+        long row_step;
+        if (starts && sscanf(line, "%d,%ld,", &epoch, &row_step) == 2 && row_step > step) {
+            keep = at;
+            break;
+        }
+        keep = ftell(fp);
+    }
+    if (ferror(fp))
+        return bcae_fail(err, BCAE_ERR_IO, "%s: cannot read the log", path);
+    if (fflush(fp) != 0 || ftruncate(fileno(fp), (off_t)keep) != 0)
+        return bcae_fail(err, BCAE_ERR_IO, "%s: cannot cut the log at step %ld", path, step);
+    return BCAE_OK;
+}
+
 static bcae_status setup(trainer *t, const bcae_train_config *cfg, train_state *st,
                          bcae_error *err)
 {
@@ -370,10 +405,15 @@ static bcae_status setup(trainer *t, const bcae_train_config *cfg, train_state *
     if (s) return s;
     if (cfg->log_path && t->rank == 0) {
         /* A resumed run appends to its log; a new one starts it afresh. */
-        t->log = fopen(cfg->log_path, cfg->resume ? "a" : "w");
+        t->log = fopen(cfg->log_path, cfg->resume ? "r+" : "w");
+        if (!t->log && cfg->resume) t->log = fopen(cfg->log_path, "w");
         if (!t->log)
             return bcae_fail(err, BCAE_ERR_IO, "%s: cannot open the log for writing",
                              cfg->log_path);
+        if (cfg->resume) {
+            s = log_cut_after(t->log, cfg->log_path, st->step, err);
+            if (s) return s;
+        }
         fseek(t->log, 0, SEEK_END);
         if (ftell(t->log) == 0)
             fprintf(t->log, "epoch,step,lr,loss,loss_seg,loss_reg,coef\n");
