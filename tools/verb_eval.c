@@ -251,7 +251,7 @@ static int eval_sparse(const char *verb, const char *data, const char *split, co
     }
     rc = CLI_EXIT_OK;
 done:
-    if (have_csv) csv_rows_free(&csv);
+    csv_rows_free(&csv); /* after a commit too: the rows stay in memory until here */
     free(adc);
     free(rec);
     free(buf);
@@ -469,7 +469,7 @@ int verb_eval(int argc, char **argv)
     }
     rc = CLI_EXIT_OK;
 done:
-    if (have_csv) csv_rows_free(&csv);
+    csv_rows_free(&csv); /* after a commit too: the rows stay in memory until here */
     free(adc);
     free(codes);
     free(x);
