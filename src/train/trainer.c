@@ -406,11 +406,12 @@ static bcae_status setup(trainer *t, const bcae_train_config *cfg, train_state *
     if (cfg->log_path && t->rank == 0) {
         /* A resumed run appends to its log; a new one starts it afresh. */
         t->log = fopen(cfg->log_path, cfg->resume ? "r+" : "w");
-        if (!t->log && cfg->resume) t->log = fopen(cfg->log_path, "w");
+        int existed = t->log != NULL;
+        if (!t->log && cfg->resume) t->log = fopen(cfg->log_path, "w"); /* a new log */
         if (!t->log)
             return bcae_fail(err, BCAE_ERR_IO, "%s: cannot open the log for writing",
                              cfg->log_path);
-        if (cfg->resume) {
+        if (cfg->resume && existed) {
             s = log_cut_after(t->log, cfg->log_path, st->step, err);
             if (s) return s;
         }
