@@ -78,9 +78,9 @@ def main():
              label="training loss_reg (batch MAE, mean of 100 steps)")
     if vsteps:
         ax1.plot(vsteps, [v[0] for v in vals], "o-", color="C0", ms=3,
-                 label="validation MAE (64 held-out wedges)")
+                 label="validation loss_reg (64 held-out wedges)")
     ax1.set_xlabel("step (batch of 4 wedges)")
-    ax1.set_ylabel("MAE (log2(ADC+1) units)")
+    ax1.set_ylabel("regression loss (log2(ADC+1) units)")
     ax1.legend(fontsize=8)
     ax1.grid(alpha=0.3)
     if vsteps:
