@@ -131,7 +131,8 @@ def time_pass(fn, seconds):
     return statistics.median(samples), min(samples), len(samples)
 
 
-def run_bcae(args, precision="fp32", train=None, encoder=None, chain_conv=None):
+def run_bcae(args, precision="fp32", train=None, encoder=None, chain_conv=None, decoder=None,
+             decoder_precision=None, only=None):
     cmd = [args.bcae, "bench", "--m", str(args.m), "--n", str(args.n), "--d", str(args.d),
            "--batch", str(args.batch), "--threads", str(args.threads),
            "--seconds", repr(args.seconds), "--precision", precision, "--json"]
@@ -139,6 +140,12 @@ def run_bcae(args, precision="fp32", train=None, encoder=None, chain_conv=None):
         cmd += ["--encoder", encoder]
     if chain_conv:
         cmd += ["--chain-conv", chain_conv]
+    if decoder:
+        cmd += ["--decoder", decoder]
+    if decoder_precision:
+        cmd += ["--decoder-precision", decoder_precision]
+    if only:
+        cmd += ["--only", only]
     if args.train if train is None else train:
         cmd.append("--train")
     print("$ " + " ".join(cmd), flush=True)
@@ -197,6 +204,15 @@ def measure_torch(args, torch, B):
             clf(code)
             reg(code)
         res["decode"] = time_pass(decode, args.seconds)
+        if args.precisions:
+            clf16 = copy.deepcopy(clf).to(torch.bfloat16)
+            reg16 = copy.deepcopy(reg).to(torch.bfloat16)
+            code16 = code.to(torch.bfloat16)
+
+            def decode16():
+                clf16(code16)
+                reg16(code16)
+            res["decode_bf16"] = time_pass(decode16, args.seconds)
 
     if args.train:
         model.train()
@@ -234,6 +250,19 @@ def measure_peak(torch, seconds):
     return out
 
 
+def precision_table(title, prefix, runs, t32, t16, b):
+    """Prints bcae's runs (name -> bench JSON) against torch's fp32 and bf16
+    times (s a batch of b) for one pass; returns the rows for the JSON."""
+    print(f"torch fp32 {b / t32:.2f} wedges/s, torch bf16 {b / t16:.2f} wedges/s")
+    print(f"{title:<22} {'ms':>8} {'wedges/s':>9} | {'/torch fp32':>11} {'/torch bf16':>11}")
+    rows = {}
+    for name, o in runs.items():
+        t = o[f"{prefix}_ms_per_batch"] / 1e3
+        print(f"{name:<22} {t * 1e3:8.2f} {b / t:9.2f} | {t32 / t:10.2f}x {t16 / t:10.2f}x")
+        rows[name] = {"bcae_s": t, "ratio_torch_fp32": t32 / t, "ratio_torch_bf16": t16 / t}
+    return rows
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("bcae", metavar="BCAE_BINARY")
@@ -249,7 +278,9 @@ def main():
     ap.add_argument("--precisions", action="store_true",
                     help="also time the encoders in bf16 and int8 (bcae) and bf16 (torch), and "
                          "bcae's layer-by-layer and dense-first-layer fp32 encoders and its "
-                         "chains with oneDNN's direct 3x3 convolutions (--chain-conv direct)")
+                         "chains with oneDNN's direct 3x3 convolutions (--chain-conv direct); "
+                         "and the decoders in bf16 (both) and bcae's layer-by-layer fp32 "
+                         "decoders (--decoder layers)")
     ap.add_argument("--python", metavar="PY",
                     help="run this script under interpreter PY (e.g. a venv's PyTorch 2.x)")
     args = ap.parse_args()
@@ -277,6 +308,10 @@ def main():
                               ("bf16", None, "direct")):
             name = f"{prec}/{enc or 'fused'}" + (f" 3x3 {cc}" if cc else "")
             variants[name] = run_bcae(args, prec, train=False, encoder=enc, chain_conv=cc)
+        dec_variants = {}
+        for dp, dec in (("bf16", None), ("fp32", "layers")):
+            dec_variants[f"{dp}/{dec or 'fused'}"] = run_bcae(
+                args, "fp32", train=False, decoder=dec, decoder_precision=dp, only="decode")
 
     import torch
     import bcae_torch as B
@@ -341,21 +376,20 @@ def main():
     for k, v in peak.items():
         print(f"  {k:<46} {v:8.1f} GFLOP/s{'  <- peak' if v == peak_best else ''}")
     if args.precisions:
-        t32 = theirs["encode"][0]
-        t16 = theirs["encode_bf16"][0]
         print()
-        print(f"encoders by precision (batch {b}, {args.threads} threads; torch fp32 "
-              f"{b / t32:.1f} wedges/s, torch bf16 {b / t16:.1f} wedges/s)")
-        print(f"{'bcae encoder':<22} {'ms':>8} {'wedges/s':>9} | {'/torch fp32':>11} "
-              f"{'/torch bf16':>11}")
-        allv = {"fp32/fused": ours, **variants}
-        summary["encoders"] = {}
-        for name, o in allv.items():
-            t = o["encoder_ms_per_batch"] / 1e3
-            print(f"{name:<22} {t * 1e3:8.2f} {b / t:9.1f} | {t32 / t:10.2f}x {t16 / t:10.2f}x")
-            summary["encoders"][name] = {"bcae_s": t, "ratio_torch_fp32": t32 / t,
-                                         "ratio_torch_bf16": t16 / t}
-        summary["torch_encode_bf16_s"] = t16
+        print(f"encoders by precision (batch {b}, {args.threads} threads)")
+        summary["encoders"] = precision_table(
+            "bcae encoder", "encoder", {"fp32/fused": ours, **variants}, theirs["encode"][0],
+            theirs["encode_bf16"][0], b)
+        summary["torch_encode_bf16_s"] = theirs["encode_bf16"][0]
+        print()
+        print(f"decoders by precision (both heads, batch {b}, {args.threads} threads; bcae "
+              f"decoder kernels: {ours.get('decoder_kernels') or 'oneDNN layers'})")
+        fp32_dec = "fp32/" + ("fused" if ours.get("decoder", "").startswith("chain") else "layers")
+        summary["decoders"] = precision_table(
+            "bcae decoders", "decoder", {fp32_dec: ours, **dec_variants}, theirs["decode"][0],
+            theirs["decode_bf16"][0], b)
+        summary["torch_decode_bf16_s"] = theirs["decode_bf16"][0]
     if args.json:
         print(json.dumps(summary))
     return 0

@@ -472,6 +472,12 @@ typedef struct bcae_codec_options {
     const uint16_t *calibration;
     size_t calibration_wedges;
     bcae_device device; /* zero-initialised = AUTO */
+    /* Arithmetic of the decoders (zero-initialised = FP32). BF16: BCAE-2D's
+     * fused decoders in bf16 (bf16 activations and weights, fp32 sums; CPUs
+     * with AVX-512, bf16 products with AVX512-BF16): about twice as fast,
+     * ~1e-2 relative difference in the heads' outputs (docs/PRECISION.md);
+     * BCAE_ERR_UNSUPPORTED where it cannot run. INT8 is refused. */
+    bcae_precision decoder_precision;
 } bcae_codec_options;
 
 #define BCAE_CALIBRATION_SEED 20261124u

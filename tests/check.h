@@ -6,6 +6,7 @@
 #define BCAE_TESTS_CHECK_H
 
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 
 static int check_failures = 0;
@@ -41,6 +42,23 @@ static int check_count = 0;
                     __FILE__, __LINE__, #a, check_a_, #b, check_b_, (double)(tol));        \
         }                                                                                  \
     } while (0)
+
+/* max |a - b| / max |b| and sqrt(mean (a-b)^2) / sqrt(mean b^2); a NaN in a
+ * makes both NaN (a failure for any bound). */
+static inline void check_rel_errors(const float *a, const float *b, size_t n, double *maxrel,
+                                    double *rmsrel)
+{
+    double dmax = 0, bmax = 0, d2 = 0, b2 = 0;
+    for (size_t i = 0; i < n; i++) {
+        double d = fabs((double)a[i] - (double)b[i]);
+        if (!(d <= dmax)) dmax = d;
+        if (fabs(b[i]) > bmax) bmax = fabs(b[i]);
+        d2 += d * d;
+        b2 += (double)b[i] * b[i];
+    }
+    *maxrel = dmax / bmax;
+    *rmsrel = sqrt(d2 / b2);
+}
 
 static inline int check_report(const char *name)
 {

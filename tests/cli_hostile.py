@@ -196,6 +196,24 @@ check(not [n for n in os.listdir(os.path.dirname(target)) if ".tmp" in n],
 p = run("decompress", "--help")
 check("--force" in p.stdout and "--model-mismatch-ok" in p.stdout and "overwrite" in p.stdout,
       "decompress --help documents -f/--force and --model-mismatch-ok")
+# --decoder-precision: int8 and unknown names are usage errors; bf16 (the
+# fused decoders, AVX-512 CPUs) decodes nearly what fp32 does, or where it
+# cannot run fails saying so, writing nothing.
+for bad in ("int8", "fp64"):
+    p = run("decompress", "-q", "--decoder-precision", bad, "--model", model, "-o",
+            path("out_dp"), ctr)
+    check(p.returncode == 2 and "--decoder-precision" in p.stderr or bad in p.stderr,
+          f"--decoder-precision {bad}: {describe(p)}")
+check(not os.path.exists(path("out_dp")), "nothing written for a bad --decoder-precision")
+p = run("decompress", "-q", "--decoder-precision", "bf16", "--model", model, "-o",
+        path("out_dp16"), ctr)
+if p.returncode == 0:
+    got = np.load(os.path.join(path("out_dp16"), names[0])).astype(np.int32)
+    want = np.load(os.path.join(out, names[0])).astype(np.int32)
+    frac = float(np.mean(got != want))
+    check(0 < frac < 0.05, f"bf16 decoders: {frac:.4f} of the voxels differ from fp32")
+else:
+    clean_failure(p, ["bf16"], "bf16 decoders where they cannot run")
 # -f no longer means "another model": a model with other weights is refused
 # and the message names the flag that allows it.
 other = path("other.safetensors")

@@ -45,7 +45,7 @@ static int run(nn_engine *e, bcae_model *m, const float *w0, const uint16_t *adc
     float *host = malloc(m->input_floats * sizeof *host);
     int ok = host != NULL;
     memcpy(m->t.weights, w0, m->t.nfloats * sizeof(float));
-    runner_options ro = {p, RUNNER_ENCODER_FAST, RUNNER_DECODER_FAST, NN_CONV3D_AUTO};
+    runner_options ro = {p, RUNNER_ENCODER_FAST, RUNNER_DECODER_FAST, NN_CONV3D_AUTO, BCAE_PRECISION_FP32};
     if (ok && (model_runner_create(e, m, 1, RUNNER_TRAIN, &ro, &r, &err) ||
                train_step_init(&ts, m, r, 2, NULL, &err))) {
         CHECK_MSG(0, "%s: %s", bcae_precision_name(p), err.message);

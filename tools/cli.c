@@ -355,6 +355,13 @@ int cli_codec_option(const char *verb, int c, const char *arg, cli_codec_args *a
     case 'q': a->quiet = 1; return 1;
     case 'p': return cli_parse_precision(verb, arg, &a->precision) ? -1 : 1;
     case CLI_OPT_HALF: a->precision = BCAE_PRECISION_BF16; return 1;
+    case CLI_OPT_DECODER_PRECISION:
+        if (cli_parse_precision(verb, arg, &a->decoder_precision)) return -1;
+        if (a->decoder_precision == BCAE_PRECISION_INT8) {
+            cli_usage_error(verb, "--decoder-precision expects fp32 or bf16");
+            return -1;
+        }
+        return 1;
     default: return 0;
     }
 }
@@ -368,6 +375,7 @@ int cli_codec_setup(const char *verb, cli_codec_args *a, bcae_codec_options *opt
     if (threads < 0) return CLI_EXIT_USAGE;
     if (cli_device_resolve(verb, a->device, &a->device)) return CLI_EXIT_FAIL;
     *opt = (bcae_codec_options){.batch = (int)a->batch, .threads = threads,
-                                .precision = a->precision, .device = a->device};
+                                .precision = a->precision, .device = a->device,
+                                .decoder_precision = a->decoder_precision};
     return 0;
 }

@@ -101,8 +101,14 @@ int cli_parse_precision(const char *verb, const char *arg, bcae_precision *out);
     "                      weights and activations, s32 accumulation: AVX512-VNNI,\n"     \
     "                      calibrated on one built-in simulated event; the layers at\n"    \
     "                      the code's resolution stay fp32). The code is\n"               \
-    "                      stored as fp16 whatever the precision; decoders run in fp32.\n"  \
+    "                      stored as fp16 whatever the precision.\n"                      \
     "      --half          the same as --precision bf16\n"
+/* --decoder-precision P: the decoders' arithmetic (decompress, eval, threshold). */
+#define CLI_DECODER_PRECISION_HELP                                                          \
+    "      --decoder-precision P  arithmetic of the decoders: fp32 (default) or bf16\n"      \
+    "                      (BCAE-2D's fused decoders on AVX-512 CPUs: bf16 activations,\n"   \
+    "                      fp32 sums, bf16 products with AVX512-BF16; ~1e-2 relative\n"      \
+    "                      difference in the heads' outputs: docs/PRECISION.md)\n"
 /* Thread count: --threads if given (> 0), else BCAE_NUM_THREADS, else 0
  * (OpenMP's default). Returns -1 and prints an error on a bad value. */
 int cli_threads(const char *verb, long threads_opt);
@@ -134,14 +140,17 @@ typedef struct cli_codec_args {
     int quiet;
     bcae_precision precision;
     bcae_device device;
+    bcae_precision decoder_precision;
 } cli_codec_args;
-enum { CLI_OPT_DEVICE = 0x1000, CLI_OPT_HALF };
+enum { CLI_OPT_DEVICE = 0x1000, CLI_OPT_HALF, CLI_OPT_DECODER_PRECISION };
 #define CLI_CODEC_LONG_OPTIONS                                                              \
     {"model", required_argument, 0, 'm'}, {"batch", required_argument, 0, 'b'},           \
         {"threads", required_argument, 0, 't'},                                             \
         {"device", required_argument, 0, CLI_OPT_DEVICE}, {"quiet", no_argument, 0, 'q'}
 #define CLI_PRECISION_LONG_OPTIONS                                                          \
     {"precision", required_argument, 0, 'p'}, {"half", no_argument, 0, CLI_OPT_HALF}
+#define CLI_DECODER_PRECISION_LONG_OPTIONS                                                  \
+    {"decoder-precision", required_argument, 0, CLI_OPT_DECODER_PRECISION}
 /* Batch 4, fp32, device auto, the rest unset. */
 void cli_codec_args_init(cli_codec_args *a);
 /* Takes one getopt_long result c (with its optarg): 1 if it was one of the

@@ -75,10 +75,14 @@ static void usage(FILE *fp)
             "                       the 3D chain as the codec runs it, sparse / dense the\n"
             "                       chain with block 0's strided convs sparse / dense (the\n"
             "                       original BCAE always runs layer by layer)\n"
-            "      --decoder D      BCAE++/BCAE-HT: fused (default): the decoders as one\n"
-            "                       planned chain as the codec runs them; shuffle / rows:\n"
-            "                       the chain with the transposed convs in shuffle or\n"
-            "                       row-split form; layers: layer by layer\n"
+            "      --decoder D      fused (default): the decoders as one planned chain as\n"
+            "                       the codec runs them (bcae-2d: where the CPU has\n"
+            "                       AVX-512, else layers); layers: layer by layer;\n"
+            "                       BCAE++/BCAE-HT also shuffle / rows: the chain with the\n"
+            "                       transposed convs in shuffle or row-split form\n"
+            "      --decoder-precision P  arithmetic of the bcae-2d decoders: fp32\n"
+            "                       (default) or bf16 (the fused chain: bf16 activations,\n"
+            "                       fp32 sums; docs/PRECISION.md)\n"
             "      --train          also time one training step (forward, loss, backward,\n"
             "                       AdamW, weight sync) with a training runner at batch B\n"
             "      --conv-algo A    2D convolutions: auto (default; Winograd for the 3x3\n"
@@ -254,10 +258,10 @@ int verb_bench(int argc, char **argv)
     double seconds = 3.0;
     uint64_t seed = 1;
     int train = 0, json = 0;
-    bcae_precision precision = BCAE_PRECISION_FP32;
+    bcae_precision precision = BCAE_PRECISION_FP32, dec_precision = BCAE_PRECISION_FP32;
     const char *encoder = "fused", *decoder = "fused";
     enum { O_M = 256, O_N, O_D, O_TRAIN, O_JSON, O_SEED, O_ENCODER, O_DEVICE, O_ARCH, O_DECONV,
-           O_CONV_ALGO, O_DECODER, O_CONV3D, O_CHAIN_CONV, O_ONLY, O_PEAK };
+           O_CONV_ALGO, O_DECODER, O_CONV3D, O_CHAIN_CONV, O_ONLY, O_PEAK, O_DEC_PRECISION };
     bcae_device device = BCAE_DEVICE_AUTO;
     const char *arch = NULL, *deconv = "auto", *conv3d = "auto";
     nn_conv2d_algo conv_algo = NN_CONV2D_AUTO;
@@ -274,6 +278,7 @@ int verb_bench(int argc, char **argv)
         {"json", no_argument, 0, O_JSON},       {"help", no_argument, 0, 'h'},
         {"encoder", required_argument, 0, O_ENCODER},
         {"decoder", required_argument, 0, O_DECODER},
+        {"decoder-precision", required_argument, 0, O_DEC_PRECISION},
         {"arch", required_argument, 0, O_ARCH}, {"deconv", required_argument, 0, O_DECONV},
         {"conv-algo", required_argument, 0, O_CONV_ALGO},
         {"conv3d", required_argument, 0, O_CONV3D},
@@ -356,6 +361,14 @@ int verb_bench(int argc, char **argv)
                                        optarg);
             decoder = optarg;
             break;
+        case O_DEC_PRECISION: {
+            bcae_error perr;
+            if (bcae_precision_parse(optarg, &dec_precision, &perr))
+                return cli_usage_error(verb, "--decoder-precision: %s", perr.message);
+            if (dec_precision == BCAE_PRECISION_INT8)
+                return cli_usage_error(verb, "--decoder-precision expects fp32 or bf16");
+            break;
+        }
         case O_TRAIN: train = 1; break;
         case 's':
             if (cli_parse_double(verb, "--seconds", optarg, 0.0, 86400.0, &seconds))
@@ -402,11 +415,18 @@ int verb_bench(int argc, char **argv)
     }
     const int is2d = !strcmp(model->arch->name, "bcae-2d");
     int rc = CLI_EXIT_USAGE;
-    runner_options ropt = {precision, RUNNER_ENCODER_FAST, RUNNER_DECODER_FAST, NN_CONV3D_AUTO};
+    runner_options ropt = {precision, RUNNER_ENCODER_FAST, RUNNER_DECODER_FAST, NN_CONV3D_AUTO,
+                           dec_precision};
     /* Options that only one family has are refused rather than ignored. */
     if (is2d) {
-        if (strcmp(decoder, "fused")) {
-            cli_error(verb, "--decoder is for bcae++ and bcae-ht only");
+        if (strcmp(decoder, "fused") && strcmp(decoder, "layers")) {
+            cli_error(verb, "--decoder %s is for bcae++ and bcae-ht only (bcae-2d: fused or "
+                            "layers)", decoder);
+            goto done_model;
+        }
+        if (!strcmp(decoder, "layers")) ropt.decoder = RUNNER_DECODER_LAYERS;
+        if (!strcmp(decoder, "layers") && dec_precision != BCAE_PRECISION_FP32) {
+            cli_error(verb, "--decoder layers runs fp32 only");
             goto done_model;
         }
         if (strcmp(conv3d, "auto") || strcmp(deconv, "auto")) {
@@ -414,9 +434,11 @@ int verb_bench(int argc, char **argv)
             goto done_model;
         }
     } else {
-        if (precision != BCAE_PRECISION_FP32) {
-            cli_error(verb, "--precision %s is not supported for 3D models yet",
-                      bcae_precision_name(precision));
+        if (precision != BCAE_PRECISION_FP32 || dec_precision != BCAE_PRECISION_FP32) {
+            cli_error(verb, "--precision / --decoder-precision %s is not supported for 3D "
+                            "models yet",
+                      bcae_precision_name(precision != BCAE_PRECISION_FP32 ? precision
+                                                                           : dec_precision));
             goto done_model;
         }
         if (conv_algo != NN_CONV2D_AUTO) {
@@ -483,8 +505,11 @@ int verb_bench(int argc, char **argv)
     }
     r->ops->describe(r, 0, enc_used, sizeof enc_used);
     r->ops->describe(r, 1, dec_used, sizeof dec_used);
-    char kernels[160];
+    char kernels[160], dec_kernels[160];
     r->ops->describe(r, 2, kernels, sizeof kernels);
+    r->ops->describe(r, 3, dec_kernels, sizeof dec_kernels);
+    /* The layer path's decoders are fp32; a chain names its precision. */
+    const char *dec_prec = strncmp(dec_used, "chain ", 6) || is2d == 0 ? " fp32" : "";
     cpu_report cpu;
     cpu_report_read(&cpu);
     char isa[256];
@@ -497,17 +522,18 @@ int verb_bench(int argc, char **argv)
     else
         snprintf(shape, sizeof shape, " (features %d,%d,%d,%d)", model->cfg.features[0],
                  model->cfg.features[1], model->cfg.features[2], model->cfg.features[3]);
-    printf("bcae bench: %s%s %s, engine %s, %d threads, encoder %s %s, decoders %s fp32, "
+    printf("bcae bench: %s%s %s, engine %s, %d threads, encoder %s %s, decoders %s%s, "
            "batch %d, conv algorithm %s, transposed convs %s, small 3D convs %s, >= %g s per "
            "pass\n",
            model->arch->title, shape, model_path ? model_path : "random weights", e->ops->name,
-           eff_threads, enc_used, bcae_precision_name(precision), dec_used, b,
+           eff_threads, enc_used, bcae_precision_name(precision), dec_used, dec_prec, b,
            conv_algo == NN_CONV2D_DIRECT ? "direct" : "auto", deconv, conv3d, seconds);
     printf("cpu: %s (%s, family %d model %d stepping %d%s%s), %d logical CPUs\n"
            "isa: %s\n", cpu.brand[0] ? cpu.brand : "unknown", cpu.vendor, cpu.family, cpu.model,
            cpu.stepping, cpu_report_uarch(&cpu)[0] ? ", " : "", cpu_report_uarch(&cpu),
            cpu.logical_cpus, isa);
     if (kernels[0]) printf("encoder kernels: %s\n", kernels);
+    if (dec_kernels[0]) printf("decoder kernels: %s\n", dec_kernels);
     cpu_peak pk1 = {0}, pkn = {0};
     if (peak) {
         cpu_peak_measure(1, 1.0, &pk1);
@@ -594,6 +620,8 @@ int verb_bench(int argc, char **argv)
         json_field("occupancy", occupancy, &first);
         printf(",\"precision\":\"%s\",\"encoder\":\"%s\",\"decoder\":\"%s\",\"arch\":\"%s\"",
                bcae_precision_name(precision), enc_used, dec_used, model->arch->name);
+        printf(",\"decoder_precision\":\"%s\",\"decoder_kernels\":\"%s\"",
+               bcae_precision_name(dec_precision), dec_kernels);
         if (is2d)
             printf(",\"m\":%d,\"n\":%d,\"d\":%d", model->cfg.m, model->cfg.n, model->cfg.d);
         else

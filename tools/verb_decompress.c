@@ -32,6 +32,7 @@ static void usage(FILE *fp)
             "                       code shape; the result is garbage unless you know better)\n"
             "  -b, --batch B        wedges per pass (default 4)\n"
             "  -t, --threads N      threads (BCAE_NUM_THREADS or all cores)\n"
+            CLI_DECODER_PRECISION_HELP
             CLI_DEVICE_HELP
             "  -q, --quiet          no progress on stderr\n"
             "  -h, --help\n"
@@ -158,6 +159,7 @@ int verb_decompress(int argc, char **argv)
     enum { O_OUTPUT = 256, O_MISMATCH };
     static const struct option opts[] = {
         CLI_CODEC_LONG_OPTIONS,
+        CLI_DECODER_PRECISION_LONG_OPTIONS,
         {"out", required_argument, 0, 'o'},
         {"output", required_argument, 0, O_OUTPUT},
         {"force", no_argument, 0, 'f'},
@@ -168,7 +170,7 @@ int verb_decompress(int argc, char **argv)
     optind = 1;
     opterr = 0;
     int c;
-    /* No -p: the decoders run in fp32 (docs/PRECISION.md). */
+    /* No -p: the encoder does not run here (--decoder-precision: docs/PRECISION.md). */
     while ((c = getopt_long(argc, argv, ":m:o:fb:t:qh", opts, NULL)) != -1) {
         switch (c) {
         case 'o': out = optarg; break;

@@ -110,7 +110,7 @@ int verb_forward(int argc, char **argv)
     uint16_t *adc = NULL;
     int rc = CLI_EXIT_FAIL;
     if (bcae_model_load(model_path, &model, &err)) return cli_fail(verb, &err);
-    bcae_codec_options copt = {b, threads, precision, NULL, 0, device};
+    bcae_codec_options copt = {b, threads, precision, NULL, 0, device, BCAE_PRECISION_FP32};
     if (bcae_codec_create(model, &copt, &codec, &err) || bcae_mkdir_p(out, &err)) {
         cli_fail(verb, &err);
         goto done;

@@ -36,6 +36,7 @@ static void usage(FILE *fp)
             CLI_PRECISION_HELP
             "  -b, --batch B         wedges per pass (default 4)\n"
             "  -t, --threads N       threads (BCAE_NUM_THREADS or all cores)\n"
+            CLI_DECODER_PRECISION_HELP
             CLI_DEVICE_HELP
             "  -q, --quiet           no progress on stderr\n"
             "  -h, --help\n");
@@ -103,6 +104,7 @@ int verb_threshold(int argc, char **argv)
     enum { O_SPLIT = 256, O_BINS, O_SET, O_JSON };
     static const struct option opts[] = {
         CLI_CODEC_LONG_OPTIONS,
+        CLI_DECODER_PRECISION_LONG_OPTIONS,
         CLI_PRECISION_LONG_OPTIONS,
         {"data", required_argument, 0, 'd'},
         {"split", required_argument, 0, O_SPLIT},

@@ -16,17 +16,19 @@ static void model_dealloc(pybcae_model *self)
 
 static PyObject *model_new(PyTypeObject *type, PyObject *args, PyObject *kw)
 {
-    static char *kwlist[] = {"path", "precision", "device", "batch", "threads", NULL};
+    static char *kwlist[] = {"path", "precision", "device", "batch", "threads",
+                             "decoder_precision", NULL};
     PyObject *path_obj = Py_None, *threads_obj = Py_None;
-    const char *precision = "fp32", *device = "auto";
+    const char *precision = "fp32", *device = "auto", *dec_precision = "fp32";
     int batch = 4;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "|O$ssiO:Model", kwlist, &path_obj, &precision,
-                                     &device, &batch, &threads_obj))
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "|O$ssiOs:Model", kwlist, &path_obj, &precision,
+                                     &device, &batch, &threads_obj, &dec_precision))
         return NULL;
     pybcae_state *st = PyType_GetModuleState(type);
     bcae_error err;
     bcae_codec_options opt = {0};
     if (bcae_precision_parse(precision, &opt.precision, &err) ||
+        bcae_precision_parse(dec_precision, &opt.decoder_precision, &err) ||
         bcae_device_parse(device, &opt.device, &err))
         return pybcae_raise(st, &err);
     /* The CLI's --batch range; the library would take up to 256. */
@@ -280,6 +282,11 @@ static PyObject *model_get_precision(pybcae_model *self, void *c)
     return PyUnicode_FromString(bcae_precision_name(self->opt.precision));
 }
 
+static PyObject *model_get_decoder_precision(pybcae_model *self, void *c)
+{
+    return PyUnicode_FromString(bcae_precision_name(self->opt.decoder_precision));
+}
+
 static PyObject *model_get_device(pybcae_model *self, void *c)
 {
     return PyUnicode_FromString(bcae_device_name(self->opt.device));
@@ -345,6 +352,7 @@ static PyGetSetDef model_getset[] = {
     {"fingerprint", (getter)model_get_fingerprint, NULL,
      "SHA-256 of the weights (64 hex digits): names the model in containers and HDF5.", NULL},
     {"precision", (getter)model_get_precision, NULL, "The encoder's arithmetic: 'fp32', 'bf16' or 'int8'.", NULL},
+    {"decoder_precision", (getter)model_get_decoder_precision, NULL, "The decoders' arithmetic: 'fp32' or 'bf16'.", NULL},
     {"device", (getter)model_get_device, NULL, "Where the networks run: 'auto', 'cpu' or 'cuda'.", NULL},
     {"batch", (getter)model_get_batch, NULL, "Wedges per encoder pass.", NULL},
     {"threads", (getter)model_get_threads, NULL, "Threads (0: all cores).", NULL},

@@ -100,6 +100,24 @@ def test_precision_equals_cli(precision, sample, wedge_files, cli, tmp_path):
     assert np.array_equal(m.encode(w).view(np.uint16), want.view(np.uint16))
 
 
+def test_decoder_precision(model, wedges):
+    # bf16 decoders (BCAE-2D's fused chain on AVX-512 CPUs) reconstruct
+    # nearly what fp32 does; int8 decoders do not exist.
+    with pytest.raises(bcae.Error):
+        bcae.Model(decoder_precision="int8")
+    try:
+        m16 = bcae.Model(decoder_precision="bf16", threads=2)
+    except bcae.Error as e:
+        pytest.skip(f"no bf16 decoders on this CPU: {e}")
+    assert m16.decoder_precision == "bf16" and model.decoder_precision == "fp32"
+    codes = model.encode(wedges[:2])
+    want = model.decode(codes, output="log")
+    got = m16.decode(codes, output="log")
+    assert got.shape == want.shape and not np.array_equal(got, want)
+    # Values in log2(ADC + 1) (0 or 6..10): nearly every voxel agrees.
+    assert np.mean(np.abs(got - want) > 0.25) < 0.02
+
+
 def test_value_preserving_layouts_accepted(model, wedges):
     want = model.encode(wedges[:1]).view(np.uint16)
     big_endian = wedges[:1].astype(">u2")

@@ -64,6 +64,11 @@ bcae_status bcae_codec_create(const bcae_model *model, const bcae_codec_options 
     if (opt && !bcae_precision_name(opt->precision))
         return bcae_fail(err, BCAE_ERR_INVALID_ARGUMENT, "codec: unknown precision %d",
                          (int)opt->precision);
+    if (opt && opt->decoder_precision != BCAE_PRECISION_FP32 &&
+        opt->decoder_precision != BCAE_PRECISION_BF16)
+        return bcae_fail(err, BCAE_ERR_INVALID_ARGUMENT,
+                         "codec: the decoders run fp32 or bf16 (asked: %d)",
+                         (int)opt->decoder_precision);
     if (opt && !bcae_device_name(opt->device))
         return bcae_fail(err, BCAE_ERR_INVALID_ARGUMENT, "codec: unknown device %d",
                          (int)opt->device);
@@ -73,6 +78,7 @@ bcae_status bcae_codec_create(const bcae_model *model, const bcae_codec_options 
     c->model = model;
     c->batch = batch;
     c->ropt.precision = opt ? opt->precision : BCAE_PRECISION_FP32;
+    c->ropt.decoder_precision = opt ? opt->decoder_precision : BCAE_PRECISION_FP32;
     int most = batch > DECODE_BATCH ? batch : DECODE_BATCH;
     size_t per = model->input_floats > model->code_floats ? model->input_floats : model->code_floats;
     c->host = malloc((size_t)most * per * sizeof(float));

@@ -356,7 +356,8 @@ bcae_status model_runner_create(nn_engine *e, const bcae_model *m, int batch, in
                                 const runner_options *opt, model_runner **out, bcae_error *err)
 {
     static const runner_options dflt = {BCAE_PRECISION_FP32, RUNNER_ENCODER_FAST,
-                                        RUNNER_DECODER_FAST, NN_CONV3D_AUTO};
+                                        RUNNER_DECODER_FAST, NN_CONV3D_AUTO,
+                                        BCAE_PRECISION_FP32};
     *out = NULL;
     if (batch < 1)
         return bcae_fail(err, BCAE_ERR_INVALID_ARGUMENT, "runner: batch %d < 1", batch);

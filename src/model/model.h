@@ -86,6 +86,7 @@ typedef struct runner_options {
     runner_encoder encoder;
     runner_decoder decoder;
     nn_conv3d_algo conv3d_algo; /* transposed convs of the layer path */
+    bcae_precision decoder_precision; /* FP32, or BF16 for BCAE-2D's fused decoders */
 } runner_options;
 
 enum runner_mode { RUNNER_INFERENCE = 0, RUNNER_TRAIN = 1, RUNNER_TRAIN_UNFUSED = 2 };
@@ -189,7 +190,8 @@ typedef struct runner_ops {
     bcae_status (*finish)(model_runner *r, bcae_error *err);
     /* What the encoder (decoder 0) and decoders (1) run as, for reports
      * ("chain sparse bf16"); 2: the encoder chain's kernels in the backend's
-     * words (nn_chain_describe), "" when it runs no chain. */
+     * words (nn_chain_describe), "" when it runs no chain; 3: likewise the
+     * decoder chain's. */
     const char *(*describe)(const model_runner *r, int decoder, char *buf, size_t size);
 } runner_ops;
 

@@ -38,6 +38,9 @@ struct bcae2d_runner {
     nn_layer chain_layers[2 * BCAE2D_MAX_DEPTH + 2];
     bcae_precision chain_precision;
     nn_first_layer chain_first;
+    nn_dechain *dechain; /* when set, the decoders run through it */
+    nn_layer dechain_layers[2][2 * BCAE2D_MAX_DEPTH + 2];
+    bcae_precision dechain_precision;
     /* Training: the encoder's first convolution and pooling as one
      * convolution (see fuse_first_weights); its kernel and the scratch for
      * its weight gradient, both (cout, cin, k + 1, k + 1). */
@@ -258,6 +261,7 @@ void bcae2d_runner_destroy(bcae2d_runner *r)
 {
     if (!r) return;
     if (r->chain) r->e->ops->chain_destroy(r->chain);
+    if (r->dechain) r->e->ops->dechain_destroy(r->dechain);
     for (int k = 0; k < NET_COUNT; k++)
         for (int i = 0; i < r->nets[k].nops; i++) {
             if (r->nets[k].ops[i].c1) r->e->ops->conv_destroy(r->nets[k].ops[i].c1);
@@ -364,6 +368,9 @@ void bcae2d_runner_encode(bcae2d_runner *r)
         net_forward(r, &r->nets[NET_ENCODER]);
 }
 
+static bcae_status chain_layers_of(const bcae2d_runner *r, const bcae2d_net *net, nn_layer *out,
+                                   bcae_error *err);
+
 bcae_status bcae2d_runner_use_chain(bcae2d_runner *r, bcae_precision precision,
                                     nn_first_layer first, bcae_error *err)
 {
@@ -374,26 +381,11 @@ bcae_status bcae2d_runner_use_chain(bcae2d_runner *r, bcae_precision precision,
         return bcae_fail(err, BCAE_ERR_UNSUPPORTED, "backend %s has no fused encoder",
                          r->e->ops->name);
     const bcae2d_net *net = &r->model->nets[NET_ENCODER];
-    const float *w = r->model->t->weights;
-    const model_param *p = r->model->t->params;
-    for (int i = 0; i < net->nops; i++) {
-        const bcae2d_op *op = &net->ops[i];
-        nn_layer *l = &r->chain_layers[i];
-        memset(l, 0, sizeof *l);
-        l->cin = op->cin, l->cout = op->cout, l->k = op->k, l->pad = op->pad;
-        switch (op->kind) {
-        case OP_CONV: l->kind = NN_LAYER_CONV; break;
-        case OP_POOL: l->kind = NN_LAYER_POOL2; break;
-        case OP_RESIDUAL: l->kind = NN_LAYER_RESIDUAL; break;
-        case OP_UPSAMPLE:
+    for (int i = 0; i < net->nops; i++)
+        if (net->ops[i].kind == OP_UPSAMPLE)
             return bcae_fail(err, BCAE_ERR_INTERNAL, "encoder with an upsampling layer");
-        }
-        if (op->w >= 0) l->w = w + p[op->w].offset;
-        if (op->b >= 0) l->b = w + p[op->b].offset;
-        if (op->w2 >= 0) l->w2 = w + p[op->w2].offset;
-        if (op->b2 >= 0) l->b2 = w + p[op->b2].offset;
-        if (op->alpha >= 0) l->alpha = w[p[op->alpha].offset];
-    }
+    bcae_status s0 = chain_layers_of(r, net, r->chain_layers, err);
+    if (s0) return s0;
     nn_chain_desc d = {r->input.n, r->input.c, r->input.h, r->input.w, r->chain_layers,
                        net->nops, precision, first};
     nn_chain *c = NULL;
@@ -416,8 +408,73 @@ bcae_status bcae2d_runner_finish(bcae2d_runner *r, bcae_error *err)
     return r->chain && nn_has_chain_int8(r->e) ? r->e->ops->chain_finish(r->chain, err) : BCAE_OK;
 }
 
+/* A network's ops as chain layers (pointers into the model's weights). */
+static bcae_status chain_layers_of(const bcae2d_runner *r, const bcae2d_net *net, nn_layer *out,
+                                   bcae_error *err)
+{
+    const float *w = r->model->t->weights;
+    const model_param *p = r->model->t->params;
+    for (int i = 0; i < net->nops; i++) {
+        const bcae2d_op *op = &net->ops[i];
+        nn_layer *l = &out[i];
+        memset(l, 0, sizeof *l);
+        l->cin = op->cin, l->cout = op->cout, l->k = op->k, l->pad = op->pad;
+        switch (op->kind) {
+        case OP_CONV: l->kind = NN_LAYER_CONV; break;
+        case OP_POOL: l->kind = NN_LAYER_POOL2; break;
+        case OP_RESIDUAL: l->kind = NN_LAYER_RESIDUAL; break;
+        case OP_UPSAMPLE: l->kind = NN_LAYER_UPSAMPLE2; break;
+        default: return bcae_fail(err, BCAE_ERR_INTERNAL, "runner: unknown op %d", (int)op->kind);
+        }
+        if (op->w >= 0) l->w = w + p[op->w].offset;
+        if (op->b >= 0) l->b = w + p[op->b].offset;
+        if (op->w2 >= 0) l->w2 = w + p[op->w2].offset;
+        if (op->b2 >= 0) l->b2 = w + p[op->b2].offset;
+        if (op->alpha >= 0) l->alpha = w[p[op->alpha].offset];
+    }
+    return BCAE_OK;
+}
+
+bcae_status bcae2d_runner_use_decoder_chain(bcae2d_runner *r, bcae_precision precision,
+                                            bcae_error *err)
+{
+    if (r->training)
+        return bcae_fail(err, BCAE_ERR_INVALID_ARGUMENT,
+                         "the fused decoders are for inference runners only");
+    if (!nn_has_dechain(r->e))
+        return bcae_fail(err, BCAE_ERR_UNSUPPORTED, "backend %s has no fused decoders",
+                         r->e->ops->name);
+    const int heads[2] = {NET_CLF, NET_REG};
+    /* The chain borrows the layer path's activation buffers (only one of
+     * the two runs; the code has its own). */
+    nn_dechain_desc d = {r->code.n, r->code.c, r->code.h, r->code.w, {NULL, NULL}, {0, 0}, 2,
+                         precision, {r->buf[0], r->buf[1], r->buf[2]},
+                         ((max_floats(r) + 15) & ~(size_t)15) * sizeof(float)};
+    for (int k = 0; k < 2; k++) {
+        const bcae2d_net *net = &r->model->nets[heads[k]];
+        bcae_status s = chain_layers_of(r, net, r->dechain_layers[k], err);
+        if (s) return s;
+        d.layers[k] = r->dechain_layers[k];
+        d.nlayers[k] = net->nops;
+    }
+    nn_dechain *c = NULL;
+    bcae_status s = r->e->ops->dechain_create(r->e, &d, &c, err);
+    if (s) return s;
+    if (r->dechain) r->e->ops->dechain_destroy(r->dechain);
+    r->dechain = c;
+    r->dechain_precision = precision;
+    return BCAE_OK;
+}
+
+int bcae2d_runner_uses_decoder_chain(const bcae2d_runner *r) { return r->dechain != NULL; }
+
 void bcae2d_runner_decode(bcae2d_runner *r)
 {
+    if (r->dechain) {
+        nn_tensor *out[2] = {&r->seg_logit, &r->reg_raw};
+        r->e->ops->dechain_forward(r->dechain, &r->code, out);
+        return;
+    }
     net_forward(r, &r->nets[NET_CLF]);
     net_forward(r, &r->nets[NET_REG]);
 }
@@ -576,8 +633,10 @@ static bcae_status mr_sync(model_runner *r, bcae_error *err)
     bcae_status s0 = model_pass_end(r->engine, err);
     if (s0) return s0;
     /* A chain holds its own copy of the weights: plan it anew. */
-    if (x->chain) return bcae2d_runner_use_chain(x, x->chain_precision, x->chain_first, err);
-    return BCAE_OK;
+    bcae_status s = BCAE_OK;
+    if (x->chain) s = bcae2d_runner_use_chain(x, x->chain_precision, x->chain_first, err);
+    if (!s && x->dechain) s = bcae2d_runner_use_decoder_chain(x, x->dechain_precision, err);
+    return s;
 }
 
 static bcae_status mr_encode(model_runner *r, bcae_error *err)
@@ -628,6 +687,12 @@ static const char *mr_describe(const model_runner *r, int decoder, char *buf, si
     else if (decoder == 2) {
         if (x->chain) return nn_chain_describe(x->e, x->chain, buf, size);
         snprintf(buf, size, "%s", "");
+    } else if (decoder == 3) {
+        if (x->dechain && x->e->ops->dechain_describe)
+            return x->e->ops->dechain_describe(x->dechain, buf, size);
+        snprintf(buf, size, "%s", "");
+    } else if (decoder && x->dechain) {
+        snprintf(buf, size, "chain %s", bcae_precision_name(x->dechain_precision));
     } else if (decoder) snprintf(buf, size, "layers");
     else if (!x->chain) snprintf(buf, size, "layers");
     else
@@ -645,7 +710,15 @@ bcae_status bcae2d_model_runner_create(nn_engine *e, const bcae_model *m, int ba
 {
     if (opt->decoder != RUNNER_DECODER_FAST && opt->decoder != RUNNER_DECODER_LAYERS)
         return bcae_fail(err, BCAE_ERR_UNSUPPORTED,
-                         "BCAE-2D's decoders run layer by layer (no decoder chain forms)");
+                         "BCAE-2D's decoders run as one chain or layer by layer (no other forms)");
+    if (opt->decoder_precision != BCAE_PRECISION_FP32 &&
+        (mode != RUNNER_INFERENCE || opt->decoder == RUNNER_DECODER_LAYERS ||
+         opt->decoder_precision != BCAE_PRECISION_BF16))
+        return bcae_fail(err, BCAE_ERR_UNSUPPORTED,
+                         "BCAE-2D's decoders run fp32, or bf16 as the fused chain (asked: %s)",
+                         bcae_precision_name(opt->decoder_precision)
+                             ? bcae_precision_name(opt->decoder_precision)
+                             : "?");
     if (mode == RUNNER_INFERENCE && opt->encoder == RUNNER_ENCODER_LAYERS &&
         opt->precision != BCAE_PRECISION_FP32)
         return bcae_fail(err, BCAE_ERR_UNSUPPORTED, "the layer-by-layer encoder runs fp32 only");
@@ -676,6 +749,16 @@ bcae_status bcae2d_model_runner_create(nn_engine *e, const bcae_model *m, int ba
                  opt->precision != BCAE_PRECISION_FP32)
             s = bcae2d_runner_use_chain(x, opt->precision, first, err);
         r->needs_calibration = !s && opt->precision == BCAE_PRECISION_INT8;
+    }
+    /* The fused decoders where the backend plans them; fp32 falls back to
+     * the layers elsewhere, bf16 (asked for) fails. */
+    if (!s && mode == RUNNER_INFERENCE && opt->decoder == RUNNER_DECODER_FAST) {
+        bcae_error derr;
+        bcae_status ds = bcae2d_runner_use_decoder_chain(x, opt->decoder_precision, &derr);
+        if (ds && (ds != BCAE_ERR_UNSUPPORTED || opt->decoder_precision != BCAE_PRECISION_FP32)) {
+            s = ds;
+            if (err) *err = derr;
+        }
     }
     if (s) {
         mr_destroy(r);

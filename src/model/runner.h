@@ -63,6 +63,13 @@ bcae_status bcae2d_runner_use_chain(bcae2d_runner *r, bcae_precision precision,
                                     nn_first_layer first, bcae_error *err);
 void bcae2d_runner_calibrate(bcae2d_runner *r);
 bcae_status bcae2d_runner_finish(bcae2d_runner *r, bcae_error *err);
+/* Inference runners: run both decoders as one planned chain from now on
+ * (nn_dechain_desc; FP32 or BF16). The weights are read now: call again
+ * after they change. BCAE_ERR_UNSUPPORTED where the backend does not plan
+ * it (the decoders then stay layer by layer). */
+bcae_status bcae2d_runner_use_decoder_chain(bcae2d_runner *r, bcae_precision precision,
+                                            bcae_error *err);
+int bcae2d_runner_uses_decoder_chain(const bcae2d_runner *r);
 void bcae2d_runner_decode(bcae2d_runner *r);
 
 /* Loss sums of the last forward pass against the input (SPEC section 4). */

@@ -644,7 +644,7 @@ static const char *mr_describe(const model_runner *r, int decoder, char *buf, si
     const bcae3d_runner *x = impl(r);
     static const char *first[] = {"sparse", "dense", "sparse-portable"};
     static const char *form[] = {"shuffle", "rows"};
-    if (decoder == 2)
+    if (decoder >= 2)
         snprintf(buf, size, "%s", "");
     else if (decoder && x->dechain)
         snprintf(buf, size, "chain %s%s", form[x->dechain_form],
@@ -690,6 +690,13 @@ bcae_status bcae3d_model_runner_create(nn_engine *e, const bcae_model *m, int ba
                                        const runner_options *opt, model_runner **out,
                                        bcae_error *err)
 {
+    if (opt->decoder_precision != BCAE_PRECISION_FP32)
+        return bcae_fail(err, BCAE_ERR_UNSUPPORTED,
+                         "decoder precision %s is not supported for %s yet (fp32 only)",
+                         bcae_precision_name(opt->decoder_precision)
+                             ? bcae_precision_name(opt->decoder_precision)
+                             : "?",
+                         m->arch->name);
     if (opt->precision != BCAE_PRECISION_FP32 && mode != RUNNER_INFERENCE)
         return bcae_fail(err, BCAE_ERR_UNSUPPORTED,
                          "%s training in %s is not supported yet (fp32 only; bf16 training: "

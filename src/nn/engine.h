@@ -126,7 +126,12 @@ typedef struct nn_loss_sums {
  * The BCAE-2D encoder form is what the CPU backend supports: layer 0 a
  * convolution (16 -> C, odd k, pad (k-1)/2, no activation), layer 1 a
  * pooling, then pooling and residual layers. */
-typedef enum nn_layer_kind { NN_LAYER_CONV, NN_LAYER_POOL2, NN_LAYER_RESIDUAL } nn_layer_kind;
+typedef enum nn_layer_kind {
+    NN_LAYER_CONV,
+    NN_LAYER_POOL2,
+    NN_LAYER_RESIDUAL,
+    NN_LAYER_UPSAMPLE2 /* nearest x2 (decoder chains) */
+} nn_layer_kind;
 
 typedef struct nn_layer {
     nn_layer_kind kind;
@@ -159,6 +164,29 @@ typedef struct nn_chain_desc {
 } nn_chain_desc;
 
 typedef struct nn_chain nn_chain;
+
+/* An inference-only pair of BCAE-2D decoders reading one code (n, c, h, w):
+ * per head, nearest-upsampling and residual layers (as nn_layer above), then
+ * a final NN_LAYER_CONV (the output layer, 1x1) whose raw output is the
+ * head's (logits for clf, the untransformed regression for reg). The heads
+ * run one after the other through the same activation buffers. precision:
+ * FP32, or BF16 (bf16 activations and weights, fp32 sums). Weights are read
+ * once, at create. buffers: optional, three scratch buffers of buffer_bytes
+ * each (backend memory, 64-byte aligned, owned by the caller and outliving
+ * the chain; contents not kept between calls) that the chain uses instead
+ * of allocating its own when they are large enough: a runner lends the
+ * activation buffers its layer path would use. */
+typedef struct nn_dechain_desc {
+    int n, c, h, w;
+    const nn_layer *layers[2];
+    int nlayers[2];
+    int nheads;
+    bcae_precision precision;
+    void *buffers[3];
+    size_t buffer_bytes;
+} nn_dechain_desc;
+
+typedef struct nn_dechain nn_dechain;
 /* ---- 3D (BCAE++, BCAE-HT, the original BCAE) --------------------------------
  * A 5D activation (n, c, d, h, w). Contract for every backend: its storage
  * is laid out exactly as that of the 4D tensor (n, c, d * h, w), so that the
@@ -420,6 +448,16 @@ typedef struct nn_ops {
     void (*dechain3d_destroy)(nn_dechain3d *c);
     bcae_status (*dechain3d_forward)(nn_dechain3d *c, const nn_tensor5 *code,
                                      nn_tensor5 *const *out);
+    /* out[k] = head k of the BCAE-2D decoder chain (nn_dechain_desc) on the
+     * code, in the engine's layout. optional: NULL when the backend lacks
+     * them (nn_has_dechain); create answers BCAE_ERR_UNSUPPORTED for a form
+     * or CPU it does not plan, and callers then run the layers. describe:
+     * what it runs, in words, into buf; returns buf. */
+    bcae_status (*dechain_create)(nn_engine *e, const nn_dechain_desc *d, nn_dechain **out,
+                                  bcae_error *err);
+    void (*dechain_destroy)(nn_dechain *c);
+    bcae_status (*dechain_forward)(nn_dechain *c, const nn_tensor *code, nn_tensor *const *out);
+    const char *(*dechain_describe)(const nn_dechain *c, char *buf, size_t size);
 
     /* ---- training ---- */
     /* One AdamW step over n parameters w (backend memory, like their
@@ -605,6 +643,7 @@ static inline const char *nn_chain_describe(const nn_engine *e, const nn_chain *
 }
 static inline int nn_has_chain3d(const nn_engine *e) { return e->ops->chain3d_create != NULL; }
 static inline int nn_has_dechain3d(const nn_engine *e) { return e->ops->dechain3d_create != NULL; }
+static inline int nn_has_dechain(const nn_engine *e) { return e->ops->dechain_create != NULL; }
 static inline int nn_has_conv_winograd(const nn_engine *e) { return e->ops->conv_winograd != NULL; }
 static inline int nn_has_conv3d_algo(const nn_engine *e) { return e->ops->conv3d_algo != NULL; }
 static inline int nn_has_conv2d_bf16(const nn_engine *e) { return e->ops->conv2d_bf16 != NULL; }

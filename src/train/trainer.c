@@ -375,7 +375,7 @@ static bcae_status setup(trainer *t, const bcae_train_config *cfg, train_state *
     s = nn_engine_create(&eo, &t->engine, NULL, err);
     if (!s) {
         runner_options ro = {cfg->precision, RUNNER_ENCODER_FAST, RUNNER_DECODER_FAST,
-                             NN_CONV3D_AUTO};
+                             NN_CONV3D_AUTO, BCAE_PRECISION_FP32};
         s = model_runner_create(t->engine, t->model, t->local_batch, RUNNER_TRAIN, &ro,
                                 &t->runner, err);
     }

@@ -868,8 +868,9 @@ static int desc_supported(const nn_chain_desc *d)
  * oneDNN's direct kernels already run near the FMA peak) it does a quarter
  * of the products and measured faster at every resolution of the chain
  * (bench/RESULTS.md, Zen 4 section); its error stays within the bound of
- * tests/test_backend_ops.c. int8 keeps oneDNN's VNNI kernels. */
-static nn_chain_conv resolve_conv(const nn_cpu_options *o, bcae_precision precision)
+ * tests/test_backend_ops.c. int8 keeps oneDNN's VNNI kernels. The decoder
+ * chain (cpu_dechain.c) takes the same choice. */
+nn_chain_conv cpu_chain_conv_resolve(const nn_cpu_options *o, bcae_precision precision)
 {
     if (precision == BCAE_PRECISION_INT8) return NN_CHAIN_CONV_DIRECT;
     nn_chain_conv a = o->chain_conv;
@@ -906,7 +907,7 @@ static nn_chain *chain_new(nn_engine *e, const nn_chain_desc *d)
                                                   : dnnl_f32;
     c->avx512 = d->first != NN_FIRST_SPARSE_PORTABLE && __builtin_cpu_supports("avx512f") &&
                 __builtin_cpu_supports("fma");
-    c->conv = resolve_conv(cpu_options(e), d->precision);
+    c->conv = cpu_chain_conv_resolve(cpu_options(e), d->precision);
     c->wino_dot = cpu_wino_bf16_dot_available() && !getenv("BCAE_WINO_FP32_PRODUCTS");
     return c;
 }

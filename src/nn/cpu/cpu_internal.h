@@ -86,6 +86,9 @@ bcae_status cpu_chain_calibrate(nn_chain *c, const nn_tensor *x);
 bcae_status cpu_chain_finish(nn_chain *c, bcae_error *err);
 bcae_status cpu_chain_forward(nn_chain *c, const nn_tensor *x, nn_tensor *y);
 const char *cpu_chain_describe(const nn_chain *c, char *buf, size_t size);
+/* The 3x3 algorithm of chains (never AUTO): DIRECT where the Winograd kernels
+ * do not run or the options ask for it. */
+nn_chain_conv cpu_chain_conv_resolve(const nn_cpu_options *o, bcae_precision precision);
 /* For bench/bench_chain.c: from now on every forward adds each step's
  * process CPU seconds into per_step (cap entries at least the number of
  * steps, returned; -1 if too few) and names[i] says what step i is. */
@@ -147,6 +150,13 @@ bcae_status cpu_dechain3d_create(nn_engine *e, const nn_dechain3d_desc *d, nn_de
 void cpu_dechain3d_destroy(nn_dechain3d *c);
 bcae_status cpu_dechain3d_forward(nn_dechain3d *c, const nn_tensor5 *code,
                                   nn_tensor5 *const *out);
+
+/* cpu_dechain.c: inference chains of the BCAE-2D decoders. */
+bcae_status cpu_dechain_create(nn_engine *e, const nn_dechain_desc *d, nn_dechain **out,
+                               bcae_error *err);
+void cpu_dechain_destroy(nn_dechain *c);
+bcae_status cpu_dechain_forward(nn_dechain *c, const nn_tensor *code, nn_tensor *const *out);
+const char *cpu_dechain_describe(const nn_dechain *c, char *buf, size_t size);
 
 /* cpu_memory.c: allocation and raw copies. */
 bcae_status cpu_alloc(nn_engine *e, size_t count, float **out, bcae_error *err);

@@ -271,7 +271,7 @@ static const nn_ops CUDA_OPS = {
     .bcae_heads = cuda_bcae_heads,
     .bcae_loss_sums = cuda_bcae_loss_sums,
     .bcae_loss_backward = cuda_bcae_loss_backward,
-    /* optional, absent: chain_*, conv3d_algo, chain3d_*, conv_winograd, dechain3d_* */
+    /* optional, absent: chain_*, conv3d_algo, chain3d_*, conv_winograd, dechain3d_*, dechain_* */
     .conv3d_create = cuda_conv3d_create,
     .conv3d_destroy = cuda_conv3d_destroy,
     .conv3d_set_weights = cuda_conv3d_set_weights,
