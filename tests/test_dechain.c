@@ -15,6 +15,7 @@
 #include "check.h"
 #include "core/rng.h"
 #include "model/runner.h"
+#include "nn/cpu/cpu_report.h"
 
 enum { BATCH = 3 };
 
@@ -124,7 +125,8 @@ done:
 int main(void)
 {
     bcae_error err;
-    if (!__builtin_cpu_supports("avx512f") || !__builtin_cpu_supports("fma")) {
+    if (!cpu_isa_allows(CPU_LEVEL_AVX512) || !__builtin_cpu_supports("avx512f") ||
+        !__builtin_cpu_supports("fma")) {
         /* Without the kernels the chain is refused and the layers run. */
         nn_engine *e = NULL;
         bcae_model *M = NULL;

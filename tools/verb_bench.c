@@ -532,6 +532,9 @@ int verb_bench(int argc, char **argv)
            "isa: %s\n", cpu.brand[0] ? cpu.brand : "unknown", cpu.vendor, cpu.family, cpu.model,
            cpu.stepping, cpu_report_uarch(&cpu)[0] ? ", " : "", cpu_report_uarch(&cpu),
            cpu.logical_cpus, isa);
+    if (cpu_isa_cap())
+        printf("isa cap: BCAE_MAX_ISA=%s (the backend's own kernels use nothing above it)\n",
+               cpu_isa_cap());
     if (kernels[0]) printf("encoder kernels: %s\n", kernels);
     if (dec_kernels[0]) printf("decoder kernels: %s\n", dec_kernels);
     cpu_peak pk1 = {0}, pkn = {0};
@@ -622,6 +625,7 @@ int verb_bench(int argc, char **argv)
                bcae_precision_name(precision), enc_used, dec_used, model->arch->name);
         printf(",\"decoder_precision\":\"%s\",\"decoder_kernels\":\"%s\"",
                bcae_precision_name(dec_precision), dec_kernels);
+        printf(",\"isa_cap\":\"%s\"", cpu_isa_cap() ? cpu_isa_cap() : "");
         if (is2d)
             printf(",\"m\":%d,\"n\":%d,\"d\":%d", model->cfg.m, model->cfg.n, model->cfg.d);
         else

@@ -447,7 +447,8 @@ int verb_eval(int argc, char **argv)
         cli_json_number(stdout, ratio);
         printf(", \"wedges\": %zu, \"encoder_wedges_per_s\": ", n);
         cli_json_number(stdout, wps);
-        printf(", \"encoder_precision\": \"%s\"}\n", bcae_precision_name(opt.precision));
+        printf(", \"encoder_precision\": \"%s\", \"decoder_precision\": \"%s\"}\n",
+               bcae_precision_name(opt.precision), bcae_precision_name(opt.decoder_precision));
     } else {
         printf("model          %s (%s)\n", ca.model_path, bcae_model_arch(model));
         printf("data           %s, split %s, %zu wedges\n", data, split, n);
@@ -459,6 +460,7 @@ int verb_eval(int argc, char **argv)
         printf("precision      %.6f\n", sum.precision);
         printf("recall         %.6f\n", sum.recall);
         printf("ratio          %.3f  (16-bit wedge voxels / fp16 code elements)\n", ratio);
+        printf("decoders       %s\n", bcae_precision_name(opt.decoder_precision));
         if (cli_size() > 1)
             printf("encoder        %.2f wedges/s on %d ranks x %d threads, batch %ld (%s, codes "
                    "to fp16)\n",

@@ -746,8 +746,14 @@ bcae_status bcae2d_model_runner_create(nn_engine *e, const bcae_model *m, int ba
             s = bcae_fail(err, BCAE_ERR_UNSUPPORTED, "backend %s has no int8 encoder",
                           e->ops->name);
         else if (nn_has_chain(e) || opt->encoder != RUNNER_ENCODER_FAST ||
-                 opt->precision != BCAE_PRECISION_FP32)
+                 opt->precision != BCAE_PRECISION_FP32) {
             s = bcae2d_runner_use_chain(x, opt->precision, first, err);
+            /* fp32 by default: the layers where the backend plans no chain
+             * here (a CPU below AVX-512: docs/PRECISION.md). */
+            if (s == BCAE_ERR_UNSUPPORTED && opt->encoder == RUNNER_ENCODER_FAST &&
+                opt->precision == BCAE_PRECISION_FP32)
+                s = BCAE_OK;
+        }
         r->needs_calibration = !s && opt->precision == BCAE_PRECISION_INT8;
     }
     /* The fused decoders where the backend plans them; fp32 falls back to

@@ -57,6 +57,7 @@
 
 #include "core/error.h"
 #include "nn/cpu/cpu_internal.h"
+#include "nn/cpu/cpu_report.h"
 #include "nn/cpu/cpu_wino.h"
 
 /* Buffers: two for activations, one for residual blocks' inner activation,
@@ -905,7 +906,8 @@ static nn_chain *chain_new(nn_engine *e, const nn_chain_desc *d)
     c->dt = d->precision == BCAE_PRECISION_BF16 ? dnnl_bf16
             : d->precision == BCAE_PRECISION_INT8 ? dnnl_s8
                                                   : dnnl_f32;
-    c->avx512 = d->first != NN_FIRST_SPARSE_PORTABLE && __builtin_cpu_supports("avx512f") &&
+    c->avx512 = d->first != NN_FIRST_SPARSE_PORTABLE && cpu_isa_allows(CPU_LEVEL_AVX512) &&
+                __builtin_cpu_supports("avx512f") &&
                 __builtin_cpu_supports("fma");
     c->conv = cpu_chain_conv_resolve(cpu_options(e), d->precision);
     c->wino_dot = cpu_wino_bf16_dot_available() && !getenv("BCAE_WINO_FP32_PRODUCTS");

@@ -44,6 +44,7 @@
 #include "nn/cpu/cpu_internal.h"
 
 #include "nn/cpu/cpu_chain3d.h"
+#include "nn/cpu/cpu_report.h"
 
 struct nn_chain3d {
     nn_chain3d_desc d;
@@ -595,7 +596,8 @@ void cpu_chain3d_destroy(nn_chain3d *c)
 
 int c3_has_avx512(void)
 {
-    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
+    return cpu_isa_allows(CPU_LEVEL_AVX512) && __builtin_cpu_supports("avx512f") &&
+           __builtin_cpu_supports("avx512vl") &&
            __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("fma");
 }
 

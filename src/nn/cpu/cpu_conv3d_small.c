@@ -39,6 +39,7 @@
 
 #include "core/error.h"
 #include "nn/cpu/cpu_internal.h"
+#include "nn/cpu/cpu_report.h"
 
 #define AVX512_TARGET "avx512f,avx512vl,avx512dq,fma"
 
@@ -75,7 +76,8 @@ static void *alloc_zero(size_t floats)
 
 static int cpu_has_avx512(void)
 {
-    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
+    return cpu_isa_allows(CPU_LEVEL_AVX512) && __builtin_cpu_supports("avx512f") &&
+           __builtin_cpu_supports("avx512vl") &&
            __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("fma");
 }
 

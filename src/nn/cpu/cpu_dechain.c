@@ -113,7 +113,8 @@ static const char *head_unsupported(const nn_dechain_desc *d, int k)
     const nn_layer *o = &L[n - 1];
     if (o->kind != NN_LAYER_CONV || o->k != 1 || o->pad != 0 || o->cin != d->c)
         return "an output layer other than a 1x1 convolution";
-    if (o->cout % 16) return "output channels not a multiple of 16";
+    if (o->cout % 16 || cpu_block(o->cout) != 16)
+        return "output channels not in blocks of 16 (a multiple of 16, AVX-512 layouts)";
     return NULL;
 }
 

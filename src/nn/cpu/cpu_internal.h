@@ -36,7 +36,20 @@ static inline const nn_cpu_options *cpu_options(const nn_engine *e)
     return &((const cpu_state *)e->impl)->opt;
 }
 
-static inline int cpu_block(int c) { return c % 16 == 0 ? 16 : c % 8 == 0 ? 8 : 1; }
+/* 1 when oneDNN runs AVX-512 kernels here (its effective ISA, which
+ * ONEDNN_MAX_CPU_ISA caps): then channels come in blocks of 16. Below
+ * AVX-512 oneDNN's jit kernels take blocks of 8 and run the 16-blocked
+ * layout on its reference code, tens of times slower. */
+static inline int cpu_blocks16(void)
+{
+    const dnnl_cpu_isa_t isa = dnnl_get_effective_cpu_isa();
+    return ((unsigned)isa & (unsigned)dnnl_cpu_isa_avx512_core) == (unsigned)dnnl_cpu_isa_avx512_core;
+}
+
+static inline int cpu_block(int c)
+{
+    return c % 16 == 0 && cpu_blocks16() ? 16 : c % 8 == 0 ? 8 : 1;
+}
 
 static inline size_t cpu_index(const nn_tensor *t, int n, int c, int y, int x)
 {

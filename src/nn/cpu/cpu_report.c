@@ -9,8 +9,10 @@
  */
 #include "nn/cpu/cpu_report.h"
 
+#include <dnnl.h>
 #include <omp.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -91,6 +93,27 @@ void cpu_report_read(cpu_report *r)
         for (size_t k = strlen(r->brand); k > 0 && r->brand[k - 1] == ' '; k--) r->brand[k - 1] = 0;
     }
 #endif
+}
+
+const char *cpu_isa_cap(void)
+{
+    const char *v = getenv("BCAE_MAX_ISA");
+    if (v && !strcmp(v, "avx2")) return "avx2";
+    if (v && !strcmp(v, "avx512_core")) return "avx512_core";
+    return NULL;
+}
+
+int cpu_isa_allows(int level)
+{
+    /* Our AVX-512 kernels write and read the 16-channel blocks that go with
+     * oneDNN's AVX-512 kernels: they run only where those do. */
+    const dnnl_cpu_isa_t isa = dnnl_get_effective_cpu_isa();
+    if (((unsigned)isa & (unsigned)dnnl_cpu_isa_avx512_core) != (unsigned)dnnl_cpu_isa_avx512_core)
+        return 0;
+    const char *cap = cpu_isa_cap();
+    if (!cap) return 1;
+    if (!strcmp(cap, "avx2")) return 0;
+    return level < CPU_LEVEL_AVX512_BF16; /* avx512_core */
 }
 
 const char *cpu_report_flags(unsigned flags, char *buf, size_t size)

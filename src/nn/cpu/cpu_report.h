@@ -57,4 +57,17 @@ typedef struct cpu_peak {
 } cpu_peak;
 void cpu_peak_measure(int threads, double seconds, cpu_peak *out);
 
+/* Whether the backend's own kernels may use an ISA level the CPU has:
+ * BCAE_MAX_ISA caps them, to run (and measure) on a CPU with AVX-512 the
+ * code paths a CPU without it takes: "avx2" (no AVX-512 kernels: the
+ * portable and oneDNN paths), "avx512_core" (AVX-512 without the bf16 dot
+ * products); unset or anything else: no cap. It does not cap oneDNN (set
+ * ONEDNN_MAX_CPU_ISA for that) and does not tell whether the CPU has the
+ * ISA: callers test that themselves. Also 0 for every level where oneDNN
+ * itself runs below AVX-512 (ONEDNN_MAX_CPU_ISA=AVX2, or an AVX2 CPU). */
+enum { CPU_LEVEL_AVX512 = 1, CPU_LEVEL_AVX512_BF16 = 2 };
+int cpu_isa_allows(int level);
+/* The cap in words ("avx2", "avx512_core"), or NULL when there is none. */
+const char *cpu_isa_cap(void);
+
 #endif

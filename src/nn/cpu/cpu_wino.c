@@ -13,6 +13,7 @@
  * Networks" (2016), points 0, +-1, +-2, inf for m = 4 and 0, +-1, inf for
  * m = 2. The weight transform runs in double, the rest in fp32 with FMAs.
  */
+#include "nn/cpu/cpu_report.h"
 #include "nn/cpu/cpu_wino.h"
 
 #include <omp.h>
@@ -41,12 +42,14 @@ struct cpu_wino {
 
 int cpu_wino_available(void)
 {
-    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("fma");
+    return cpu_isa_allows(CPU_LEVEL_AVX512) && __builtin_cpu_supports("avx512f") &&
+           __builtin_cpu_supports("fma");
 }
 
 int cpu_wino_bf16_dot_available(void)
 {
-    return cpu_wino_available() && __builtin_cpu_supports("avx512bf16");
+    return cpu_wino_available() && cpu_isa_allows(CPU_LEVEL_AVX512_BF16) &&
+           __builtin_cpu_supports("avx512bf16");
 }
 
 static uint16_t round_bf16(float f)
