@@ -240,6 +240,30 @@ def check_metrics_json(bcae, tmp, rng):
           and "precision" in p.stdout, f"metrics text output: {describe(p)}")
 
 
+def check_inspect_model(bcae):
+    """inspect on a weights file: the shipped model's facts, and a checkpoint
+    (also safetensors) refused with the loader's reason."""
+    models = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "models")
+    model = os.path.join(models, "bcae2d-default.safetensors")
+    p = run(bcae, "inspect", "--json", model)
+    ok = check(p.returncode == 0, f"inspect --json model: {describe(p)}")
+    if ok:
+        j = json.loads(p.stdout)
+        check(j.get("kind") == "model" and j.get("arch") == "bcae-2d" and
+              j.get("code_shape") == [32, 24, 32] and j.get("code_elements") == 24576 and
+              close(j.get("ratio"), 31.125, 1e-6) and 0 < j.get("clf_threshold", 0) < 1 and
+              j.get("output_shape") == [16, 192, 249] and
+              len(j.get("fingerprint", "")) == 64, f"inspect --json model: {j}")
+    p = run(bcae, "inspect", model)
+    check(p.returncode == 0 and "bcae-2d" in p.stdout and "31.125" in p.stdout,
+          f"inspect model: {describe(p)}")
+    ckpt = os.path.join(models, "bcae2d-default.ckpt")
+    if os.path.exists(ckpt):
+        p = run(bcae, "inspect", ckpt)
+        check(p.returncode == 1 and "tensors" in p.stderr and p.stdout == "",
+              f"inspect a checkpoint: {describe(p)}")
+
+
 def main():
     if len(sys.argv) != 2:
         sys.stderr.write("usage: cli_test.py PATH/TO/bcae\n")
@@ -256,6 +280,7 @@ def main():
         check_file_errors(bcae, tmp, wedge_a)
         check_inspect_json(bcae, tmp, rng)
         check_metrics_json(bcae, tmp, rng)
+        check_inspect_model(bcae)
     print(f"cli: {checks} checks, {len(failures)} failed")
     return 1 if failures else 0
 

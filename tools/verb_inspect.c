@@ -1,5 +1,6 @@
-/* bcae inspect: what a .npy file holds, whatever its shape or dtype, or
- * what a .bcae container holds (header and records). */
+/* bcae inspect: what a .npy file holds, whatever its shape or dtype, what
+ * a .bcae container holds (header and records), or what model a weights
+ * file is. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,8 +13,8 @@ static void usage(FILE *fp)
 {
     fprintf(fp,
             "Usage: bcae inspect FILE [--json]\n"
-            "Describe a NumPy .npy file or a .bcae container (told apart by their first\n"
-            "bytes, not by the name).\n\n"
+            "Describe a NumPy .npy file, a .bcae container or a model's weights file\n"
+            "(safetensors; told apart by their first bytes, not by the name).\n\n"
             ".npy: shape, dtype, occupancy (fraction of non-zero values), the smallest\n"
             "non-zero and the largest value, whether it is a valid wedge, and a histogram\n"
             "of log2(v+1) over its non-zero values.\n"
@@ -26,13 +27,19 @@ static void usage(FILE *fp)
             "per hit of occupancy and values. A ratio\n"
             "is the original at 16 bits per value over the bytes on disk (a record's own\n"
             "bytes; for the file, all of it: header and end marker included).\n\n"
+            "model (safetensors): the architecture, the fingerprint containers name it\n"
+            "by, the code's shape and elements, the ratio, the classifier threshold and\n"
+            "the output shape (a checkpoint or a file that is no bcae model: an error\n"
+            "saying why).\n\n"
             "  --json      print one JSON object: for .npy the keys shape, dtype,\n"
             "              occupancy, nonzero, min_nonzero, max (null when there is no\n"
             "              such value); for .bcae version, arch, fingerprint, code_shape,\n"
             "              records (each path, encoding, bytes = stored payload bytes,\n"
             "              record_bytes, orig_shape; sparse: max_error, hits,\n"
             "              occupancy_bytes, value_bytes, stored), wedges, input_bytes,\n"
-            "              file_bytes and ratio (null without records)\n"
+            "              file_bytes and ratio (null without records); for a model\n"
+            "              kind (\"model\"), arch, fingerprint, code_shape,\n"
+            "              code_elements, ratio, clf_threshold, output_shape\n"
             "  -h, --help  show this help\n\n"
             "dtype is the NumPy descr of the array as read (native little-endian form).\n"
             "NaN counts as non-zero (as numpy.count_nonzero does) but is left out of\n"
@@ -378,6 +385,54 @@ static int inspect_container(const char *verb, const char *path, int json)
     return CLI_EXIT_OK;
 }
 
+static void model_shape(const size_t *shape, int n, int json)
+{
+    printf(json ? "[" : "(");
+    for (int i = 0; i < n; i++) printf(i ? ", %zu" : "%zu", shape[i]);
+    printf(json ? "]" : ")");
+}
+
+/* A weights file, through the same loader every verb uses. */
+static int inspect_model(const char *verb, const char *path, int json)
+{
+    bcae_model *m = NULL;
+    bcae_error err;
+    if (bcae_model_load(path, &m, &err)) return cli_fail(verb, &err);
+    uint8_t fp[32];
+    char hex[65];
+    bcae_model_fingerprint(m, fp);
+    for (int i = 0; i < 32; i++) snprintf(hex + 2 * i, 3, "%02x", fp[i]);
+    size_t code[4], out[4];
+    int nc = bcae_model_code_shape(m, code), no = bcae_model_output_shape(m, out);
+    size_t elems = bcae_model_code_elements(m);
+    double ratio = (double)BCAE_WEDGE_VOXELS / (double)elems;
+    if (json) {
+        printf("{\"kind\": \"model\", \"arch\": \"%s\", \"fingerprint\": \"%s\", \"code_shape\": ",
+               bcae_model_arch(m), hex);
+        model_shape(code, nc, 1);
+        printf(", \"code_elements\": %zu, \"ratio\": %.6f, \"clf_threshold\": %.9g, "
+               "\"output_shape\": ",
+               elems, ratio, (double)bcae_model_threshold(m));
+        model_shape(out, no, 1);
+        printf("}\n");
+    } else {
+        printf("%s: bcae model\n", path);
+        printf("arch           %s\n", bcae_model_arch(m));
+        printf("fingerprint    %s\n", hex);
+        printf("code           ");
+        model_shape(code, nc, 0);
+        printf(", %zu fp16 elements a wedge\n", elems);
+        printf("ratio          %.3f  (16-bit wedge voxels / fp16 code elements)\n", ratio);
+        printf("threshold      %.6g  (classifier, from the file's metadata)\n",
+               (double)bcae_model_threshold(m));
+        printf("output         ");
+        model_shape(out, no, 0);
+        printf("\n");
+    }
+    bcae_model_free(m);
+    return CLI_EXIT_OK;
+}
+
 int verb_inspect(int argc, char **argv)
 {
     const char *verb = argv[0];
@@ -402,7 +457,7 @@ int verb_inspect(int argc, char **argv)
             return cli_usage_error(verb, "too many arguments ('%s')", arg);
         }
     }
-    if (!path) return cli_usage_error(verb, "expected FILE (.npy or .bcae)");
+    if (!path) return cli_usage_error(verb, "expected FILE (.npy, .bcae or a model)");
 
     /* By the first bytes, not the name; a file cut inside a magic goes to
      * that format's reader, which reports the truncation. */
@@ -411,11 +466,19 @@ int verb_inspect(int argc, char **argv)
     size_t nfirst;
     bcae_error serr;
     if (bcae_sniff_file(path, &kind, first, &nfirst, &serr)) return cli_fail(verb, &serr);
+    if (kind == BCAE_FILE_SAFETENSORS) {
+        int rc = inspect_model(verb, path, json);
+        if (rc == CLI_EXIT_OK && fflush(stdout) != 0) {
+            cli_error(verb, "cannot write the output");
+            return CLI_EXIT_FAIL;
+        }
+        return rc;
+    }
     if (kind != BCAE_FILE_NPY && kind != BCAE_FILE_BCAE) {
         char hex[3 * 8 + 1] = "";
         for (size_t i = 0, o = 0; i < nfirst && i < 8; i++)
             o += (size_t)snprintf(hex + o, sizeof hex - o, i ? " %02x" : "%02x", first[i]);
-        cli_error(verb, "%s: neither a NumPy .npy file nor a .bcae container: it is %s%s%s%s",
+        cli_error(verb, "%s: neither a NumPy .npy file, a .bcae container nor a model: it is %s%s%s%s",
                   path, bcae_file_kind_name(kind), nfirst ? " (first bytes " : "", hex,
                   nfirst ? ")" : "");
         return CLI_EXIT_FAIL;
