@@ -137,7 +137,15 @@ txt = path("notes.bcae")
 with open(txt, "w") as fh:
     fh.write("hello, world\n")
 p = run("inspect", model)
-clean_failure(p, [model, "safetensors", ".npy", ".bcae"], "inspect a model file")
+check(p.returncode == 0 and "bcae model" in p.stdout and "fingerprint" in p.stdout,
+      f"inspect describes a model file: {describe(p)}")
+# A safetensors file that is no bcae model: the loader's reason, nothing on stdout.
+alien = path("alien.safetensors")
+hdr = b'{"x":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}'
+with open(alien, "wb") as fh:
+    fh.write(len(hdr).to_bytes(8, "little") + hdr + b"\0\0\0\0")
+p = run("inspect", alien)
+clean_failure(p, [alien], "inspect a safetensors file that is no bcae model")
 p = run("inspect", txt)
 clean_failure(p, [txt, "text", ".npy", ".bcae container"], "inspect a text file named .bcae")
 bad_magic = path("badmagic.bcae")

@@ -81,6 +81,30 @@ int main(void)
     CHECK(bad == 0);
     CHECK(nonzero > 0);
 
+    /* A wedge decodes to the same bytes alone as in a batch (the codec may
+     * decode a short batch one wedge at a time: decode_batch_invariant). */
+    {
+        uint16_t *one = malloc(V * sizeof *one);
+        float *lg1 = malloc(V * sizeof *lg1);
+        for (size_t w = 0; w < 3; w++) {
+            CHECK(bcae_decode(c1, k1 + w * C, 1, one, lg1, &err) == BCAE_OK);
+            CHECK_MSG(memcmp(one, adc + w * V, V * sizeof *one) == 0 &&
+                          memcmp(lg1, lg + w * V, V * sizeof *lg1) == 0,
+                      "wedge %zu decodes alone to other bytes than in a batch of 3", w);
+        }
+        /* Four (a full batch) and five (a full one, then a short one). */
+        uint16_t *k5 = malloc(5 * C * sizeof *k5), *adc5 = malloc(5 * V * sizeof *adc5);
+        for (size_t w = 0; w < 5; w++) memcpy(k5 + w * C, k1 + (w % 3) * C, C * sizeof *k5);
+        CHECK(bcae_decode(c2, k5, 5, adc5, NULL, &err) == BCAE_OK);
+        for (size_t w = 0; w < 5; w++)
+            CHECK_MSG(memcmp(adc5 + w * V, adc + (w % 3) * V, V * sizeof *adc5) == 0,
+                      "wedge %zu of 5 decodes to other bytes", w);
+        free(one);
+        free(lg1);
+        free(k5);
+        free(adc5);
+    }
+
     /* The classifier's operating curve over the same three wedges: every
      * voxel counted once, the hits are the wedges' non-zero voxels, and the
      * rates at the model's threshold are what the reconstruction shows

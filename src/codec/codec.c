@@ -13,7 +13,11 @@
  * a container decodes to do not depend on --batch: the engine may sum in
  * another order for another batch shape, and a classifier output near its
  * threshold then flips. Short batches are padded with zero codes, and a
- * wedge's result does not depend on its slot in the batch. */
+ * wedge's result does not depend on its slot in the batch. Where the
+ * decoders are batch-invariant (model_runner.decode_batch_invariant: the
+ * fused decoder chain) the wedges of a short batch are decoded one at a time
+ * on a batch-1 runner instead, with the same bytes and a quarter of the work
+ * for a single wedge (a Python decode of one code, an HDF5 chunk). */
 #define DECODE_BATCH 4
 
 struct bcae_codec {
@@ -21,10 +25,12 @@ struct bcae_codec {
     nn_engine *engine;
     model_runner *runner;  /* encodes at `batch` (and decodes if batch == DECODE_BATCH) */
     model_runner *decoder; /* decodes at DECODE_BATCH; the runner or a second one */
+    model_runner *single;  /* batch 1, for the short batches of invariant decoders */
     runner_options ropt;
     int batch;
     float *host;  /* max(batch, DECODE_BATCH) * max(input, code) floats */
-    nn_tensor recon; /* engine tensor shaped like the decoder's input */
+    nn_tensor recon;  /* engine tensor shaped like the decoder's input */
+    nn_tensor recon1; /* the same for `single` */
     nn_tensor heads[3]; /* bcae_forward: seg, reg, recon at the codec's batch */
 };
 
@@ -104,6 +110,8 @@ void bcae_codec_free(bcae_codec *c)
 {
     if (!c) return;
     if (c->decoder != c->runner) model_runner_destroy(c->decoder);
+    model_runner_destroy(c->single);
+    if (c->recon1.data) nn_tensor_free(c->engine, &c->recon1);
     model_runner_destroy(c->runner);
     if (c->recon.data) nn_tensor_free(c->engine, &c->recon);
     for (int k = 0; k < 3; k++)
@@ -157,42 +165,77 @@ static bcae_status decoder_ready(bcae_codec *c, bcae_error *err)
     return alloc_like(c->engine, &d->input, &c->recon, err);
 }
 
+/* The batch-1 decoder (created on first use). */
+static bcae_status single_ready(bcae_codec *c, bcae_error *err)
+{
+    if (c->single) return BCAE_OK;
+    runner_options o = c->ropt;
+    o.precision = BCAE_PRECISION_FP32; /* only its decoders run */
+    bcae_status s = model_runner_create(c->engine, c->model, 1, RUNNER_INFERENCE, &o, &c->single, err);
+    if (!s) s = alloc_like(c->engine, &c->single->input, &c->recon1, err);
+    if (s) {
+        model_runner_destroy(c->single);
+        c->single = NULL;
+    }
+    return s;
+}
+
+/* Decodes codes[w0 .. w0 + nb) on runner r (batch >= nb; the rest of its
+ * batch decodes zero codes). */
+static bcae_status decode_batch(bcae_codec *c, model_runner *r, nn_tensor *recon,
+                                const uint16_t *codes, size_t n, size_t w0, size_t nb,
+                                uint16_t *adc, float *log_adc, bcae_error *err)
+{
+    nn_engine *e = c->engine;
+    const bcae_model *m = c->model;
+    const size_t per = m->code_floats;
+    memset(c->host, 0, (size_t)r->batch * per * sizeof(float));
+    for (size_t i = 0; i < nb * per; i++) {
+        float v = bcae_f16_to_f32(codes[w0 * per + i]);
+        if (!isfinite(v))
+            return n == 1 ? bcae_fail(err, BCAE_ERR_FORMAT,
+                                      "decode: the code holds a non-finite value (%g) at "
+                                      "element %zu", (double)v, i % per)
+                          : bcae_fail(err, BCAE_ERR_FORMAT,
+                                      "decode: code %zu holds a non-finite value (%g) at "
+                                      "element %zu", w0 + i / per, (double)v, i % per);
+        c->host[i] = v;
+    }
+    bcae_status s = e->ops->from_nchw(e, c->host, &r->code);
+    if (s) return nn_engine_error(e, s, err);
+    s = r->ops->decode(r, err);
+    if (s) return s;
+    s = e->ops->bcae_heads(e, &r->seg_logit, &r->reg_raw, m->shift, m->scale,
+                           m->cfg.clf_threshold, NULL, NULL, recon);
+    if (s) return nn_engine_error(e, s, err);
+    s = e->ops->to_nchw(e, recon, c->host);
+    if (s) return nn_engine_error(e, s, err);
+    for (size_t i = 0; i < nb; i++)
+        m->arch->output_to_wedge(m, c->host + i * m->input_floats,
+                                 adc ? adc + (w0 + i) * BCAE_WEDGE_VOXELS : NULL,
+                                 log_adc ? log_adc + (w0 + i) * BCAE_WEDGE_VOXELS : NULL);
+    return BCAE_OK;
+}
+
 bcae_status bcae_decode(bcae_codec *c, const uint16_t *codes, size_t n, uint16_t *adc,
                         float *log_adc, bcae_error *err)
 {
     bcae_status s = decoder_ready(c, err);
     if (s) return s;
     model_runner *r = c->decoder;
-    nn_engine *e = c->engine;
-    const bcae_model *m = c->model;
-    const size_t per = m->code_floats;
     for (size_t w0 = 0; w0 < n; w0 += DECODE_BATCH) {
         size_t nb = n - w0 < DECODE_BATCH ? n - w0 : DECODE_BATCH;
-        memset(c->host, 0, (size_t)DECODE_BATCH * per * sizeof(float));
-        for (size_t i = 0; i < nb * per; i++) {
-            float v = bcae_f16_to_f32(codes[w0 * per + i]);
-            if (!isfinite(v))
-                return n == 1 ? bcae_fail(err, BCAE_ERR_FORMAT,
-                                          "decode: the code holds a non-finite value (%g) at "
-                                          "element %zu", (double)v, i % per)
-                              : bcae_fail(err, BCAE_ERR_FORMAT,
-                                          "decode: code %zu holds a non-finite value (%g) at "
-                                          "element %zu", w0 + i / per, (double)v, i % per);
-            c->host[i] = v;
+        /* A short batch one wedge at a time where that gives the same bytes
+         * (if the batch-1 runner cannot be made, the padded batch does). */
+        bcae_error serr;
+        if (nb < DECODE_BATCH && r->decode_batch_invariant && !single_ready(c, &serr) &&
+            c->single->decode_batch_invariant) {
+            for (size_t i = 0; i < nb && !s; i++)
+                s = decode_batch(c, c->single, &c->recon1, codes, n, w0 + i, 1, adc, log_adc, err);
+        } else {
+            s = decode_batch(c, r, &c->recon, codes, n, w0, nb, adc, log_adc, err);
         }
-        s = e->ops->from_nchw(e, c->host, &r->code);
-        if (s) return nn_engine_error(e, s, err);
-        s = r->ops->decode(r, err);
         if (s) return s;
-        s = e->ops->bcae_heads(e, &r->seg_logit, &r->reg_raw, m->shift, m->scale,
-                               m->cfg.clf_threshold, NULL, NULL, &c->recon);
-        if (s) return nn_engine_error(e, s, err);
-        s = e->ops->to_nchw(e, &c->recon, c->host);
-        if (s) return nn_engine_error(e, s, err);
-        for (size_t i = 0; i < nb; i++)
-            m->arch->output_to_wedge(m, c->host + i * m->input_floats,
-                                     adc ? adc + (w0 + i) * BCAE_WEDGE_VOXELS : NULL,
-                                     log_adc ? log_adc + (w0 + i) * BCAE_WEDGE_VOXELS : NULL);
     }
     return BCAE_OK;
 }

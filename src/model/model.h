@@ -205,6 +205,11 @@ struct model_runner {
     nn_tensor input, code, seg_logit, reg_raw;
     int needs_calibration; /* an INT8 encoder not yet finished */
     void *impl;
+    /* 1: a wedge's decoded outputs do not depend on the batch they are
+     * decoded in (nor on their slot), bit for bit: the decoders run kernels
+     * whose sums for one wedge have a fixed order (the fused decoder chain);
+     * 0: they may (oneDNN picks kernels by shape). */
+    int decode_batch_invariant;
 };
 
 /* The architecture runners call the engine's ops without checking each

@@ -736,7 +736,7 @@ bcae_status bcae2d_model_runner_create(nn_engine *e, const bcae_model *m, int ba
         free(r);
         return s;
     }
-    *r = (model_runner){&OPS, m, e, batch, mode, x->input, x->code, x->seg_logit, x->reg_raw, 0, x};
+    *r = (model_runner){&OPS, m, e, batch, mode, x->input, x->code, x->seg_logit, x->reg_raw, 0, x, 0};
     if (mode == RUNNER_INFERENCE && opt->encoder != RUNNER_ENCODER_LAYERS) {
         nn_first_layer first = opt->encoder == RUNNER_ENCODER_DENSE      ? NN_FIRST_DENSE
                                : opt->encoder == RUNNER_ENCODER_PORTABLE ? NN_FIRST_SPARSE_PORTABLE
@@ -765,6 +765,9 @@ bcae_status bcae2d_model_runner_create(nn_engine *e, const bcae_model *m, int ba
             s = ds;
             if (err) *err = derr;
         }
+        /* The Winograd tiles and the output layer sum each wedge in a fixed
+         * order whatever the batch (tests/test_codec.c checks it). */
+        r->decode_batch_invariant = !ds;
     }
     if (s) {
         mr_destroy(r);

@@ -717,7 +717,7 @@ bcae_status bcae3d_model_runner_create(nn_engine *e, const bcae_model *m, int ba
     }
     *r = (model_runner){&OPS, m, e, batch, mode, nn_tensor5_flat(&x->input),
                         nn_tensor5_flat(&x->code), nn_tensor5_flat(&x->seg_logit),
-                        nn_tensor5_flat(&x->reg_raw), 0, x};
+                        nn_tensor5_flat(&x->reg_raw), 0, x, 0};
     if (mode == RUNNER_INFERENCE) s = use_paths(x, opt, err);
     if (s) {
         mr_destroy(r);
