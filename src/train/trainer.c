@@ -325,6 +325,7 @@ static bcae_status log_cut_after(FILE *fp, const char *path, long step, bcae_err
     rewind(fp);
     for (;;) {
         long at = ftell(fp);
+        if (at < 0) return bcae_fail(err, BCAE_ERR_IO, "%s: cannot tell the log's position", path);
         if (!fgets(line, sizeof line, fp)) break;
         int starts = ended;
         ended = strchr(line, '\n') != NULL;
@@ -339,6 +340,7 @@ static bcae_status log_cut_after(FILE *fp, const char *path, long step, bcae_err
             break;
         }
         keep = ftell(fp);
+        if (keep < 0) return bcae_fail(err, BCAE_ERR_IO, "%s: cannot tell the log's position", path);
     }
     if (ferror(fp))
         return bcae_fail(err, BCAE_ERR_IO, "%s: cannot read the log", path);
