@@ -19,6 +19,9 @@ import subprocess
 import sys
 import zlib
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import safetensors_edit  # noqa: E402
+
 try:
     import numpy as np
 except ImportError:
@@ -224,19 +227,7 @@ else:
     clean_failure(p, ["bf16"], "bf16 decoders where they cannot run")
 # -f no longer means "another model": a model with other weights is refused
 # and the message names the flag that allows it.
-other = path("other.safetensors")
-with open(model, "rb") as fh:
-    m = bytearray(fh.read())
-m[-3] ^= 0x01  # a weight's low bits: another fingerprint, same shapes
-# Without the original's checksum (it would refuse the edited weights first).
-hn = struct.unpack_from("<Q", m)[0]
-hdr = json.loads(m[8:8 + hn])
-(hdr.get("__metadata__") or {}).pop("bcae.sha256", None)
-hb = json.dumps(hdr).encode()
-hb += b" " * (-len(hb) % 8)
-m = bytearray(struct.pack("<Q", len(hb)) + hb + m[8 + hn:])
-with open(other, "wb") as fh:
-    fh.write(m)
+other = safetensors_edit.other_model(model, path("other.safetensors"))
 p = run("decompress", "-q", "-f", "--model", other, "-o", path("out_other"), ctr)
 clean_failure(p, [ctr, "another model", "--model-mismatch-ok"], "-f does not allow another model")
 check(not os.path.exists(path("out_other")), "no output folder after a refusal")
@@ -323,18 +314,13 @@ clean_failure(p, [flipped, "checksum mismatch"], "a model with a flipped weight 
 check(not os.path.exists(path("out_flip")), "nothing written with a damaged model")
 
 # BF16 tensors are named as such when a model refuses them.
-(hlen,) = struct.unpack_from("<Q", s, 0)
-header = json.loads(bytes(s[8:8 + hlen]))
+header, data = safetensors_edit.read(flipped)
 name = next(k for k in header if k != "__metadata__")
 t = header[name]
 t["dtype"] = "BF16"
 t["shape"] = t["shape"] + [2]
-header["__metadata__"].pop("bcae.sha256", None)
-text = json.dumps(header, separators=(",", ":")).encode()
-text += b" " * (-len(text) % 8)
-bf16 = path("bf16.safetensors")
-with open(bf16, "wb") as fh:
-    fh.write(struct.pack("<Q", len(text)) + text + bytes(s[8 + hlen:]))
+bf16 = safetensors_edit.write(path("bf16.safetensors"), safetensors_edit.drop_checksum(header),
+                              data)
 p = run("decompress", "-q", "--model", bf16, "-o", path("out_bf16"), ctr)
 clean_failure(p, [bf16, f"'{name}' is BF16 ("], "a BF16 tensor is shown as BF16, not '?'")
 

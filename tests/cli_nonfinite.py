@@ -14,7 +14,6 @@ and the model (ctest cli_nonfinite).
 Exits 0 when everything holds.
 """
 
-import json
 import os
 import shutil
 import struct
@@ -26,6 +25,7 @@ import numpy as np
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 from bcae_reader import crc32c  # noqa: E402
+import safetensors_edit  # noqa: E402
 
 bcae, model, work = (os.path.abspath(a) for a in sys.argv[1:4])
 shutil.rmtree(work, ignore_errors=True)
@@ -44,22 +44,9 @@ def run(*args):
                           stderr=subprocess.PIPE, text=True, timeout=600)
 
 
-# ---- safetensors, read and written here (a plain format: u64 header length, JSON, data)
-def st_read(path):
-    raw = open(path, "rb").read()
-    n = struct.unpack_from("<Q", raw)[0]
-    return json.loads(raw[8:8 + n]), bytearray(raw[8 + n:])
-
-
-def st_write(path, header, data):
-    h = json.dumps(header).encode()
-    h += b" " * (-len(h) % 8)
-    open(path, "wb").write(struct.pack("<Q", len(h)) + h + bytes(data))
-
-
-header, data = st_read(model)
+header, data = safetensors_edit.read(model)
 # The weights are edited below: a checksum of the original ones would refuse them first.
-(header.get("__metadata__") or {}).pop("bcae.sha256", None)
+safetensors_edit.drop_checksum(header)
 names = [k for k in header if k != "__metadata__"]
 victim = sorted(names)[len(names) // 2]
 off = header[victim]["data_offsets"][0]
@@ -73,7 +60,7 @@ for label, value in (("NaN", float("nan")), ("+Inf", float("inf"))):
     bad = os.path.join(work, f"bad_{label[-3:]}.safetensors")
     d = bytearray(data)
     struct.pack_into("<f", d, off + 4, value)
-    st_write(bad, header, d)
+    safetensors_edit.write(bad, header, d)
     out = os.path.join(work, f"out_{label[-3:]}")
     for verb, args in (("compress", ["-o", out + ".bcae"] + wedges[:2]),
                        ("forward", ["-o", out] + wedges[:1]),
@@ -90,7 +77,7 @@ for k in names:
     if header[k]["dtype"] == "F32":
         a, b = header[k]["data_offsets"]
         d[a:b] = np.full((b - a) // 4, 3e38, "<f4").tobytes()
-st_write(huge, header, d)
+safetensors_edit.write(huge, header, d)
 r = run("compress", "-m", huge, "-o", os.path.join(work, "huge.bcae"), wedges[0])
 check(r.returncode == 1 and "non-finite code" in r.stderr, f"compress with ~3e38 weights fails: {r.stderr.strip()[:120]}")
 check(not os.path.exists(os.path.join(work, "huge.bcae")), "no container left")

@@ -5,9 +5,7 @@ stored chunk must hold the codes `bcae compress` makes; refusals and
 mismatches must be HDF5 errors naming the cause, never wrong wedges.
 """
 
-import json
 import os
-import shutil
 import struct
 import subprocess
 import sys
@@ -17,6 +15,9 @@ import numpy as np
 import pytest
 
 import bcae
+
+sys.path.insert(0, os.path.join(os.environ["BCAE_SOURCE_DIR"], "tests"))
+import safetensors_edit  # noqa: E402
 
 PLUGIN_DIR = os.environ.get("BCAE_HDF5_PLUGIN_DIR", "")
 H5DUMP = os.environ.get("BCAE_H5DUMP", "h5dump")
@@ -168,26 +169,9 @@ def test_out_of_range_write_fails(sample, tmp_path):
         assert f["w"].id.get_storage_size() == 0
 
 
-def _without_checksum(data):
-    """The file with its `bcae.sha256` metadata dropped: the weights are edited, and
-    the original's checksum would refuse them before the fingerprint is compared."""
-    n = struct.unpack("<Q", data[:8])[0]
-    header = json.loads(data[8:8 + n])
-    (header.get("__metadata__") or {}).pop("bcae.sha256", None)
-    h = json.dumps(header).encode()
-    h += b" " * (-len(h) % 8)
-    return struct.pack("<Q", len(h)) + h + bytes(data[8 + n:])
-
-
 def _other_model(tmp_path):
     """The default weights with one value changed: another fingerprint, same shapes."""
-    dst = tmp_path / "other.safetensors"
-    shutil.copyfile(os.environ["BCAE_MODEL"], dst)
-    data = bytearray(dst.read_bytes())
-    header = struct.unpack("<Q", data[:8])[0]
-    data[8 + header + 1] ^= 0x01
-    dst.write_bytes(_without_checksum(data))
-    return dst
+    return safetensors_edit.other_model(os.environ["BCAE_MODEL"], tmp_path / "other.safetensors")
 
 
 def test_model_mismatch_is_an_error_not_a_wrong_wedge(sample, tmp_path, monkeypatch):

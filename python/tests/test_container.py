@@ -1,15 +1,16 @@
 """bcae.Container and bcae.ContainerWriter against `bcae compress / decompress`."""
 
-import json
 import os
-import shutil
-import struct
+import sys
 import warnings
 
 import numpy as np
 import pytest
 
 import bcae
+
+sys.path.insert(0, os.path.join(os.environ["BCAE_SOURCE_DIR"], "tests"))
+import safetensors_edit  # noqa: E402
 
 
 def test_writer_equals_cli_byte_for_byte(model, wedges, wedge_files, cli_container, tmp_path):
@@ -121,28 +122,11 @@ def test_corrupted_record_raises(model, cli_container, tmp_path):
         bcae.decompress(bad, model=model)
 
 
-def _without_checksum(data):
-    """The file with its `bcae.sha256` metadata dropped: the weights are edited, and
-    the original's checksum would refuse them before the fingerprint is compared."""
-    n = struct.unpack("<Q", data[:8])[0]
-    header = json.loads(data[8:8 + n])
-    (header.get("__metadata__") or {}).pop("bcae.sha256", None)
-    h = json.dumps(header).encode()
-    h += b" " * (-len(h) % 8)
-    return struct.pack("<Q", len(h)) + h + bytes(data[8 + n:])
-
-
 def _other_model(tmp_path):
     """The default weights with one tensor value changed: another fingerprint,
-    the same architecture and code shape."""
-    src = os.environ["BCAE_MODEL"]
-    dst = tmp_path / "other.safetensors"
-    shutil.copyfile(src, dst)
-    data = bytearray(dst.read_bytes())
-    header = struct.unpack("<Q", data[:8])[0]
-    data[8 + header + 1] ^= 0x01  # a low mantissa bit of the first float
-    dst.write_bytes(_without_checksum(data))
-    return bcae.Model(dst)
+    the same architecture and code shape (tests/safetensors_edit.py)."""
+    return bcae.Model(safetensors_edit.other_model(os.environ["BCAE_MODEL"],
+                                                   tmp_path / "other.safetensors"))
 
 
 def test_other_model_is_refused_unless_forced(model, cli_container, tmp_path):
