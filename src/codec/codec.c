@@ -25,7 +25,8 @@ struct bcae_codec {
     nn_engine *engine;
     model_runner *runner;  /* encodes at `batch` (and decodes if batch == DECODE_BATCH) */
     model_runner *decoder; /* decodes at DECODE_BATCH; the runner or a second one */
-    model_runner *single;  /* batch 1, for the short batches of invariant decoders */
+    model_runner *single;  /* batch 1, for the short batches of invariant decoders (or
+                            * NULL); the runner itself when the codec's batch is 1 */
     runner_options ropt;
     int batch;
     float *host;  /* max(batch, DECODE_BATCH) * max(input, code) floats */
@@ -110,7 +111,7 @@ void bcae_codec_free(bcae_codec *c)
 {
     if (!c) return;
     if (c->decoder != c->runner) model_runner_destroy(c->decoder);
-    model_runner_destroy(c->single);
+    if (c->single != c->runner) model_runner_destroy(c->single);
     if (c->recon1.data) nn_tensor_free(c->engine, &c->recon1);
     model_runner_destroy(c->runner);
     if (c->recon.data) nn_tensor_free(c->engine, &c->recon);
@@ -149,35 +150,44 @@ bcae_status bcae_encode(bcae_codec *c, const uint16_t *adc, size_t n, uint16_t *
     return BCAE_OK;
 }
 
+/* The decoders at DECODE_BATCH, and where they are batch-invariant a batch-1
+ * decoder for short batches, planned together (a chain reads its knobs, such
+ * as BCAE_CHAIN_CONV, when it is planned: both then make the same choice).
+ * Without the batch-1 decoder (it could not be made) short batches are
+ * padded. */
 static bcae_status decoder_ready(bcae_codec *c, bcae_error *err)
 {
     if (c->decoder) return BCAE_OK;
     model_runner *d = c->runner;
     bcae_status s = BCAE_OK;
-    if (c->batch != DECODE_BATCH) {
-        /* Only the decoders of this runner run: its encoder stays fp32. */
-        runner_options o = c->ropt;
-        o.precision = BCAE_PRECISION_FP32;
+    /* Only the decoders of these runners run: their encoders stay fp32. */
+    runner_options o = c->ropt;
+    o.precision = BCAE_PRECISION_FP32;
+    if (c->batch != DECODE_BATCH)
         s = model_runner_create(c->engine, c->model, DECODE_BATCH, RUNNER_INFERENCE, &o, &d, err);
-    }
     if (s) return s;
     c->decoder = d;
-    return alloc_like(c->engine, &d->input, &c->recon, err);
-}
-
-/* The batch-1 decoder (created on first use). */
-static bcae_status single_ready(bcae_codec *c, bcae_error *err)
-{
-    if (c->single) return BCAE_OK;
-    runner_options o = c->ropt;
-    o.precision = BCAE_PRECISION_FP32; /* only its decoders run */
-    bcae_status s = model_runner_create(c->engine, c->model, 1, RUNNER_INFERENCE, &o, &c->single, err);
-    if (!s) s = alloc_like(c->engine, &c->single->input, &c->recon1, err);
-    if (s) {
-        model_runner_destroy(c->single);
+    s = alloc_like(c->engine, &d->input, &c->recon, err);
+    if (s || !d->decode_batch_invariant) return s;
+    if (c->batch == 1) {
+        c->single = c->runner;
+    } else {
+        bcae_error ignored;
+        if (model_runner_create(c->engine, c->model, 1, RUNNER_INFERENCE, &o, &c->single, &ignored))
+            c->single = NULL;
+    }
+    /* The same kernels in both, or not the same bytes. */
+    char k1[160] = "", k4[160] = "";
+    if (c->single) {
+        c->single->ops->describe(c->single, 3, k1, sizeof k1);
+        d->ops->describe(d, 3, k4, sizeof k4);
+    }
+    if (c->single && (!c->single->decode_batch_invariant || strcmp(k1, k4) ||
+                      alloc_like(c->engine, &c->single->input, &c->recon1, err))) {
+        if (c->single != c->runner) model_runner_destroy(c->single);
         c->single = NULL;
     }
-    return s;
+    return BCAE_OK;
 }
 
 /* Decodes codes[w0 .. w0 + nb) on runner r (batch >= nb; the rest of its
@@ -227,9 +237,7 @@ bcae_status bcae_decode(bcae_codec *c, const uint16_t *codes, size_t n, uint16_t
         size_t nb = n - w0 < DECODE_BATCH ? n - w0 : DECODE_BATCH;
         /* A short batch one wedge at a time where that gives the same bytes
          * (if the batch-1 runner cannot be made, the padded batch does). */
-        bcae_error serr;
-        if (nb < DECODE_BATCH && r->decode_batch_invariant && !single_ready(c, &serr) &&
-            c->single->decode_batch_invariant) {
+        if (nb < DECODE_BATCH && c->single) {
             for (size_t i = 0; i < nb && !s; i++)
                 s = decode_batch(c, c->single, &c->recon1, codes, n, w0 + i, 1, adc, log_adc, err);
         } else {

@@ -683,7 +683,8 @@ static const char *mr_describe(const model_runner *r, int decoder, char *buf, si
 {
     const bcae2d_runner *x = impl(r);
     static const char *first[] = {"sparse", "dense", "sparse-portable"};
-    if (x->training) snprintf(buf, size, "layers %s", bcae_precision_name(x->precision));
+    if (x->training && decoder >= 2) snprintf(buf, size, "%s", "");
+    else if (x->training) snprintf(buf, size, "layers %s", bcae_precision_name(x->precision));
     else if (decoder == 2) {
         if (x->chain) return nn_chain_describe(x->e, x->chain, buf, size);
         snprintf(buf, size, "%s", "");
@@ -757,11 +758,12 @@ bcae_status bcae2d_model_runner_create(nn_engine *e, const bcae_model *m, int ba
         r->needs_calibration = !s && opt->precision == BCAE_PRECISION_INT8;
     }
     /* The fused decoders where the backend plans them; fp32 falls back to
-     * the layers elsewhere, bf16 (asked for) fails. */
+     * the layers when it cannot (any reason: the layers may still fit),
+     * bf16 (asked for) fails. */
     if (!s && mode == RUNNER_INFERENCE && opt->decoder == RUNNER_DECODER_FAST) {
         bcae_error derr;
         bcae_status ds = bcae2d_runner_use_decoder_chain(x, opt->decoder_precision, &derr);
-        if (ds && (ds != BCAE_ERR_UNSUPPORTED || opt->decoder_precision != BCAE_PRECISION_FP32)) {
+        if (ds && opt->decoder_precision != BCAE_PRECISION_FP32) {
             s = ds;
             if (err) *err = derr;
         }

@@ -117,6 +117,7 @@ struct nn_chain {
     int nsteps;
     void *buf[CHAIN_BUFFERS];
     void *scratch_buf;
+    float *wino_scratch; /* one for every Winograd step (they run one at a time) */
 
     /* The sparse first layer: fused kernel [cin][K][K][cout], bias, and one
      * accumulator row per thread. */
@@ -770,7 +771,7 @@ static bcae_status plan_steps(nn_chain *c, bcae_error *err)
                 s->wino = cpu_wino_create(c->conv == NN_CHAIN_CONV_WINO4 ? 4 : 2, d->n, l->cin,
                                           s->c, s->h, s->w, second ? l->w2 : l->w,
                                           second ? l->b2 : l->b, s->dt == dnnl_bf16,
-                                          s->dt == dnnl_bf16 && c->wino_dot, c->threads);
+                                          s->dt == dnnl_bf16 && c->wino_dot, c->threads, 1);
                 s->alpha = l->alpha;
                 /* Shapes it does not take (channels not multiples of 16)
                  * go to oneDNN below; only memory is an error. */
@@ -827,6 +828,16 @@ static bcae_status plan_steps(nn_chain *c, bcae_error *err)
     if (scratch > 0) {
         c->scratch_buf = aligned_alloc(CHAIN_ALIGN, (scratch + CHAIN_ALIGN - 1) / CHAIN_ALIGN * CHAIN_ALIGN);
         if (!c->scratch_buf) return bcae_fail(err, BCAE_ERR_OUT_OF_MEMORY, "encoder chain: out of memory");
+    }
+    size_t wino = 0;
+    for (int i = 0; i < c->nsteps; i++)
+        if (c->steps[i].wino && cpu_wino_scratch_floats(c->steps[i].wino) > wino)
+            wino = cpu_wino_scratch_floats(c->steps[i].wino);
+    if (wino > 0) {
+        free(c->wino_scratch);
+        c->wino_scratch = aligned_alloc(CHAIN_ALIGN, (wino * sizeof(float) + CHAIN_ALIGN - 1) /
+                                                         CHAIN_ALIGN * CHAIN_ALIGN);
+        if (!c->wino_scratch) return bcae_fail(err, BCAE_ERR_OUT_OF_MEMORY, "encoder chain: out of memory");
     }
     /* Point every step at its buffers once: they never move. */
     for (int i = 0; i < c->nsteps; i++) {
@@ -935,6 +946,7 @@ void cpu_chain_destroy(nn_chain *c)
     free_steps(c);
     for (int b = 0; b < CHAIN_BUFFERS; b++) free(c->buf[b]);
     free(c->scratch_buf);
+    free(c->wino_scratch);
     free(c->w_first);
     free(c->b_first);
     free(c->acc);
@@ -1039,7 +1051,7 @@ static bcae_status run(nn_chain *c, const nn_tensor *x, nn_tensor *y)
             if (s->wino) {
                 cpu_wino_forward(s->wino, c->buf[s->src_buf], c->buf[s->dst_buf],
                                  s->kind == STEP_CONV2 ? WINO_POST_RESIDUAL : WINO_POST_LEAKY,
-                                 s->alpha);
+                                 s->alpha, c->wino_scratch);
                 break;
             }
             if (s->kind == STEP_FIRST_DENSE) dnnl_memory_set_data_handle(s->src, x->data);

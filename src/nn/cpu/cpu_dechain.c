@@ -65,6 +65,7 @@ struct nn_dechain {
     int nsteps[2];
     dc_step steps[2][DC_MAX_STEPS];
     void *buf[3]; /* two block buffers (upsampling alternates them), conv1's output */
+    float *wino_scratch; /* shared by every Winograd step (they run one at a time) */
     int own_buf;  /* allocated here (else the caller's, nn_dechain_desc.buffers) */
 };
 
@@ -87,14 +88,17 @@ static float from_bf16(uint16_t h)
 void cpu_dechain_destroy(nn_dechain *c)
 {
     if (!c) return;
+    /* Every slot (calloc'd): a head whose planning failed half-way has steps
+     * past its nsteps. */
     for (int k = 0; k < 2; k++)
-        for (int i = 0; i < c->nsteps[k]; i++) {
+        for (int i = 0; i < DC_MAX_STEPS; i++) {
             cpu_wino_destroy(c->steps[k][i].wino);
             free(c->steps[k][i].wt);
             free(c->steps[k][i].bias);
         }
     if (c->own_buf)
         for (int b = 0; b < 3; b++) free(c->buf[b]);
+    free(c->wino_scratch);
     free(c);
 }
 
@@ -123,8 +127,9 @@ static void *alloc_bytes(size_t bytes)
     return aligned_alloc(DC_ALIGN, (bytes + DC_ALIGN - 1) / DC_ALIGN * DC_ALIGN);
 }
 
-/* The steps of head k; buffer sizes into need[3] (bytes). */
-static bcae_status plan_head(nn_dechain *c, int k, size_t need[3], bcae_error *err)
+/* The steps of head k; buffer sizes into need[0..2], the Winograd scratch
+ * into need[3] (bytes). */
+static bcae_status plan_head(nn_dechain *c, int k, size_t need[4], bcae_error *err)
 {
     const nn_dechain_desc *d = &c->d;
     const nn_layer *L = d->layers[k];
@@ -153,7 +158,7 @@ static bcae_status plan_head(nn_dechain *c, int k, size_t need[3], bcae_error *e
             s->src = second ? 2 : cur, s->dst = second ? cur : 2;
             s->alpha = L[i].alpha;
             s->wino = cpu_wino_create(c->m, d->n, d->c, d->c, h, w, second ? L[i].w2 : L[i].w,
-                                      second ? L[i].b2 : L[i].b, c->bf16, c->dot, c->threads);
+                                      second ? L[i].b2 : L[i].b, c->bf16, c->dot, c->threads, 1);
             if (!s->wino) return bcae_fail(err, BCAE_ERR_OUT_OF_MEMORY, "decoder chain: out of memory");
         }
     }
@@ -170,6 +175,8 @@ static bcae_status plan_head(nn_dechain *c, int k, size_t need[3], bcae_error *e
     c->nsteps[k] = ns;
     for (int j = 0; j < ns; j++) {
         const dc_step *t = &c->steps[k][j];
+        if (t->wino && cpu_wino_scratch_floats(t->wino) * sizeof(float) > need[3])
+            need[3] = cpu_wino_scratch_floats(t->wino) * sizeof(float);
         if (t->dst < 0) continue;
         size_t bytes = (size_t)d->n * (size_t)t->c * (size_t)t->h * (size_t)t->w * c->esz;
         if (bytes > need[t->dst]) need[t->dst] = bytes;
@@ -206,7 +213,7 @@ bcae_status cpu_dechain_create(nn_engine *e, const nn_dechain_desc *d, nn_dechai
     c->m = algo == NN_CHAIN_CONV_WINO2 ? 2 : 4;
     c->dot = c->bf16 && cpu_wino_bf16_dot_available() && !getenv("BCAE_WINO_FP32_PRODUCTS");
     c->esz = c->bf16 ? 2 : 4;
-    size_t need[3] = {0, 0, 0};
+    size_t need[4] = {0, 0, 0, 0};
     bcae_status rc = BCAE_OK;
     for (int k = 0; k < d->nheads && !rc; k++) rc = plan_head(c, k, need, err);
     int lent = 1;
@@ -220,6 +227,8 @@ bcae_status cpu_dechain_create(nn_engine *e, const nn_dechain_desc *d, nn_dechai
             rc = bcae_fail(err, BCAE_ERR_OUT_OF_MEMORY, "decoder chain: cannot allocate %zu MB",
                            need[b] >> 20);
     }
+    if (!rc && need[3] && !(c->wino_scratch = alloc_bytes(need[3])))
+        rc = bcae_fail(err, BCAE_ERR_OUT_OF_MEMORY, "decoder chain: out of memory");
     if (rc) {
         cpu_dechain_destroy(c);
         return rc;
@@ -336,11 +345,12 @@ bcae_status cpu_dechain_forward(nn_dechain *c, const nn_tensor *code, nn_tensor 
             case DC_IN: run_in(c, s, code->data); break;
             case DC_UP: run_up(c, s); break;
             case DC_CONV1:
-                cpu_wino_forward(s->wino, c->buf[s->src], c->buf[s->dst], WINO_POST_LEAKY, 0.0f);
+                cpu_wino_forward(s->wino, c->buf[s->src], c->buf[s->dst], WINO_POST_LEAKY, 0.0f,
+                                 c->wino_scratch);
                 break;
             case DC_CONV2:
                 cpu_wino_forward(s->wino, c->buf[s->src], c->buf[s->dst], WINO_POST_RESIDUAL,
-                                 s->alpha);
+                                 s->alpha, c->wino_scratch);
                 break;
             case DC_OUT: run_out(c, s, out[k]->data); break;
             }

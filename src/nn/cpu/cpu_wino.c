@@ -94,7 +94,7 @@ static void winograd_g(int m, double g[6][3])
 }
 
 cpu_wino *cpu_wino_create(int m, int n, int cin, int cout, int h, int w, const float *weight,
-                          const float *bias, int bf16, int dot, int threads)
+                          const float *bias, int bf16, int dot, int threads, int shared_scratch)
 {
     if (dot && (!bf16 || !cpu_wino_bf16_dot_available())) return NULL;
     if ((m != 2 && m != 4) || cin % 16 || cout % 16 || n < 1 || h < 1 || w < 1) return NULL;
@@ -109,8 +109,8 @@ cpu_wino *cpu_wino_create(int m, int n, int cin, int cout, int h, int w, const f
     p->per_thread = (size_t)T * T * WINO_NT * (size_t)(cin + cout);
     p->u = alloc_floats((size_t)T * T * (size_t)cin * (size_t)cout);
     p->bias = alloc_floats((size_t)cout);
-    p->scratch = alloc_floats(p->per_thread * (size_t)p->threads);
-    if (!p->u || !p->bias || !p->scratch) {
+    if (!shared_scratch) p->scratch = alloc_floats(p->per_thread * (size_t)p->threads);
+    if (!p->u || !p->bias || (!shared_scratch && !p->scratch)) {
         cpu_wino_destroy(p);
         return NULL;
     }
@@ -430,11 +430,12 @@ WINO_INLINE void run_block(cpu_wino *p, int m, int bf16, int dot, const void *sr
  * variants compiled to a single body branching on m, bf16 and dot at run
  * time. */
 #define WINO_FORWARD(name, M_, BF16_, DOT_)                                                     \
-    static void name(cpu_wino *p, const void *src, void *dst, cpu_wino_post post, float alpha) \
+    static void name(cpu_wino *p, const void *src, void *dst, cpu_wino_post post, float alpha, \
+                     float *scratch)                                                           \
     {                                                                                          \
         _Pragma("omp parallel num_threads(p->threads)")                                        \
         {                                                                                      \
-            float *V = p->scratch + (size_t)omp_get_thread_num() * p->per_thread;              \
+            float *V = scratch + (size_t)omp_get_thread_num() * p->per_thread;                 \
             float *M = V + (size_t)p->T * p->T * WINO_NT * (size_t)p->cin;                     \
             _Pragma("omp for schedule(static)")                                                \
             for (long blk = 0; blk < p->blocks; blk++)                                         \
@@ -442,7 +443,10 @@ WINO_INLINE void run_block(cpu_wino *p, int m, int bf16, int dot, const void *sr
         }                                                                                      \
     }
 
-typedef void forward_fn(cpu_wino *p, const void *s, void *d, cpu_wino_post q, float a);
+typedef void forward_fn(cpu_wino *p, const void *s, void *d, cpu_wino_post q, float a,
+                        float *scratch);
+
+size_t cpu_wino_scratch_floats(const cpu_wino *p) { return p->per_thread * (size_t)p->threads; }
 WINO_FORWARD(forward_m4_f32, 4, 0, 0)
 WINO_FORWARD(forward_m4_bf16, 4, 1, 0)
 WINO_FORWARD(forward_m4_dot, 4, 1, 1)
@@ -452,9 +456,10 @@ WINO_FORWARD(forward_m2_dot, 2, 1, 1)
 
 #pragma GCC pop_options
 
-void cpu_wino_forward(cpu_wino *p, const void *src, void *dst, cpu_wino_post post, float alpha)
+void cpu_wino_forward(cpu_wino *p, const void *src, void *dst, cpu_wino_post post, float alpha,
+                      float *scratch)
 {
     forward_fn *f = p->m == 4 ? (p->dot ? forward_m4_dot : p->bf16 ? forward_m4_bf16 : forward_m4_f32)
                               : (p->dot ? forward_m2_dot : p->bf16 ? forward_m2_bf16 : forward_m2_f32);
-    f(p, src, dst, post, alpha);
+    f(p, src, dst, post, alpha, scratch ? scratch : p->scratch);
 }

@@ -21,6 +21,8 @@
 #ifndef BCAE_NN_CPU_WINO_H
 #define BCAE_NN_CPU_WINO_H
 
+#include <stddef.h>
+
 typedef struct cpu_wino cpu_wino;
 
 typedef enum cpu_wino_post {
@@ -42,10 +44,18 @@ int cpu_wino_bf16_dot_available(void);
  * apply (cin, cout not multiples of 16, m not 2 or 4, dot without
  * AVX512-BF16). */
 cpu_wino *cpu_wino_create(int m, int n, int cin, int cout, int h, int w, const float *weight,
-                          const float *bias, int bf16, int dot, int threads);
+                          const float *bias, int bf16, int dot, int threads, int shared_scratch);
+/* Floats of per-thread scratch a forward needs (all threads). With
+ * shared_scratch the plan holds none: a chain whose steps run one after
+ * another allocates the largest once and passes it to every forward (with
+ * 64 threads each plan's own would be ~9 MB). */
+size_t cpu_wino_scratch_floats(const cpu_wino *p);
 void cpu_wino_destroy(cpu_wino *p);
 
-/* dst = post(conv(src)); src and dst must not overlap. */
-void cpu_wino_forward(cpu_wino *p, const void *src, void *dst, cpu_wino_post post, float alpha);
+/* dst = post(conv(src)); src and dst must not overlap. scratch: at least
+ * cpu_wino_scratch_floats floats, 64-byte aligned, or NULL for the plan's
+ * own (not NULL with shared_scratch). */
+void cpu_wino_forward(cpu_wino *p, const void *src, void *dst, cpu_wino_post post, float alpha,
+                      float *scratch);
 
 #endif
