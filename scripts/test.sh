@@ -10,13 +10,15 @@ jobs=$(nproc 2>/dev/null || echo 2)
 ctest --test-dir build --output-on-failure -j "$jobs"
 echo
 # The PyTorch parity and training runs repeat, slower, what the Release pass
-# checked; the libFuzzer runs carry their own sanitizers; install_example
-# builds a plain program against the installed (here instrumented) library.
+# checked, and so do the tests re-run with the ISA capped (label isa: the same
+# code as the portable modes of the unit tests); the libFuzzer runs carry their
+# own sanitizers; install_example builds a plain program against the installed
+# (here instrumented) library.
 echo "== sanitizer build (ASan + UBSan): unit, CLI, interop and fuzz-replay tests"
 cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DBCAE_SANITIZE=ON >/dev/null
 cmake --build build-asan -j "$jobs"
 ASAN_OPTIONS=detect_leaks=1 ctest --test-dir build-asan --output-on-failure -j "$jobs" \
-  -LE "parity|train" -E "libfuzzer|install_example"
+  -LE "parity|train|isa" -E "libfuzzer|install_example"
 
 # The CUDA backend (docs/CUDA.md) is compiled wherever the toolkit is, so it
 # never rots; from it run the device choice's own tests and the backend
