@@ -58,6 +58,8 @@ def main():
     ap.add_argument("--validation", nargs="*", default=[])
     ap.add_argument("--seconds-per-step", type=float, required=True)
     ap.add_argument("--out", required=True)
+    ap.add_argument("--validation-wedges", type=int, default=64,
+                    help="wedges a validation point averages (batches x batch size)")
     ap.add_argument("--title", default="")
     a = ap.parse_args()
     if not a.seconds_per_step > 0:
@@ -78,7 +80,7 @@ def main():
              label="training loss_reg (batch MAE, mean of 100 steps)")
     if vsteps:
         ax1.plot(vsteps, [v[0] for v in vals], "o-", color="C0", ms=3,
-                 label="validation loss_reg (64 held-out wedges)")
+                 label=f"validation loss_reg ({a.validation_wedges} held-out wedges)")
     ax1.set_xlabel("step (batch of 4 wedges)")
     ax1.set_ylabel("regression loss (log2(ADC+1) units)")
     ax1.legend(fontsize=8)
