@@ -162,11 +162,12 @@ int main(void)
         ev[k] = (k / 4000) % 3 ? (uint16_t)(64 + bcae_rng_u64(&rng) % 960) : 0;
     bcae_wedge_to_model(ev, host + 2 * MV);
 
+    /* The paper's BCAE-2D(4,8,3) runs the same steps as (4,4,3), four more
+     * residual blocks at full size; it was measured once (docs/PRECISION.md)
+     * and is left out here to keep the sanitizer pass short. */
     const model_config shipped = {4, 4, 3, {0}, 0.5f, 0}; /* the default model's shape */
-    const model_config deep = {4, 8, 3, {0}, 0.5f, 0};    /* the paper's */
     const model_config flat = {2, 2, 1, {0}, 0.5f, 0};    /* one upsampling only */
     run_model(&shipped, 31, host, 1);
-    run_model(&deep, 32, host, 0);
     run_model(&flat, 33, host, 0);
 
     /* Training runners have no decoder chain; the model runner plans it by
