@@ -213,7 +213,7 @@ check("--force" in p.stdout and "--model-mismatch-ok" in p.stdout and "overwrite
 for bad in ("int8", "fp64"):
     p = run("decompress", "-q", "--decoder-precision", bad, "--model", model, "-o",
             path("out_dp"), ctr)
-    check(p.returncode == 2 and "--decoder-precision" in p.stderr or bad in p.stderr,
+    check(p.returncode == 2 and ("--decoder-precision" in p.stderr or bad in p.stderr),
           f"--decoder-precision {bad}: {describe(p)}")
 check(not os.path.exists(path("out_dp")), "nothing written for a bad --decoder-precision")
 p = run("decompress", "-q", "--decoder-precision", "bf16", "--model", model, "-o",

@@ -433,6 +433,16 @@ static int inspect_model(const char *verb, const char *path, int json)
     return CLI_EXIT_OK;
 }
 
+/* rc, or a failure when what was printed cannot be written out. */
+static int flushed(const char *verb, int rc)
+{
+    if (rc == CLI_EXIT_OK && fflush(stdout) != 0) {
+        cli_error(verb, "cannot write the output");
+        return CLI_EXIT_FAIL;
+    }
+    return rc;
+}
+
 int verb_inspect(int argc, char **argv)
 {
     const char *verb = argv[0];
@@ -466,14 +476,7 @@ int verb_inspect(int argc, char **argv)
     size_t nfirst;
     bcae_error serr;
     if (bcae_sniff_file(path, &kind, first, &nfirst, &serr)) return cli_fail(verb, &serr);
-    if (kind == BCAE_FILE_SAFETENSORS) {
-        int rc = inspect_model(verb, path, json);
-        if (rc == CLI_EXIT_OK && fflush(stdout) != 0) {
-            cli_error(verb, "cannot write the output");
-            return CLI_EXIT_FAIL;
-        }
-        return rc;
-    }
+    if (kind == BCAE_FILE_SAFETENSORS) return flushed(verb, inspect_model(verb, path, json));
     if (kind != BCAE_FILE_NPY && kind != BCAE_FILE_BCAE) {
         char hex[3 * 8 + 1] = "";
         for (size_t i = 0, o = 0; i < nfirst && i < 8; i++)
@@ -483,14 +486,7 @@ int verb_inspect(int argc, char **argv)
                   nfirst ? ")" : "");
         return CLI_EXIT_FAIL;
     }
-    if (kind == BCAE_FILE_BCAE) {
-        int rc = inspect_container(verb, path, json);
-        if (rc == CLI_EXIT_OK && fflush(stdout) != 0) {
-            cli_error(verb, "cannot write the output");
-            return CLI_EXIT_FAIL;
-        }
-        return rc;
-    }
+    if (kind == BCAE_FILE_BCAE) return flushed(verb, inspect_container(verb, path, json));
     bcae_array a;
     bcae_error err;
     if (bcae_npy_read(path, &a, &err) != BCAE_OK) return cli_fail(verb, &err);
@@ -501,9 +497,5 @@ int verb_inspect(int argc, char **argv)
     else
         print_text(path, &a, &st);
     bcae_array_free(&a);
-    if (fflush(stdout) != 0) {
-        cli_error(verb, "cannot write the output");
-        return CLI_EXIT_FAIL;
-    }
-    return CLI_EXIT_OK;
+    return flushed(verb, CLI_EXIT_OK);
 }
