@@ -1035,6 +1035,13 @@ typedef struct bcae_train_config {
      * refused; docs/PRECISION.md). Checkpoints record it, and a resume with
      * another precision is refused. */
     bcae_precision precision;
+    /* NULL, or a flag read after every training step (a signal handler or
+     * another thread sets it; the progress callback may too): nonzero ends
+     * the run at that step as max_steps would (the checkpoint and the model
+     * written), and bcae_train returns BCAE_OK. The last progress report
+     * tells the step reached. With comm, give every rank a flag (or none):
+     * the run stops when any rank's is set. */
+    const volatile int *stop;
 } bcae_train_config;
 
 BCAE_API void bcae_train_config_default(bcae_train_config *c);

@@ -1,5 +1,5 @@
 """CLI test of `bcae train` and `bcae forward`: checkpoints resume to the identical
-trajectory (mid-epoch and at an epoch boundary), the log's format, --init, forward's
+trajectory (mid-epoch, at an epoch boundary, and after Ctrl-C), the log's format, --init, forward's
 outputs and --half, and clear errors on bad input.
 
 Usage: cli_train.py BCAE_BINARY WORK_DIR   (run with /usr/bin/python3: needs numpy)
@@ -7,9 +7,12 @@ Usage: cli_train.py BCAE_BINARY WORK_DIR   (run with /usr/bin/python3: needs num
 import csv
 import filecmp
 import os
+import re
 import shutil
+import signal
 import subprocess
 import sys
+import time
 
 try:
     import numpy as np
@@ -82,6 +85,37 @@ check(open(path("a.csv")).read() == open(path("b.csv")).read(),
       "resumed log identical to the uninterrupted one")
 check(filecmp.cmp(path("a.safetensors"), path("b.safetensors"), shallow=False),
       "resumed final weights identical")
+
+# Run I: Ctrl-C (SIGINT) once the log shows a step ends the run after the step under way,
+# with a checkpoint and the model (exit 130); resumed, it ends where run A did, bit for bit.
+cki = path("i.ckpt")
+argv_i = [bcae, *common, "--num-epochs", "3", "--out", path("i.safetensors"), "--log",
+          path("i.csv"), "--checkpoint", cki]
+proc = subprocess.Popen(argv_i, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+deadline = time.monotonic() + 120
+while time.monotonic() < deadline and proc.poll() is None:
+    if os.path.exists(path("i.csv")) and len(open(path("i.csv")).read().splitlines()) >= 2:
+        break
+    time.sleep(0.005)
+proc.send_signal(signal.SIGINT)
+out, err = proc.communicate(timeout=120)
+m = re.search(r"interrupted \(SIGINT\) after step (\d+)", err)
+check(proc.returncode == 130, f"SIGINT: exit 130, got {proc.returncode}: {err}")
+check(m is not None and 1 <= int(m.group(1)) < 12, "SIGINT: says the step it stopped after: " + err)
+if m:
+    k = int(m.group(1))
+    rows_i = list(csv.DictReader(open(path("i.csv"))))
+    check(len(rows_i) == k, f"SIGINT: the log holds the {k} steps run, got {len(rows_i)}")
+    check(os.path.exists(cki) and os.path.exists(path("i.safetensors")),
+          "SIGINT: checkpoint and model written")
+    check("--resume " + cki in err, "SIGINT: tells how to continue")
+r = run(*common, "--num-epochs", "3", "--out", path("i.safetensors"), "--log", path("i.csv"),
+        "--checkpoint", cki, "--resume", cki)
+check(r.returncode == 0, "train I resumed: " + r.stderr)
+check(open(path("a.csv")).read() == open(path("i.csv")).read(),
+      "resumed after SIGINT: log identical to the uninterrupted one")
+check(filecmp.cmp(path("a.safetensors"), path("i.safetensors"), shallow=False),
+      "resumed after SIGINT: final weights identical")
 
 # A run that died after its last checkpoint had logged steps the resumed run takes again:
 # resuming drops them (and a row cut short), so the log still equals the uninterrupted one.

@@ -1,6 +1,7 @@
 /* bcae train: train a BCAE-2D on a dataset. */
 #include <getopt.h>
 #include <math.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -48,6 +49,9 @@ static void usage(FILE *fp)
             "      --resume CKPT              continue a run exactly where CKPT left it\n"
             "      --max-steps K              stop at global step K (with a checkpoint), to\n"
             "                                 train in slices: resume later\n"
+            "  Ctrl-C (SIGINT) or SIGTERM ends the run after the current step, as\n"
+            "  --max-steps does (model and checkpoint written; exit status 130 or 143);\n"
+            "  a second one stops at once.\n"
             "Other:\n"
             "  -t, --threads N                threads (BCAE_NUM_THREADS or all cores)\n"
             "      --device D                 auto (default), cpu or cuda: see docs/CUDA.md\n"
@@ -68,6 +72,29 @@ static void usage(FILE *fp)
             "  (--bind-to none): Open MPI's default binds each rank to one core.\n");
 }
 
+/* Set by the first SIGINT or SIGTERM (the signal's number): the library
+ * reads it after every step and ends the run there with a checkpoint. A
+ * second signal has its default action (the handler resets itself). The
+ * one global of the tool: a signal handler can reach nothing else. */
+static volatile sig_atomic_t interrupted;
+_Static_assert(sizeof(sig_atomic_t) == sizeof(int), "bcae_train_config.stop is an int flag");
+
+static void on_signal(int sig)
+{
+    interrupted = sig;
+}
+
+static void catch_signals(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sa.sa_flags = SA_RESETHAND;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+}
+
 typedef struct view {
     cli_progress train;
     char label[64];
@@ -76,6 +103,8 @@ typedef struct view {
     int silent; /* not rank 0: rank 0 speaks for all */
     double step_s, comm_s; /* this epoch's, for the share in collectives */
     long steps;
+    long last_step;
+    int bar_open; /* a bar is on the line (an epoch begun, not finished) */
 } view;
 
 static void on_progress(void *ctx, const bcae_train_progress *p)
@@ -83,6 +112,7 @@ static void on_progress(void *ctx, const bcae_train_progress *p)
     view *v = ctx;
     char extra[200];
     if (v->silent) return;
+    if (!p->validation) v->last_step = p->step;
     if (!p->validation) {
         if (p->epoch != v->current) {
             /* A resumed run starts mid-epoch: the bar counts from there. */
@@ -93,6 +123,7 @@ static void on_progress(void *ctx, const bcae_train_progress *p)
             v->train.base = (uint64_t)p->batch - 1;
             v->train.start -= p->step_seconds;
             v->current = p->epoch;
+            v->bar_open = 1;
             v->step_s = v->comm_s = 0;
             v->steps = 0;
         }
@@ -112,6 +143,7 @@ static void on_progress(void *ctx, const bcae_train_progress *p)
         }
         if (p->epoch_done) {
             cli_progress_finish(&v->train, (uint64_t)p->batch);
+            v->bar_open = 0;
             if (!v->quiet && cli_size() > 1)
                 fprintf(stderr, "  train: step %ld lr %.3g %s; %.3f s a step, %.1f%% in "
                                 "collectives\n",
@@ -291,7 +323,24 @@ int verb_train(int argc, char **argv)
     v.epochs = cfg.num_epochs;
     v.silent = cli_rank() != 0;
     bcae_error err;
-    if (bcae_train(&cfg, on_progress, &v, &err)) return cli_fail(verb, &err);
+    cfg.stop = &interrupted;
+    catch_signals();
+    bcae_status st = bcae_train(&cfg, on_progress, &v, &err);
+    if (v.bar_open && v.train.tty && !quiet && !v.silent) fputc('\n', stderr); /* leave the bar's line */
+    if (st) return cli_fail(verb, &err);
+    if (interrupted) {
+        /* Stopped at a step boundary, as --max-steps stops. */
+        if (!v.silent) {
+            char ckpt[4096];
+            if (cfg.checkpoint_path) snprintf(ckpt, sizeof ckpt, "%s", cfg.checkpoint_path);
+            else snprintf(ckpt, sizeof ckpt, "%s.ckpt", cfg.out);
+            fprintf(stderr, "bcae train: interrupted (%s) after step %ld: wrote %s and the "
+                            "checkpoint %s; continue with --resume %s\n",
+                    interrupted == SIGTERM ? "SIGTERM" : "SIGINT", v.last_step, cfg.out, ckpt,
+                    ckpt);
+        }
+        return 128 + (int)interrupted;
+    }
     if (!quiet && !v.silent) fprintf(stderr, "train: wrote %s\n", cfg.out);
     return CLI_EXIT_OK;
 }

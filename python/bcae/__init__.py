@@ -116,10 +116,11 @@ def train(data_dir, out, *, progress=None, **options):
 
     ``progress(p)`` is called after every training step and validation batch
     with a dict: validation, epoch, step, batch, batches, loss, loss_seg,
-    loss_reg, coef, lr, precision, recall, mae, step_seconds, epoch_done. The
-    library cannot be interrupted from the callback: if it raises, it is not
-    called again and its exception is raised when training ends (bound a run
-    with ``max_steps``). Training runs with the GIL released.
+    loss_reg, coef, lr, precision, recall, mae, step_seconds, epoch_done. If it
+    raises, or Ctrl-C (KeyboardInterrupt) arrives, the run ends after the step
+    under way as at ``max_steps`` (the model and the checkpoint written: resume
+    with ``resume=``), and the exception is raised then. Training runs with the
+    GIL released.
     """
     if "threads" not in options:
         import os

@@ -198,10 +198,13 @@ static int set_option(pybcae_state *st, bcae_train_config *c, const char *name, 
 
 typedef struct train_ctx {
     PyObject *callback; /* or NULL */
-    /* The first exception the callback raised: bcae_train cannot be
-     * stopped from its callback, so later calls are skipped and this is
-     * raised once training returns. */
+    /* The first exception the callback raised, or KeyboardInterrupt (any
+     * exception a signal handler raised): it sets stop, which bcae_train
+     * reads after the step (it then writes the checkpoint and the model, as
+     * at max_steps); later calls are skipped and it is raised once training
+     * returns. */
     PyObject *exc_type, *exc_value, *exc_tb;
+    volatile int stop;
 } train_ctx;
 
 static PyObject *progress_dict(const bcae_train_progress *p)
@@ -215,19 +218,28 @@ static PyObject *progress_dict(const bcae_train_progress *p)
                          p->epoch_done ? Py_True : Py_False);
 }
 
-/* Called by bcae_train, without the GIL, on the training thread. */
+/* Called by bcae_train, without the GIL, on the training thread (after
+ * every step and validation batch: ~1 s apart, so taking the GIL is cheap). */
 static void train_callback(void *vctx, const bcae_train_progress *p)
 {
     train_ctx *ctx = vctx;
-    if (!ctx->callback || ctx->exc_type) return;
+    if (ctx->exc_type) return;
     PyGILState_STATE g = PyGILState_Ensure();
-    PyObject *d = progress_dict(p);
-    PyObject *r = d ? PyObject_CallOneArg(ctx->callback, d) : NULL;
-    Py_XDECREF(d);
-    if (r)
-        Py_DECREF(r);
-    else
+    /* Python's SIGINT handler only notes the signal while we hold no GIL;
+     * run the handlers here (they raise KeyboardInterrupt on the main
+     * thread, nothing elsewhere). */
+    int failed = PyErr_CheckSignals() < 0;
+    if (!failed && ctx->callback) {
+        PyObject *d = progress_dict(p);
+        PyObject *r = d ? PyObject_CallOneArg(ctx->callback, d) : NULL;
+        Py_XDECREF(d);
+        if (r) Py_DECREF(r);
+        else failed = 1;
+    }
+    if (failed) {
         PyErr_Fetch(&ctx->exc_type, &ctx->exc_value, &ctx->exc_tb);
+        ctx->stop = 1;
+    }
     PyGILState_Release(g);
 }
 
@@ -235,8 +247,8 @@ const char pybcae_train_doc[] =
     "train($module, /, config, progress=None)\n--\n\n"
     "bcae_train with `config`, a dict of bcae_train_config fields (train_defaults()),\n"
     "calling progress(dict) after every step and validation batch. An exception raised\n"
-    "by progress stops the calls and is re-raised when training returns (the library\n"
-    "cannot be interrupted: bound a run with max_steps). Use bcae.train().";
+    "by progress, or KeyboardInterrupt (Ctrl-C), ends the run after that step (checkpoint\n"
+    "and model written, as at max_steps) and is raised then. Use bcae.train().";
 
 PyObject *pybcae_train(PyObject *module, PyObject *args, PyObject *kw)
 {
@@ -266,7 +278,8 @@ PyObject *pybcae_train(PyObject *module, PyObject *args, PyObject *kw)
             return NULL;
         }
     }
-    train_ctx ctx = {progress == Py_None ? NULL : progress, NULL, NULL, NULL};
+    train_ctx ctx = {progress == Py_None ? NULL : progress, NULL, NULL, NULL, 0};
+    cfg.stop = &ctx.stop;
     bcae_error err;
     bcae_status s;
     Py_BEGIN_ALLOW_THREADS

@@ -424,6 +424,17 @@ static bcae_status setup(trainer *t, const bcae_train_config *cfg, train_state *
     return BCAE_OK;
 }
 
+/* The caller's stop flag, or with several ranks whether any rank's is set
+ * (a collective: every rank asks after the same step). */
+static bcae_status stop_requested(const trainer *t, const volatile int *flag, int *halt,
+                                  bcae_error *err)
+{
+    double any = *flag ? 1.0 : 0.0;
+    bcae_status s = comm_size(t->comm) > 1 ? comm_max_f64(t->comm, &any, 1, err) : BCAE_OK;
+    *halt = any > 0;
+    return s;
+}
+
 bcae_status bcae_train(const bcae_train_config *cfg_in, bcae_train_callback cb, void *ctx,
                        bcae_error *err)
 {
@@ -523,6 +534,12 @@ bcae_status bcae_train(const bcae_train_config *cfg_in, bcae_train_callback cb, 
             p.comm_seconds = t.step.comm_seconds;
             p.epoch_done = b == bpe - 1;
             cb(ctx, &p);
+        }
+        if (cfg.stop) {
+            int halt = 0;
+            s = stop_requested(&t, cfg.stop, &halt, err);
+            if (s) break;
+            if (halt) stop = st.step; /* the checkpoint below, then the loop ends */
         }
         int epoch_end = b == bpe - 1;
         if (epoch_end && t.test)
