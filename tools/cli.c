@@ -366,6 +366,36 @@ int cli_codec_option(const char *verb, int c, const char *arg, cli_codec_args *a
     }
 }
 
+int cli_sparse_option(const char *verb, int c, const char *arg, cli_sparse_args *a)
+{
+    switch (c) {
+    case CLI_OPT_CODEC:
+        if (!strcmp(arg, "sparse")) a->sparse = 1;
+        else if (!strcmp(arg, "bcae")) a->sparse = 0;
+        else {
+            cli_usage_error(verb, "--codec must be bcae or sparse, not '%s'", arg);
+            return -1;
+        }
+        return 1;
+    case CLI_OPT_MAX_ERROR:
+        if (cli_parse_double(verb, "--max-error", arg, 0, BCAE_SPARSE_MAX_ERROR, &a->max_error))
+            return -1;
+        a->have_error = 1;
+        return 1;
+    case CLI_OPT_RATIO: return cli_parse_double(verb, "--ratio", arg, 1, 1e9, &a->ratio) ? -1 : 1;
+    default: return 0;
+    }
+}
+
+int cli_sparse_check(const char *verb, const cli_sparse_args *a)
+{
+    if (!a->sparse && (a->have_error || a->ratio > 0))
+        return cli_usage_error(verb, "--max-error and --ratio are options of --codec sparse");
+    if (a->have_error && a->ratio > 0)
+        return cli_usage_error(verb, "--max-error and --ratio exclude each other");
+    return 0;
+}
+
 int cli_codec_setup(const char *verb, cli_codec_args *a, bcae_codec_options *opt)
 {
     if (!a->model_path &&

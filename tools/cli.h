@@ -161,6 +161,26 @@ int cli_codec_option(const char *verb, int c, const char *arg, cli_codec_args *a
  * after printing why. */
 int cli_codec_setup(const char *verb, cli_codec_args *a, bcae_codec_options *opt);
 
+/* The codec choice of compress, eval and bench (--codec bcae|sparse) and
+ * the sparse codec's target (--max-error E or --ratio R), parsed in one
+ * place so that the three verbs accept and refuse the same. */
+typedef struct cli_sparse_args {
+    int sparse;       /* --codec sparse */
+    int have_error;   /* --max-error given */
+    double max_error; /* 0..BCAE_SPARSE_MAX_ERROR */
+    double ratio;     /* >= 1, 0: not given */
+} cli_sparse_args;
+enum { CLI_OPT_CODEC = 0x1100, CLI_OPT_MAX_ERROR, CLI_OPT_RATIO };
+#define CLI_SPARSE_LONG_OPTIONS                                                             \
+    {"codec", required_argument, 0, CLI_OPT_CODEC},                                         \
+        {"max-error", required_argument, 0, CLI_OPT_MAX_ERROR},                             \
+        {"ratio", required_argument, 0, CLI_OPT_RATIO}
+/* As cli_codec_option, for the CLI_OPT_CODEC.. options. */
+int cli_sparse_option(const char *verb, int c, const char *arg, cli_sparse_args *a);
+/* After the options: --max-error and --ratio belong to --codec sparse and
+ * exclude each other. Returns 0, or the usage exit code after saying why. */
+int cli_sparse_check(const char *verb, const cli_sparse_args *a);
+
 /* Progress on stderr: a bar with rate and ETA on a terminal, a line every
  * few seconds otherwise; silent when quiet. */
 typedef struct cli_progress {

@@ -48,14 +48,14 @@ int verb_bench_sparse(int argc, char **argv)
 {
     const char *verb = "bench";
     const char *data = NULL, *split = "test";
-    double max_error = 0.05, ratio = 0, seconds = 3;
+    double seconds = 3;
     long threads = 1, limit = 0;
     uint64_t seed = 1;
-    int json = 0, have_error = 0;
-    enum { O_CODEC = 256, O_MAX_ERROR, O_RATIO, O_DATA, O_SPLIT, O_LIMIT, O_SEED, O_JSON };
+    int json = 0;
+    cli_sparse_args sa = {.sparse = 1, .max_error = 0.05}; /* this bench's default bound */
+    enum { O_DATA = 256, O_SPLIT, O_LIMIT, O_SEED, O_JSON };
     static const struct option opts[] = {
-        {"codec", required_argument, 0, O_CODEC},   {"max-error", required_argument, 0, O_MAX_ERROR},
-        {"ratio", required_argument, 0, O_RATIO},   {"data", required_argument, 0, O_DATA},
+        CLI_SPARSE_LONG_OPTIONS,                    {"data", required_argument, 0, O_DATA},
         {"split", required_argument, 0, O_SPLIT},   {"limit", required_argument, 0, O_LIMIT},
         {"seed", required_argument, 0, O_SEED},     {"threads", required_argument, 0, 't'},
         {"seconds", required_argument, 0, 's'},     {"json", no_argument, 0, O_JSON},
@@ -66,17 +66,6 @@ int verb_bench_sparse(int argc, char **argv)
     int c;
     while ((c = getopt_long(argc, argv, ":t:s:h", opts, NULL)) != -1) {
         switch (c) {
-        case O_CODEC:
-            if (strcmp(optarg, "sparse")) return cli_usage_error(verb, "--codec %s: this is the sparse bench", optarg);
-            break;
-        case O_MAX_ERROR:
-            if (cli_parse_double(verb, "--max-error", optarg, 0, BCAE_SPARSE_MAX_ERROR, &max_error))
-                return CLI_EXIT_USAGE;
-            have_error = 1;
-            break;
-        case O_RATIO:
-            if (cli_parse_double(verb, "--ratio", optarg, 1, 1e9, &ratio)) return CLI_EXIT_USAGE;
-            break;
         case O_DATA: data = optarg; break;
         case O_SPLIT: split = optarg; break;
         case O_LIMIT:
@@ -94,11 +83,17 @@ int verb_bench_sparse(int argc, char **argv)
         case O_JSON: json = 1; break;
         case 'h': usage(stdout); return CLI_EXIT_OK;
         case ':': return cli_usage_error(verb, "option '%s' needs a value", argv[optind - 1]);
-        default: return cli_usage_error(verb, "unknown option '%s'", argv[optind - 1]);
+        default: {
+            int r = cli_sparse_option(verb, c, optarg, &sa);
+            if (r < 0) return CLI_EXIT_USAGE;
+            if (!r) return cli_usage_error(verb, "unknown option '%s'", argv[optind - 1]);
+            if (!sa.sparse) return cli_usage_error(verb, "--codec %s: this is the sparse bench", optarg);
+        }
         }
     }
     if (optind < argc) return cli_usage_error(verb, "unexpected argument '%s'", argv[optind]);
-    if (have_error && ratio > 0) return cli_usage_error(verb, "--max-error and --ratio exclude each other");
+    if (cli_sparse_check(verb, &sa)) return CLI_EXIT_USAGE;
+    const double max_error = sa.max_error, ratio = sa.ratio;
 
     const size_t V = BCAE_WEDGE_VOXELS, cap = bcae_sparse_bound();
     int T = (int)threads, rc = CLI_EXIT_FAIL;

@@ -328,11 +328,11 @@ int verb_compress(int argc, char **argv)
     const char *verb = "compress";
     const char *out = NULL, *split = "test";
     long zstd = 0;
-    int append = 0, sparse = 0, have_error = 0;
-    double max_error = 0, ratio = 0;
+    int append = 0;
+    cli_sparse_args sa = {0};
     cli_codec_args ca;
     cli_codec_args_init(&ca);
-    enum { O_SPLIT = 256, O_ZSTD, O_APPEND, O_CODEC, O_MAX_ERROR, O_RATIO };
+    enum { O_SPLIT = 256, O_ZSTD, O_APPEND };
     static const struct option opts[] = {
         CLI_CODEC_LONG_OPTIONS,
         CLI_PRECISION_LONG_OPTIONS,
@@ -340,9 +340,7 @@ int verb_compress(int argc, char **argv)
         {"append", no_argument, 0, O_APPEND},
         {"split", required_argument, 0, O_SPLIT},
         {"zstd", required_argument, 0, O_ZSTD},
-        {"codec", required_argument, 0, O_CODEC},
-        {"max-error", required_argument, 0, O_MAX_ERROR},
-        {"ratio", required_argument, 0, O_RATIO},
+        CLI_SPARSE_LONG_OPTIONS,
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},
     };
@@ -357,23 +355,11 @@ int verb_compress(int argc, char **argv)
         case O_ZSTD:
             if (cli_parse_long(verb, "--zstd", optarg, 0, 19, &zstd)) return CLI_EXIT_USAGE;
             break;
-        case O_CODEC:
-            if (!strcmp(optarg, "sparse")) sparse = 1;
-            else if (!strcmp(optarg, "bcae")) sparse = 0;
-            else return cli_usage_error(verb, "--codec must be bcae or sparse, not '%s'", optarg);
-            break;
-        case O_MAX_ERROR:
-            if (cli_parse_double(verb, "--max-error", optarg, 0, BCAE_SPARSE_MAX_ERROR, &max_error))
-                return CLI_EXIT_USAGE;
-            have_error = 1;
-            break;
-        case O_RATIO:
-            if (cli_parse_double(verb, "--ratio", optarg, 1, 1e9, &ratio)) return CLI_EXIT_USAGE;
-            break;
         case 'h': usage(stdout); return CLI_EXIT_OK;
         case ':': return cli_usage_error(verb, "option '%s' needs a value", argv[optind - 1]);
         default: {
             int r = cli_codec_option(verb, c, optarg, &ca);
+            if (!r) r = cli_sparse_option(verb, c, optarg, &sa);
             if (r < 0) return CLI_EXIT_USAGE;
             if (!r) return cli_usage_error(verb, "unknown option '%s'", argv[optind - 1]);
         }
@@ -384,10 +370,8 @@ int verb_compress(int argc, char **argv)
         return cli_usage_error(verb, "--append runs as one process (not under mpirun -np %d)",
                                cli_size());
     if (optind >= argc) return cli_usage_error(verb, "no input wedges or dataset");
-    if (!sparse && (have_error || ratio > 0))
-        return cli_usage_error(verb, "--max-error and --ratio are options of --codec sparse");
-    if (sparse && have_error && ratio > 0)
-        return cli_usage_error(verb, "--max-error and --ratio exclude each other");
+    if (cli_sparse_check(verb, &sa)) return CLI_EXIT_USAGE;
+    const int sparse = sa.sparse;
     if (sparse && (ca.model_path || zstd || ca.precision != BCAE_PRECISION_FP32))
         return cli_usage_error(verb, "--codec sparse takes no --model, --zstd or --precision");
     bcae_codec_options opt = {0};
@@ -434,7 +418,7 @@ int verb_compress(int argc, char **argv)
             rc = CLI_EXIT_USAGE;
             goto done;
         }
-        sparse_run o = {max_error, ratio, ca.batch, cli_threads_effective(threads),
+        sparse_run o = {sa.max_error, sa.ratio, ca.batch, cli_threads_effective(threads),
                         ca.quiet || cli_rank() != 0, append};
         rc = compress_sparse(verb, out, in, n, &o);
         goto done;

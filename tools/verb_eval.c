@@ -266,11 +266,11 @@ int verb_eval(int argc, char **argv)
     const char *verb = "eval";
     const char *data = NULL, *split = "test", *csv_path = NULL;
     long limit = 0;
-    int json = 0, sparse = 0, have_error = 0;
-    double max_error = 0, ratio_opt = 0;
+    int json = 0;
+    cli_sparse_args sa = {0};
     cli_codec_args ca;
     cli_codec_args_init(&ca);
-    enum { O_SPLIT = 256, O_CSV, O_JSON, O_CODEC, O_MAX_ERROR, O_RATIO };
+    enum { O_SPLIT = 256, O_CSV, O_JSON };
     static const struct option opts[] = {
         CLI_CODEC_LONG_OPTIONS,
         CLI_DECODER_PRECISION_LONG_OPTIONS,
@@ -280,9 +280,7 @@ int verb_eval(int argc, char **argv)
         {"limit", required_argument, 0, 'n'},
         {"csv", required_argument, 0, O_CSV},
         {"json", no_argument, 0, O_JSON},
-        {"codec", required_argument, 0, O_CODEC},
-        {"max-error", required_argument, 0, O_MAX_ERROR},
-        {"ratio", required_argument, 0, O_RATIO},
+        CLI_SPARSE_LONG_OPTIONS,
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},
     };
@@ -298,23 +296,11 @@ int verb_eval(int argc, char **argv)
             break;
         case O_CSV: csv_path = optarg; break;
         case O_JSON: json = 1; break;
-        case O_CODEC:
-            if (!strcmp(optarg, "sparse")) sparse = 1;
-            else if (!strcmp(optarg, "bcae")) sparse = 0;
-            else return cli_usage_error(verb, "--codec must be bcae or sparse, not '%s'", optarg);
-            break;
-        case O_MAX_ERROR:
-            if (cli_parse_double(verb, "--max-error", optarg, 0, BCAE_SPARSE_MAX_ERROR, &max_error))
-                return CLI_EXIT_USAGE;
-            have_error = 1;
-            break;
-        case O_RATIO:
-            if (cli_parse_double(verb, "--ratio", optarg, 1, 1e9, &ratio_opt)) return CLI_EXIT_USAGE;
-            break;
         case 'h': usage(stdout); return CLI_EXIT_OK;
         case ':': return cli_usage_error(verb, "option '%s' needs a value", argv[optind - 1]);
         default: {
             int r = cli_codec_option(verb, c, optarg, &ca);
+            if (!r) r = cli_sparse_option(verb, c, optarg, &sa);
             if (r < 0) return CLI_EXIT_USAGE;
             if (!r) return cli_usage_error(verb, "unknown option '%s'", argv[optind - 1]);
         }
@@ -322,14 +308,11 @@ int verb_eval(int argc, char **argv)
     }
     if (optind < argc) return cli_usage_error(verb, "unexpected argument '%s'", argv[optind]);
     if (!data) return cli_usage_error(verb, "--data DIR is required");
-    if (!sparse && (have_error || ratio_opt > 0))
-        return cli_usage_error(verb, "--max-error and --ratio are options of --codec sparse");
-    if (sparse && have_error && ratio_opt > 0)
-        return cli_usage_error(verb, "--max-error and --ratio exclude each other");
-    if (sparse) {
+    if (cli_sparse_check(verb, &sa)) return CLI_EXIT_USAGE;
+    if (sa.sparse) {
         if (ca.model_path || ca.precision != BCAE_PRECISION_FP32)
             return cli_usage_error(verb, "--codec sparse takes no --model or --precision");
-        sparse_eval o = {max_error, ratio_opt, limit, json, ca.quiet, csv_path};
+        sparse_eval o = {sa.max_error, sa.ratio, limit, json, ca.quiet, csv_path};
         return eval_sparse(verb, data, split, &o);
     }
     bcae_codec_options opt;

@@ -8,6 +8,8 @@ tests; nothing is skipped.
 
 import os
 import subprocess
+import threading
+import time
 
 import numpy as np
 import pytest
@@ -66,3 +68,40 @@ def cli_container(sample, wedge_files, tmp_path_factory):
     out = tmp_path_factory.mktemp("cli") / "six.bcae"
     run_cli("compress", "-q", "-o", out, *wedge_files, cwd=sample)
     return out
+
+
+@pytest.fixture
+def gil_stall():
+    """The function below: tests of the GIL's release call it."""
+    return _gil_stall
+
+
+def _gil_stall(call):
+    """Runs call() on a worker thread while this thread loops; returns (the longest gap
+    between two loop iterations, the call's duration). With the GIL held for the whole
+    call, the loop would stall for all of it; released, the longest gap stays a small
+    fraction of it. The loop is already running when the worker starts."""
+    looping, done = threading.Event(), threading.Event()
+    span = {}
+
+    def work():
+        looping.wait()
+        t0 = time.perf_counter()
+        call()
+        span["call"] = time.perf_counter() - t0
+        done.set()
+
+    t = threading.Thread(target=work)
+    t.start()
+    longest, last = 0.0, time.perf_counter()
+    looping.set()
+    while True:
+        # Measure before testing `done`: a stall ends when the call returns,
+        # and that last gap is the one that tells.
+        now = time.perf_counter()
+        longest = max(longest, now - last)
+        last = now
+        if done.is_set():
+            break
+    t.join()
+    return longest, span["call"]

@@ -224,7 +224,7 @@ def test_exception_hierarchy():
     assert bcae.Error.__module__ == "bcae"
 
 
-def test_gil_released_during_encode(model, wedges):
+def test_gil_released_during_encode(model, wedges, gil_stall):
     """Another Python thread keeps running while encode computes.
 
     The main thread is already looping when the worker starts encoding. With
@@ -244,34 +244,12 @@ def test_gil_released_during_encode(model, wedges):
             break
         reps *= 2
     for attempt in range(4):
-        looping, done = threading.Event(), threading.Event()
-        span = {}
-
-        def work():
-            looping.wait()
-            t0 = time.perf_counter()
-            model.encode(batch)
-            span["encode"] = time.perf_counter() - t0
-            done.set()
-
-        t = threading.Thread(target=work)
-        t.start()
-        longest, last = 0.0, time.perf_counter()
-        looping.set()
-        while True:
-            # Measure before testing `done`: a stall ends when encode returns,
-            # and that last gap is the one that tells.
-            now = time.perf_counter()
-            longest = max(longest, now - last)
-            last = now
-            if done.is_set():
-                break
-        t.join()
-        if span["encode"] > 0.2:
+        longest, span = gil_stall(lambda: model.encode(batch))
+        if span > 0.2:
             break
         batch = np.concatenate([batch, batch])
-    assert span["encode"] > 0.2, "the encode was too short to tell"
-    assert longest < span["encode"] / 2, (longest, span["encode"])
+    assert span > 0.2, "the encode was too short to tell"
+    assert longest < span / 2, (longest, span)
 
 
 def test_threads_share_a_model(model, wedges):

@@ -1,8 +1,6 @@
 """The sparse codec from Python (bcae.sparse_encode / sparse_decode, sparse
 containers) against its guarantees and against `bcae compress --codec sparse`."""
 
-import threading
-import time
 import warnings
 
 import numpy as np
@@ -319,31 +317,11 @@ def test_threads_do_not_change_the_bytes(wedges):
     assert np.array_equal(bcae.sparse_decode(one, threads=1), bcae.sparse_decode(one, threads=4))
 
 
-def test_gil_released_during_sparse_encode(wedges):
+def test_gil_released_during_sparse_encode(wedges, gil_stall):
     batch = np.concatenate([wedges] * 3)
-    looping, done = threading.Event(), threading.Event()
-    span = {}
-
-    def work():
-        looping.wait()
-        t0 = time.perf_counter()
-        bcae.sparse_encode(batch, ratio=30, threads=1)
-        span["encode"] = time.perf_counter() - t0
-        done.set()
-
-    t = threading.Thread(target=work)
-    t.start()
-    longest, last = 0.0, time.perf_counter()
-    looping.set()
-    while True:
-        now = time.perf_counter()
-        longest = max(longest, now - last)
-        last = now
-        if done.is_set():
-            break
-    t.join()
-    assert span["encode"] > 0.2, "the encode was too short to tell"
-    assert longest < span["encode"] / 2, (longest, span["encode"])
+    longest, span = gil_stall(lambda: bcae.sparse_encode(batch, ratio=30, threads=1))
+    assert span > 0.2, "the encode was too short to tell"
+    assert longest < span / 2, (longest, span)
 
 
 def test_docstrings():
