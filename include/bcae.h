@@ -1039,8 +1039,8 @@ typedef struct bcae_train_config {
      * another thread sets it; the progress callback may too): nonzero ends
      * the run at that step as max_steps would (the checkpoint and the model
      * written), and bcae_train returns BCAE_OK. The last progress report
-     * tells the step reached. With comm, give every rank a flag (or none):
-     * the run stops when any rank's is set. */
+     * tells the step reached. With comm, the ranks' flags are reduced after
+     * every step: the run stops when any rank's is set. */
     const volatile int *stop;
 } bcae_train_config;
 

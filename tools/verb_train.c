@@ -51,7 +51,7 @@ static void usage(FILE *fp)
             "                                 train in slices: resume later\n"
             "  Ctrl-C (SIGINT) or SIGTERM ends the run after the current step, as\n"
             "  --max-steps does (model and checkpoint written; exit status 130 or 143);\n"
-            "  a second one stops at once.\n"
+            "  a second signal stops at once.\n"
             "Other:\n"
             "  -t, --threads N                threads (BCAE_NUM_THREADS or all cores)\n"
             "      --device D                 auto (default), cpu or cuda: see docs/CUDA.md\n"
@@ -74,13 +74,18 @@ static void usage(FILE *fp)
 
 /* Set by the first SIGINT or SIGTERM (the signal's number): the library
  * reads it after every step and ends the run there with a checkpoint. A
- * second signal has its default action (the handler resets itself). The
- * one global of the tool: a signal handler can reach nothing else. */
+ * second signal, of either kind, has its default action. The one global of
+ * the tool: a signal handler can reach nothing else. */
 static volatile sig_atomic_t interrupted;
 _Static_assert(sizeof(sig_atomic_t) == sizeof(int), "bcae_train_config.stop is an int flag");
 
 static void on_signal(int sig)
 {
+    if (interrupted) { /* the second: as if never caught (signal and raise are async-safe) */
+        signal(sig, SIG_DFL);
+        raise(sig);
+        return;
+    }
     interrupted = sig;
 }
 
@@ -89,7 +94,7 @@ static void catch_signals(void)
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_signal;
-    sa.sa_flags = SA_RESETHAND;
+    sa.sa_flags = SA_RESTART; /* reads of the data go on; the step ends as usual */
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
@@ -104,6 +109,7 @@ typedef struct view {
     double step_s, comm_s; /* this epoch's, for the share in collectives */
     long steps;
     long last_step;
+    int last_epoch, last_epoch_done; /* of the last training step */
     int bar_open; /* a bar is on the line (an epoch begun, not finished) */
 } view;
 
@@ -111,8 +117,12 @@ static void on_progress(void *ctx, const bcae_train_progress *p)
 {
     view *v = ctx;
     char extra[200];
+    if (!p->validation) { /* every rank: to tell a finished run from a stopped one */
+        v->last_step = p->step;
+        v->last_epoch = p->epoch;
+        v->last_epoch_done = p->epoch_done;
+    }
     if (v->silent) return;
-    if (!p->validation) v->last_step = p->step;
     if (!p->validation) {
         if (p->epoch != v->current) {
             /* A resumed run starts mid-epoch: the bar counts from there. */
@@ -328,18 +338,25 @@ int verb_train(int argc, char **argv)
     bcae_status st = bcae_train(&cfg, on_progress, &v, &err);
     if (v.bar_open && v.train.tty && !quiet && !v.silent) fputc('\n', stderr); /* leave the bar's line */
     if (st) return cli_fail(verb, &err);
-    if (interrupted) {
-        /* Stopped at a step boundary, as --max-steps stops. */
+    /* A run stopped by a signal (here, or under mpirun on another rank) ends
+     * at a step boundary as --max-steps does; one that was signalled after
+     * its last step has simply finished. */
+    const int finished = v.last_step == 0 || /* a resume with nothing left to run */
+                         (cfg.max_steps > 0 && v.last_step >= cfg.max_steps) ||
+                         (v.last_epoch == cfg.num_epochs - 1 && v.last_epoch_done);
+    if (!finished) {
         if (!v.silent) {
             char ckpt[4096];
             if (cfg.checkpoint_path) snprintf(ckpt, sizeof ckpt, "%s", cfg.checkpoint_path);
             else snprintf(ckpt, sizeof ckpt, "%s.ckpt", cfg.out);
-            fprintf(stderr, "bcae train: interrupted (%s) after step %ld: wrote %s and the "
-                            "checkpoint %s; continue with --resume %s\n",
-                    interrupted == SIGTERM ? "SIGTERM" : "SIGINT", v.last_step, cfg.out, ckpt,
-                    ckpt);
+            fprintf(stderr, "bcae train: %s after step %ld: wrote %s and the checkpoint %s; "
+                            "continue with --resume %s\n",
+                    interrupted == SIGTERM  ? "interrupted (SIGTERM)"
+                    : interrupted == SIGINT ? "interrupted (SIGINT)"
+                                            : "stopped by another rank's signal",
+                    v.last_step, cfg.out, ckpt, ckpt);
         }
-        return 128 + (int)interrupted;
+        return interrupted ? 128 + (int)interrupted : CLI_EXIT_FAIL;
     }
     if (!quiet && !v.silent) fprintf(stderr, "train: wrote %s\n", cfg.out);
     return CLI_EXIT_OK;

@@ -119,8 +119,9 @@ def train(data_dir, out, *, progress=None, **options):
     loss_reg, coef, lr, precision, recall, mae, step_seconds, epoch_done. If it
     raises, or Ctrl-C (KeyboardInterrupt) arrives, the run ends after the step
     under way as at ``max_steps`` (the model and the checkpoint written: resume
-    with ``resume=``), and the exception is raised then. Training runs with the
-    GIL released.
+    with ``resume=``), and the exception is raised then (Ctrl-C is seen when
+    train runs on the main thread, where Python handles signals). Training runs
+    with the GIL released.
     """
     if "threads" not in options:
         import os

@@ -424,12 +424,13 @@ static bcae_status setup(trainer *t, const bcae_train_config *cfg, train_state *
     return BCAE_OK;
 }
 
-/* The caller's stop flag, or with several ranks whether any rank's is set
- * (a collective: every rank asks after the same step). */
+/* The caller's stop flag (NULL: never set), or with several ranks whether
+ * any rank's is set: a collective every rank runs after every step, flag or
+ * not, so that ranks given different configurations cannot deadlock. */
 static bcae_status stop_requested(const trainer *t, const volatile int *flag, int *halt,
                                   bcae_error *err)
 {
-    double any = *flag ? 1.0 : 0.0;
+    double any = flag && *flag ? 1.0 : 0.0;
     bcae_status s = comm_size(t->comm) > 1 ? comm_max_f64(t->comm, &any, 1, err) : BCAE_OK;
     *halt = any > 0;
     return s;
@@ -535,15 +536,16 @@ bcae_status bcae_train(const bcae_train_config *cfg_in, bcae_train_callback cb, 
             p.epoch_done = b == bpe - 1;
             cb(ctx, &p);
         }
-        if (cfg.stop) {
+        int epoch_end = b == bpe - 1;
+        if (epoch_end && t.test)
+            s = validate(&t, epoch, st.step, st.coef, cb, ctx, err);
+        /* After validation, whose callbacks may ask too; before the saves. */
+        if (!s && (cfg.stop || comm_size(t.comm) > 1)) {
             int halt = 0;
             s = stop_requested(&t, cfg.stop, &halt, err);
             if (s) break;
             if (halt) stop = st.step; /* the checkpoint below, then the loop ends */
         }
-        int epoch_end = b == bpe - 1;
-        if (epoch_end && t.test)
-            s = validate(&t, epoch, st.step, st.coef, cb, ctx, err);
         if (!s && epoch_end) s = save_on_rank0(&t, NULL, &st, &cfg, err);
         if (!s && (epoch_end || st.step == stop ||
                    (cfg.checkpoint_every > 0 && st.step % cfg.checkpoint_every == 0)))
