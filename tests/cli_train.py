@@ -1,6 +1,6 @@
 """CLI test of `bcae train` and `bcae forward`: checkpoints resume to the identical
-trajectory (mid-epoch, at an epoch boundary, and after Ctrl-C), the log's format, --init, forward's
-outputs and --half, and clear errors on bad input.
+trajectory (mid-epoch, at an epoch boundary, and after Ctrl-C), the log's format, --init,
+forward's outputs and --half, and clear errors on bad input.
 
 Usage: cli_train.py BCAE_BINARY WORK_DIR   (run with /usr/bin/python3: needs numpy)
 """
@@ -81,10 +81,17 @@ check(r.returncode == 0, "train B2: " + r.stderr)
 r = run(*common, "--num-epochs", "3", "--out", path("b.safetensors"), "--log", path("b.csv"),
         "--checkpoint", ck, "--resume", ck)
 check(r.returncode == 0, "train B3: " + r.stderr)
-check(open(path("a.csv")).read() == open(path("b.csv")).read(),
-      "resumed log identical to the uninterrupted one")
-check(filecmp.cmp(path("a.safetensors"), path("b.safetensors"), shallow=False),
-      "resumed final weights identical")
+
+
+def same_as_a(run_name, what):
+    """The run's log and final weights equal the uninterrupted run A's, bit for bit."""
+    check(open(path("a.csv")).read() == open(path(run_name + ".csv")).read(),
+          what + ": log identical to the uninterrupted one")
+    check(filecmp.cmp(path("a.safetensors"), path(run_name + ".safetensors"), shallow=False),
+          what + ": final weights identical")
+
+
+same_as_a("b", "resumed")
 
 # Run I: Ctrl-C (SIGINT) once the log shows a step ends the run after the step under way,
 # with a checkpoint and the model (exit 130); resumed, it ends where run A did, bit for bit.
@@ -120,10 +127,7 @@ if m:
 r = run(*common, "--num-epochs", "3", "--out", path("i.safetensors"), "--log", path("i.csv"),
         "--checkpoint", cki, "--resume", cki)
 check(r.returncode == 0, "train I resumed: " + r.stderr)
-check(open(path("a.csv")).read() == open(path("i.csv")).read(),
-      "resumed after SIGINT: log identical to the uninterrupted one")
-check(filecmp.cmp(path("a.safetensors"), path("i.safetensors"), shallow=False),
-      "resumed after SIGINT: final weights identical")
+same_as_a("i", "resumed after SIGINT")
 
 # A run that died after its last checkpoint had logged steps the resumed run takes again:
 # resuming drops them (and a row cut short), so the log still equals the uninterrupted one.

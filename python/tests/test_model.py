@@ -243,7 +243,7 @@ def test_gil_released_during_encode(model, wedges, gil_stall):
         if time.perf_counter() - t0 > 0.4 or reps >= 64:
             break
         reps *= 2
-    for attempt in range(3):
+    for _ in range(3):
         longest, span = gil_stall(lambda: model.encode(batch))
         if span > 0.2 or len(batch) >= 384:  # 384 wedges: 0.6 GB, enough on any CPU
             break

@@ -540,7 +540,7 @@ bcae_status bcae_train(const bcae_train_config *cfg_in, bcae_train_callback cb, 
         if (epoch_end && t.test)
             s = validate(&t, epoch, st.step, st.coef, cb, ctx, err);
         /* After validation, whose callbacks may ask too; before the saves. */
-        if (!s && (cfg.stop || comm_size(t.comm) > 1)) {
+        if (!s) {
             int halt = 0;
             s = stop_requested(&t, cfg.stop, &halt, err);
             if (s) break;
