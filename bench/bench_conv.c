@@ -4,12 +4,15 @@
  * dense convolution as a "peak" reference for what oneDNN reaches on this
  * machine with these threads.
  *
- *   bench_conv [--threads T] [--min-time SECONDS] [--only TEXT] [--direct]
+ *   bench_conv [--threads T] [--min-time SECONDS] [--only TEXT] [--direct] [--bf16]
  *
  * --only runs just the layers whose name contains TEXT. --direct plans every
  * conv with the direct algorithm (default: the engine's choice, Winograd for
  * the 3x3 stride-1 forward and backward-data); the last column names the
  * passes that ran Winograd (f = forward, d = backward-data, w = weights).
+ * --bf16 plans every conv in mixed precision (training's bf16: oneDNN's
+ * jit_bf16 passes, and our own backward-weights for the 3x3 stride-1 convs
+ * unless --direct asks for oneDNN's everywhere; cpu_wgrad.h).
  *
  * Each pass runs once untimed (first-touch, caches), then repeatedly until
  * --min-time (default 0.3 s) has passed and at least 5 times (at most
@@ -86,7 +89,7 @@ int main(int argc, char **argv)
     int threads = 2;
     double min_time = 0.3;
     const char *only = NULL;
-    int direct = 0;
+    int direct = 0, bf16 = 0;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--threads") && i + 1 < argc) {
             threads = atoi(argv[++i]);
@@ -96,8 +99,11 @@ int main(int argc, char **argv)
             only = argv[++i];
         } else if (!strcmp(argv[i], "--direct")) {
             direct = 1;
+        } else if (!strcmp(argv[i], "--bf16")) {
+            bf16 = 1;
         } else {
-            fprintf(stderr, "usage: %s [--threads T] [--min-time SECONDS] [--only TEXT] [--direct]\n",
+            fprintf(stderr, "usage: %s [--threads T] [--min-time SECONDS] [--only TEXT] [--direct] "
+                            "[--bf16]\n",
                     argv[0]);
             return 2;
         }
@@ -112,8 +118,8 @@ int main(int argc, char **argv)
         return 1;
     }
     const dnnl_version_t *v = dnnl_version();
-    printf("bench_conv: %s, oneDNN %d.%d.%d, %d threads, fp32, %s, >= %.2f s per pass\n\n",
-           e->ops->name, v->major, v->minor, v->patch, threads,
+    printf("bench_conv: %s, oneDNN %d.%d.%d, %d threads, %s, %s, >= %.2f s per pass\n\n",
+           e->ops->name, v->major, v->minor, v->patch, threads, bf16 ? "bf16" : "fp32",
            direct ? "direct only" : "Winograd where chosen", min_time);
     printf("%-24s %-22s %7s | %9s %7s | %9s %7s | %9s %7s | %s\n", "layer",
            "shape (N,Ci->Co,HxW)", "GFLOP", "fwd ms", "GF/s", "bwd-d ms", "GF/s", "bwd-w ms",
@@ -123,7 +129,9 @@ int main(int argc, char **argv)
     unsigned seed = 12345u;
     for (size_t s = 0; s < sizeof SHAPES / sizeof SHAPES[0]; s++) {
         if (only && !strstr(SHAPES[s].role, only)) continue;
-        const nn_conv2d_desc *d = &SHAPES[s].d;
+        nn_conv2d_desc desc = SHAPES[s].d;
+        if (bf16) desc.precision = BCAE_PRECISION_BF16;
+        const nn_conv2d_desc *d = &desc;
         int ho = (d->h + 2 * d->pad - d->k) / d->stride + 1;
         int wo = (d->w + 2 * d->pad - d->k) / d->stride + 1;
         double gflop = 2.0 * d->n * d->cout * ho * wo * (double)d->cin * d->k * d->k * 1e-9;

@@ -77,6 +77,7 @@
 
 #include "core/error.h"
 #include "nn/cpu/cpu_internal.h"
+#include "nn/cpu/cpu_wgrad.h"
 
 /* Passes that may run Winograd (NN_PASS_* bits): forward and backward-data
  * measured 1.6-1.7x faster than direct at 32->32 3x3, backward-weights not
@@ -122,6 +123,7 @@ struct nn_conv {
     int bwd_data_weights;
     conv_step bwd_weights;  /* training only */
     conv_step dw_to_plain;  /* private diff weights -> caller's OIHW, += */
+    cpu_wgrad *wgrad;       /* bf16 3x3 backward-weights, our own (else NULL) */
 
     weight_copy copies[CONV_MAX_WEIGHT_COPIES];
     int copy_count;
@@ -588,6 +590,13 @@ bcae_status cpu_conv2d_create(nn_engine *e, const nn_conv2d_desc *d, int trainin
     c->owner = e;
     c->bf16 = d->precision == BCAE_PRECISION_BF16;
 
+    /* bf16 3x3 stride-1 backward-weights: our kernel unless DIRECT asks for
+     * oneDNN's everywhere (the comparison; see the top). */
+    nn_conv2d_algo algo = d->algo != NN_CONV2D_AUTO ? d->algo : c->algo_default;
+    if (c->bf16 && c->training && algo == NN_CONV2D_AUTO && d->k == 3 && d->stride == 1 &&
+        d->pad == 1 && cpu_block(d->cin) == 16 && cpu_block(d->cout) == 16)
+        c->wgrad = cpu_wgrad_create(d->n, d->cin, d->cout, d->h, d->w, c->threads);
+
     conv_plan plan = {0};
     int saved = omp_get_max_threads();
     omp_set_num_threads(c->threads);
@@ -613,6 +622,7 @@ void cpu_conv_destroy(nn_conv *c)
     step_free(&c->dw_to_plain);
     step_free(&c->x_to_bf16);
     step_free(&c->dy_to_bf16);
+    cpu_wgrad_destroy(c->wgrad);
     for (int i = 0; i < c->copy_count; i++) {
         step_free(&c->copies[i].reorder);
         dnnl_memory_destroy(c->copies[i].mem);
@@ -765,6 +775,10 @@ bcae_status cpu_conv_backward_weights(nn_conv *c, const nn_tensor *x, const nn_t
                    : run_error(c, BCAE_ERR_INVALID_ARGUMENT,
                                "backward_weights on a conv planned for inference");
     }
+    if (c->wgrad) {
+        cpu_wgrad_run(c->wgrad, x->data, dy->data, dweight, dbias);
+        return BCAE_OK;
+    }
     dnnl_memory_set_data_handle(c->x, x->data);
     dnnl_memory_set_data_handle(c->dy, dy->data);
     dnnl_memory_t src, ddst;
@@ -794,8 +808,9 @@ bcae_status cpu_conv_backward(nn_conv *c, const nn_tensor *x, const nn_tensor *d
 {
     bcae_status s = cpu_conv_backward_weights(c, x, dy, dweight, dbias);
     if (!dx) return s;
-    /* After a successful backward-weights, a bf16 conv's rounded dy is still
-     * in the shared buffer (nothing ran in between): reuse it. */
-    bcae_status s2 = backward_data(c, dy, dx, s == BCAE_OK && c->bf16);
+    /* After a successful backward-weights through oneDNN, a bf16 conv's
+     * rounded dy is still in the shared buffer (nothing ran in between):
+     * reuse it. */
+    bcae_status s2 = backward_data(c, dy, dx, s == BCAE_OK && c->bf16 && !c->wgrad);
     return s ? s : s2;
 }
