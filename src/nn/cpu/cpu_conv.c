@@ -77,6 +77,7 @@
 
 #include "core/error.h"
 #include "nn/cpu/cpu_internal.h"
+#include "nn/cpu/cpu_bfconv.h"
 #include "nn/cpu/cpu_wgrad.h"
 
 /* Passes that may run Winograd (NN_PASS_* bits): forward and backward-data
@@ -124,6 +125,8 @@ struct nn_conv {
     conv_step bwd_weights;  /* training only */
     conv_step dw_to_plain;  /* private diff weights -> caller's OIHW, += */
     cpu_wgrad *wgrad;       /* bf16 3x3 backward-weights, our own (else NULL) */
+    cpu_bfconv *bf_fwd;     /* bf16 3x3 forward, our own (else NULL) */
+    cpu_bfconv *bf_bwd;     /* bf16 3x3 backward-data, our own (else NULL) */
 
     weight_copy copies[CONV_MAX_WEIGHT_COPIES];
     int copy_count;
@@ -590,12 +593,18 @@ bcae_status cpu_conv2d_create(nn_engine *e, const nn_conv2d_desc *d, int trainin
     c->owner = e;
     c->bf16 = d->precision == BCAE_PRECISION_BF16;
 
-    /* bf16 3x3 stride-1 backward-weights: our kernel unless DIRECT asks for
-     * oneDNN's everywhere (the comparison; see the top). */
+    /* bf16 3x3 stride-1 convs: our kernels unless DIRECT asks for oneDNN's
+     * everywhere (the comparison; see the top). Any that cannot be planned
+     * (out of memory, the CPU) leaves its pass to oneDNN. */
     nn_conv2d_algo algo = d->algo != NN_CONV2D_AUTO ? d->algo : c->algo_default;
-    if (c->bf16 && c->training && algo == NN_CONV2D_AUTO && d->k == 3 && d->stride == 1 &&
-        d->pad == 1 && cpu_block(d->cin) == 16 && cpu_block(d->cout) == 16)
-        c->wgrad = cpu_wgrad_create(d->n, d->cin, d->cout, d->h, d->w, c->threads);
+    if (c->bf16 && algo == NN_CONV2D_AUTO && d->k == 3 && d->stride == 1 && d->pad == 1 &&
+        cpu_block(d->cin) == 16 && cpu_block(d->cout) == 16) {
+        c->bf_fwd = cpu_bfconv_create(d->n, d->cin, d->cout, d->h, d->w, c->threads);
+        if (c->training) {
+            c->bf_bwd = cpu_bfconv_create(d->n, d->cout, d->cin, d->h, d->w, c->threads);
+            c->wgrad = cpu_wgrad_create(d->n, d->cin, d->cout, d->h, d->w, c->threads);
+        }
+    }
 
     conv_plan plan = {0};
     int saved = omp_get_max_threads();
@@ -623,6 +632,8 @@ void cpu_conv_destroy(nn_conv *c)
     step_free(&c->x_to_bf16);
     step_free(&c->dy_to_bf16);
     cpu_wgrad_destroy(c->wgrad);
+    cpu_bfconv_destroy(c->bf_fwd);
+    cpu_bfconv_destroy(c->bf_bwd);
     for (int i = 0; i < c->copy_count; i++) {
         step_free(&c->copies[i].reorder);
         dnnl_memory_destroy(c->copies[i].mem);
@@ -692,6 +703,8 @@ bcae_status cpu_conv_set_weights(nn_conv *c, const float *weight, const float *b
         }
     }
     memcpy(c->bias_data, bias, (size_t)c->d.cout * sizeof(float));
+    if (c->bf_fwd) cpu_bfconv_set_weights(c->bf_fwd, weight, 0);
+    if (c->bf_bwd) cpu_bfconv_set_weights(c->bf_bwd, weight, 1);
     return rc;
 }
 
@@ -705,6 +718,10 @@ bcae_status cpu_conv_forward(nn_conv *c, const nn_tensor *x, nn_tensor *y, nn_po
         !tensor_is(y, d->n, d->cout, c->h_out, c->w_out)) {
         poison(y->data, tensor_count(y));
         return run_error(c, BCAE_ERR_SHAPE, "forward: tensors of the wrong shape");
+    }
+    if (c->bf_fwd) {
+        cpu_bfconv_run(c->bf_fwd, x->data, y->data, c->bias_data, v == NN_POST_LEAKY_RELU || separate);
+        return BCAE_OK;
     }
     dnnl_memory_set_data_handle(c->x, x->data);
     dnnl_memory_set_data_handle(c->y, y->data);
@@ -742,6 +759,10 @@ static bcae_status backward_data(nn_conv *c, const nn_tensor *dy, nn_tensor *dx,
         !tensor_is(dx, d->n, d->cin, d->h, d->w)) {
         poison(dx->data, tensor_count(dx));
         return run_error(c, BCAE_ERR_SHAPE, "backward_data: tensors of the wrong shape");
+    }
+    if (c->bf_bwd) {
+        cpu_bfconv_run(c->bf_bwd, dy->data, dx->data, NULL, 0);
+        return BCAE_OK;
     }
     dnnl_memory_set_data_handle(c->dy, dy->data);
     dnnl_memory_set_data_handle(c->dx, dx->data);
