@@ -14,6 +14,10 @@
  * columns) stays in L2 while every (output block, input chunk) pass reads
  * it; the x rows above and below are rounded twice, (R + 2) / R. */
 enum { WG_ROWS = 4 };
+/* Column pairs a pass covers before moving to the next row: the x pairs
+ * of a tile (~7 KB for 16 pairs) stay in L1 while the three output rows
+ * that read each of them go by. */
+enum { WG_TILE = 16 };
 /* Input channels per register-resident pass: 3 x 9 taps = 27 accumulators
  * and one dy vector in 32 registers (chunk_pass3). */
 
@@ -167,12 +171,16 @@ WG_INLINE void round_dy_row(const cpu_wgrad *p, const float *dy, int n, int hr, 
         const size_t xrow = (size_t)CB * (size_t)(p->w + 1) * 16; /* words a padded row */   \
         const size_t off = (size_t)(ic0 / 16) * (size_t)(p->w + 1) * 16 + (size_t)(ic0 % 16); \
         TAPS(WG_ZERO)                                                                        \
-        for (int r = 0; r < rows; r++) {                                                     \
-            const __m512i *d = dyp + ((size_t)r * OB + ob) * W2;                             \
-            const uint32_t *q0 = xp + (size_t)r * xrow + off, *q1 = q0 + xrow, *q2 = q1 + xrow; \
-            for (int j = 0; j < W2; j++, q0 += 32, q1 += 32, q2 += 32) {                     \
-                const __m512i v = _mm512_load_si512(d + j);                                  \
-                TAPS(WG_STEP)                                                                \
+        for (int j0 = 0; j0 < W2; j0 += WG_TILE) {                                          \
+            const int j1 = j0 + WG_TILE < W2 ? j0 + WG_TILE : W2;                            \
+            for (int r = 0; r < rows; r++) {                                                 \
+                const __m512i *d = dyp + ((size_t)r * OB + ob) * W2;                         \
+                const uint32_t *q0 = xp + (size_t)r * xrow + off + (size_t)j0 * 32;          \
+                const uint32_t *q1 = q0 + xrow, *q2 = q1 + xrow;                             \
+                for (int j = j0; j < j1; j++, q0 += 32, q1 += 32, q2 += 32) {                \
+                    const __m512i v = _mm512_load_si512(d + j);                              \
+                    TAPS(WG_STEP)                                                            \
+                }                                                                            \
             }                                                                                \
         }                                                                                    \
         TAPS(WG_ADD)                                                                         \
