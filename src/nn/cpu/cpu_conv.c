@@ -47,16 +47,21 @@
  * thread's previous value is restored afterwards (it is that thread's ICV;
  * we do not leave it changed behind the caller's back).
  *
- * Mixed precision (desc precision BF16, for training): oneDNN's bf16
- * primitives (jit_bf16 with AVX512-BF16; no Winograd): bf16 source,
- * weights and diff_dst, fp32 destination, diff_src, diff_weights and bias,
- * fp32 accumulation. The weight reorders of conv_set_weights round to bf16,
- * once per weight update. The caller's fp32 x and dy are rounded by a
- * oneDNN reorder into the engine's shared bf16 buffer (cpu_state) before
- * each pass that reads them (cpu_conv_backward rounds dy once for both
- * backward passes); the result lands in the caller's fp32 tensor directly.
- * Measured at BCAE-2D's shapes the rounding passes cost ~6% of the bf16
- * convolutions' time (docs/PRECISION.md).
+ * Mixed precision (desc precision BF16, for training): the 3x3 stride-1
+ * pad-1 convolutions with channels in blocks of 16 (BCAE-2D's blocks) run
+ * our own kernels on AVX512-BF16: forward and backward-data by bf16
+ * Winograd F(2x2, 3x3) (cpu_bfwino.h), backward-weights direct
+ * (cpu_wgrad.h); both round their fp32 inputs as they read them. The
+ * others, and all of them where the algorithm is DIRECT (the comparison)
+ * or our kernels cannot be planned, run oneDNN's bf16 primitives (jit_bf16;
+ * no Winograd): bf16 source, weights and diff_dst, fp32 destination,
+ * diff_src, diff_weights and bias, fp32 accumulation. The weight reorders
+ * of conv_set_weights round to bf16, once per weight update. The caller's
+ * fp32 x and dy are rounded by a oneDNN reorder into the engine's shared
+ * bf16 buffer (cpu_state) before each oneDNN pass that reads them
+ * (cpu_conv_backward rounds dy once for both backward passes); the result
+ * lands in the caller's fp32 tensor directly. Those rounding passes cost
+ * 6-16% of a bf16 step (docs/PRECISION.md), which is why ours avoid them.
  *
  * Errors: after a successful create, execution can only fail on a broken
  * invariant (a tensor of the wrong shape, a backward call on a conv planned
@@ -77,7 +82,7 @@
 
 #include "core/error.h"
 #include "nn/cpu/cpu_internal.h"
-#include "nn/cpu/cpu_bfconv.h"
+#include "nn/cpu/cpu_bfwino.h"
 #include "nn/cpu/cpu_wgrad.h"
 
 /* Passes that may run Winograd (NN_PASS_* bits): forward and backward-data
@@ -125,8 +130,8 @@ struct nn_conv {
     conv_step bwd_weights;  /* training only */
     conv_step dw_to_plain;  /* private diff weights -> caller's OIHW, += */
     cpu_wgrad *wgrad;       /* bf16 3x3 backward-weights, our own (else NULL) */
-    cpu_bfconv *bf_fwd;     /* bf16 3x3 forward, our own (else NULL) */
-    cpu_bfconv *bf_bwd;     /* bf16 3x3 backward-data, our own (else NULL) */
+    cpu_bfwino *wi_fwd;     /* bf16 3x3 forward, our own (else NULL) */
+    cpu_bfwino *wi_bwd;     /* bf16 3x3 backward-data, our own (else NULL) */
 
     weight_copy copies[CONV_MAX_WEIGHT_COPIES];
     int copy_count;
@@ -599,9 +604,9 @@ bcae_status cpu_conv2d_create(nn_engine *e, const nn_conv2d_desc *d, int trainin
     nn_conv2d_algo algo = d->algo != NN_CONV2D_AUTO ? d->algo : c->algo_default;
     if (c->bf16 && algo == NN_CONV2D_AUTO && d->k == 3 && d->stride == 1 && d->pad == 1 &&
         cpu_block(d->cin) == 16 && cpu_block(d->cout) == 16) {
-        c->bf_fwd = cpu_bfconv_create(d->n, d->cin, d->cout, d->h, d->w, c->threads);
+        c->wi_fwd = cpu_bfwino_create(d->n, d->cin, d->cout, d->h, d->w, c->threads);
         if (c->training) {
-            c->bf_bwd = cpu_bfconv_create(d->n, d->cout, d->cin, d->h, d->w, c->threads);
+            c->wi_bwd = cpu_bfwino_create(d->n, d->cout, d->cin, d->h, d->w, c->threads);
             c->wgrad = cpu_wgrad_create(d->n, d->cin, d->cout, d->h, d->w, c->threads);
         }
     }
@@ -632,8 +637,8 @@ void cpu_conv_destroy(nn_conv *c)
     step_free(&c->x_to_bf16);
     step_free(&c->dy_to_bf16);
     cpu_wgrad_destroy(c->wgrad);
-    cpu_bfconv_destroy(c->bf_fwd);
-    cpu_bfconv_destroy(c->bf_bwd);
+    cpu_bfwino_destroy(c->wi_fwd);
+    cpu_bfwino_destroy(c->wi_bwd);
     for (int i = 0; i < c->copy_count; i++) {
         step_free(&c->copies[i].reorder);
         dnnl_memory_destroy(c->copies[i].mem);
@@ -703,8 +708,8 @@ bcae_status cpu_conv_set_weights(nn_conv *c, const float *weight, const float *b
         }
     }
     memcpy(c->bias_data, bias, (size_t)c->d.cout * sizeof(float));
-    if (c->bf_fwd) cpu_bfconv_set_weights(c->bf_fwd, weight, 0);
-    if (c->bf_bwd) cpu_bfconv_set_weights(c->bf_bwd, weight, 1);
+    if (c->wi_fwd) cpu_bfwino_set_weights(c->wi_fwd, weight, 0);
+    if (c->wi_bwd) cpu_bfwino_set_weights(c->wi_bwd, weight, 1);
     return rc;
 }
 
@@ -719,8 +724,8 @@ bcae_status cpu_conv_forward(nn_conv *c, const nn_tensor *x, nn_tensor *y, nn_po
         poison(y->data, tensor_count(y));
         return run_error(c, BCAE_ERR_SHAPE, "forward: tensors of the wrong shape");
     }
-    if (c->bf_fwd) {
-        cpu_bfconv_run(c->bf_fwd, x->data, y->data, c->bias_data, v == NN_POST_LEAKY_RELU || separate);
+    if (c->wi_fwd) {
+        cpu_bfwino_run(c->wi_fwd, x->data, y->data, c->bias_data, v == NN_POST_LEAKY_RELU || separate);
         return BCAE_OK;
     }
     dnnl_memory_set_data_handle(c->x, x->data);
@@ -760,8 +765,8 @@ static bcae_status backward_data(nn_conv *c, const nn_tensor *dy, nn_tensor *dx,
         poison(dx->data, tensor_count(dx));
         return run_error(c, BCAE_ERR_SHAPE, "backward_data: tensors of the wrong shape");
     }
-    if (c->bf_bwd) {
-        cpu_bfconv_run(c->bf_bwd, dy->data, dx->data, NULL, 0);
+    if (c->wi_bwd) {
+        cpu_bfwino_run(c->wi_bwd, dy->data, dx->data, NULL, 0);
         return BCAE_OK;
     }
     dnnl_memory_set_data_handle(c->dy, dy->data);
