@@ -404,6 +404,61 @@ static void conv2d_label(char *buf, size_t size, const conv2d_case *c, const cha
              c->p, c->h, c->w, c->algo == NN_CONV2D_DIRECT ? " direct" : "", extra);
 }
 
+static void check_bf16(tctx *t, const char *op, const char *label, const float *got, double *ref,
+                       const double *abs_sum, const float *start, size_t n, int k_terms,
+                       const double *wrong);
+
+/* ---- conv_backward_tail ---------------------------------------------------------------
+ * dx = conv^T(dy), then times lrelu'(key) and plus add (nn_dx_tail), for
+ * each of the three tails (key only, add only, both), through
+ * nn_conv_backward_tail (the backend's slot, or the separate passes where
+ * it lacks one). The reference applies the tail to the double dx; for bf16
+ * the bound scales with it (the slope multiplies the error too) and counts
+ * add as the sum's start. */
+typedef struct tail_case {
+    nn_engine *e;
+    nn_conv *conv;
+    nn_tensor *tx, *tdy, *tdx;
+    float *dgw, *dgb; /* backend scratch for the weight gradients (not checked here) */
+    size_t nx;
+    const float *key, *add; /* host, nx each */
+    const double *dx_ref, *dx_abs; /* conv^T(dy) in double, and from |dy| |w| (bf16) */
+} tail_case;
+
+static void check_tails(tctx *t, const tail_case *tc, const conv2d_case *cc, int bf16)
+{
+    nn_tensor tkey = {0}, tadd = {0};
+    float *got = host_alloc(tc->nx);
+    double *ref = dhost_alloc(tc->nx), *abs_ref = dhost_alloc(tc->nx);
+    char label[96], lab2[128];
+    conv2d_label(label, sizeof label, cc, bf16 ? " bf16" : "");
+    RUN(t, "conv_backward_tail", label, put4(t, &tkey, cc->n, cc->cin, cc->h, cc->w, tc->key));
+    RUN(t, "conv_backward_tail", label, put4(t, &tadd, cc->n, cc->cin, cc->h, cc->w, tc->add));
+    for (int mode = 1; mode <= 3; mode++) {
+        const nn_dx_tail tail = {mode & 1 ? &tkey : NULL, mode & 2 ? &tadd : NULL};
+        snprintf(lab2, sizeof lab2, "%s%s%s", label, mode & 1 ? " lrelu'" : "",
+                 mode & 2 ? " +add" : "");
+        RUN(t, "conv_backward_tail", lab2, t->e->ops->fill(t->e, tc->tdx, NAN));
+        RUN_E(t, "conv_backward_tail", lab2,
+              nn_conv_backward_tail(t->e, tc->conv, tc->tx, tc->tdy, tc->tdx, &tail, tc->dgw,
+                                    tc->dgb));
+        RUN(t, "conv_backward_tail", lab2, get4(t, tc->tdx, got));
+        for (size_t i = 0; i < tc->nx; i++) {
+            const double s = (mode & 1) && !(tc->key[i] > 0) ? NN_LEAKY_SLOPE : 1.0;
+            ref[i] = tc->dx_ref[i] * s + ((mode & 2) ? tc->add[i] : 0.0);
+            if (bf16) abs_ref[i] = tc->dx_abs[i] * s;
+        }
+        if (bf16)
+            check_bf16(t, "conv_backward_tail", lab2, got, ref, abs_ref, mode & 2 ? tc->add : NULL,
+                       tc->nx, cc->cout * cc->k * cc->k, NULL);
+        else
+            check_out(t, "conv_backward_tail", lab2, got, ref, tc->nx, 1e-4);
+    }
+done:
+    nn_tensor_free(t->e, &tkey), nn_tensor_free(t->e, &tadd);
+    free(got), free(ref), free(abs_ref);
+}
+
 static void case_conv2d(tctx *t, const conv2d_case *cc)
 {
     char label[96], lab2[96];
@@ -463,6 +518,16 @@ static void case_conv2d(tctx *t, const conv2d_case *cc)
     ref_conv_backward_weights(&rc, x, dy, dw0, db0, ref, rb);
     check_out(t, "conv_backward_weights", label, got, ref, nw, 1e-4);
     check_out(t, "conv_backward_bias", label, gb, rb, (size_t)cc->cout, 1e-4);
+    {
+        float *key = host_alloc(nx), *add = host_alloc(nx);
+        double *dx_ref = dhost_alloc(nx);
+        fill_uniform(t, key, nx, -1, 1);
+        fill_uniform(t, add, nx, -1, 1);
+        ref_conv_backward_data(&rc, dy, wt, dx_ref);
+        const tail_case tc = {t->e, conv, &tx, &tdy, &tdx, dgw, dgb, nx, key, add, dx_ref, NULL};
+        check_tails(t, &tc, cc, 0);
+        free(key), free(add), free(dx_ref);
+    }
     /* Both passes in one call: the same results. */
     if (!nn_has_conv_backward(t->e)) {
         report_absent(t, "conv_backward", label);
@@ -637,6 +702,17 @@ static void case_conv2d_bf16(tctx *t, const conv2d_case *cc)
     ref_conv_backward_weights(&rc, ax, ady, zero, zero, asum, asb);
     check_bf16(t, "conv_backward_weights", label, got, ref, asum, dw0, nw, cc->n * ho * wo, NULL);
     check_bf16(t, "conv_backward_bias", label, gb, rb, asb, db0, nb, cc->n * ho * wo, NULL);
+    {
+        float *key = host_alloc(nx), *add = host_alloc(nx);
+        double *dx_ref = dhost_alloc(nx), *dx_abs = dhost_alloc(nx);
+        fill_uniform(t, key, nx, -1, 1);
+        fill_uniform(t, add, nx, -1, 1);
+        ref_conv_backward_data(&rc, dy, wt, dx_ref);
+        ref_conv_backward_data(&rc, ady, aw, dx_abs);
+        const tail_case tc = {t->e, conv, &tx, &tdy, &tdx, dgw, dgb, nx, key, add, dx_ref, dx_abs};
+        check_tails(t, &tc, cc, 1);
+        free(key), free(add), free(dx_ref), free(dx_abs);
+    }
     /* Both passes in one call (dy rounded once): the same bounds. */
     if (!nn_has_conv_backward(t->e)) {
         report_absent(t, "conv_backward", label);

@@ -549,12 +549,12 @@ static void net_backward(bcae2d_runner *r, run_net *rn, nn_tensor g, nn_tensor *
             /* g becomes d(conv2 output) in place; skip the identity path. */
             o->rezero_backward(e, alpha, &ro->h2, &ro->out, &g, &g, &skip, &dalpha);
             grad[p[op->alpha].offset] += (float)dalpha;
-            nn_conv_backward(e, ro->c2, &ro->a1, &g, &t, grad + p[op->w2].offset,
-                             grad + p[op->b2].offset);
-            o->leaky_relu_backward(e, &ro->a1, &t, &t);
-            nn_conv_backward(e, ro->c1, &ro->in, &t, &g, grad + p[op->w].offset,
-                             grad + p[op->b].offset);
-            o->add(e, &g, &skip);
+            /* t = conv2^T(g) through conv1's LeakyReLU; g = conv1^T(t) + skip. */
+            const nn_dx_tail through = {&ro->a1, NULL}, plus = {NULL, &skip};
+            nn_conv_backward_tail(e, ro->c2, &ro->a1, &g, &t, &through, grad + p[op->w2].offset,
+                                  grad + p[op->b2].offset);
+            nn_conv_backward_tail(e, ro->c1, &ro->in, &t, &g, &plus, grad + p[op->w].offset,
+                                  grad + p[op->b].offset);
             break;
         }
         }

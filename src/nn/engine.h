@@ -95,6 +95,19 @@ typedef struct nn_conv2d_desc {
     bcae_precision precision;
 } nn_conv2d_desc;
 
+/* What conv_backward_tail does to dx = conv^T(dy) after computing it, in
+ * this order; a member left NULL is skipped. Both are tensors of dx's
+ * shape that do not alias dx or dy.
+ *   leaky_of: dx = dx * lrelu'(leaky_of), as leaky_relu_backward(leaky_of,
+ *             dx, dx) (the backward of a LeakyReLU whose output is leaky_of);
+ *   add:      dx = dx + add, as add(dx, add).
+ * A residual block's backward is the use: conv2's dx through the LeakyReLU
+ * of conv1, conv1's dx plus the skip path's gradient. */
+typedef struct nn_dx_tail {
+    const nn_tensor *leaky_of;
+    const nn_tensor *add;
+} nn_dx_tail;
+
 /* Passes of a planned 2D convolution, as bits (nn_ops.conv_winograd). */
 enum { NN_PASS_FORWARD = 1, NN_PASS_BACKWARD_DATA = 2, NN_PASS_BACKWARD_WEIGHTS = 4 };
 
@@ -483,6 +496,14 @@ typedef struct nn_ops {
      * (nn_conv_backward does). */
     bcae_status (*conv_backward)(nn_conv *c, const nn_tensor *x, const nn_tensor *dy,
                                  nn_tensor *dx, float *dweight, float *dbias);
+    /* conv_backward with dx (not NULL) finished by the element-wise tail
+     * (see nn_dx_tail), so that a backend may apply it as dx is written
+     * instead of in passes of its own over memory. tail NULL: none.
+     * optional: NULL when the backend lacks it; callers run conv_backward,
+     * then leaky_relu_backward and add (nn_conv_backward_tail does). */
+    bcae_status (*conv_backward_tail)(nn_conv *c, const nn_tensor *x, const nn_tensor *dy,
+                                      nn_tensor *dx, const nn_dx_tail *tail, float *dweight,
+                                      float *dbias);
 } nn_ops;
 
 struct nn_engine {
@@ -660,6 +681,22 @@ static inline bcae_status nn_conv_backward(nn_engine *e, nn_conv *c, const nn_te
     bcae_status s = e->ops->conv_backward_weights(c, x, dy, dweight, dbias);
     bcae_status s2 = dx ? e->ops->conv_backward_data(c, dy, dx) : BCAE_OK;
     return s ? s : s2;
+}
+
+/* conv_backward_tail, or where the backend lacks it conv_backward and the
+ * tail's passes (dx must not be NULL). */
+static inline bcae_status nn_conv_backward_tail(nn_engine *e, nn_conv *c, const nn_tensor *x,
+                                                const nn_tensor *dy, nn_tensor *dx,
+                                                const nn_dx_tail *tail, float *dweight,
+                                                float *dbias)
+{
+    if (e->ops->conv_backward_tail)
+        return e->ops->conv_backward_tail(c, x, dy, dx, tail, dweight, dbias);
+    bcae_status s = nn_conv_backward(e, c, x, dy, dx, dweight, dbias);
+    if (s == BCAE_OK && tail && tail->leaky_of)
+        s = e->ops->leaky_relu_backward(e, tail->leaky_of, dx, dx);
+    if (s == BCAE_OK && tail && tail->add) s = e->ops->add(e, dx, tail->add);
+    return s;
 }
 
 /* conv_winograd, 0 where the backend lacks it. */

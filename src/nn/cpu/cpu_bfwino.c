@@ -1,4 +1,4 @@
-/* bf16 Winograd F(2x2, 3x3) for training's 3x3 convolutions: see cpu_bfwino.h. */
+/* bf16 backward-data of 3x3 convolutions by Winograd F(2x2, 3x3): see cpu_bfwino.h. */
 #include "nn/cpu/cpu_bfwino.h"
 
 #include <immintrin.h>
@@ -71,7 +71,7 @@ static uint16_t round_bf16(float f)
     return (uint16_t)(u >> 16);
 }
 
-void cpu_bfwino_set_weights(cpu_bfwino *p, const float *weight, int transposed)
+void cpu_bfwino_set_weights(cpu_bfwino *p, const float *weight)
 {
     /* U = G g G^T in double, then rounded once; G = [1 0 0; .5 .5 .5;
      * .5 -.5 .5; 0 0 1]. */
@@ -82,9 +82,9 @@ void cpu_bfwino_set_weights(cpu_bfwino *p, const float *weight, int transposed)
             double g[3][3], t[4][3];
             for (int kh = 0; kh < 3; kh++)
                 for (int kw = 0; kw < 3; kw++)
-                    g[kh][kw] = transposed
-                                    ? weight[(((size_t)i * CO + o) * 3 + (2 - kh)) * 3 + (2 - kw)]
-                                    : weight[(((size_t)o * CI + i) * 3 + kh) * 3 + kw];
+                    /* The forward kernel is (CI, CO, 3, 3): dx[o] gathers
+                     * dy[i] through it transposed and flipped. */
+                    g[kh][kw] = weight[(((size_t)i * CO + o) * 3 + (2 - kh)) * 3 + (2 - kw)];
             for (int a = 0; a < 4; a++)
                 for (int kw = 0; kw < 3; kw++)
                     t[a][kw] = G[a][0] * g[0][kw] + G[a][1] * g[1][kw] + G[a][2] * g[2][kw];
@@ -174,14 +174,13 @@ static void gemm(const cpu_bfwino *p, const uint32_t *V, int ob, float *Mall)
     }
 }
 
-/* A^T M A for the group's tiles, plus bias and LeakyReLU, into y. */
+/* A^T M A for the group's tiles, then the tail (cpu_bfwino_run), into y. */
 static void transform_out(const cpu_bfwino *p, const float *M, int n, int ty, int tx0, int ob,
-                          const float *bias, int leaky, float *y)
+                          const cpu_bfwino_tail *tail, float *y)
 {
     const int OB = p->cout / 16, H = p->h, W = p->w;
-    const __m512 bv = bias ? _mm512_loadu_ps(bias + ob * 16) : _mm512_setzero_ps();
     const __m512 slope = _mm512_set1_ps(NN_LEAKY_SLOPE);
-    float *plane = y + ((size_t)n * OB + ob) * (size_t)H * W * 16;
+    const size_t plane = ((size_t)n * OB + ob) * (size_t)H * W * 16;
     for (int t = 0; t < BW_GROUP && tx0 + t < p->tw; t++) {
         __m512 m[4][4], r[2][4];
         for (int i = 0; i < 4; i++)
@@ -193,22 +192,30 @@ static void transform_out(const cpu_bfwino *p, const float *M, int n, int ty, in
         for (int a = 0; a < 2; a++) {
             const int yy = 2 * ty + a, xx = 2 * (tx0 + t);
             if (yy >= H) break;
-            __m512 o0 = _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(r[a][0], r[a][1]), r[a][2]), bv);
-            __m512 o1 = _mm512_add_ps(_mm512_sub_ps(_mm512_sub_ps(r[a][1], r[a][2]), r[a][3]), bv);
-            if (leaky) {
-                o0 = _mm512_max_ps(o0, _mm512_mul_ps(o0, slope));
-                o1 = _mm512_max_ps(o1, _mm512_mul_ps(o1, slope));
+            const int both = xx + 1 < W;
+            __m512 o[2] = {
+                _mm512_add_ps(_mm512_add_ps(r[a][0], r[a][1]), r[a][2]),
+                _mm512_sub_ps(_mm512_sub_ps(r[a][1], r[a][2]), r[a][3])};
+            const size_t at = plane + ((size_t)yy * W + (size_t)xx) * 16;
+            for (int b = 0; b <= both; b++) {
+                if (tail->leaky_of) {
+                    /* As leaky_relu_backward: the slope where the key's
+                     * bits, as a signed integer, are not positive. */
+                    const __mmask16 pos = _mm512_cmpgt_epi32_mask(
+                        _mm512_loadu_si512(tail->leaky_of + at + (size_t)b * 16),
+                        _mm512_setzero_si512());
+                    o[b] = _mm512_mask_blend_ps(pos, _mm512_mul_ps(o[b], slope), o[b]);
+                }
+                if (tail->add) o[b] = _mm512_add_ps(o[b], _mm512_loadu_ps(tail->add + at + (size_t)b * 16));
+                _mm512_storeu_ps(y + at + (size_t)b * 16, o[b]);
             }
-            float *row = plane + ((size_t)yy * W + (size_t)xx) * 16;
-            _mm512_storeu_ps(row, o0);
-            if (xx + 1 < W) _mm512_storeu_ps(row + 16, o1);
         }
     }
 }
 
 #pragma GCC pop_options
 
-void cpu_bfwino_run(cpu_bfwino *p, const float *x, float *y, const float *bias, int leaky)
+void cpu_bfwino_run(cpu_bfwino *p, const float *x, float *y, const cpu_bfwino_tail *tail)
 {
     const int CB = p->cin / 16, OB = p->cout / 16, H = p->h, W = p->w;
     const long items = (long)p->n * p->th;
@@ -232,7 +239,7 @@ void cpu_bfwino_run(cpu_bfwino *p, const float *x, float *y, const float *bias, 
                 }
                 for (int ob = 0; ob < OB; ob++) {
                     gemm(p, V, ob, M);
-                    transform_out(p, M, n, ty, tx0, ob, bias, leaky, y);
+                    transform_out(p, M, n, ty, tx0, ob, tail, y);
                 }
             }
         }

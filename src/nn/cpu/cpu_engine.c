@@ -93,6 +93,7 @@ static const nn_ops CPU_OPS = {
     .chain_describe = cpu_chain_describe,
     .conv2d_bf16 = cpu_conv2d_bf16,
     .conv_backward = cpu_conv_backward,
+    .conv_backward_tail = cpu_conv_backward_tail,
 };
 
 bcae_status nn_cpu_engine_create_with(int threads, const nn_cpu_options *opt, nn_engine **out,

@@ -73,6 +73,9 @@ bcae_status cpu_conv_backward_weights(nn_conv *c, const nn_tensor *x, const nn_t
 int cpu_conv_winograd(const nn_conv *c);
 bcae_status cpu_conv_backward(nn_conv *c, const nn_tensor *x, const nn_tensor *dy, nn_tensor *dx,
                               float *dweight, float *dbias);
+bcae_status cpu_conv_backward_tail(nn_conv *c, const nn_tensor *x, const nn_tensor *dy,
+                                   nn_tensor *dx, const nn_dx_tail *tail, float *dweight,
+                                   float *dbias);
 /* 1: this CPU runs oneDNN's bf16 convolutions natively (AVX512-BF16). */
 int cpu_conv2d_bf16(const nn_engine *e);
 
