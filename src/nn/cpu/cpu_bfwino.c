@@ -1,4 +1,4 @@
-/* bf16 backward-data of 3x3 convolutions by Winograd F(2x2, 3x3): see cpu_bfwino.h. */
+/* bf16 Winograd F(2x2, 3x3) for training's 3x3 convolutions: see cpu_bfwino.h. */
 #include "nn/cpu/cpu_bfwino.h"
 
 #include <immintrin.h>
@@ -62,16 +62,24 @@ void cpu_bfwino_destroy(cpu_bfwino *p)
     free(p);
 }
 
-static uint16_t round_bf16(float f)
+/* f rounded to bf16 stochastically: up with probability (the dropped bits)
+ * / 2^16, from a hash of f's bits and of where it is stored (see the
+ * header: round-to-nearest made a systematic error). The same weights give
+ * the same bf16, so runs and resumes stay reproducible. */
+static uint16_t round_bf16_stochastic(float f, uint32_t where)
 {
     uint32_t u;
     memcpy(&u, &f, 4);
-    if ((u & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((u >> 16) | 0x40); /* quiet NaN */
-    u += 0x7fffu + ((u >> 16) & 1u);
-    return (uint16_t)(u >> 16);
+    if ((u & 0x7fffffffu) >= 0x7f800000u) /* infinities as they are, NaN quiet */
+        return (uint16_t)((u >> 16) | ((u & 0x7fffffu) ? 0x40u : 0u));
+    uint32_t h = u ^ (where * 0x9e3779b9u);
+    h ^= h >> 16, h *= 0x7feb352du, h ^= h >> 15, h *= 0x846ca68bu, h ^= h >> 16;
+    const uint32_t r = (u + (h & 0xffffu)) >> 16;
+    /* Never round a finite value up to infinity. */
+    return (uint16_t)((r & 0x7fffu) == 0x7f80u ? r - 1 : r);
 }
 
-void cpu_bfwino_set_weights(cpu_bfwino *p, const float *weight)
+void cpu_bfwino_set_weights(cpu_bfwino *p, const float *weight, int transposed)
 {
     /* U = G g G^T in double, then rounded once; G = [1 0 0; .5 .5 .5;
      * .5 -.5 .5; 0 0 1]. */
@@ -82,9 +90,11 @@ void cpu_bfwino_set_weights(cpu_bfwino *p, const float *weight)
             double g[3][3], t[4][3];
             for (int kh = 0; kh < 3; kh++)
                 for (int kw = 0; kw < 3; kw++)
-                    /* The forward kernel is (CI, CO, 3, 3): dx[o] gathers
-                     * dy[i] through it transposed and flipped. */
-                    g[kh][kw] = weight[(((size_t)i * CO + o) * 3 + (2 - kh)) * 3 + (2 - kw)];
+                    /* Backward-data: the forward kernel is (CI, CO, 3, 3);
+                     * dx[o] gathers dy[i] through it transposed and flipped. */
+                    g[kh][kw] = transposed
+                                    ? weight[(((size_t)i * CO + o) * 3 + (2 - kh)) * 3 + (2 - kw)]
+                                    : weight[(((size_t)o * CI + i) * 3 + kh) * 3 + kw];
             for (int a = 0; a < 4; a++)
                 for (int kw = 0; kw < 3; kw++)
                     t[a][kw] = G[a][0] * g[0][kw] + G[a][1] * g[1][kw] + G[a][2] * g[2][kw];
@@ -93,10 +103,10 @@ void cpu_bfwino_set_weights(cpu_bfwino *p, const float *weight)
                     const double v = t[a][0] * G[b][0] + t[a][1] * G[b][1] + t[a][2] * G[b][2];
                     const size_t vec = (((size_t)(a * 4 + b) * OB + (size_t)(o / 16)) * CB +
                                         (size_t)(i / 16)) * 8 + (size_t)(i % 16) / 2;
-                    p->u[(vec * 16 + (size_t)(o % 16)) * 2 + (size_t)(i % 2)] = round_bf16((float)v);
+                    const size_t at = (vec * 16 + (size_t)(o % 16)) * 2 + (size_t)(i % 2);
+                    p->u[at] = round_bf16_stochastic((float)v, (uint32_t)at);
                 }
         }
-    (void)OB;
 }
 
 #pragma GCC push_options
@@ -180,6 +190,7 @@ static void transform_out(const cpu_bfwino *p, const float *M, int n, int ty, in
 {
     const int OB = p->cout / 16, H = p->h, W = p->w;
     const __m512 slope = _mm512_set1_ps(NN_LEAKY_SLOPE);
+    const __m512 bv = tail->bias ? _mm512_loadu_ps(tail->bias + ob * 16) : _mm512_setzero_ps();
     const size_t plane = ((size_t)n * OB + ob) * (size_t)H * W * 16;
     for (int t = 0; t < BW_GROUP && tx0 + t < p->tw; t++) {
         __m512 m[4][4], r[2][4];
@@ -194,10 +205,11 @@ static void transform_out(const cpu_bfwino *p, const float *M, int n, int ty, in
             if (yy >= H) break;
             const int both = xx + 1 < W;
             __m512 o[2] = {
-                _mm512_add_ps(_mm512_add_ps(r[a][0], r[a][1]), r[a][2]),
-                _mm512_sub_ps(_mm512_sub_ps(r[a][1], r[a][2]), r[a][3])};
+                _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(r[a][0], r[a][1]), r[a][2]), bv),
+                _mm512_add_ps(_mm512_sub_ps(_mm512_sub_ps(r[a][1], r[a][2]), r[a][3]), bv)};
             const size_t at = plane + ((size_t)yy * W + (size_t)xx) * 16;
             for (int b = 0; b <= both; b++) {
+                if (tail->leaky) o[b] = _mm512_max_ps(o[b], _mm512_mul_ps(o[b], slope));
                 if (tail->leaky_of) {
                     /* As leaky_relu_backward: the slope where the key's
                      * bits, as a signed integer, are not positive. */

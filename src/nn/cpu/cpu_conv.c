@@ -49,10 +49,10 @@
  *
  * Mixed precision (desc precision BF16, for training): the 3x3 stride-1
  * pad-1 convolutions with channels in blocks of 16 (BCAE-2D's blocks) run
- * our own kernels on AVX512-BF16: forward direct (cpu_bfconv.h),
- * backward-data and backward-weights by bf16 Winograd F(2x2, 3x3)
- * (cpu_bfwino.h, cpu_wgrad.h); all round their fp32 inputs as they read
- * them, and backward-data applies conv_backward_tail's tail as it writes. The
+ * our own kernels on AVX512-BF16, all three passes by bf16 Winograd
+ * F(2x2, 3x3) (cpu_bfwino.h: forward and backward-data; cpu_wgrad.h);
+ * they round their fp32 inputs as they read them, and backward-data
+ * applies conv_backward_tail's tail as it writes. The
  * others, and all of them where the algorithm is DIRECT (the comparison)
  * or our kernels cannot be planned, run oneDNN's bf16 primitives (jit_bf16;
  * no Winograd): bf16 source, weights and diff_dst, fp32 destination,
@@ -83,7 +83,6 @@
 
 #include "core/error.h"
 #include "nn/cpu/cpu_internal.h"
-#include "nn/cpu/cpu_bfconv.h"
 #include "nn/cpu/cpu_bfwino.h"
 #include "nn/cpu/cpu_wgrad.h"
 
@@ -132,7 +131,7 @@ struct nn_conv {
     conv_step bwd_weights;  /* training only */
     conv_step dw_to_plain;  /* private diff weights -> caller's OIHW, += */
     cpu_wgrad *wgrad;       /* bf16 3x3 backward-weights, our own (else NULL) */
-    cpu_bfconv *bf_fwd;     /* bf16 3x3 forward, our own (else NULL) */
+    cpu_bfwino *wi_fwd;     /* bf16 3x3 forward, our own (else NULL) */
     cpu_bfwino *wi_bwd;     /* bf16 3x3 backward-data, our own (else NULL) */
 
     weight_copy copies[CONV_MAX_WEIGHT_COPIES];
@@ -606,7 +605,7 @@ bcae_status cpu_conv2d_create(nn_engine *e, const nn_conv2d_desc *d, int trainin
     nn_conv2d_algo algo = d->algo != NN_CONV2D_AUTO ? d->algo : c->algo_default;
     if (c->bf16 && algo == NN_CONV2D_AUTO && d->k == 3 && d->stride == 1 && d->pad == 1 &&
         cpu_block(d->cin) == 16 && cpu_block(d->cout) == 16) {
-        c->bf_fwd = cpu_bfconv_create(d->n, d->cin, d->cout, d->h, d->w, c->threads);
+        c->wi_fwd = cpu_bfwino_create(d->n, d->cin, d->cout, d->h, d->w, c->threads);
         if (c->training) {
             c->wi_bwd = cpu_bfwino_create(d->n, d->cout, d->cin, d->h, d->w, c->threads);
             c->wgrad = cpu_wgrad_create(d->n, d->cin, d->cout, d->h, d->w, c->threads);
@@ -639,7 +638,7 @@ void cpu_conv_destroy(nn_conv *c)
     step_free(&c->x_to_bf16);
     step_free(&c->dy_to_bf16);
     cpu_wgrad_destroy(c->wgrad);
-    cpu_bfconv_destroy(c->bf_fwd);
+    cpu_bfwino_destroy(c->wi_fwd);
     cpu_bfwino_destroy(c->wi_bwd);
     for (int i = 0; i < c->copy_count; i++) {
         step_free(&c->copies[i].reorder);
@@ -710,8 +709,8 @@ bcae_status cpu_conv_set_weights(nn_conv *c, const float *weight, const float *b
         }
     }
     memcpy(c->bias_data, bias, (size_t)c->d.cout * sizeof(float));
-    if (c->bf_fwd) cpu_bfconv_set_weights(c->bf_fwd, weight);
-    if (c->wi_bwd) cpu_bfwino_set_weights(c->wi_bwd, weight);
+    if (c->wi_fwd) cpu_bfwino_set_weights(c->wi_fwd, weight, 0);
+    if (c->wi_bwd) cpu_bfwino_set_weights(c->wi_bwd, weight, 1);
     return rc;
 }
 
@@ -726,8 +725,9 @@ bcae_status cpu_conv_forward(nn_conv *c, const nn_tensor *x, nn_tensor *y, nn_po
         poison(y->data, tensor_count(y));
         return run_error(c, BCAE_ERR_SHAPE, "forward: tensors of the wrong shape");
     }
-    if (c->bf_fwd) {
-        cpu_bfconv_run(c->bf_fwd, x->data, y->data, c->bias_data, v == NN_POST_LEAKY_RELU || separate);
+    if (c->wi_fwd) {
+        const cpu_bfwino_tail tail = {c->bias_data, v == NN_POST_LEAKY_RELU || separate, NULL, NULL};
+        cpu_bfwino_run(c->wi_fwd, x->data, y->data, &tail);
         return BCAE_OK;
     }
     dnnl_memory_set_data_handle(c->x, x->data);
@@ -777,7 +777,7 @@ static bcae_status backward_data(nn_conv *c, const nn_tensor *dy, nn_tensor *dx,
         return run_error(c, BCAE_ERR_SHAPE, "backward_data: tail tensors of the wrong shape");
     }
     if (c->wi_bwd) {
-        const cpu_bfwino_tail t = {key ? key->data : NULL, add ? add->data : NULL};
+        const cpu_bfwino_tail t = {NULL, 0, key ? key->data : NULL, add ? add->data : NULL};
         cpu_bfwino_run(c->wi_bwd, dy->data, dx->data, &t);
         return BCAE_OK;
     }
