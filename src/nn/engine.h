@@ -85,9 +85,14 @@ typedef enum nn_conv2d_algo {
  * BCAE_ERR_UNSUPPORTED, and every backend refuses INT8). The tensors and
  * parameters at the seam stay fp32 (the contracts below are unchanged);
  * inside, the inputs of each pass (x, the weights, dy) are rounded to bf16
- * (nearest even) and multiplied with fp32 accumulation, and y, dx,
- * dweight and dbias are written in fp32. The weights are rounded once, by
- * conv_set_weights; algo is ignored (bf16 runs direct). */
+ * and multiplied with fp32 accumulation, and y, dx, dweight and dbias are
+ * written in fp32, within the error bound of direct products of
+ * nearest-rounded inputs (tests/test_backend_ops.c). A backend may instead
+ * round Winograd F(2x2, 3x3) transforms of them within that bound (the CPU
+ * backend does for 3x3 stride-1 convs: nn/cpu/cpu_bfwino.h, whose rounding
+ * of the transformed kernel is stochastic, since a fixed rounding error
+ * there biased training). The weights are rounded once, by
+ * conv_set_weights; algo DIRECT asks for direct products. */
 typedef struct nn_conv2d_desc {
     int n, cin, cout, h, w;
     int k, stride, pad;
