@@ -624,7 +624,9 @@ static void check_bf16(tctx *t, const char *op, const char *label, const float *
 
 static const conv2d_case CONV2D_BF16_CASES[] = {
     {2, 32, 32, 12, 16, 3, 1, 1, NN_CONV2D_AUTO}, /* BCAE-2D's blocks */
-    {1, 16, 48, 7, 10, 3, 1, 1, NN_CONV2D_AUTO},  /* 3 output blocks, rows not a multiple of 4 */
+    {1, 16, 48, 7, 10, 3, 1, 1, NN_CONV2D_AUTO},  /* 3 output blocks, odd height */
+    {1, 16, 32, 9, 67, 3, 1, 1, NN_CONV2D_AUTO},  /* odd width, 34 tiles a row: 3 groups of 16 */
+    {1, 16, 16, 3, 131, 3, 1, 1, NN_CONV2D_AUTO}, /* 66 tiles a row: 2 groups of 64 (weights) */
     {2, 16, 32, 12, 16, 8, 2, 3, NN_CONV2D_AUTO}, /* the fused first conv + pool, k8 s2 */
     {1, 32, 16, 6, 8, 1, 1, 0, NN_CONV2D_AUTO},   /* k1 output layer */
     {1, 1, 8, 5, 7, 3, 1, 1, NN_CONV2D_AUTO},     /* one channel in, batch 1, odd sizes */

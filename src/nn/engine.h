@@ -66,10 +66,12 @@ typedef struct nn_tensor {
 } nn_tensor;
 
 /* Which algorithm a 2D convolution may use. AUTO: the engine's choice
- * (on the CPU nn_cpu_options.conv2d_algo, itself AUTO by default: Winograd
- * F(4x4, 3x3) for the 3x3 stride-1 passes where oneDNN has a JIT kernel and
- * it measured faster, else direct; docs/TRAINING.md). DIRECT: direct for
- * every pass (the reference the Winograd results are tested against). */
+ * (on the CPU nn_cpu_options.conv2d_algo, itself AUTO by default: in fp32
+ * Winograd F(4x4, 3x3) for the 3x3 stride-1 passes where oneDNN has a JIT
+ * kernel and it measured faster, else direct, docs/TRAINING.md; in bf16
+ * our Winograd F(2x2, 3x3) for all three passes of those convs,
+ * docs/PRECISION.md). DIRECT: direct for every pass (the reference the
+ * Winograd results are tested against). */
 typedef enum nn_conv2d_algo {
     NN_CONV2D_AUTO = 0,
     NN_CONV2D_DIRECT = 1
@@ -86,12 +88,14 @@ typedef enum nn_conv2d_algo {
  * parameters at the seam stay fp32 (the contracts below are unchanged);
  * inside, the inputs of each pass (x, the weights, dy) are rounded to bf16
  * and multiplied with fp32 accumulation, and y, dx, dweight and dbias are
- * written in fp32, within the error bound of direct products of
- * nearest-rounded inputs (tests/test_backend_ops.c). A backend may instead
- * round Winograd F(2x2, 3x3) transforms of them within that bound (the CPU
- * backend does for 3x3 stride-1 convs: nn/cpu/cpu_bfwino.h, whose rounding
- * of the transformed kernel is stochastic, since a fixed rounding error
- * there biased training). The weights are rounded once, by
+ * written in fp32; tests/test_backend_ops.c holds every backend to the
+ * error bound of direct products of nearest-rounded inputs. A backend may
+ * instead round Winograd F(2x2, 3x3) transforms of them if it measures
+ * within that bound (a measurement on random data, not a worst-case
+ * guarantee: the transforms can grow the sums' magnitudes); the CPU backend
+ * does for 3x3 stride-1 convs (nn/cpu/cpu_bfwino.h, whose rounding of the
+ * transformed kernel is stochastic, since a fixed rounding error there
+ * biased training). The weights are rounded once, by
  * conv_set_weights; algo DIRECT asks for direct products. */
 typedef struct nn_conv2d_desc {
     int n, cin, cout, h, w;
@@ -698,9 +702,9 @@ static inline bcae_status nn_conv_backward_tail(nn_engine *e, nn_conv *c, const 
     if (e->ops->conv_backward_tail)
         return e->ops->conv_backward_tail(c, x, dy, dx, tail, dweight, dbias);
     bcae_status s = nn_conv_backward(e, c, x, dy, dx, dweight, dbias);
-    if (s == BCAE_OK && tail && tail->leaky_of)
+    if (s == BCAE_OK && dx && tail && tail->leaky_of)
         s = e->ops->leaky_relu_backward(e, tail->leaky_of, dx, dx);
-    if (s == BCAE_OK && tail && tail->add) s = e->ops->add(e, dx, tail->add);
+    if (s == BCAE_OK && dx && tail && tail->add) s = e->ops->add(e, dx, tail->add);
     return s;
 }
 

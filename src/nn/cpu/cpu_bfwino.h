@@ -21,13 +21,13 @@
  * 9.4-10 at 192x256 (our direct bf16 kernel, commit 5e1f51f, gone).
  *
  * Numerics: the transformed input B^T d B (sums and differences of up to
- * four inputs, exact in fp32) is rounded to bf16 to nearest even; the
+ * four inputs, computed in fp32) is rounded to bf16 to nearest even; the
  * transformed kernel G g G^T (computed in double) is rounded to bf16
  * stochastically (up with probability the dropped fraction of an ulp,
  * bits from a hash of the value and its place, so the same weights always
  * give the same result); products summed in fp32, transformed back in
- * fp32. Within the bound of a direct bf16 convolution
- * (tests/test_backend_ops.c: 0.1-0.3 of it, direct kernels 0.08-0.15);
+ * fp32. Measured within the bound of a direct bf16 convolution
+ * (tests/test_backend_ops.c: 0.14-0.57 of it; oneDNN's direct bf16 up to 0.44);
  * F(4x4) would not be (5.6e-2 of the output's maximum, bench/RESULTS.md).
  *
  * Why stochastic: with G g G^T rounded to nearest, each pass stayed within
@@ -35,7 +35,7 @@
  * bf16 loss 0.1%, 0.4%, 1.2% ... 8.5% above fp32's from step 6 to 15,
  * 10.5% at most over 20 steps, against 0.26% for direct bf16). Keeping the
  * transformed kernel to 16 bits (two bf16 parts) removed the drift, and so
- * does stochastic rounding (0.24%): a rounding to nearest is the same for
+ * does stochastic rounding (0.26%): a rounding to nearest is the same for
  * every tile and every step until the weights move past a rounding
  * boundary, so its error acts as a fixed bias of the effective kernel,
  * not as noise, and through the ReZero branches (the gradient of alpha sums

@@ -22,10 +22,10 @@
  *    reorder with a `sum` post-op then converts it back to OIHW and adds it
  *    to the caller's dweight in the same pass (the contract is "+=").
  *
- * Algorithm: Winograd F(4x4, 3x3) (oneDNN's jit_wino_4x3) for the 3x3
- * stride-1 forward and backward-data passes where oneDNN has that JIT kernel
- * for the shape, else direct; backward-weights always direct (Winograd
- * measured no faster there). Per pass, the Winograd descriptor is tried first
+ * Algorithm (fp32; bf16: see Mixed precision below): Winograd F(4x4, 3x3)
+ * (oneDNN's jit_wino_4x3) for the 3x3 stride-1 forward and backward-data
+ * passes where oneDNN has that JIT kernel for the shape, else direct;
+ * backward-weights always direct (Winograd measured no faster there). Per pass, the Winograd descriptor is tried first
  * and kept only if oneDNN answers with a JIT Winograd implementation; any
  * failure falls back to direct silently. oneDNN 2.6's Winograd fuses only a
  * plain ReLU, not LeakyReLU, so a Winograd forward applies the LeakyReLU as
@@ -86,9 +86,9 @@
 #include "nn/cpu/cpu_bfwino.h"
 #include "nn/cpu/cpu_wgrad.h"
 
-/* Passes that may run Winograd (NN_PASS_* bits): forward and backward-data
- * measured 1.6-1.7x faster than direct at 32->32 3x3, backward-weights not
- * (docs/TRAINING.md), so it stays direct. */
+/* Passes that may run oneDNN's (fp32) Winograd (NN_PASS_* bits): forward
+ * and backward-data measured 1.6-1.7x faster than direct at 32->32 3x3,
+ * backward-weights not (docs/TRAINING.md), so it stays direct. */
 enum { CONV_WINOGRAD_PASSES = NN_PASS_FORWARD | NN_PASS_BACKWARD_DATA };
 
 /* At most three primitives consume weights (two forwards, backward-data). */
@@ -749,7 +749,8 @@ bcae_status cpu_conv_forward(nn_conv *c, const nn_tensor *x, nn_tensor *y, nn_po
 
 int cpu_conv_winograd(const nn_conv *c)
 {
-    return c->winograd;
+    return c->winograd | (c->wi_fwd ? NN_PASS_FORWARD : 0) |
+           (c->wi_bwd ? NN_PASS_BACKWARD_DATA : 0) | (c->wgrad ? NN_PASS_BACKWARD_WEIGHTS : 0);
 }
 
 /* Backward-data, then the tail when given (conv_backward_tail; our bf16

@@ -125,14 +125,15 @@ static void input_pair(const cpu_wgrad *p, const float *const rows[4], int tx, i
 }
 
 /* A dy A^T of one tile (rows dy0, dy1 at columns 2tx, 2tx + 1; zero
- * outside): 1D A e = (e0, e0 + e1, e0 - e1, -e1). Adds the rounded dy to
- * *db. */
+ * outside): 1D A e = (e0, e0 + e1, e0 - e1, -e1), rounded later (pairs).
+ * Adds the bf16-rounded dy to *db. */
 WW_INLINE void output_tile(const float *dy0, const float *dy1, int tx, int W, __m512 y[16],
                            __m512 *db)
 {
-    const __m512 e00 = rounded(load_at(dy0, 2 * tx, W)), e01 = rounded(load_at(dy0, 2 * tx + 1, W)),
-                 e10 = rounded(load_at(dy1, 2 * tx, W)), e11 = rounded(load_at(dy1, 2 * tx + 1, W));
-    *db = _mm512_add_ps(*db, _mm512_add_ps(_mm512_add_ps(e00, e01), _mm512_add_ps(e10, e11)));
+    const __m512 e00 = load_at(dy0, 2 * tx, W), e01 = load_at(dy0, 2 * tx + 1, W),
+                 e10 = load_at(dy1, 2 * tx, W), e11 = load_at(dy1, 2 * tx + 1, W);
+    *db = _mm512_add_ps(*db, _mm512_add_ps(_mm512_add_ps(rounded(e00), rounded(e01)),
+                                           _mm512_add_ps(rounded(e10), rounded(e11))));
     const __m512 zero = _mm512_setzero_ps();
     /* Along rows: r[p][b]. */
     const __m512 r[4][2] = {{e00, e01},
