@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "nn/cpu/cpu_report.h"
+#include "nn/cpu/cpu_wino.h"
 #include "nn/engine.h"
 
 /* Tiles (2x2 outputs each) along a row that one pass transforms, multiplies
@@ -28,16 +28,10 @@ struct cpu_bfwino {
 static size_t v_bytes(const cpu_bfwino *p) { return (size_t)16 * (size_t)(p->cin / 16) * BW_GROUP * 32; }
 static size_t m_bytes(void) { return (size_t)16 * BW_GROUP * 64; }
 
-int cpu_bfwino_available(void)
-{
-    return cpu_isa_allows(CPU_LEVEL_AVX512_BF16) && __builtin_cpu_supports("avx512f") &&
-           __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512bf16");
-}
-
 cpu_bfwino *cpu_bfwino_create(int n, int cin, int cout, int h, int w, int threads)
 {
     if (n < 1 || h < 1 || w < 1 || cin < 16 || cout < 16 || cin % 16 || cout % 16 ||
-        !cpu_bfwino_available())
+        !cpu_wino_bf16_dot_available())
         return NULL;
     cpu_bfwino *p = calloc(1, sizeof *p);
     if (!p) return NULL;
@@ -112,23 +106,7 @@ void cpu_bfwino_set_weights(cpu_bfwino *p, const float *weight, int transposed)
 #pragma GCC push_options
 #pragma GCC target("avx512f,avx512bw,avx512vl,avx512bf16")
 
-#define BW_DOT(acc, a, m) \
-    __asm__("vdpbf16ps %[x]%{1to16%}, %[y], %[c]" : [c] "+v"(acc) : [y] "v"(a), [x] "m"(m))
-
-/* Column transform of input column c (all 4 rows of the tile row, zero
- * outside the image): t0 = d0 - d2, t1 = d1 + d2, t2 = d2 - d1, t3 = d1 - d3. */
-static inline __attribute__((always_inline)) void column(const float *const rows[4], int c, int W,
-                                                         __m512 t[4])
-{
-    __m512 d[4];
-    for (int i = 0; i < 4; i++)
-        d[i] = rows[i] && c >= 0 && c < W ? _mm512_loadu_ps(rows[i] + (size_t)c * 16)
-                                          : _mm512_setzero_ps();
-    t[0] = _mm512_sub_ps(d[0], d[2]);
-    t[1] = _mm512_add_ps(d[1], d[2]);
-    t[2] = _mm512_sub_ps(d[2], d[1]);
-    t[3] = _mm512_sub_ps(d[1], d[3]);
-}
+#include "nn/cpu/cpu_bf16wino.h"
 
 /* V of tiles tx0 .. tx0 + BW_GROUP - 1 of one channel block: B^T d B,
  * rounded to bf16, at V[pos][cb][tile]. */
@@ -137,14 +115,14 @@ static void transform_in(const cpu_bfwino *p, const float *const rows[4], int tx
 {
     const int CB = p->cin / 16, W = p->w;
     __m512 a[4], b[4], c[4], d[4];
-    column(rows, 2 * tx0 - 1, W, a);
-    column(rows, 2 * tx0, W, b);
+    bf16wino_column(rows, 2 * tx0 - 1, W, a);
+    bf16wino_column(rows, 2 * tx0, W, b);
     for (int t = 0; t < BW_GROUP; t++) {
-        column(rows, 2 * (tx0 + t) + 1, W, c);
-        column(rows, 2 * (tx0 + t) + 2, W, d);
+        bf16wino_column(rows, 2 * (tx0 + t) + 1, W, c);
+        bf16wino_column(rows, 2 * (tx0 + t) + 2, W, d);
         for (int i = 0; i < 4; i++) {
-            const __m512 v[4] = {_mm512_sub_ps(a[i], c[i]), _mm512_add_ps(b[i], c[i]),
-                                 _mm512_sub_ps(c[i], b[i]), _mm512_sub_ps(b[i], d[i])};
+            __m512 v[4];
+            bf16wino_bt(a[i], b[i], c[i], d[i], v);
             for (int j = 0; j < 4; j++)
                 _mm256_store_si256(
                     (__m256i *)(V + (((size_t)(i * 4 + j) * CB + cb) * BW_GROUP + t) * 8),
@@ -157,14 +135,12 @@ static void transform_in(const cpu_bfwino *p, const float *const rows[4], int tx
 #define BW_TILES16(X, PR) \
     X(0, PR) X(1, PR) X(2, PR) X(3, PR) X(4, PR) X(5, PR) X(6, PR) X(7, PR) X(8, PR) X(9, PR) \
     X(10, PR) X(11, PR) X(12, PR) X(13, PR) X(14, PR) X(15, PR)
-#define BW_STEP(T, PR) BW_DOT(m##T, u, v[(T) * 8 + (PR)]);
+#define BW_STEP(T, PR) BF16_DOT(m##T, u, v[(T) * 8 + (PR)]);
 #define BW_PAIR(PR)                                      \
     {                                                    \
         const __m512i u = _mm512_load_si512(uw + (PR));  \
         BW_TILES16(BW_STEP, PR)                          \
     }
-#define BW_EACH(X) \
-    X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7) X(8) X(9) X(10) X(11) X(12) X(13) X(14) X(15)
 #define BW_ZERO(T) __m512 m##T = _mm512_setzero_ps();
 #define BW_SAVE(T) _mm512_store_ps(M + (size_t)(T) * 16, m##T);
 
@@ -173,14 +149,14 @@ static void gemm(const cpu_bfwino *p, const uint32_t *V, int ob, float *Mall)
 {
     const int CB = p->cin / 16, OB = p->cout / 16;
     for (int pos = 0; pos < 16; pos++) {
-        BW_EACH(BW_ZERO)
+        BF16_EACH16(BW_ZERO)
         for (int cb = 0; cb < CB; cb++) {
             const uint32_t *v = V + ((size_t)pos * CB + cb) * BW_GROUP * 8;
             const __m512i *uw = (const __m512i *)p->u + (((size_t)pos * OB + ob) * CB + cb) * 8;
             BW_PAIR(0) BW_PAIR(1) BW_PAIR(2) BW_PAIR(3) BW_PAIR(4) BW_PAIR(5) BW_PAIR(6) BW_PAIR(7)
         }
         float *M = Mall + (size_t)pos * BW_GROUP * 16;
-        BW_EACH(BW_SAVE)
+        BF16_EACH16(BW_SAVE)
     }
 }
 
@@ -241,12 +217,7 @@ void cpu_bfwino_run(cpu_bfwino *p, const float *x, float *y, const cpu_bfwino_ta
             for (int tx0 = 0; tx0 < p->tw; tx0 += BW_GROUP) {
                 for (int cb = 0; cb < CB; cb++) {
                     const float *rows[4];
-                    for (int i = 0; i < 4; i++) {
-                        const int yy = 2 * ty - 1 + i;
-                        rows[i] = yy >= 0 && yy < H
-                                      ? x + ((((size_t)n * CB + cb) * H + (size_t)yy) * W) * 16
-                                      : NULL;
-                    }
+                    bf16wino_rows(x, n, CB, cb, H, W, ty, rows);
                     transform_in(p, rows, tx0, cb, V);
                 }
                 for (int ob = 0; ob < OB; ob++) {

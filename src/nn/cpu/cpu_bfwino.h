@@ -47,10 +47,6 @@
 
 typedef struct cpu_bfwino cpu_bfwino;
 
-/* 1 when this CPU runs the kernels (AVX-512 BW and BF16, not capped by
- * BCAE_MAX_ISA). */
-int cpu_bfwino_available(void);
-
 /* Plans y (n, cout, h, w) = conv3x3(x (n, cin, h, w)) on `threads` OpenMP
  * threads (for backward-data: dy (n, cin, h, w) to dx (n, cout, h, w) of a
  * forward convolution from cout to cin channels). NULL when out of memory

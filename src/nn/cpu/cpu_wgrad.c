@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "nn/cpu/cpu_report.h"
+#include "nn/cpu/cpu_wino.h"
 
 /* Output tiles (2x2) of one tile row that a pass transforms and reduces:
  * 32 pairs, vdpbf16ps summing the two tiles of a pair. */
@@ -33,16 +33,10 @@ static size_t y_bytes(const cpu_wgrad *p) { return (size_t)16 * (WW_GROUP / 2) *
 static size_t s_bytes(const cpu_wgrad *p) { return (size_t)16 * (size_t)p->cout * (size_t)p->cin * 4; }
 static size_t db_bytes(const cpu_wgrad *p) { return ((size_t)p->cout * 4 + 63) & ~(size_t)63; }
 
-int cpu_wgrad_available(void)
-{
-    return cpu_isa_allows(CPU_LEVEL_AVX512_BF16) && __builtin_cpu_supports("avx512f") &&
-           __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512bf16");
-}
-
 cpu_wgrad *cpu_wgrad_create(int n, int cin, int cout, int h, int w, int threads)
 {
     if (n < 1 || h < 1 || w < 1 || cin < 16 || cout < 16 || cin % 16 || cout % 16 ||
-        !cpu_wgrad_available())
+        !cpu_wino_bf16_dot_available())
         return NULL;
     cpu_wgrad *p = calloc(1, sizeof *p);
     if (!p) return NULL;
@@ -70,6 +64,8 @@ void cpu_wgrad_destroy(cpu_wgrad *p)
 
 #define WW_INLINE static inline __attribute__((always_inline))
 
+#include "nn/cpu/cpu_bf16wino.h"
+
 /* 32 bf16: (lo[i], hi[i]) for i = 0..15, each rounded to nearest even. */
 WW_INLINE __m512i pairs(__m512 lo, __m512 hi)
 {
@@ -86,11 +82,6 @@ WW_INLINE __m512 rounded(__m512 v)
         _mm512_slli_epi32(_mm512_cvtepu16_epi32((__m256i)_mm512_cvtneps_pbh(v)), 16));
 }
 
-WW_INLINE __m512 load_at(const float *row, int c, int W)
-{
-    return row && c >= 0 && c < W ? _mm512_loadu_ps(row + (size_t)c * 16) : _mm512_setzero_ps();
-}
-
 /* The 4x4 transforms of both tiles of pair k (tiles tx, tx + 1; the second
  * zero when tx + 1 >= last) of one input channel block, into V. */
 static void input_pair(const cpu_wgrad *p, const float *const rows[4], int tx, int last, int k,
@@ -98,26 +89,14 @@ static void input_pair(const cpu_wgrad *p, const float *const rows[4], int tx, i
 {
     const int W = p->w, CI = p->cin;
     const int two = tx + 1 < last;
-    __m512 t[4][6]; /* vertical transform of columns 2tx - 1 .. 2tx + 4 */
-    for (int c = 0; c < (two ? 6 : 4); c++) {
-        const int col = 2 * tx - 1 + c;
-        const __m512 d0 = load_at(rows[0], col, W), d1 = load_at(rows[1], col, W),
-                     d2 = load_at(rows[2], col, W), d3 = load_at(rows[3], col, W);
-        t[0][c] = _mm512_sub_ps(d0, d2);
-        t[1][c] = _mm512_add_ps(d1, d2);
-        t[2][c] = _mm512_sub_ps(d2, d1);
-        t[3][c] = _mm512_sub_ps(d1, d3);
-    }
+    __m512 t[6][4]; /* columns 2tx - 1 .. 2tx + 4, transformed down */
+    for (int c = 0; c < 6; c++)
+        if (c < 4 || two) bf16wino_column(rows, 2 * tx - 1 + c, W, t[c]);
     for (int i = 0; i < 4; i++) {
-        const __m512 *a = t[i], *b = t[i] + 2;
-        const __m512 va[4] = {_mm512_sub_ps(a[0], a[2]), _mm512_add_ps(a[1], a[2]),
-                              _mm512_sub_ps(a[2], a[1]), _mm512_sub_ps(a[1], a[3])};
-        __m512 vb[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(),
-                        _mm512_setzero_ps()};
-        if (two) {
-            vb[0] = _mm512_sub_ps(b[0], b[2]), vb[1] = _mm512_add_ps(b[1], b[2]);
-            vb[2] = _mm512_sub_ps(b[2], b[1]), vb[3] = _mm512_sub_ps(b[1], b[3]);
-        }
+        __m512 va[4], vb[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(),
+                               _mm512_setzero_ps()};
+        bf16wino_bt(t[0][i], t[1][i], t[2][i], t[3][i], va);
+        if (two) bf16wino_bt(t[2][i], t[3][i], t[4][i], t[5][i], vb);
         for (int j = 0; j < 4; j++)
             _mm512_store_si512(V + (((size_t)(i * 4 + j) * (WW_GROUP / 2) + k) * CI + cb * 16),
                                pairs(va[j], vb[j]));
@@ -130,8 +109,8 @@ static void input_pair(const cpu_wgrad *p, const float *const rows[4], int tx, i
 WW_INLINE void output_tile(const float *dy0, const float *dy1, int tx, int W, __m512 y[16],
                            __m512 *db)
 {
-    const __m512 e00 = load_at(dy0, 2 * tx, W), e01 = load_at(dy0, 2 * tx + 1, W),
-                 e10 = load_at(dy1, 2 * tx, W), e11 = load_at(dy1, 2 * tx + 1, W);
+    const __m512 e00 = bf16wino_load(dy0, 2 * tx, W), e01 = bf16wino_load(dy0, 2 * tx + 1, W),
+                 e10 = bf16wino_load(dy1, 2 * tx, W), e11 = bf16wino_load(dy1, 2 * tx + 1, W);
     *db = _mm512_add_ps(*db, _mm512_add_ps(_mm512_add_ps(rounded(e00), rounded(e01)),
                                            _mm512_add_ps(rounded(e10), rounded(e11))));
     const __m512 zero = _mm512_setzero_ps();
@@ -148,12 +127,8 @@ WW_INLINE void output_tile(const float *dy0, const float *dy1, int tx, int W, __
     }
 }
 
-#define WW_DOT(acc, a, m) \
-    __asm__("vdpbf16ps %[x]%{1to16%}, %[y], %[c]" : [c] "+v"(acc) : [y] "v"(a), [x] "m"(m))
-#define WW_EACH(X) \
-    X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7) X(8) X(9) X(10) X(11) X(12) X(13) X(14) X(15)
 #define WW_LOAD(I) __m512 s##I = _mm512_load_ps(S + (size_t)(I) * 16);
-#define WW_STEP(I) WW_DOT(s##I, yv, v[I]);
+#define WW_STEP(I) BF16_DOT(s##I, yv, v[I]);
 #define WW_SAVE(I) _mm512_store_ps(S + (size_t)(I) * 16, s##I);
 
 /* S[pos][ob][cb's 16 channels] += the products of `pairs` pairs. */
@@ -164,14 +139,14 @@ static void reduce(const cpu_wgrad *p, const uint32_t *V, const uint32_t *Y, flo
         for (int ob = 0; ob < OB; ob++)
             for (int cb = 0; cb < CI / 16; cb++) {
                 float *S = Sall + (((size_t)pos * OB + ob) * CI + (size_t)cb * 16) * 16;
-                WW_EACH(WW_LOAD)
+                BF16_EACH16(WW_LOAD)
                 for (int k = 0; k < pairs; k++) {
                     const __m512i yv = _mm512_load_si512(
                         Y + (((size_t)pos * (WW_GROUP / 2) + k) * OB + ob) * 16);
                     const uint32_t *v = V + ((size_t)pos * (WW_GROUP / 2) + k) * CI + cb * 16;
-                    WW_EACH(WW_STEP)
+                    BF16_EACH16(WW_STEP)
                 }
-                WW_EACH(WW_SAVE)
+                BF16_EACH16(WW_SAVE)
             }
 }
 
@@ -193,11 +168,7 @@ static void run_rows(const cpu_wgrad *p, const float *x, const float *dy, unsign
             const int npairs = (last - tx0 + 1) / 2;
             for (int cb = 0; cb < CB; cb++) {
                 const float *rows[4];
-                for (int i = 0; i < 4; i++) {
-                    const int yy = 2 * ty - 1 + i;
-                    rows[i] = yy >= 0 && yy < H ? x + ((((size_t)n * CB + cb) * H + (size_t)yy) * W) * 16
-                                                : NULL;
-                }
+                bf16wino_rows(x, n, CB, cb, H, W, ty, rows);
                 for (int k = 0; k < npairs; k++) input_pair(p, rows, tx0 + 2 * k, last, k, cb, V);
             }
             for (int ob = 0; ob < OB; ob++) {

@@ -35,10 +35,6 @@
 
 typedef struct cpu_wgrad cpu_wgrad;
 
-/* 1 when this CPU runs the kernel (AVX-512 BW and BF16, not capped by
- * BCAE_MAX_ISA). */
-int cpu_wgrad_available(void);
-
 /* Plans the gradient of a 3x3, stride-1, pad-1 conv of n x cin x h x w to
  * cout channels on `threads` OpenMP threads. NULL when out of memory or not
  * applicable (cin or cout not a multiple of 16, the CPU). */
