@@ -693,9 +693,12 @@ int cpu_conv2d_bf16(const nn_engine *e)
 bcae_status cpu_conv_set_weights(nn_conv *c, const float *weight, const float *bias)
 {
     bcae_status rc = BCAE_OK;
+    /* The copies feed oneDNN's forward and backward-data; where our bf16
+     * kernels run both, nothing reads them. */
+    const int copies = c->wi_fwd && (!c->training || c->wi_bwd) ? 0 : c->copy_count;
     /* The reorders only read the source; oneDNN's handle is not const. */
     dnnl_memory_set_data_handle(c->w_plain, (void *)(uintptr_t)weight);
-    for (int i = 0; i < c->copy_count; i++) {
+    for (int i = 0; i < copies; i++) {
         dnnl_exec_arg_t args[3] = {{DNNL_ARG_FROM, c->w_plain}, {DNNL_ARG_TO, c->copies[i].mem}};
         if (!run_step(c, &c->copies[i].reorder, args, 2)) {
             /* Unreachable after a good create; make the forward output NaN. */
