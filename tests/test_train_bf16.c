@@ -9,8 +9,11 @@
  * (~2e-3 relative per operand, test_backend_ops), so the first step's loss
  * differs by ~1e-5..1e-4 and the gradients by ~1e-3; AdamW then moves the
  * weights on slightly different paths, and the gap grows with the steps
- * (measured: at most 3.1e-3 over the 20 steps here). BAND = 5% leaves
- * room for other thread counts and CPUs while staying discriminative:
+ * (measured: at most 2.5e-3 over the 20 steps here with the CPU's bf16
+ * Winograd kernels, 3.1e-3 with oneDNN's direct bf16). BAND = 5% leaves
+ * room for other thread counts and CPUs while staying discriminative, and
+ * it caught a real bias: the forward's Winograd kernel rounded to nearest
+ * drifted 10.5% (docs/PRECISION.md):
  *
  * Negative control (so that the test can fail): a third run, fp32 at
  * CONTROL_LR_SCALE x the learning rate (a modest change of trajectory, like

@@ -35,7 +35,7 @@
  * bf16 loss 0.1%, 0.4%, 1.2% ... 8.5% above fp32's from step 6 to 15,
  * 10.5% at most over 20 steps, against 0.26% for direct bf16). Keeping the
  * transformed kernel to 16 bits (two bf16 parts) removed the drift, and so
- * does stochastic rounding (0.26%): a rounding to nearest is the same for
+ * does stochastic rounding (0.25%): a rounding to nearest is the same for
  * every tile and every step until the weights move past a rounding
  * boundary, so its error acts as a fixed bias of the effective kernel,
  * not as noise, and through the ReZero branches (the gradient of alpha sums
